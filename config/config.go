@@ -1,0 +1,90 @@
+// Package config holds mcpproxy's configuration: its types and defaults, loading of both
+// `mcpServers` forms, validation whose errors name the field, redaction for API responses,
+// the diff used by hot reload, atomic saving, and the file watcher.
+//
+// The config file is the source of truth for server definitions and their enabled and
+// quarantined flags. Everything else the daemon keeps lives in the store.
+package config
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Redacted is what API responses show in place of a secret value. Sent back in an apply, it
+// means "keep the current value".
+const Redacted = "********"
+
+// Defaults written here are applied by Normalize.
+const (
+	DefaultListen             = "127.0.0.1:8080"
+	DefaultToolsLimit         = 15
+	DefaultCallToolTimeout    = 2 * time.Minute
+	DefaultRestartConcurrency = 8
+	DefaultDockerImage        = "node:22-slim"
+	// FileName is the config file's name inside the data dir.
+	FileName = "mcp_config.json"
+)
+
+// Config is the whole config file. Pointer fields distinguish "not set" from the zero value
+// so that defaults can be applied and the file written back without inventing settings.
+type Config struct {
+	Listen             string          `json:"listen,omitempty"`
+	DataDir            string          `json:"data_dir,omitempty"`
+	APIKey             string          `json:"api_key,omitempty"`
+	RequireMCPAuth     *bool           `json:"require_mcp_auth,omitempty"`
+	TrustedHosts       []string        `json:"trusted_hosts,omitempty"`
+	ToolsLimit         int             `json:"tools_limit,omitempty"`
+	CallToolTimeout    Duration        `json:"call_tool_timeout,omitempty"`
+	RestartConcurrency int             `json:"restart_concurrency,omitempty"`
+	DockerIsolation    DockerIsolation `json:"docker_isolation,omitzero"`
+	Servers            []ServerConfig  `json:"mcpServers"`
+}
+
+// DockerIsolation is the global default for running stdio servers in containers.
+type DockerIsolation struct {
+	Enabled      bool   `json:"enabled,omitempty"`
+	DefaultImage string `json:"default_image,omitempty"`
+}
+
+// Isolation is a server's own Docker setting; it overrides DockerIsolation.
+type Isolation struct {
+	Enabled bool   `json:"enabled"`
+	Image   string `json:"image,omitempty"`
+	// Network is the docker network to join; empty means none ("--network none").
+	Network string `json:"network,omitempty"`
+}
+
+// ServerConfig is one upstream MCP server.
+type ServerConfig struct {
+	Name        string            `json:"name"`
+	Protocol    string            `json:"protocol,omitempty"` // stdio, http or sse; inferred when empty
+	Command     string            `json:"command,omitempty"`
+	Args        []string          `json:"args,omitempty"`
+	Env         map[string]string `json:"env,omitempty"`
+	WorkingDir  string            `json:"working_dir,omitempty"`
+	URL         string            `json:"url,omitempty"`
+	Headers     map[string]string `json:"headers,omitempty"`
+	Enabled     *bool             `json:"enabled,omitempty"`
+	Quarantined *bool             `json:"quarantined,omitempty"`
+	Isolation   *Isolation        `json:"isolation,omitempty"`
+}
+
+// IsEnabled reports the enabled flag; a server is enabled unless its entry says otherwise.
+func (s ServerConfig) IsEnabled() bool { return s.Enabled == nil || *s.Enabled }
+
+// IsQuarantined reports the quarantine flag; a server is quarantined unless its entry says
+// "quarantined": false.
+func (s ServerConfig) IsQuarantined() bool { return s.Quarantined == nil || *s.Quarantined }
+
+// Duration is a time.Duration written in JSON as a Go duration string ("2m", "30s").
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// FieldError is one validation problem; Field is a path such as "mcpServers[2].command".
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
