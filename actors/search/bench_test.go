@@ -1,0 +1,139 @@
+package search
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// Synthetic but realistic vocabulary for benchmark catalogues: services, their objects and
+// the verbs tools apply to them, joined the ways real MCP servers name tools.
+var (
+	benchServices = []string{
+		"github", "gitlab", "slack", "jira", "linear", "notion", "postgres", "sqlite", "mysql",
+		"filesystem", "browser", "calendar", "gmail", "weather", "kubernetes", "docker", "aws-s3",
+		"sentry", "stripe", "confluence", "discord", "trello", "asana", "redis", "mongodb",
+		"elasticsearch", "grafana", "datadog", "pagerduty", "zendesk", "hubspot", "salesforce",
+		"shopify", "twilio", "sendgrid", "dropbox", "google-drive", "figma", "vercel", "netlify",
+		"cloudflare", "terraform", "bigquery", "snowflake", "airtable", "todoist", "spotify",
+		"youtube", "obsidian", "memory",
+	}
+	benchObjects = []string{
+		"issue", "pull_request", "comment", "branch", "commit", "file", "directory", "channel",
+		"message", "user", "team", "project", "page", "database", "table", "row", "query",
+		"event", "calendar", "email", "draft", "label", "forecast", "alert", "pod", "deployment",
+		"container", "image", "bucket", "object", "invoice", "customer", "payment", "subscription",
+		"ticket", "workflow", "release", "tag", "dashboard", "metric", "log", "incident",
+		"document", "folder", "playlist", "track", "note", "task", "record", "webhook",
+	}
+	benchVerbs = []string{
+		"get", "list", "create", "update", "delete", "search", "add", "remove", "move", "copy",
+		"archive", "restore", "export", "import", "sync", "share", "assign", "close", "merge",
+		"start", "stop", "restart", "describe", "count", "download", "upload", "subscribe",
+	}
+	benchPhrases = []string{
+		"Returns the result as JSON.", "Requires an API token with read access.",
+		"Supports pagination with a cursor.", "Fails if the item does not exist.",
+		"Use this to automate routine work.", "Results are sorted by most recent first.",
+		"Optional filters narrow down the result.", "The operation is idempotent.",
+	}
+)
+
+// syntheticCatalogue returns servers*perServer tools with a fixed seed, keyed by server.
+func syntheticCatalogue(servers, perServer int) map[string][]Doc {
+	r := rand.New(rand.NewPCG(42, 7))
+	cat := make(map[string][]Doc, servers)
+	styles := []func(v, o string) string{
+		func(v, o string) string { return v + "_" + o },
+		func(v, o string) string { return toCamel(v + "_" + o) },
+		func(v, o string) string { return v + "-" + strings.ReplaceAll(o, "_", "-") },
+	}
+	for s := range servers {
+		name := benchServices[s%len(benchServices)]
+		if s >= len(benchServices) {
+			name = fmt.Sprintf("%s-%d", name, s/len(benchServices)+1)
+		}
+		style := styles[s%len(styles)]
+		seen := map[string]bool{}
+		docs := make([]Doc, 0, perServer)
+		for len(docs) < perServer {
+			v := benchVerbs[r.IntN(len(benchVerbs))]
+			o := benchObjects[r.IntN(len(benchObjects))]
+			tool := style(v, o)
+			if seen[tool] {
+				tool = fmt.Sprintf("%s_%d", tool, len(docs))
+			}
+			seen[tool] = true
+			desc := fmt.Sprintf("%s a %s in %s. %s %s",
+				strings.ToUpper(v[:1])+v[1:], strings.ReplaceAll(o, "_", " "), name,
+				benchPhrases[r.IntN(len(benchPhrases))], benchPhrases[r.IntN(len(benchPhrases))])
+			docs = append(docs, Doc{Server: name, Tool: tool, Description: desc})
+		}
+		cat[name] = docs
+	}
+	return cat
+}
+
+func toCamel(s string) string {
+	parts := strings.Split(s, "_")
+	for i := 1; i < len(parts); i++ {
+		parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+	}
+	return strings.Join(parts, "")
+}
+
+var benchQueries = []string{
+	"create a new issue", "list pull requests on github", "send a slack message",
+	"what's the weather forecast", "delete a kubernetes pod", "search documents in notion",
+	"upload a file to a bucket", "get_file", "refund a stripe payment", "show recent incidents",
+	"restart the docker container", "export the dashboard", "find customers by email",
+	"archive old tickets", "sync calendar events", "crea",
+}
+
+func TestSyntheticCatalogueShape(t *testing.T) {
+	cat := syntheticCatalogue(100, 100)
+	ix := NewIndex()
+	for s, docs := range cat {
+		ix.SetServer(s, docs)
+	}
+	if ix.Len() != 10000 || len(cat) != 100 {
+		t.Fatalf("Len %d servers %d, want 10000 on 100", ix.Len(), len(cat))
+	}
+	for _, q := range benchQueries {
+		if len(ix.Search(q, 15)) == 0 {
+			t.Errorf("Search(%q) found nothing", q)
+		}
+	}
+}
+
+// BenchmarkSearch10k is B4's in-process figure: one query over 10,000 tools on 100 servers.
+func BenchmarkSearch10k(b *testing.B) {
+	cat := syntheticCatalogue(100, 100)
+	ix := NewIndex()
+	for s, docs := range cat {
+		ix.SetServer(s, docs)
+	}
+	ix.Search("warm up", 15) // builds the prefix vocabulary once
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		ix.Search(benchQueries[i%len(benchQueries)], 15)
+	}
+}
+
+// BenchmarkReindexServer100 is B4's re-index figure: replacing one server's 100 tools in an
+// index of 10,000.
+func BenchmarkReindexServer100(b *testing.B) {
+	cat := syntheticCatalogue(100, 100)
+	ix := NewIndex()
+	for s, docs := range cat {
+		ix.SetServer(s, docs)
+	}
+	target := cat["github"]
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		ix.SetServer("github", target)
+	}
+}

@@ -1,0 +1,555 @@
+// Package search is mcpproxy's tool search: tokenising and ranking, pure functions and one
+// in-memory index, no actors and no I/O.
+//
+// Each tool is a document with three fields: its name split into words, its server's name
+// and its description. A query is ranked with BM25F over these fields, weighted name >
+// server > description, after case folding, a light English stemmer, a small stopword list
+// and a small table of synonyms (a synonym counts less than the word itself). The last query
+// word also matches the terms it begins, for search-as-you-type. A query that is exactly a
+// tool's name ("create_issue", "createIssue" or "github:create_issue") puts that tool first.
+//
+// # Usage
+//
+//	ix := search.NewIndex()
+//	ix.SetServer("github", []search.Doc{{Tool: "create_issue", Description: "Create an issue"}})
+//	hits := ix.Search("open a new bug", 15)
+//
+// # Concurrency
+//
+// An Index is not safe for concurrent use, not even for concurrent searches: it keeps
+// scratch buffers between calls. It is meant to be owned by one actor, which serialises every
+// call through its mailbox.
+package search
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Doc is one tool to index. Its key is Server+":"+Tool.
+type Doc struct {
+	Server, Tool, Description string
+}
+
+// Hit is one search result.
+type Hit struct {
+	Server, Tool string
+	Score        float64
+}
+
+// Fields of a document, in the order of fieldWeight and fieldB.
+const (
+	fieldName = iota
+	fieldServer
+	fieldDesc
+	numFields
+)
+
+// Ranking parameters. The name says most about what a tool does and is short, so it weighs
+// most and is barely length-normalised; the server's name is the same for all of its tools;
+// descriptions vary from a few words to pages, so their length counts most.
+var (
+	fieldWeight = [numFields]float64{3.0, 1.5, 1.0}
+	fieldB      = [numFields]float64{0.5, 0.3, 0.75}
+)
+
+const (
+	k1 = 1.2
+	// synonymWeight and prefixWeight scale a query word's match through a synonym or as a
+	// prefix of a longer term, relative to the word itself.
+	synonymWeight = 0.5
+	prefixWeight  = 0.6
+	// maxPrefixTerms bounds how many terms a query's last word may expand to.
+	maxPrefixTerms = 16
+	// minPrefixLen is the shortest last word that is expanded as a prefix.
+	minPrefixLen = 3
+	// Boosts for a query that is exactly a tool's name; they dwarf any BM25F score.
+	boostKey       = 3000 // "server:tool"
+	boostName      = 2000 // "tool", as written (case-insensitive)
+	boostNameWords = 1000 // the same words as the tool's name ("create issue" for create_issue)
+)
+
+// posting is one document's occurrence of a term, with the count in each field.
+type posting struct {
+	doc int32
+	tf  [numFields]uint16
+}
+
+type termEntry struct {
+	postings []posting
+}
+
+type docEntry struct {
+	server, tool, key string
+	lens              [numFields]uint16
+	live              bool
+	// Lookup keys of the exact-name tables, kept to remove the document from them.
+	keyLower, nameLower, nameWords string
+}
+
+type serverEntry struct {
+	docs  []int32
+	terms []string // distinct terms of the server's docs, to find its postings on removal
+}
+
+// Index is an in-memory ranked index of tools, grouped by server so that one server's tools
+// are replaced or removed without touching the others'. The zero value is not usable; call
+// NewIndex. See the package documentation for concurrency.
+type Index struct {
+	docs    []docEntry
+	free    []int32 // dead slots of docs, reused by the next SetServer
+	servers map[string]*serverEntry
+	terms   map[string]*termEntry
+	live    int
+	sumLen  [numFields]int
+
+	// Exact-name tables: lower-cased "server:tool", lower-cased tool, tool name words.
+	byKey       map[string][]int32
+	byName      map[string][]int32
+	byNameWords map[string][]int32
+
+	// vocab is every term, sorted, for prefix matching; rebuilt lazily after a change.
+	vocab      []string
+	vocabDirty bool
+	// sortedAll is every live doc sorted by key, for All; rebuilt lazily after a change.
+	sortedAll      []int32
+	sortedAllDirty bool
+
+	// Scratch buffers for Search, indexed by doc id.
+	acc      []float64
+	best     []float64
+	accDocs  []int32
+	bestDocs []int32
+}
+
+// NewIndex returns an empty index.
+func NewIndex() *Index {
+	return &Index{
+		servers:     make(map[string]*serverEntry),
+		terms:       make(map[string]*termEntry),
+		byKey:       make(map[string][]int32),
+		byName:      make(map[string][]int32),
+		byNameWords: make(map[string][]int32),
+	}
+}
+
+// Len returns the number of indexed tools.
+func (ix *Index) Len() int { return ix.live }
+
+// ServerLen returns the number of indexed tools of server.
+func (ix *Index) ServerLen(server string) int {
+	if s := ix.servers[server]; s != nil {
+		return len(s.docs)
+	}
+	return 0
+}
+
+// SetServer replaces all of server's tools with docs. The server argument wins over each
+// Doc's Server field. When docs name the same tool twice, the last one is kept. An empty docs
+// removes the server.
+func (ix *Index) SetServer(server string, docs []Doc) {
+	ix.RemoveServer(server)
+	if len(docs) == 0 {
+		return
+	}
+	// Keep the last of duplicate tool names, in the order given.
+	last := make(map[string]int, len(docs))
+	for i, d := range docs {
+		last[d.Tool] = i
+	}
+	se := &serverEntry{docs: make([]int32, 0, len(last))}
+	serverTerms := terms(server, serverStopwords)
+	seen := make(map[string]struct{})
+	counts := make(map[string]*[numFields]uint16)
+	for i, d := range docs {
+		if last[d.Tool] != i {
+			continue
+		}
+		id := ix.allocDoc()
+		nameTerms := terms(d.Tool, nil)
+		descTerms := terms(d.Description, nil)
+		clear(counts)
+		for f, ts := range [numFields][]string{nameTerms, serverTerms, descTerms} {
+			for _, t := range ts {
+				c := counts[t]
+				if c == nil {
+					c = new([numFields]uint16)
+					counts[t] = c
+				}
+				if c[f] < math.MaxUint16 {
+					c[f]++
+				}
+			}
+		}
+		e := docEntry{
+			server:    server,
+			tool:      d.Tool,
+			key:       server + ":" + d.Tool,
+			live:      true,
+			nameLower: strings.ToLower(d.Tool),
+			nameWords: strings.Join(Tokenize(d.Tool), " "),
+		}
+		e.keyLower = strings.ToLower(e.key)
+		for f, ts := range [numFields][]string{nameTerms, serverTerms, descTerms} {
+			e.lens[f] = uint16(min(len(ts), math.MaxUint16))
+			ix.sumLen[f] += int(e.lens[f])
+		}
+		ix.docs[id] = e
+		for t, c := range counts {
+			te := ix.terms[t]
+			if te == nil {
+				te = &termEntry{}
+				ix.terms[t] = te
+				ix.vocabDirty = true
+			}
+			te.postings = append(te.postings, posting{doc: id, tf: *c})
+			if _, ok := seen[t]; !ok {
+				seen[t] = struct{}{}
+				se.terms = append(se.terms, t)
+			}
+		}
+		ix.byKey[e.keyLower] = append(ix.byKey[e.keyLower], id)
+		ix.byName[e.nameLower] = append(ix.byName[e.nameLower], id)
+		if e.nameWords != "" {
+			ix.byNameWords[e.nameWords] = append(ix.byNameWords[e.nameWords], id)
+		}
+		se.docs = append(se.docs, id)
+		ix.live++
+	}
+	ix.servers[server] = se
+	ix.sortedAllDirty = true
+}
+
+func (ix *Index) allocDoc() int32 {
+	if n := len(ix.free); n > 0 {
+		id := ix.free[n-1]
+		ix.free = ix.free[:n-1]
+		return id
+	}
+	ix.docs = append(ix.docs, docEntry{})
+	return int32(len(ix.docs) - 1)
+}
+
+// RemoveServer removes all of server's tools. Removing an unknown server does nothing.
+func (ix *Index) RemoveServer(server string) {
+	se := ix.servers[server]
+	if se == nil {
+		return
+	}
+	delete(ix.servers, server)
+	// Only the postings lists of this server's terms can hold its documents.
+	for _, t := range se.terms {
+		te := ix.terms[t]
+		if te == nil {
+			continue
+		}
+		kept := te.postings[:0]
+		for _, p := range te.postings {
+			if ix.docs[p.doc].server != server {
+				kept = append(kept, p)
+			}
+		}
+		clear(te.postings[len(kept):])
+		te.postings = kept
+		if len(kept) == 0 {
+			delete(ix.terms, t)
+			ix.vocabDirty = true
+		}
+	}
+	for _, id := range se.docs {
+		e := &ix.docs[id]
+		removeID(ix.byKey, e.keyLower, id)
+		removeID(ix.byName, e.nameLower, id)
+		removeID(ix.byNameWords, e.nameWords, id)
+		for f := range numFields {
+			ix.sumLen[f] -= int(e.lens[f])
+		}
+		*e = docEntry{}
+		ix.free = append(ix.free, id)
+		ix.live--
+	}
+	ix.sortedAllDirty = true
+}
+
+func removeID(m map[string][]int32, k string, id int32) {
+	ids := m[k]
+	if i := slices.Index(ids, id); i >= 0 {
+		ids = slices.Delete(ids, i, i+1)
+	}
+	if len(ids) == 0 {
+		delete(m, k)
+	} else {
+		m[k] = ids
+	}
+}
+
+// All returns every tool sorted by "server:tool", each with Score 0. A limit of 0 or less
+// means no limit.
+func (ix *Index) All(limit int) []Hit {
+	if ix.sortedAllDirty || ix.sortedAll == nil {
+		ix.sortedAll = ix.sortedAll[:0]
+		for id := range ix.docs {
+			if ix.docs[id].live {
+				ix.sortedAll = append(ix.sortedAll, int32(id))
+			}
+		}
+		slices.SortFunc(ix.sortedAll, func(a, b int32) int {
+			return strings.Compare(ix.docs[a].key, ix.docs[b].key)
+		})
+		ix.sortedAllDirty = false
+	}
+	n := len(ix.sortedAll)
+	if limit > 0 && limit < n {
+		n = limit
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]Hit, n)
+	for i, id := range ix.sortedAll[:n] {
+		out[i] = Hit{Server: ix.docs[id].server, Tool: ix.docs[id].tool}
+	}
+	return out
+}
+
+// queryAlt is one term a query word may match, with the weight of that match.
+type queryAlt struct {
+	te *termEntry
+	w  float64
+}
+
+// Search returns the tools that best match query, best first, ties broken by "server:tool".
+// It returns at most limit hits; a limit of 0 or less means every match. An empty or blank
+// query returns nil.
+func (ix *Index) Search(query string, limit int) []Hit {
+	q := strings.TrimSpace(query)
+	if q == "" || ix.live == 0 {
+		return nil
+	}
+	ix.ensureScratch()
+
+	for _, alts := range ix.queryTerms(q) {
+		ix.scoreTerm(alts)
+	}
+	ix.boostExact(q)
+
+	hits := ix.topK(limit)
+	for _, id := range ix.accDocs {
+		ix.acc[id] = 0
+	}
+	ix.accDocs = ix.accDocs[:0]
+	return hits
+}
+
+// queryTerms turns a query into its words, each with the terms it may match.
+func (ix *Index) queryTerms(q string) [][]queryAlt {
+	toks := Tokenize(q)
+	// The last word is a prefix only while being typed: not when followed by a separator.
+	lastIsPrefix := !strings.ContainsRune(" \t\n", rune(q[len(q)-1]))
+	var out [][]queryAlt
+	var seen []string
+	for i, tok := range toks {
+		if _, ok := stopwords[tok]; ok {
+			continue
+		}
+		t := stem(tok)
+		if contains(seen, t) {
+			continue
+		}
+		seen = append(seen, t)
+		var alts []queryAlt
+		var used []string
+		add := func(term string, w float64) {
+			if contains(used, term) {
+				return
+			}
+			used = append(used, term)
+			if te := ix.terms[term]; te != nil {
+				alts = append(alts, queryAlt{te: te, w: w})
+			}
+		}
+		add(t, 1)
+		for _, s := range synonyms[t] {
+			add(s, synonymWeight)
+		}
+		if i == len(toks)-1 && lastIsPrefix && len(tok) >= minPrefixLen {
+			for _, p := range ix.prefixTerms(tok, t) {
+				add(p, prefixWeight)
+			}
+		}
+		if len(alts) > 0 {
+			out = append(out, alts)
+		}
+	}
+	return out
+}
+
+// prefixTerms returns up to maxPrefixTerms indexed terms that begin with the raw word or its
+// stem, shortest first.
+func (ix *Index) prefixTerms(raw, stemmed string) []string {
+	if ix.vocabDirty || ix.vocab == nil {
+		ix.vocab = ix.vocab[:0]
+		for t := range ix.terms {
+			ix.vocab = append(ix.vocab, t)
+		}
+		sort.Strings(ix.vocab)
+		ix.vocabDirty = false
+	}
+	var out []string
+	for _, p := range []string{stemmed, raw} {
+		i := sort.SearchStrings(ix.vocab, p)
+		for ; i < len(ix.vocab) && strings.HasPrefix(ix.vocab[i], p) && len(out) < 4*maxPrefixTerms; i++ {
+			if ix.vocab[i] != p && !contains(out, ix.vocab[i]) {
+				out = append(out, ix.vocab[i])
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b string) int { return len(a) - len(b) })
+	if len(out) > maxPrefixTerms {
+		out = out[:maxPrefixTerms]
+	}
+	return out
+}
+
+func (ix *Index) ensureScratch() {
+	if n := len(ix.docs); len(ix.acc) < n {
+		ix.acc = make([]float64, n)
+		ix.best = make([]float64, n)
+	}
+}
+
+// scoreTerm adds one query word's BM25F contribution to every document that matches it,
+// through the best of its alternative terms, so that a tool that says both "get" and "fetch"
+// is not counted twice for "fetch".
+func (ix *Index) scoreTerm(alts []queryAlt) {
+	n := float64(ix.live)
+	var avg [numFields]float64
+	for f := range numFields {
+		avg[f] = float64(ix.sumLen[f]) / n
+	}
+	for _, a := range alts {
+		df := float64(len(a.te.postings))
+		idf := math.Log(1 + (n-df+0.5)/(df+0.5))
+		for _, p := range a.te.postings {
+			d := &ix.docs[p.doc]
+			var tf float64
+			for f := range numFields {
+				if p.tf[f] == 0 {
+					continue
+				}
+				norm := 1.0
+				if avg[f] > 0 {
+					norm = 1 - fieldB[f] + fieldB[f]*float64(d.lens[f])/avg[f]
+				}
+				tf += fieldWeight[f] * float64(p.tf[f]) / norm
+			}
+			s := a.w * idf * tf / (k1 + tf)
+			if ix.best[p.doc] == 0 {
+				ix.bestDocs = append(ix.bestDocs, p.doc)
+			}
+			if s > ix.best[p.doc] {
+				ix.best[p.doc] = s
+			}
+		}
+	}
+	for _, id := range ix.bestDocs {
+		ix.addScore(id, ix.best[id])
+		ix.best[id] = 0
+	}
+	ix.bestDocs = ix.bestDocs[:0]
+}
+
+func (ix *Index) addScore(id int32, s float64) {
+	if ix.acc[id] == 0 {
+		ix.accDocs = append(ix.accDocs, id)
+	}
+	ix.acc[id] += s
+}
+
+// boostExact lifts the tools whose full name the query is.
+func (ix *Index) boostExact(q string) {
+	lower := strings.ToLower(q)
+	for _, id := range ix.byKey[lower] {
+		ix.addScore(id, boostKey)
+	}
+	for _, id := range ix.byName[lower] {
+		ix.addScore(id, boostName)
+	}
+	for _, id := range ix.byNameWords[strings.Join(Tokenize(q), " ")] {
+		ix.addScore(id, boostNameWords)
+	}
+}
+
+// better reports whether document a ranks before document b.
+func (ix *Index) better(a, b int32) bool {
+	if ix.acc[a] != ix.acc[b] {
+		return ix.acc[a] > ix.acc[b]
+	}
+	return ix.docs[a].key < ix.docs[b].key
+}
+
+// topK returns the limit best scored documents, best first, using a bounded min-heap so a
+// common word matching thousands of tools costs O(n log limit).
+func (ix *Index) topK(limit int) []Hit {
+	if len(ix.accDocs) == 0 {
+		return nil
+	}
+	if limit <= 0 || limit > len(ix.accDocs) {
+		limit = len(ix.accDocs)
+	}
+	// heap[0] is the worst of the kept documents.
+	heap := make([]int32, 0, limit)
+	worse := func(i, j int) bool { return ix.better(heap[j], heap[i]) }
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(heap) {
+				return
+			}
+			m := l
+			if r := l + 1; r < len(heap) && worse(r, l) {
+				m = r
+			}
+			if !worse(m, i) {
+				return
+			}
+			heap[i], heap[m] = heap[m], heap[i]
+			i = m
+		}
+	}
+	for _, id := range ix.accDocs {
+		if len(heap) < limit {
+			heap = append(heap, id)
+			for i := len(heap) - 1; i > 0; {
+				p := (i - 1) / 2
+				if !worse(i, p) {
+					break
+				}
+				heap[i], heap[p] = heap[p], heap[i]
+				i = p
+			}
+			continue
+		}
+		if ix.better(id, heap[0]) {
+			heap[0] = id
+			down(0)
+		}
+	}
+	slices.SortFunc(heap, func(a, b int32) int {
+		if a == b {
+			return 0
+		}
+		if ix.better(a, b) {
+			return -1
+		}
+		return 1
+	})
+	out := make([]Hit, len(heap))
+	for i, id := range heap {
+		d := &ix.docs[id]
+		out[i] = Hit{Server: d.server, Tool: d.tool, Score: ix.acc[id]}
+	}
+	return out
+}

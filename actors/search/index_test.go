@@ -1,0 +1,300 @@
+package search
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+)
+
+// testCatalogue is a small, realistic set of servers for ranking tests.
+var testCatalogue = map[string][]Doc{
+	"github": {
+		{Tool: "create_issue", Description: "Create a new issue in a GitHub repository"},
+		{Tool: "list_issues", Description: "List issues in a GitHub repository with filters"},
+		{Tool: "get_file_contents", Description: "Get the contents of a file or directory from a GitHub repository"},
+		{Tool: "create_pull_request", Description: "Create a new pull request in a GitHub repository"},
+		{Tool: "search_repositories", Description: "Search for GitHub repositories"},
+	},
+	"filesystem": {
+		{Tool: "read_file", Description: "Read the complete contents of a file from the file system"},
+		{Tool: "write_file", Description: "Create a new file or completely overwrite an existing file with new content"},
+		{Tool: "list_directory", Description: "Get a detailed listing of all files and directories in a specified path"},
+		{Tool: "search_files", Description: "Recursively search for files and directories matching a pattern"},
+		{Tool: "move_file", Description: "Move or rename files and directories"},
+	},
+	"slack": {
+		{Tool: "slack_post_message", Description: "Post a new message to a Slack channel"},
+		{Tool: "slack_list_channels", Description: "List public channels in the workspace"},
+		{Tool: "slack_get_users", Description: "Get a list of all users in the workspace with their basic profile information"},
+	},
+	"weather": {
+		{Tool: "get_forecast", Description: "Get the weather forecast for a location"},
+		{Tool: "get_alerts", Description: "Get weather alerts for a US state"},
+	},
+	"jira": {
+		{Tool: "jira_create_issue", Description: "Create a new Jira issue with summary, description and type"},
+		{Tool: "jira_search", Description: "Search Jira issues using JQL"},
+	},
+}
+
+func newTestIndex(t testing.TB) *Index {
+	t.Helper()
+	ix := NewIndex()
+	for server, docs := range testCatalogue {
+		ix.SetServer(server, docs)
+	}
+	return ix
+}
+
+func keys(hits []Hit) []string {
+	out := make([]string, len(hits))
+	for i, h := range hits {
+		out[i] = h.Server + ":" + h.Tool
+	}
+	return out
+}
+
+func TestSearchRanking(t *testing.T) {
+	ix := newTestIndex(t)
+	tests := []struct {
+		query string
+		first string
+	}{
+		// Exact names come first, whatever BM25 thinks of their words.
+		{"create_issue", "github:create_issue"},
+		{"createIssue", "github:create_issue"},
+		{"jira:jira_create_issue", "jira:jira_create_issue"},
+		{"JIRA_CREATE_ISSUE", "jira:jira_create_issue"},
+		{"read_file", "filesystem:read_file"},
+		// Words of the name weigh more than words of a description.
+		{"read file", "filesystem:read_file"},
+		{"weather forecast", "weather:get_forecast"},
+		{"post a message on slack", "slack:slack_post_message"},
+		// Synonyms and stems.
+		{"fetch the file", "filesystem:read_file"},
+		{"rename a file", "filesystem:move_file"},
+		{"open a pull request", "github:create_pull_request"},
+		{"weather warnings for a state", "weather:get_alerts"},
+		// Server names count.
+		{"jira search", "jira:jira_search"},
+		{"search issues in jira", "jira:jira_search"},
+		// The last word is a prefix while typed.
+		{"list direc", "filesystem:list_directory"},
+		{"pull req", "github:create_pull_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			hits := ix.Search(tt.query, 5)
+			if len(hits) == 0 || keys(hits)[0] != tt.first {
+				t.Fatalf("Search(%q) = %v, want %s first", tt.query, hits, tt.first)
+			}
+			for i := 1; i < len(hits); i++ {
+				if hits[i].Score > hits[i-1].Score {
+					t.Errorf("hits not sorted by score: %v", hits)
+				}
+			}
+		})
+	}
+}
+
+func TestSearchFieldWeights(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("a", []Doc{
+		{Tool: "archive", Description: "Store an old record somewhere cold"},
+		{Tool: "store_record", Description: "Write an archive record"},
+	})
+	// "archive" is in one tool's name and in the other's description: the name wins.
+	if got := keys(ix.Search("archive", 2)); !slices.Equal(got, []string{"a:archive", "a:store_record"}) {
+		t.Errorf("archive: got %v", got)
+	}
+	ix = NewIndex()
+	ix.SetServer("calendar", []Doc{{Tool: "list_events", Description: "List upcoming entries"}})
+	ix.SetServer("tickets", []Doc{{Tool: "list_events", Description: "List calendar entries of the queue"}})
+	// "calendar" is one tool's server and the other's description: the server wins.
+	if got := keys(ix.Search("calendar list events", 2)); got[0] != "calendar:list_events" {
+		t.Errorf("calendar: got %v", got)
+	}
+}
+
+func TestSearchServerName(t *testing.T) {
+	ix := newTestIndex(t)
+	hits := ix.Search("slack", 10)
+	if len(hits) != 3 {
+		t.Fatalf("Search(slack) = %v, want the 3 slack tools", hits)
+	}
+	for _, h := range hits {
+		if h.Server != "slack" {
+			t.Errorf("Search(slack) returned %v", h)
+		}
+	}
+}
+
+func TestSearchEmptyAndMisses(t *testing.T) {
+	ix := newTestIndex(t)
+	for _, q := range []string{"", "   ", "\t\n", "the of a", "zzzqqq"} {
+		t.Run(fmt.Sprintf("%q", q), func(t *testing.T) {
+			if hits := ix.Search(q, 10); hits != nil {
+				t.Errorf("Search(%q) = %v, want nil", q, hits)
+			}
+		})
+	}
+	if hits := NewIndex().Search("anything", 10); hits != nil {
+		t.Errorf("empty index: %v", hits)
+	}
+}
+
+func TestSearchLimit(t *testing.T) {
+	ix := newTestIndex(t)
+	all := ix.Search("file", 0)
+	if len(all) < 4 {
+		t.Fatalf("Search(file, 0) = %v, want every match", all)
+	}
+	for _, limit := range []int{1, 2, 3} {
+		got := ix.Search("file", limit)
+		if !slices.Equal(got, all[:limit]) {
+			t.Errorf("limit %d: %v, want the first %d of %v", limit, got, limit, all)
+		}
+	}
+}
+
+func TestSearchTiesBrokenByName(t *testing.T) {
+	ix := NewIndex()
+	docs := []Doc{{Tool: "zeta", Description: "ping"}, {Tool: "alpha", Description: "ping"}, {Tool: "mid", Description: "ping"}}
+	ix.SetServer("s2", docs)
+	ix.SetServer("s1", docs)
+	got := keys(ix.Search("ping", 0))
+	want := []string{"s1:alpha", "s1:mid", "s1:zeta", "s2:alpha", "s2:mid", "s2:zeta"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+func TestSetServerReplaces(t *testing.T) {
+	ix := newTestIndex(t)
+	before := ix.Len()
+	ix.SetServer("weather", []Doc{{Tool: "get_tides", Description: "Tide tables for a harbour"}})
+	if ix.Len() != before-1 || ix.ServerLen("weather") != 1 {
+		t.Fatalf("Len %d ServerLen %d, want %d and 1", ix.Len(), ix.ServerLen("weather"), before-1)
+	}
+	for _, q := range []string{"get_forecast", "weather:get_forecast", "forecast", "alerts"} {
+		for _, h := range ix.Search(q, 0) {
+			if h.Tool == "get_forecast" || h.Tool == "get_alerts" {
+				t.Errorf("Search(%q) still returns replaced %v", q, h)
+			}
+		}
+	}
+	if got := keys(ix.Search("tides", 5)); !slices.Equal(got, []string{"weather:get_tides"}) {
+		t.Errorf("Search(tides) = %v", got)
+	}
+	// Duplicate tool names keep the last; the server argument wins over Doc.Server.
+	ix.SetServer("dup", []Doc{{Server: "other", Tool: "t", Description: "first"}, {Tool: "t", Description: "second"}})
+	if ix.ServerLen("dup") != 1 || ix.ServerLen("other") != 0 {
+		t.Errorf("dup: ServerLen %d other %d", ix.ServerLen("dup"), ix.ServerLen("other"))
+	}
+	if hits := ix.Search("first", 5); hits != nil {
+		t.Errorf("the first duplicate is indexed: %v", hits)
+	}
+	if got := keys(ix.Search("second", 5)); !slices.Equal(got, []string{"dup:t"}) {
+		t.Errorf("Search(second) = %v", got)
+	}
+	// An empty list removes the server.
+	ix.SetServer("dup", nil)
+	if ix.ServerLen("dup") != 0 || ix.Search("second", 5) != nil {
+		t.Errorf("SetServer(dup, nil) left tools behind")
+	}
+}
+
+func TestRemoveServer(t *testing.T) {
+	ix := newTestIndex(t)
+	before := ix.Len()
+	ix.RemoveServer("github")
+	ix.RemoveServer("never-added")
+	if ix.Len() != before-5 || ix.ServerLen("github") != 0 {
+		t.Fatalf("Len %d ServerLen %d", ix.Len(), ix.ServerLen("github"))
+	}
+	for _, q := range []string{"create_issue", "github:create_issue", "github", "pull request", "repositories", "create issue"} {
+		for _, h := range ix.Search(q, 0) {
+			if h.Server == "github" {
+				t.Errorf("Search(%q) returns removed %v", q, h)
+			}
+		}
+	}
+	for _, h := range ix.All(0) {
+		if h.Server == "github" {
+			t.Errorf("All returns removed %v", h)
+		}
+	}
+	// Re-adding reuses the freed slots and works as before.
+	ix.SetServer("github", testCatalogue["github"])
+	if got := keys(ix.Search("create_issue", 1)); !slices.Equal(got, []string{"github:create_issue"}) {
+		t.Errorf("after re-adding: %v", got)
+	}
+	// Removing everything leaves a clean index.
+	for server := range testCatalogue {
+		ix.RemoveServer(server)
+	}
+	if ix.Len() != 0 || len(ix.terms) != 0 || len(ix.byKey) != 0 || len(ix.byName) != 0 || len(ix.byNameWords) != 0 {
+		t.Errorf("empty index keeps state: len %d terms %d keys %d", ix.Len(), len(ix.terms), len(ix.byKey))
+	}
+	if ix.sumLen != [numFields]int{} {
+		t.Errorf("sumLen = %v after removing everything", ix.sumLen)
+	}
+	if ix.Search("file", 10) != nil || ix.All(10) != nil {
+		t.Errorf("empty index returns hits")
+	}
+}
+
+func TestAll(t *testing.T) {
+	ix := newTestIndex(t)
+	all := ix.All(0)
+	if len(all) != ix.Len() {
+		t.Fatalf("All(0) has %d, Len %d", len(all), ix.Len())
+	}
+	ks := keys(all)
+	if !slices.IsSorted(ks) {
+		t.Errorf("All not sorted: %v", ks)
+	}
+	for _, h := range all {
+		if h.Score != 0 {
+			t.Errorf("All: score %v", h)
+		}
+	}
+	if got := ix.All(3); !slices.Equal(got, all[:3]) {
+		t.Errorf("All(3) = %v", got)
+	}
+	ix.SetServer("aaa", []Doc{{Tool: "first"}})
+	if got := ix.All(1); len(got) != 1 || got[0].Server != "aaa" {
+		t.Errorf("All after SetServer: %v", got)
+	}
+}
+
+// TestDeterminism builds the same catalogue in different orders, with removals in between,
+// and expects identical results and scores.
+func TestDeterminism(t *testing.T) {
+	servers := make([]string, 0, len(testCatalogue))
+	for s := range testCatalogue {
+		servers = append(servers, s)
+	}
+	slices.Sort(servers)
+	a := NewIndex()
+	for _, s := range servers {
+		a.SetServer(s, testCatalogue[s])
+	}
+	b := NewIndex()
+	b.SetServer("junk", []Doc{{Tool: "x", Description: "file file file"}})
+	for i := len(servers) - 1; i >= 0; i-- {
+		b.SetServer(servers[i], testCatalogue[servers[i]])
+	}
+	b.RemoveServer("junk")
+	for _, q := range []string{"file", "create issue", "get", "list all the things", "sea", "github:create_issue"} {
+		t.Run(q, func(t *testing.T) {
+			ha, hb := a.Search(q, 0), b.Search(q, 0)
+			if !slices.Equal(ha, hb) {
+				t.Errorf("different results:\n%v\n%v", ha, hb)
+			}
+			if again := a.Search(q, 0); !slices.Equal(ha, again) {
+				t.Errorf("repeated search differs:\n%v\n%v", ha, again)
+			}
+		})
+	}
+}

@@ -1,0 +1,152 @@
+package search
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestTokenize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"create_issue", []string{"create", "issue"}},
+		{"createIssue", []string{"create", "issue"}},
+		{"create-issue", []string{"create", "issue"}},
+		{"CreateIssue", []string{"create", "issue"}},
+		{"create.issue", []string{"create", "issue"}},
+		{"create issue", []string{"create", "issue"}},
+		{"CREATE_ISSUE", []string{"create", "issue"}},
+		{"github:create_issue", []string{"github", "create", "issue"}},
+		{"HTTPServer", []string{"http", "server"}},
+		{"getHTTPResponse", []string{"get", "http", "response"}},
+		{"getURLs", []string{"get", "urls"}},
+		{"listIDs", []string{"list", "ids"}},
+		{"sha256", []string{"sha", "256"}},
+		{"base64_encode", []string{"base", "64", "encode"}},
+		{"EC2Instance", []string{"ec", "2", "instance"}},
+		{"s3_list_buckets", []string{"s3", "list", "buckets"}},
+		{"listS3Buckets", []string{"list", "s3", "buckets"}},
+		{"apiV2", []string{"api", "v2"}},
+		{"k8s_get_pods", []string{"k8s", "get", "pods"}},
+		{"i18n", []string{"i18n"}},
+		{"get2FACode", []string{"get", "2", "fa", "code"}},
+		{"what's new", []string{"whats", "new"}},
+		{"don’t", []string{"dont"}},
+		{"Größe ändern", []string{"größe", "ändern"}},
+		{"ÉCOLE_Été", []string{"école", "été"}},
+		{"naïve café", []string{"naïve", "café"}},
+		{"日本語", []string{"日本語"}},
+		{"  lots   of\tspace\n", []string{"lots", "of", "space"}},
+		{"", nil},
+		{"  __--..  ", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got := Tokenize(tt.in)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("Tokenize(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestStem(t *testing.T) {
+	// Each group must reach one stem, and words in different groups must not meet.
+	groups := [][]string{
+		{"create", "creates", "created", "creating"},
+		{"query", "queries", "querying"},
+		{"run", "runs", "running"},
+		{"get", "gets", "getting"},
+		{"list", "lists", "listed", "listing"},
+		{"file", "files"},
+		{"issue", "issues"},
+		{"repository", "repositories"},
+		{"index", "indexes"},
+		{"branch", "branches"},
+		{"process", "processes"},
+		{"status", "statuses"},
+		{"address", "addresses"},
+		{"delete", "deleted", "deletes", "deleting"},
+		{"update", "updated", "updating"},
+		{"add", "adds", "added", "adding"},
+		{"call", "calls", "called", "calling"},
+		{"pass", "passed"},
+		{"embed", "embedded", "embedding"},
+		{"retry", "retries", "retried", "retrying"},
+		{"copy", "copies", "copied", "copying"},
+		{"string", "strings"},
+		{"need", "needs"},
+		{"analysis"},
+		{"bus"},
+	}
+	owner := map[string]int{}
+	for i, g := range groups {
+		t.Run(g[0], func(t *testing.T) {
+			want := stem(g[0])
+			for _, w := range g[1:] {
+				if got := stem(w); got != want {
+					t.Errorf("stem(%q) = %q, want %q (the stem of %q)", w, got, want, g[0])
+				}
+			}
+			if j, ok := owner[want]; ok {
+				t.Errorf("stem %q shared by groups %q and %q", want, groups[j][0], g[0])
+			}
+			owner[want] = i
+		})
+	}
+}
+
+func TestStemLeavesShortAndForeignWords(t *testing.T) {
+	for _, w := range []string{"s3", "k8s", "the", "bus", "größe", "日本語", "v2", "256"} {
+		if got := stem(w); got != w {
+			t.Errorf("stem(%q) = %q, want it unchanged", w, got)
+		}
+	}
+	// Stems that must keep enough of the word to stay meaningful.
+	for w, want := range map[string]string{"string": "string", "using": "using", "need": "need", "status": "status"} {
+		if got := stem(w); got != want {
+			t.Errorf("stem(%q) = %q, want %q", w, got, want)
+		}
+	}
+}
+
+func TestTerms(t *testing.T) {
+	tests := []struct {
+		in   string
+		stop map[string]struct{}
+		want []string
+	}{
+		{"Create a new issue in the repository", nil, []string{"creat", "new", "issu", "repositori"}},
+		{"what's the weather in Paris", nil, []string{"weather", "paris"}},
+		{"mcp-server-git", serverStopwords, []string{"git"}},
+		{"the of and", nil, []string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got := terms(tt.in, tt.stop)
+			if len(got) == 0 && len(tt.want) == 0 {
+				return
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("terms(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSynonymsAreSymmetricAndStemmed(t *testing.T) {
+	for a, syns := range synonyms {
+		for _, b := range syns {
+			if !slices.Contains(synonyms[b], a) {
+				t.Errorf("%q -> %q but not back", a, b)
+			}
+			if b == a {
+				t.Errorf("%q is its own synonym", a)
+			}
+		}
+	}
+	if !slices.Contains(synonyms[stem("fetch")], stem("get")) {
+		t.Errorf("fetch should stand for get; synonyms[fetch] = %q", synonyms[stem("fetch")])
+	}
+}
