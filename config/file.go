@@ -1,0 +1,157 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// ValidationError is a config that does not validate; Errors lists every problem.
+type ValidationError struct {
+	Errors []FieldError
+}
+
+// Error joins the problems as "field: message" items.
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Errors))
+	for i, fe := range e.Errors {
+		parts[i] = fe.Field + ": " + fe.Message
+	}
+	return "invalid config: " + strings.Join(parts, "; ")
+}
+
+// Load reads and parses the config file at path. The result is not normalised (see Normalize).
+// A file that does not parse or validate gives a *ValidationError (not wrapped); a missing file
+// gives an error that matches fs.ErrNotExist.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, errs := Parse(data)
+	if len(errs) > 0 {
+		return nil, &ValidationError{Errors: errs}
+	}
+	return c, nil
+}
+
+// LoadOrCreate loads the config file at path; if there is none, it writes a default config (no
+// servers, "mcpServers": []) with mode 0600, creating the directory with mode 0700 if needed,
+// and returns that with created true.
+func LoadOrCreate(path string) (cfg *Config, created bool, err error) {
+	cfg, err = Load(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return cfg, false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, false, fmt.Errorf("create config dir: %w", err)
+	}
+	cfg = &Config{Servers: []ServerConfig{}}
+	if _, err := Save(path, cfg); err != nil {
+		return nil, false, err
+	}
+	return cfg, true, nil
+}
+
+// Marshal is the canonical JSON form Save writes: indented, the list form of mcpServers, and
+// explicit "enabled" and "quarantined" booleans on every server so that the file says what the
+// proxy does. Unset top-level settings stay out of it. HTML characters are not escaped, so
+// commands such as "a && b" read as written.
+func Marshal(c *Config) ([]byte, error) {
+	if c == nil {
+		return nil, errors.New("marshal config: nil config")
+	}
+	out := c.Clone()
+	if out.Servers == nil {
+		out.Servers = []ServerConfig{}
+	}
+	for i := range out.Servers {
+		enabled, quarantined := out.Servers[i].IsEnabled(), out.Servers[i].IsQuarantined()
+		out.Servers[i].Enabled, out.Servers[i].Quarantined = &enabled, &quarantined
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return nil, fmt.Errorf("marshal config: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Save writes c to path atomically with mode 0600 and returns the bytes written, so that a
+// watcher can recognise its own write (Watcher.Expect).
+//
+// The data goes to a temporary file in the same directory, which is synced, renamed over path
+// and followed by a sync of the directory: a crash at any point leaves either the old or the new
+// file, never a torn one, and no temporary file is left behind on error. A config that does not
+// validate is refused with a *ValidationError, so the file on disk always loads.
+func Save(path string, c *Config) ([]byte, error) {
+	if c == nil {
+		return nil, errors.New("save config: nil config")
+	}
+	if errs := c.Validate(); len(errs) > 0 {
+		return nil, &ValidationError{Errors: errs}
+	}
+	data, err := Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(path, data); err != nil {
+		return nil, fmt.Errorf("save config: %w", err)
+	}
+	return data, nil
+}
+
+func writeFileAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err = f.Chmod(0o600); err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes the rename durable. Windows cannot sync a directory and does not need to.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	if err := d.Sync(); err != nil {
+		_ = d.Close()
+		return err
+	}
+	return d.Close()
+}

@@ -1,0 +1,250 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// Protocols a server may name.
+const (
+	ProtocolStdio = "stdio"
+	ProtocolHTTP  = "http"
+	ProtocolSSE   = "sse"
+)
+
+// NamePattern is what a server name must match: it appears in tool names ("server:tool"), URL
+// paths (/mcp/server/{name}) and log lines, so it is kept to a safe, short alphabet.
+const NamePattern = `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`
+
+var nameRE = regexp.MustCompile(NamePattern)
+
+// ValidName reports whether name is acceptable as a server name (see NamePattern).
+func ValidName(name string) bool { return nameRE.MatchString(name) }
+
+// Limits checked by Validate.
+const (
+	MaxToolsLimit         = 1000
+	MaxRestartConcurrency = 256
+)
+
+// Validate checks a config and returns every problem found, each naming its field path
+// ("mcpServers[2].command", "listen", "call_tool_timeout"); nil means valid. It checks:
+//
+//   - server names: present, unique, and matching NamePattern
+//     (^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$);
+//   - each server has exactly one of command and url, and a protocol ("stdio", "http" or "sse",
+//     or empty to infer it) consistent with it: stdio needs a command, http and sse need an
+//     absolute http(s) url;
+//   - isolation is enabled only on stdio servers, and Docker image and network names cannot be
+//     read as docker options;
+//   - env names, header names and values are well formed (no '=', CR, LF or NUL where they
+//     would break the process environment or the HTTP request);
+//   - ${secret:NAME} and ${env:NAME} references in env, headers, args and url are well formed;
+//   - listen is host:port, tools_limit is 0..1000, restart_concurrency is 0..256,
+//     call_tool_timeout is not negative, trusted_hosts has no empty entries.
+//
+// Zero values mean "use the default" (see Normalize), so an unnormalised config validates.
+func (c *Config) Validate() []FieldError {
+	var v validator
+	if c.Listen != "" {
+		v.listen("listen", c.Listen)
+	}
+	if strings.ContainsFunc(c.APIKey, unicode.IsControl) {
+		v.fail("api_key", "must not contain control characters")
+	}
+	for i, h := range c.TrustedHosts {
+		if strings.TrimSpace(h) == "" || strings.ContainsFunc(h, unicode.IsSpace) {
+			v.fail(fmt.Sprintf("trusted_hosts[%d]", i), "want a host name or address without spaces")
+		}
+	}
+	if c.ToolsLimit < 0 || c.ToolsLimit > MaxToolsLimit {
+		v.fail("tools_limit", "must be between 0 and %d (0 means the default, %d)", MaxToolsLimit, DefaultToolsLimit)
+	}
+	if c.CallToolTimeout < 0 {
+		v.fail("call_tool_timeout", "must not be negative")
+	}
+	if c.RestartConcurrency < 0 || c.RestartConcurrency > MaxRestartConcurrency {
+		v.fail("restart_concurrency", "must be between 0 and %d (0 means the default, %d)", MaxRestartConcurrency, DefaultRestartConcurrency)
+	}
+	v.dockerName("docker_isolation.default_image", c.DockerIsolation.DefaultImage)
+
+	firstUse := make(map[string]int, len(c.Servers))
+	for i, s := range c.Servers {
+		path := fmt.Sprintf("mcpServers[%d]", i)
+		switch {
+		case s.Name == "":
+			v.fail(path+".name", "required")
+		case !ValidName(s.Name):
+			v.fail(path+".name", "%q is not a valid name: use letters, digits, '.', '_' and '-', starting with a letter or digit, at most 64 characters", clip(s.Name))
+		}
+		if j, dup := firstUse[s.Name]; dup && s.Name != "" {
+			v.fail(path+".name", "duplicate name %q (also mcpServers[%d])", s.Name, j)
+		} else {
+			firstUse[s.Name] = i
+		}
+		v.server(path, s)
+	}
+	return v.errs
+}
+
+type validator struct {
+	errs []FieldError
+}
+
+func (v *validator) fail(path, format string, args ...any) {
+	v.errs = append(v.errs, FieldError{Field: path, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) listen(path, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.fail(path, "want host:port, e.g. %q", DefaultListen)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.fail(path, "port %q must be a number from 0 to 65535", port)
+	}
+}
+
+// dockerName rejects image and network names that docker would read as an option (a leading
+// '-') or split (spaces): both end up on a docker command line.
+func (v *validator) dockerName(path, name string) {
+	if strings.HasPrefix(name, "-") || strings.ContainsFunc(name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
+		v.fail(path, "%q is not a valid docker name", clip(name))
+	}
+}
+
+func (v *validator) server(path string, s ServerConfig) {
+	hasCmd, hasURL := s.Command != "", s.URL != ""
+	proto := s.EffectiveProtocol()
+	knownProto := true
+	switch s.Protocol {
+	case "", ProtocolStdio, ProtocolHTTP, ProtocolSSE:
+	default:
+		knownProto = false
+		v.fail(path+".protocol", "%q is not a protocol: want %q, %q or %q", clip(s.Protocol), ProtocolStdio, ProtocolHTTP, ProtocolSSE)
+	}
+	switch {
+	case !hasCmd && !hasURL:
+		if proto == ProtocolHTTP || proto == ProtocolSSE {
+			v.fail(path+".url", "protocol %q needs a url", proto)
+		} else {
+			v.fail(path+".command", "command (stdio) or url (http, sse) is required")
+		}
+	case hasCmd && hasURL:
+		v.fail(path+".url", "set either command (stdio) or url (http, sse), not both")
+	case !knownProto:
+	case proto == ProtocolStdio && !hasCmd:
+		v.fail(path+".command", "protocol %q needs a command, not a url", proto)
+	case proto != ProtocolStdio && !hasURL:
+		v.fail(path+".url", "protocol %q needs a url, not a command", proto)
+	}
+	if hasURL {
+		if err := checkURL(s.URL); err != nil {
+			v.fail(path+".url", "%s", err)
+		}
+	}
+	for _, f := range []struct{ name, value string }{{"command", s.Command}, {"working_dir", s.WorkingDir}} {
+		if strings.ContainsRune(f.value, 0) {
+			v.fail(path+"."+f.name, "must not contain NUL")
+		}
+	}
+	if s.Isolation != nil {
+		if s.Isolation.Enabled && (proto == ProtocolHTTP || proto == ProtocolSSE) {
+			v.fail(path+".isolation", "only stdio servers can run in Docker; this one is %q", proto)
+		}
+		v.dockerName(path+".isolation.image", s.Isolation.Image)
+		v.dockerName(path+".isolation.network", s.Isolation.Network)
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Env)) {
+		val := s.Env[k]
+		switch {
+		case k == "":
+			v.fail(path+".env", "empty variable name")
+		case strings.ContainsAny(k, "=\x00"):
+			v.fail(path+"."+joinPath("env", k), "variable name must not contain '=' or NUL")
+		case strings.ContainsRune(val, 0):
+			v.fail(path+"."+joinPath("env", k), "value must not contain NUL")
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Headers)) {
+		val := s.Headers[k]
+		switch {
+		case !validHeaderName(k):
+			v.fail(path+"."+joinPath("headers", k), "invalid header name")
+		case strings.ContainsAny(val, "\r\n\x00"):
+			v.fail(path+"."+joinPath("headers", k), "header value must not contain CR, LF or NUL")
+		}
+	}
+	s.eachRefField(func(field, value string) {
+		if strings.HasPrefix(field, "args[") && strings.ContainsRune(value, 0) {
+			v.fail(path+"."+field, "must not contain NUL")
+		}
+		if _, err := scanRefs(value); err != nil {
+			v.fail(path+"."+field, "%s", err)
+		}
+	})
+}
+
+// checkURL requires an absolute http or https URL. References stand in for text that is only
+// known after expansion, so they are replaced by a placeholder first; a URL that starts with a
+// reference (the whole URL or its scheme comes from a secret or variable) cannot be checked
+// until then and is accepted.
+func checkURL(raw string) error {
+	refs, err := scanRefs(raw)
+	if err != nil {
+		return nil // reported with the other reference errors
+	}
+	var b strings.Builder
+	last := 0
+	for _, r := range refs {
+		b.WriteString(raw[last:r.start])
+		b.WriteString("ref")
+		last = r.end
+	}
+	b.WriteString(raw[last:])
+	if len(refs) > 0 && refs[0].start == 0 {
+		return nil
+	}
+	u, err := url.Parse(b.String())
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http or https URL", clip(raw))
+	}
+	return nil
+}
+
+// validHeaderName reports whether k is an HTTP token (RFC 9110 section 5.6.2).
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// EffectiveProtocol is the server's protocol, inferred when empty: a command means stdio, a url
+// means http. It is empty when neither is set.
+func (s ServerConfig) EffectiveProtocol() string {
+	switch {
+	case s.Protocol != "":
+		return s.Protocol
+	case s.Command != "":
+		return ProtocolStdio
+	case s.URL != "":
+		return ProtocolHTTP
+	}
+	return ""
+}
