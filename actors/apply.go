@@ -1,0 +1,104 @@
+package actors
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/mcpproxy/mcpproxy/config"
+)
+
+// apply replaces the running config with a new one as a diff: added servers start, removed
+// ones stop (their processes killed), changed ones restart, and unchanged ones are not
+// touched, so their connections and processes stay. An apply from the API is saved before
+// the reply; one from the file watcher is not written back (the file already says it).
+func (r *registry) apply(ctx actor.Context, m applyConfig) {
+	next, errs := config.KeepRedacted(r.cfg, m.Config)
+	if len(errs) == 0 {
+		next.Normalize()
+		errs = next.Validate()
+	}
+	if len(errs) > 0 {
+		ctx.Respond(reply{err: &Error{Code: CodeInvalidArgument, Message: "config is not valid", Fields: errs}})
+		return
+	}
+	diff := config.Compare(r.cfg, next)
+	r.cfg = next
+
+	for _, name := range diff.Removed {
+		rw := r.rows[name]
+		if rw.pid == nil {
+			r.reindex(ctx, name)
+			delete(r.rows, name)
+			r.publish(ctx, "servers.changed", map[string]any{"reason": ReasonRemoved, "server": r.view(name, rw)})
+			continue
+		}
+		rw.remove, rw.respawn = true, false
+		r.stopChild(ctx, name, rw)
+		r.changed(ctx, name, ReasonState)
+	}
+	for _, name := range diff.Added {
+		sc, _ := next.Server(name)
+		rw := &row{cfg: sc, st: upstreamStatus{Name: name, State: StateDisabled}}
+		r.rows[name] = rw
+		if sc.IsEnabled() && !r.closing {
+			r.spawn(ctx, name, rw)
+		}
+		r.changed(ctx, name, ReasonAdded)
+	}
+	for _, name := range diff.Changed {
+		sc, _ := next.Server(name)
+		rw := r.rows[name]
+		rw.cfg = sc
+		switch {
+		case rw.pid != nil:
+			rw.respawn = sc.IsEnabled()
+			r.stopChild(ctx, name, rw)
+		case sc.IsEnabled() && !r.closing:
+			r.spawn(ctx, name, rw)
+		default:
+			rw.st = upstreamStatus{Name: name, State: StateDisabled}
+		}
+		r.reindex(ctx, name)
+		r.changed(ctx, name, ReasonRestart)
+	}
+	for _, name := range diff.FlagsChanged {
+		sc, _ := next.Server(name)
+		rw := r.rows[name]
+		quarantineChanged := rw.cfg.IsQuarantined() != sc.IsQuarantined()
+		wantEnabled := sc.IsEnabled()
+		rw.cfg.Quarantined = sc.Quarantined
+		r.enable(ctx, name, rw, wantEnabled)
+		rw.cfg = sc
+		if quarantineChanged {
+			r.reindex(ctx, name)
+			reason := ReasonUnquarantined
+			if sc.IsQuarantined() {
+				reason = ReasonQuarantined
+			}
+			r.changed(ctx, name, reason)
+		}
+	}
+	if r.opts.OnApplied != nil {
+		r.opts.OnApplied(r.cfg.Clone())
+	}
+	r.publish(ctx, "config.reloaded", map[string]any{
+		"source": m.Source, "path": r.opts.ConfigPath,
+		"added": nonNil(diff.Added), "removed": nonNil(diff.Removed), "changed": nonNil(diff.Changed),
+	})
+	res := ApplyResult{
+		Applied: true, Added: nonNil(diff.Added), Removed: nonNil(diff.Removed),
+		Changed: nonNil(append(append([]string{}, diff.Changed...), diff.FlagsChanged...)),
+		Unchanged: nonNil(diff.Unchanged), RestartRequired: nonNil(diff.RestartRequired),
+	}
+	if m.Source == "file" {
+		ctx.Respond(reply{v: res})
+		return
+	}
+	r.persist(ctx.Sender(), reply{v: res})
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

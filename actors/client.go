@@ -1,0 +1,173 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpproxy/mcpproxy/actors/upstream"
+	"github.com/mcpproxy/mcpproxy/config"
+)
+
+// DefaultAskTimeout bounds a request to an actor when the caller's context has no deadline.
+const DefaultAskTimeout = 10 * time.Second
+
+// Client is the typed ask API the HTTP and MCP layers use to talk to the registry. Every
+// call is bounded by ctx's deadline (DefaultAskTimeout when it has none): a timeout gives
+// CodeTimeout, a registry that is gone gives CodeUnavailable.
+type Client struct {
+	sys      *actor.ActorSystem
+	registry *actor.PID
+}
+
+// NewClient returns a Client for the registry at pid.
+func NewClient(sys *actor.ActorSystem, registry *actor.PID) *Client {
+	return &Client{sys: sys, registry: registry}
+}
+
+func timeoutOf(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		if d := time.Until(dl); d > 0 {
+			return d
+		}
+		return time.Millisecond
+	}
+	return DefaultAskTimeout
+}
+
+func (c *Client) ask(ctx context.Context, msg any, timeout time.Duration) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, Errorf(CodeTimeout, "request cancelled")
+	}
+	res, err := c.sys.Root.RequestFuture(c.registry, msg, timeout).Result()
+	switch {
+	case errors.Is(err, actor.ErrTimeout):
+		return nil, Errorf(CodeTimeout, "the proxy did not answer in time")
+	case errors.Is(err, actor.ErrDeadLetter):
+		return nil, Errorf(CodeUnavailable, "the proxy is shutting down")
+	case err != nil:
+		return nil, err
+	}
+	return res, nil
+}
+
+func askValue[T any](c *Client, ctx context.Context, msg any) (T, error) {
+	var zero T
+	res, err := c.ask(ctx, msg, timeoutOf(ctx))
+	if err != nil {
+		return zero, err
+	}
+	rep, ok := res.(reply)
+	if !ok {
+		return zero, Errorf(CodeInternal, "internal error: unexpected reply %T", res)
+	}
+	if rep.err != nil {
+		return zero, rep.err
+	}
+	if rep.v == nil {
+		return zero, nil
+	}
+	v, ok := rep.v.(T)
+	if !ok {
+		return zero, Errorf(CodeInternal, "internal error: unexpected value %T", rep.v)
+	}
+	return v, nil
+}
+
+// Servers lists every configured server, sorted by name.
+func (c *Client) Servers(ctx context.Context) ([]Server, error) {
+	return askValue[[]Server](c, ctx, listServers{})
+}
+
+// Server returns one server.
+func (c *Client) Server(ctx context.Context, name string) (Server, error) {
+	return askValue[Server](c, ctx, getServer{Name: name})
+}
+
+// Status summarises servers and tools.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	return askValue[Status](c, ctx, getStatus{})
+}
+
+// SetEnabled enables or disables a server and saves the flag.
+func (c *Client) SetEnabled(ctx context.Context, name string, enabled bool) (Server, error) {
+	return askValue[Server](c, ctx, setEnabled{Name: name, Enabled: enabled})
+}
+
+// SetQuarantined sets a server's quarantine flag and saves it.
+func (c *Client) SetQuarantined(ctx context.Context, name string, q bool) (Server, error) {
+	return askValue[Server](c, ctx, setQuarantined{Name: name, Quarantined: q})
+}
+
+// Restart drops a server's connection and connects again; CodeConflict if it is disabled.
+func (c *Client) Restart(ctx context.Context, name string) (Server, error) {
+	return askValue[Server](c, ctx, restartServer{Name: name})
+}
+
+// Bulk runs one of BulkEnableAll, BulkDisableAll, BulkRestartAll, BulkReconnect.
+func (c *Client) Bulk(ctx context.Context, op string) (BulkResult, error) {
+	return askValue[BulkResult](c, ctx, bulkOp{Op: op})
+}
+
+// ServerTools lists a server's own tools (also while quarantined, for review).
+func (c *Client) ServerTools(ctx context.Context, name string) (ServerTools, error) {
+	return askValue[ServerTools](c, ctx, getServerTools{Name: name})
+}
+
+// SearchTools ranks reachable tools for query (all of them by name when query is blank)
+// and returns at most limit hits and the index size.
+func (c *Client) SearchTools(ctx context.Context, query string, limit int) ([]ToolHit, int, error) {
+	r, err := askValue[searchResult](c, ctx, searchTools{Query: query, Limit: limit})
+	return r.Hits, r.Total, err
+}
+
+// Config returns a copy of the running config (not redacted).
+func (c *Client) Config(ctx context.Context) (*config.Config, error) {
+	return askValue[*config.Config](c, ctx, getConfig{})
+}
+
+// Apply applies a new config as a diff; source is "api" or "file".
+func (c *Client) Apply(ctx context.Context, cfg *config.Config, source string) (ApplyResult, error) {
+	return askValue[ApplyResult](c, ctx, applyConfig{Config: cfg, Source: source})
+}
+
+// CallTool calls "server:tool" with args. timeout 0 means the config's call_tool_timeout.
+// The upstream's result comes back unchanged, including isError.
+func (c *Client) CallTool(ctx context.Context, name string, args any, meta *mcp.Meta, timeout time.Duration) (*mcp.CallToolResult, error) {
+	wait := timeoutOf(ctx)
+	if timeout > 0 && timeout+time.Second < wait {
+		wait = timeout + time.Second
+	}
+	res, err := c.ask(ctx, callTool{Name: name, Args: args, Meta: meta, Timeout: timeout}, wait)
+	if err != nil {
+		return nil, err
+	}
+	rep, ok := res.(callToolReply)
+	if !ok {
+		return nil, Errorf(CodeInternal, "internal error: unexpected reply %T", res)
+	}
+	return rep.Result, rep.Err
+}
+
+// UpstreamConn returns the live connection of a reachable server, for the passthrough
+// endpoint; it fails like CallTool for quarantined, disabled, unknown or not-ready servers.
+func (c *Client) UpstreamConn(ctx context.Context, name string) (*upstream.Conn, error) {
+	res, err := c.ask(ctx, getUpstreamConn{Name: name}, timeoutOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	rep, ok := res.(withUpstreamConnReply)
+	if !ok {
+		return nil, Errorf(CodeInternal, "internal error: unexpected reply %T", res)
+	}
+	return rep.Conn, rep.Err
+}
+
+// Shutdown stops every upstream (killing their processes) and waits until all are gone.
+func (c *Client) Shutdown(ctx context.Context) error {
+	_, err := c.ask(ctx, shutdownAll{}, timeoutOf(ctx))
+	return err
+}

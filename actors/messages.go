@@ -1,0 +1,56 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpproxy/mcpproxy/config"
+)
+
+// Requests the registry answers. Each gets exactly one reply on every path: a reply value
+// for most, callToolReply or withUpstreamConnReply for the call paths (which the upstream
+// actor answers directly).
+type (
+	listServers    struct{}
+	getServer      struct{ Name string }
+	getStatus      struct{}
+	setEnabled     struct {
+		Name    string
+		Enabled bool
+	}
+	setQuarantined struct {
+		Name        string
+		Quarantined bool
+	}
+	restartServer  struct{ Name string }
+	bulkOp         struct{ Op string }
+	getServerTools struct{ Name string }
+	searchTools    struct {
+		Query string
+		Limit int
+	}
+	searchResult struct {
+		Hits  []ToolHit
+		Total int
+	}
+	callTool struct {
+		Name    string // "server:tool"
+		Args    any
+		Meta    *mcp.Meta
+		Timeout time.Duration // 0: the config's call_tool_timeout
+	}
+	getUpstreamConn struct{ Name string }
+	getConfig       struct{}
+	applyConfig     struct {
+		Config *config.Config // parsed, possibly with Redacted placeholders
+		Source string         // "api" or "file"
+	}
+	shutdownAll struct{}
+
+	// reply is the answer to most registry requests: a value or an error.
+	reply struct {
+		v   any
+		err error
+	}
+)

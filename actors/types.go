@@ -1,0 +1,148 @@
+package actors
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/config"
+)
+
+// State is where a server is in its life cycle (see ARCHITECTURE.md "Server life cycle").
+type State string
+
+// The states of a server. Quarantine is a flag, not a state.
+const (
+	StateDisabled   State = "disabled"
+	StateConnecting State = "connecting"
+	StateReady      State = "ready"
+	StateError      State = "error"
+	StateBackoff    State = "backoff"
+	StateStopping   State = "stopping"
+)
+
+// Server is the public view of one upstream, as the API shows it. It never carries env
+// values, header values or secrets.
+type Server struct {
+	Name        string     `json:"name"`
+	Protocol    string     `json:"protocol"`
+	Enabled     bool       `json:"enabled"`
+	Connected   bool       `json:"connected"`
+	Quarantined bool       `json:"quarantined"`
+	ToolsCount  int        `json:"tools_count"`
+	State       State      `json:"state"`
+	LastError   string     `json:"last_error"`
+	RetryCount  int        `json:"retry_count"`
+	ConnectedAt *time.Time `json:"connected_at"`
+	URL         string     `json:"url,omitempty"`
+	Command     string     `json:"command,omitempty"`
+	Args        []string   `json:"args,omitempty"`
+	Isolated    bool       `json:"isolated"`
+	// ErrorSince is when the server last entered error/backoff; diagnostics show it.
+	ErrorSince *time.Time `json:"-"`
+	// PID is the stdio child's process id (0 for remotes or when not running); for tests
+	// and diagnostics, not part of the API object.
+	PID int `json:"-"`
+}
+
+// Tool is one upstream tool as agents and the API see it.
+type Tool struct {
+	Name        string          `json:"name"` // "<server>:<tool>"
+	Server      string          `json:"server"`
+	Description string          `json:"description"`
+	InputSchema json.RawMessage `json:"input_schema"`
+	Annotations json.RawMessage `json:"annotations,omitempty"`
+	// Raw is the upstream's own tool name, without the server prefix.
+	Raw string `json:"-"`
+}
+
+// ToolHit is a search result: a Tool and its score.
+type ToolHit struct {
+	Tool
+	Score float64 `json:"score"`
+}
+
+// Status is the summary GET /api/v1/status shows.
+type Status struct {
+	Servers StatusServers `json:"servers"`
+	Tools   StatusTools   `json:"tools"`
+}
+
+// StatusServers counts servers by condition.
+type StatusServers struct {
+	Total       int `json:"total"`
+	Connected   int `json:"connected"`
+	Quarantined int `json:"quarantined"`
+	Disabled    int `json:"disabled"`
+	Errored     int `json:"errored"`
+}
+
+// StatusTools counts the tools agents can reach now.
+type StatusTools struct {
+	Total int `json:"total"`
+}
+
+// BulkResult is the answer to a bulk operation.
+type BulkResult struct {
+	Total      int               `json:"total"`
+	Successful int               `json:"successful"`
+	Failed     int               `json:"failed"`
+	Skipped    int               `json:"skipped"`
+	Errors     map[string]string `json:"errors"`
+}
+
+// ServerTools is a server's own tool list, listed for review even while quarantined.
+type ServerTools struct {
+	Server      string `json:"server"`
+	Quarantined bool   `json:"quarantined"`
+	Tools       []Tool `json:"tools"`
+}
+
+// ApplyResult is the answer to a config apply.
+type ApplyResult struct {
+	Applied         bool     `json:"applied"`
+	Added           []string `json:"added"`
+	Removed         []string `json:"removed"`
+	Changed         []string `json:"changed"`
+	Unchanged       []string `json:"unchanged"`
+	RestartRequired []string `json:"restart_required"`
+}
+
+// Code classifies an error; http maps each code to one status in one table.
+type Code string
+
+// The error codes of API.md.
+const (
+	CodeInvalidArgument Code = "INVALID_ARGUMENT"
+	CodeNotFound        Code = "NOT_FOUND"
+	CodeConflict        Code = "CONFLICT"
+	CodeUnavailable     Code = "UNAVAILABLE"
+	CodeTimeout         Code = "TIMEOUT"
+	CodeUpstream        Code = "UPSTREAM_ERROR"
+	CodeInternal        Code = "INTERNAL"
+)
+
+// Error is an error with a code, decided where the failure is understood.
+type Error struct {
+	Code    Code
+	Message string
+	// Fields lists config validation problems, when the error is about a config.
+	Fields []config.FieldError
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf makes an *Error.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err, CodeInternal when it has none.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}

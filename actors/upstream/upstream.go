@@ -1,0 +1,439 @@
+// Package upstream dials one upstream MCP server with mark3labs/mcp-go: a stdio child process,
+// a streamable-HTTP remote, or a legacy HTTP+SSE remote. It owns the details the upstream actor
+// should not care about: the child's process group and minimal environment, a bounded reader on
+// the child's stdout, and telling the caller when the connection is gone.
+//
+// # Usage
+//
+//	conn, err := upstream.Dial(ctx, serverConfig, upstream.Options{OnNotification: f})
+//	tools, err := conn.Client.ListTools(ctx, mcp.ListToolsRequest{})
+//	<-conn.Done()  // closed when the process exits or the stream breaks
+//	conn.Close()   // closes the client and kills the whole process group
+//
+// # Concurrency
+//
+// A Conn may be used from many goroutines: mcp-go's client is safe for concurrent calls.
+// Close may be called more than once and from any goroutine.
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpproxy/mcpproxy/config"
+)
+
+// Options tune Dial. The zero value is usable; defaults are given per field.
+type Options struct {
+	// Logger receives transport logs. Default: a logger that discards everything.
+	Logger *slog.Logger
+	// ClientName and ClientVersion are sent in initialize. Default "mcpproxy", "dev".
+	ClientName, ClientVersion string
+	// OnNotification is called on the transport's read loop for every notification; it must
+	// not block (send a message and return).
+	OnNotification func(mcp.JSONRPCNotification)
+	// MaxLineBytes bounds one JSON-RPC line from a stdio child. A longer line is a protocol
+	// violation: the connection is dropped, so a flooding child cannot grow our memory.
+	// Default 16 MiB.
+	MaxLineBytes int
+	// InitTimeout bounds start plus initialize. Default 30 s.
+	InitTimeout time.Duration
+	// DiscoverTimeout bounds mcp-go's probe for the 2026 protocol before it falls back to the
+	// initialize handshake (servers that ignore unknown methods otherwise cost 5 s). Default 1 s.
+	DiscoverTimeout time.Duration
+	// Capabilities are declared to the upstream. Default: none beyond mcp-go's.
+	Capabilities *mcp.ClientCapabilities
+	// ClientOptions are added to the mcp-go client (sampling, roots, elicitation handlers).
+	ClientOptions []client.ClientOption
+	// CommandWrapper, when set, rewrites a stdio server's command line before it starts
+	// (Docker isolation uses it).
+	CommandWrapper func(cfg config.ServerConfig, env []string) (command string, args []string, childEnv []string)
+}
+
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ClientName == "" {
+		o.ClientName = "mcpproxy"
+	}
+	if o.ClientVersion == "" {
+		o.ClientVersion = "dev"
+	}
+	if o.MaxLineBytes <= 0 {
+		o.MaxLineBytes = 16 << 20
+	}
+	if o.InitTimeout <= 0 {
+		o.InitTimeout = 30 * time.Second
+	}
+	if o.DiscoverTimeout <= 0 {
+		o.DiscoverTimeout = time.Second
+	}
+}
+
+// Conn is one live connection to an upstream.
+type Conn struct {
+	Client *client.Client
+	// Init is the upstream's answer to initialize (server info, capabilities, protocol).
+	Init *mcp.InitializeResult
+	// PID is the stdio child's process id (also its process group id); 0 for remotes.
+	PID int
+
+	cancel    context.CancelFunc
+	done      chan struct{}
+	doneOnce  sync.Once
+	err       error
+	closeOnce sync.Once
+	exited    chan struct{} // closed when the stdio child has been reaped
+	stderr    *ring
+}
+
+// Done is closed when the connection is lost: the child exited, its stdout broke, or the
+// remote stream ended.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err says why Done was closed.
+func (c *Conn) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// Stderr returns the last lines the child wrote to stderr (at most a few KiB), for error
+// messages.
+func (c *Conn) Stderr() string {
+	if c.stderr == nil {
+		return ""
+	}
+	return c.stderr.String()
+}
+
+func (c *Conn) lost(err error) {
+	c.doneOnce.Do(func() {
+		c.err = err
+		close(c.done)
+	})
+}
+
+// Close ends the connection and, for stdio, makes sure the whole process group is gone before
+// it returns: stdin is closed first (well-behaved servers exit at once), then SIGTERM to the
+// group, then SIGKILL. It takes at most about 1.5 s.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		c.lost(errors.New("connection closed"))
+		if c.Client != nil {
+			_ = c.Client.Close()
+		}
+		if c.cancel != nil {
+			c.cancel()
+		}
+		if c.PID > 0 {
+			killGroup(c.PID, c.exited)
+		}
+	})
+	return nil
+}
+
+// killGroup stops the process group led by pid. exited is closed once the leader is reaped.
+func killGroup(pid int, exited <-chan struct{}) {
+	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-exited:
+			return true
+		case <-t.C:
+			return false
+		}
+	}
+	if !wait(300 * time.Millisecond) {
+		_ = syscall.Kill(-pid, syscall.SIGTERM)
+		if !wait(700 * time.Millisecond) {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			wait(500 * time.Millisecond)
+		}
+	}
+	// Grandchildren (npx, shell wrappers) may outlive the leader; the group id stays theirs.
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+}
+
+// Dial connects to the upstream described by cfg (already normalised, references expanded)
+// and performs the MCP initialize handshake. The connection lives until Close, independent of
+// ctx, which only bounds the dial.
+func Dial(ctx context.Context, cfg config.ServerConfig, opts Options) (*Conn, error) {
+	opts.defaults()
+	life, cancel := context.WithCancel(context.Background())
+	conn := &Conn{cancel: cancel, done: make(chan struct{})}
+	var err error
+	switch cfg.Protocol {
+	case "stdio", "":
+		err = conn.startStdio(life, cfg, opts)
+	case "http":
+		err = conn.startHTTP(life, cfg, opts)
+	case "sse":
+		err = conn.startSSE(life, cfg, opts)
+	default:
+		err = fmt.Errorf("unknown protocol %q", cfg.Protocol)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	ictx, icancel := context.WithTimeout(ctx, opts.InitTimeout)
+	defer icancel()
+	req := mcp.InitializeRequest{}
+	req.Params.ClientInfo = mcp.Implementation{Name: opts.ClientName, Version: opts.ClientVersion}
+	if opts.Capabilities != nil {
+		req.Params.Capabilities = *opts.Capabilities
+	}
+	type initDone struct {
+		res *mcp.InitializeResult
+		err error
+	}
+	ch := make(chan initDone, 1)
+	go func() {
+		res, err := conn.Client.Initialize(ictx, req)
+		ch <- initDone{res, err}
+	}()
+	select {
+	case d := <-ch:
+		if d.err != nil {
+			err := fmt.Errorf("initialize: %w", d.err)
+			if tail := conn.Stderr(); tail != "" {
+				err = fmt.Errorf("%w (stderr: %s)", err, tail)
+			}
+			conn.Close()
+			return nil, err
+		}
+		conn.Init = d.res
+	case <-conn.done:
+		err := conn.err
+		if tail := conn.Stderr(); tail != "" {
+			err = fmt.Errorf("%w (stderr: %s)", err, tail)
+		}
+		conn.Close()
+		return nil, err
+	}
+	if mcp.IsModernProtocol(conn.Client.ProtocolVersion()) && cfg.Protocol != "stdio" {
+		// Modern streamable HTTP delivers list_changed only on a listen stream.
+		_, _ = conn.Client.ListenAsync(life, mcp.SubscriptionFilter{ToolsListChanged: true}, nil)
+	}
+	return conn, nil
+}
+
+func (c *Conn) clientOptions(opts Options) []client.ClientOption {
+	o := []client.ClientOption{client.WithDiscoverTimeout(opts.DiscoverTimeout)}
+	return append(o, opts.ClientOptions...)
+}
+
+func (c *Conn) startStdio(life context.Context, cfg config.ServerConfig, opts Options) error {
+	command, args, env := cfg.Command, cfg.Args, ChildEnv(cfg.Env)
+	if opts.CommandWrapper != nil {
+		command, args, env = opts.CommandWrapper(cfg, env)
+	}
+	path, err := lookPath(command, env)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Args[0] = command
+	cmd.Env = env
+	cmd.Dir = cfg.WorkingDir
+	// Own process group so that stop kills grandchildren too; Pdeathsig so the child dies
+	// with the daemon even after kill -9.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	c.stderr = newRing(4 << 10)
+	cmd.Stderr = c.stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", command, err)
+	}
+	c.PID = cmd.Process.Pid
+	c.exited = make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		if err == nil {
+			err = errors.New("process exited")
+		} else {
+			err = fmt.Errorf("process exited: %w", err)
+		}
+		c.lost(err)
+		close(c.exited)
+	}()
+	out := &lineLimiter{r: stdout, max: opts.MaxLineBytes, onErr: func(err error) {
+		c.lost(err)
+		_ = syscall.Kill(-c.PID, syscall.SIGKILL)
+	}}
+	tr := transport.NewIO(out, stdin, nil)
+	c.Client = client.NewClient(tr, c.clientOptions(opts)...)
+	if opts.OnNotification != nil {
+		c.Client.OnNotification(opts.OnNotification)
+	}
+	return c.Client.Start(life)
+}
+
+func (c *Conn) startHTTP(life context.Context, cfg config.ServerConfig, opts Options) error {
+	tr, err := transport.NewStreamableHTTP(cfg.URL, transport.WithHTTPHeaders(cfg.Headers),
+		transport.WithHTTPLogger(opts.Logger))
+	if err != nil {
+		return err
+	}
+	c.Client = client.NewClient(tr, c.clientOptions(opts)...)
+	if opts.OnNotification != nil {
+		c.Client.OnNotification(opts.OnNotification)
+	}
+	return c.Client.Start(life)
+}
+
+func (c *Conn) startSSE(life context.Context, cfg config.ServerConfig, opts Options) error {
+	tr, err := transport.NewSSE(cfg.URL, transport.WithHeaders(cfg.Headers), transport.WithSSELogger(opts.Logger))
+	if err != nil {
+		return err
+	}
+	tr.SetConnectionLostHandler(func(err error) { c.lost(fmt.Errorf("event stream lost: %w", err)) })
+	c.Client = client.NewClient(tr, c.clientOptions(opts)...)
+	if opts.OnNotification != nil {
+		c.Client.OnNotification(opts.OnNotification)
+	}
+	return c.Client.Start(life)
+}
+
+// ChildEnv is the whole environment a stdio child gets: PATH and HOME from the daemon, and the
+// variables its config names. Nothing else of the daemon's environment (API keys, tokens)
+// reaches an upstream.
+func ChildEnv(configured map[string]string) []string {
+	base := map[string]string{}
+	for _, k := range []string{"PATH", "HOME"} {
+		if v, ok := os.LookupEnv(k); ok {
+			base[k] = v
+		}
+	}
+	for k, v := range configured {
+		base[k] = v
+	}
+	env := make([]string, 0, len(base))
+	for k, v := range base {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	return env
+}
+
+// lookPath resolves command against the PATH of the child's environment, so that a command
+// missing there gives a clear error before anything starts.
+func lookPath(command string, env []string) (string, error) {
+	if strings.Contains(command, "/") {
+		if _, err := os.Stat(command); err != nil {
+			return "", fmt.Errorf("command %q not found: %w", command, err)
+		}
+		return command, nil
+	}
+	path := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range strings.Split(path, ":") {
+		if dir == "" {
+			continue
+		}
+		p := dir + "/" + command
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("command %q not found in PATH", command)
+}
+
+// errLineTooLong is returned when a stdio child writes a line over Options.MaxLineBytes.
+var errLineTooLong = errors.New("upstream wrote a line over the size limit")
+
+// lineLimiter passes a child's stdout through and fails once one line grows past max bytes,
+// because mcp-go's reader buffers whole lines without bound.
+type lineLimiter struct {
+	r       io.Reader
+	max     int
+	current int
+	onErr   func(error)
+	failed  bool
+}
+
+func (l *lineLimiter) Read(p []byte) (int, error) {
+	if l.failed {
+		return 0, errLineTooLong
+	}
+	n, err := l.r.Read(p)
+	for _, b := range p[:n] {
+		if b == '\n' {
+			l.current = 0
+			continue
+		}
+		l.current++
+		if l.current > l.max {
+			l.failed = true
+			l.onErr(errLineTooLong)
+			return 0, errLineTooLong
+		}
+	}
+	if err != nil {
+		l.onErr(fmt.Errorf("stdout closed: %w", err))
+	}
+	return n, err
+}
+
+// ring keeps the last bytes a child wrote to stderr.
+type ring struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func newRing(max int) *ring { return &ring{max: max} }
+
+func (r *ring) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.buf = append(r.buf, p...)
+	if over := len(r.buf) - r.max; over > 0 {
+		r.buf = append(r.buf[:0], r.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (r *ring) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := strings.TrimSpace(string(r.buf))
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 && len(s)-i > 200 {
+		s = s[i+1:]
+	}
+	if len(s) > 500 {
+		s = s[len(s)-500:]
+	}
+	return s
+}

@@ -1,0 +1,384 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpproxy/mcpproxy/actors/upstream"
+	"github.com/mcpproxy/mcpproxy/config"
+)
+
+// Backoff bounds for reconnecting a failed upstream: the first retry waits about
+// backoffBase, each further failure doubles it (with ±20% jitter) up to backoffCap.
+const (
+	backoffBase = time.Second
+	backoffCap  = 5 * time.Minute
+)
+
+// upstreamProps configures one upstream actor.
+type upstreamProps struct {
+	name     string
+	childGen int
+	cfg      config.ServerConfig
+	// resolve expands ${secret:} and ${env:} references; it runs in the connect goroutine
+	// because it reads the store.
+	resolve func(config.ServerConfig) (config.ServerConfig, error)
+	dial    upstream.Options
+	logger  *slog.Logger
+	// backoffBase overrides the first retry delay (tests).
+	backoffBase time.Duration
+}
+
+// upstreamActor owns one upstream's connection, process, tool list, state and backoff timer.
+// Connecting, listing and calling run in goroutines that report back with generation-tagged
+// messages; a result whose generation is not current is stale and dropped (its connection
+// closed).
+type upstreamActor struct {
+	p      upstreamProps
+	sys    *actor.ActorSystem
+	self   *actor.PID
+	parent *actor.PID
+
+	gen        int // bumps on every (re)connect attempt
+	state      State
+	conn       *upstream.Conn
+	retryCount int
+	lastError  string
+	connected  time.Time
+	retry      *time.Timer
+}
+
+func newUpstreamActor(p upstreamProps) actor.Producer {
+	return func() actor.Actor { return &upstreamActor{p: p} }
+}
+
+// Messages the upstream actor handles, besides lifecycle ones.
+type (
+	// restartUpstream drops the connection, resets backoff and connects again.
+	restartUpstream struct{}
+	// reconnectUpstream connects now if the upstream is not ready.
+	reconnectUpstream struct{}
+	// callUpstreamTool calls a tool; the reply is a callToolReply to the sender.
+	callUpstreamTool struct {
+		Tool    string
+		Args    any
+		Meta    *mcp.Meta
+		Timeout time.Duration
+	}
+	callToolReply struct {
+		Result *mcp.CallToolResult
+		Err    error
+	}
+	// withUpstreamConn hands the live connection to a caller (the passthrough endpoint).
+	withUpstreamConn      struct{}
+	withUpstreamConnReply struct {
+		Conn *upstream.Conn
+		Err  error
+	}
+
+	connectDone struct {
+		gen   int
+		conn  *upstream.Conn
+		tools []Tool
+		err   error
+	}
+	connLost struct {
+		gen int
+		err error
+	}
+	retryDue     struct{ gen int }
+	toolsChanged struct{ gen int }
+	toolsListed  struct {
+		gen   int
+		tools []Tool
+		err   error
+	}
+)
+
+// upstreamStatus is what an upstream actor reports to the registry on every change.
+type upstreamStatus struct {
+	Name        string
+	ChildGen    int
+	State       State
+	LastError   string
+	RetryCount  int
+	ConnectedAt time.Time
+	PID         int
+	// Tools is set (non-nil) when the tool list changed.
+	Tools []Tool
+}
+
+func (u *upstreamActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		u.sys, u.self, u.parent = ctx.ActorSystem(), ctx.Self(), ctx.Parent()
+		u.connect()
+	case *actor.Stopping, *actor.Restarting:
+		u.shutdown()
+	case connectDone:
+		u.onConnectDone(m)
+	case connLost:
+		u.onConnLost(m)
+	case retryDue:
+		if m.gen == u.gen && u.state == StateBackoff {
+			u.connect()
+		}
+	case toolsChanged:
+		u.onToolsChanged(m)
+	case toolsListed:
+		u.onToolsListed(m)
+	case restartUpstream:
+		u.dropConn()
+		u.retryCount = 0
+		u.connect()
+	case reconnectUpstream:
+		if u.state != StateReady && u.state != StateConnecting {
+			u.connect()
+		}
+	case callUpstreamTool:
+		u.call(ctx, m)
+	case withUpstreamConn:
+		if u.state != StateReady || u.conn == nil {
+			ctx.Respond(withUpstreamConnReply{Err: Errorf(CodeUnavailable, "server %q is not ready (state %s)", u.p.name, u.state)})
+			return
+		}
+		ctx.Respond(withUpstreamConnReply{Conn: u.conn})
+	}
+}
+
+// report sends the current status to the registry.
+func (u *upstreamActor) report(tools []Tool) {
+	pid := 0
+	if u.conn != nil {
+		pid = u.conn.PID
+	}
+	u.sys.Root.Send(u.parent, upstreamStatus{
+		Name: u.p.name, ChildGen: u.p.childGen, State: u.state, LastError: u.lastError,
+		RetryCount: u.retryCount, ConnectedAt: u.connected, PID: pid, Tools: tools,
+	})
+}
+
+func (u *upstreamActor) connect() {
+	u.stopRetry()
+	u.gen++
+	gen, self, sys := u.gen, u.self, u.sys
+	u.state = StateConnecting
+	u.report(nil)
+	p := u.p
+	go func() {
+		cfg, err := p.resolve(p.cfg)
+		if err != nil {
+			sys.Root.Send(self, connectDone{gen: gen, err: err})
+			return
+		}
+		opts := p.dial
+		opts.OnNotification = func(n mcp.JSONRPCNotification) {
+			if n.Method == string(mcp.MethodNotificationToolsListChanged) {
+				sys.Root.Send(self, toolsChanged{gen: gen})
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+		defer cancel()
+		conn, err := upstream.Dial(ctx, cfg, opts)
+		if err != nil {
+			sys.Root.Send(self, connectDone{gen: gen, err: err})
+			return
+		}
+		tools, err := listTools(ctx, p.name, conn)
+		if err != nil {
+			conn.Close()
+			sys.Root.Send(self, connectDone{gen: gen, err: fmt.Errorf("list tools: %w", err)})
+			return
+		}
+		sys.Root.Send(self, connectDone{gen: gen, conn: conn, tools: tools})
+	}()
+}
+
+func (u *upstreamActor) onConnectDone(m connectDone) {
+	if m.gen != u.gen {
+		if m.conn != nil {
+			go m.conn.Close()
+		}
+		return
+	}
+	if m.err != nil {
+		u.fail(m.err)
+		return
+	}
+	u.conn = m.conn
+	u.state = StateReady
+	u.lastError = ""
+	u.retryCount = 0
+	u.connected = time.Now().UTC()
+	if m.tools == nil {
+		m.tools = []Tool{}
+	}
+	u.report(m.tools)
+	gen, self, sys, conn := u.gen, u.self, u.sys, m.conn
+	go func() {
+		<-conn.Done()
+		sys.Root.Send(self, connLost{gen: gen, err: conn.Err()})
+	}()
+}
+
+func (u *upstreamActor) onConnLost(m connLost) {
+	if m.gen != u.gen || u.state != StateReady {
+		return
+	}
+	u.dropConn()
+	err := m.err
+	if err == nil {
+		err = errors.New("connection lost")
+	}
+	u.fail(err)
+}
+
+// fail records an error, reports error and then backoff, and schedules the next attempt.
+func (u *upstreamActor) fail(err error) {
+	u.retryCount++
+	u.lastError = err.Error()
+	u.state = StateError
+	u.report(nil)
+	u.p.logger.Warn("upstream failed", "server", u.p.name, "err", err, "retry", u.retryCount)
+	delay := backoffDelay(u.p.backoffBase, u.retryCount)
+	u.state = StateBackoff
+	u.report(nil)
+	gen, self, sys := u.gen, u.self, u.sys
+	u.retry = time.AfterFunc(delay, func() { sys.Root.Send(self, retryDue{gen: gen}) })
+}
+
+// backoffDelay is base·2^(n-1) capped at backoffCap, with ±20% jitter so that many servers
+// failing together do not retry in lockstep.
+func backoffDelay(base time.Duration, failures int) time.Duration {
+	if base <= 0 {
+		base = backoffBase
+	}
+	d := base
+	for i := 1; i < failures && d < backoffCap; i++ {
+		d *= 2
+	}
+	d = min(d, backoffCap)
+	jitter := 0.8 + 0.4*rand.Float64()
+	return time.Duration(float64(d) * jitter)
+}
+
+func (u *upstreamActor) onToolsChanged(m toolsChanged) {
+	if m.gen != u.gen || u.state != StateReady {
+		return
+	}
+	gen, self, sys, conn, name := u.gen, u.self, u.sys, u.conn, u.p.name
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		tools, err := listTools(ctx, name, conn)
+		sys.Root.Send(self, toolsListed{gen: gen, tools: tools, err: err})
+	}()
+}
+
+func (u *upstreamActor) onToolsListed(m toolsListed) {
+	if m.gen != u.gen || u.state != StateReady {
+		return
+	}
+	if m.err != nil {
+		u.p.logger.Warn("re-list tools failed", "server", u.p.name, "err", m.err)
+		return
+	}
+	if m.tools == nil {
+		m.tools = []Tool{}
+	}
+	u.report(m.tools)
+}
+
+func (u *upstreamActor) call(ctx actor.Context, m callUpstreamTool) {
+	sender := ctx.Sender()
+	if u.state != StateReady || u.conn == nil {
+		ctx.Respond(callToolReply{Err: Errorf(CodeUnavailable, "server %q is not ready (state %s)", u.p.name, u.state)})
+		return
+	}
+	conn, sys := u.conn, u.sys
+	go func() {
+		cctx, cancel := context.WithTimeout(context.Background(), m.Timeout)
+		defer cancel()
+		req := mcp.CallToolRequest{}
+		req.Params.Name = m.Tool
+		req.Params.Arguments = m.Args
+		req.Params.Meta = m.Meta
+		res, err := conn.Client.CallTool(cctx, req)
+		if err != nil {
+			switch {
+			case errors.Is(err, context.DeadlineExceeded):
+				err = Errorf(CodeTimeout, "call to %s:%s timed out after %s", u.p.name, m.Tool, m.Timeout)
+			default:
+				err = &Error{Code: CodeUpstream, Message: fmt.Sprintf("call to %s:%s failed: %v", u.p.name, m.Tool, err)}
+			}
+		}
+		sys.Root.Send(sender, callToolReply{Result: res, Err: err})
+	}()
+}
+
+func (u *upstreamActor) stopRetry() {
+	if u.retry != nil {
+		u.retry.Stop()
+		u.retry = nil
+	}
+}
+
+// dropConn closes the connection in the background; the process group is killed there.
+func (u *upstreamActor) dropConn() {
+	if u.conn != nil {
+		go u.conn.Close()
+		u.conn = nil
+	}
+}
+
+// shutdown runs in Stopping and Restarting. It closes the connection synchronously (bounded
+// by upstream.Conn.Close, about 1.5 s at worst) on purpose: when the registry sees this actor
+// terminated, the server's processes must already be gone.
+func (u *upstreamActor) shutdown() {
+	u.stopRetry()
+	u.gen++
+	if u.conn != nil {
+		u.conn.Close()
+		u.conn = nil
+	}
+}
+
+// listTools lists an upstream's tools and converts them to our Tool, keeping each tool's
+// schema and annotations as raw JSON.
+func listTools(ctx context.Context, server string, conn *upstream.Conn) ([]Tool, error) {
+	res, err := conn.Client.ListTools(ctx, mcp.ListToolsRequest{})
+	if err != nil {
+		return nil, err
+	}
+	tools := make([]Tool, 0, len(res.Tools))
+	for _, t := range res.Tools {
+		tools = append(tools, convertTool(server, t))
+	}
+	return tools, nil
+}
+
+func convertTool(server string, t mcp.Tool) Tool {
+	out := Tool{Name: server + ":" + t.Name, Server: server, Description: t.Description, Raw: t.Name}
+	var raw struct {
+		InputSchema json.RawMessage `json:"inputSchema"`
+		Annotations json.RawMessage `json:"annotations"`
+	}
+	if b, err := json.Marshal(t); err == nil && json.Unmarshal(b, &raw) == nil {
+		out.InputSchema = raw.InputSchema
+		if len(raw.Annotations) > 0 && string(raw.Annotations) != "{}" {
+			out.Annotations = raw.Annotations
+		}
+	}
+	if len(out.InputSchema) == 0 {
+		out.InputSchema = json.RawMessage(`{"type":"object"}`)
+	}
+	return out
+}

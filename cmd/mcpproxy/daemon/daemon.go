@@ -1,0 +1,390 @@
+// Package daemon wires mcpproxy together: config, store, actor system, HTTP server on TCP and
+// on the Unix socket, and the config file watcher. cmd/mcpproxy's serve command and the
+// end-to-end tests start exactly this wiring (tests on 127.0.0.1:0 with a temp data dir).
+//
+// # Usage
+//
+//	d, err := daemon.Start(ctx, daemon.Options{DataDir: dir, Listen: "127.0.0.1:0"})
+//	defer d.Shutdown(context.Background())
+//
+// Shutdown order (ARCHITECTURE.md): stop accepting, cancel the HTTP base context (ends
+// /events and /mcp streams), http.Server.Shutdown, stop every upstream (killing process
+// groups, in parallel), stop the hub, close the store, shut the actor system down.
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/gin-gonic/gin"
+
+	"github.com/mcpproxy/mcpproxy/actors"
+	"github.com/mcpproxy/mcpproxy/actors/store"
+	"github.com/mcpproxy/mcpproxy/actors/upstream"
+	"github.com/mcpproxy/mcpproxy/config"
+	mhttp "github.com/mcpproxy/mcpproxy/http"
+)
+
+// Options configure Start. The zero value starts with the defaults of API.md.
+type Options struct {
+	// ConfigPath default <DataDir>/mcp_config.json.
+	ConfigPath string
+	// DataDir default: the config's data_dir, else ~/.mcpproxy.
+	DataDir string
+	// Listen overrides the config's listen (and MCPPROXY_LISTEN).
+	Listen string
+	// Logger default discards.
+	Logger *slog.Logger
+	// Out receives the one-time message with a generated API key. Default os.Stdout.
+	Out io.Writer
+	// Version is reported by the API.
+	Version string
+	// BackoffBase overrides the first reconnect delay of upstreams (tests).
+	BackoffBase time.Duration
+	// Routes are extra HTTP route plug-ins (events, MCP, swagger, dashboard, operations).
+	Routes []func(d *Daemon) func(s *mhttp.Server, open, keyed *gin.RouterGroup)
+}
+
+// Daemon is one running mcpproxy.
+type Daemon struct {
+	opts       Options
+	Logger     *slog.Logger
+	Config     *config.Config // as loaded at start (the registry owns the live one)
+	ConfigPath string
+	DataDir    string
+	SocketPath string
+	Started    time.Time
+
+	Store    *store.Store
+	System   *actor.ActorSystem
+	Registry *actor.PID
+	Hub      *actor.PID
+	Client   *actors.Client
+	HTTP     *mhttp.Server
+
+	// Watcher follows the config file; ConfigErrors holds the errors of the last invalid
+	// edit (nil when the file is valid), for the doctor.
+	watcher      *config.Watcher
+	ConfigErrors atomic.Pointer[[]config.FieldError]
+
+	generatedKey bool
+	// stoppers run after the HTTP servers stopped and before the upstreams stop (MCP
+	// sessions, event streams).
+	stoppers []func(context.Context)
+
+	listener net.Listener
+	unixLn   net.Listener
+	srv      *http.Server
+	unixSrv  *http.Server
+	cancel   context.CancelFunc
+	ready    atomic.Bool
+	stopOnce sync.Once
+	stopErr  error
+	served   sync.WaitGroup
+}
+
+// Addr is the TCP address the daemon listens on.
+func (d *Daemon) Addr() string { return d.listener.Addr().String() }
+
+// URL is the base URL of the TCP listener.
+func (d *Daemon) URL() string { return "http://" + d.Addr() }
+
+// APIKey is the key clients must present.
+func (d *Daemon) APIKey() string { return d.Config.APIKey }
+
+// Start loads (or creates) the config, opens the store, starts the actors and both
+// listeners, and returns once requests are served. Upstreams connect in the background.
+// An invalid config returns a *config.ValidationError and changes nothing on disk.
+func Start(ctx context.Context, opts Options) (*Daemon, error) {
+	d := &Daemon{opts: opts, Started: time.Now()}
+	d.Logger = opts.Logger
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Out == nil {
+		opts.Out = os.Stdout
+		d.opts.Out = os.Stdout
+	}
+	if err := d.loadConfig(); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(filepath.Join(d.DataDir, "db"), store.Options{Logger: d.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	d.Store = st
+	if err := st.OpenSecrets(filepath.Join(d.DataDir, "secrets.key")); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("open secrets: %w", err)
+	}
+	if err := d.listen(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	d.startActors()
+	d.startHTTP()
+	if err := d.watch(); err != nil {
+		d.Logger.Warn("config file not watched", "err", err)
+	}
+	d.ready.Store(true)
+	return d, nil
+}
+
+func defaultDataDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ".mcpproxy"
+	}
+	return filepath.Join(home, ".mcpproxy")
+}
+
+func (d *Daemon) loadConfig() error {
+	d.DataDir = d.opts.DataDir
+	d.ConfigPath = d.opts.ConfigPath
+	if d.DataDir == "" && d.ConfigPath != "" {
+		// The config may name the data dir; read it before deciding.
+		if cfg, err := config.Load(d.ConfigPath); err == nil && cfg.DataDir != "" {
+			d.DataDir = cfg.DataDir
+		}
+	}
+	if d.DataDir == "" {
+		d.DataDir = defaultDataDir()
+	}
+	if err := os.MkdirAll(d.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	if d.ConfigPath == "" {
+		d.ConfigPath = filepath.Join(d.DataDir, config.FileName)
+	}
+	cfg, _, err := config.LoadOrCreate(d.ConfigPath)
+	if err != nil {
+		return err
+	}
+	cfg.Normalize()
+	switch {
+	case d.opts.Listen != "":
+		cfg.Listen = d.opts.Listen
+	case os.Getenv("MCPPROXY_LISTEN") != "":
+		cfg.Listen = os.Getenv("MCPPROXY_LISTEN")
+	}
+	if cfg.APIKey == "" {
+		cfg.APIKey = os.Getenv("MCPPROXY_API_KEY")
+	}
+	generated := false
+	if cfg.APIKey == "" {
+		cfg.APIKey = newKey()
+		generated = true
+		// Save the key into the file; only the key is added, the listen override is not.
+		onDisk, err := config.Load(d.ConfigPath)
+		if err != nil {
+			return err
+		}
+		onDisk.APIKey = cfg.APIKey
+		if _, err := config.Save(d.ConfigPath, onDisk); err != nil {
+			return fmt.Errorf("save generated API key: %w", err)
+		}
+	}
+	d.Config = cfg
+	d.SocketPath = filepath.Join(d.DataDir, "mcpproxy.sock")
+	d.generatedKey = generated
+	return nil
+}
+
+func newKey() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b)
+}
+
+func (d *Daemon) listen() error {
+	ln, err := net.Listen("tcp", d.Config.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", d.Config.Listen, err)
+	}
+	d.listener = ln
+	// A socket file left by a daemon that died is stale: pebble's lock already proved that
+	// no other daemon uses this data dir.
+	_ = os.Remove(d.SocketPath)
+	uln, err := net.Listen("unix", d.SocketPath)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen on %s: %w", d.SocketPath, err)
+	}
+	if err := os.Chmod(d.SocketPath, 0o600); err != nil {
+		ln.Close()
+		uln.Close()
+		return fmt.Errorf("chmod socket: %w", err)
+	}
+	d.unixLn = uln
+	if d.generatedKey {
+		fmt.Fprintf(d.opts.Out, "mcpproxy: generated an API key and saved it in %s\nDashboard: http://%s/?apikey=%s\n",
+			d.ConfigPath, displayAddr(ln.Addr().String()), d.Config.APIKey)
+	}
+	return nil
+}
+
+func displayAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
+}
+
+func (d *Daemon) startActors() {
+	pl := d.Logger.With("lib", "protoactor")
+	d.System = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return pl.WithGroup("actor")
+	}))
+	d.Hub = d.System.Root.Spawn(actors.NewHubProps(actors.HubOptions{Store: d.Store, Logger: d.Logger}))
+	version := d.opts.Version
+	if version == "" {
+		version = "dev"
+	}
+	reg, err := d.System.Root.SpawnNamed(actors.NewRegistryProps(actors.RegistryOptions{
+		Config: d.Config.Clone(), ConfigPath: d.ConfigPath, Hub: d.Hub, Logger: d.Logger,
+		Secret: func(name string) (string, bool) {
+			v, err := d.Store.SecretValue(name)
+			return v, err == nil
+		},
+		BeforeSave: func(data []byte) {
+			if d.watcher != nil {
+				d.watcher.Expect(data)
+			}
+		},
+		OnApplied: func(c *config.Config) {
+			if d.HTTP != nil {
+				d.HTTP.SetSettings(mhttp.SettingsFrom(c))
+			}
+		},
+		Dial:        upstream.Options{Logger: d.Logger, ClientName: "mcpproxy", ClientVersion: version},
+		BackoffBase: d.opts.BackoffBase,
+	}), "registry")
+	if err != nil {
+		panic(err) // a fresh actor system has no registry yet
+	}
+	d.Registry = reg
+	d.Client = actors.NewClient(d.System, reg)
+}
+
+func (d *Daemon) startHTTP() {
+	host, _, _ := net.SplitHostPort(d.Addr())
+	ip := net.ParseIP(host)
+	var routes []func(s *mhttp.Server, open, keyed *gin.RouterGroup)
+	for _, r := range d.opts.Routes {
+		routes = append(routes, r(d))
+	}
+	d.HTTP = mhttp.New(mhttp.Options{
+		Backend: d.Client, Settings: mhttp.SettingsFrom(d.Config), Version: d.opts.Version,
+		ConfigPath: d.ConfigPath, Logger: d.Logger, Ready: d.ready.Load,
+		Loopback: ip != nil && ip.IsLoopback() || host == "localhost", Started: d.Started,
+		Routes: routes,
+	})
+	base, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	mk := func() *http.Server {
+		return &http.Server{
+			Handler:           d.HTTP.Handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			BaseContext:       func(net.Listener) context.Context { return base },
+			ConnContext:       mhttp.ConnContext,
+			ErrorLog:          slog.NewLogLogger(d.Logger.Handler(), slog.LevelDebug),
+		}
+	}
+	d.srv, d.unixSrv = mk(), mk()
+	for _, p := range []struct {
+		s  *http.Server
+		ln net.Listener
+	}{{d.srv, d.listener}, {d.unixSrv, d.unixLn}} {
+		d.served.Add(1)
+		go func() {
+			defer d.served.Done()
+			if err := p.s.Serve(p.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				d.Logger.Error("http server stopped", "err", err)
+			}
+		}()
+	}
+}
+
+// watch follows the config file: a valid edit is applied as a diff (source "file"), an
+// invalid one keeps the running config and is remembered for the doctor.
+func (d *Daemon) watch() error {
+	w, err := config.NewWatcher(d.ConfigPath, d.onConfigFile, d.Logger)
+	if err != nil {
+		return err
+	}
+	d.watcher = w
+	return nil
+}
+
+func (d *Daemon) onConfigFile(data []byte) {
+	cfg, errs := config.Parse(data)
+	if len(errs) == 0 {
+		cfg.Normalize()
+		errs = cfg.Validate()
+	}
+	if len(errs) > 0 {
+		d.ConfigErrors.Store(&errs)
+		d.Logger.Error("config file edit is invalid; keeping the running config", "path", d.ConfigPath,
+			"errors", (&config.ValidationError{Errors: errs}).Error())
+		return
+	}
+	d.ConfigErrors.Store(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := d.Client.Apply(ctx, cfg, "file"); err != nil {
+		d.Logger.Error("applying config file edit failed", "err", err)
+	}
+}
+
+// Shutdown stops everything in order, bounded by ctx (give it about 10 s). It is safe to
+// call more than once.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	d.stopOnce.Do(func() { d.stopErr = d.shutdown(ctx) })
+	return d.stopErr
+}
+
+func (d *Daemon) shutdown(ctx context.Context) error {
+	defer func() {
+		if p := recover(); p != nil {
+			d.Logger.Error("shutdown panic", "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
+	d.ready.Store(false)
+	var errs []error
+	if d.watcher != nil {
+		errs = append(errs, d.watcher.Close())
+	}
+	d.cancel()
+	errs = append(errs, d.srv.Shutdown(ctx), d.unixSrv.Shutdown(ctx))
+	d.served.Wait()
+	for _, stop := range d.stoppers {
+		stop(ctx)
+	}
+	if err := d.Client.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stopping upstreams: %w", err))
+	}
+	_ = d.System.Root.PoisonFuture(d.Registry).Wait()
+	_ = d.System.Root.PoisonFuture(d.Hub).Wait()
+	errs = append(errs, d.Store.Close())
+	d.System.Shutdown()
+	_ = os.Remove(d.SocketPath)
+	return errors.Join(errs...)
+}

@@ -1,0 +1,254 @@
+package http
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/mcpproxy/mcpproxy/actors"
+	"github.com/mcpproxy/mcpproxy/config"
+)
+
+// routes registers the core routes; plug-ins in Options.Routes add the rest.
+func (s *Server) routes(open, keyed *gin.RouterGroup) {
+	open.GET("/healthz", s.healthz)
+	open.GET("/readyz", s.readyz)
+
+	api := keyed.Group("/api/v1")
+	api.GET("/status", s.getStatus)
+	api.GET("/servers", s.listServers)
+	api.POST("/servers/enable_all", s.bulk(actors.BulkEnableAll))
+	api.POST("/servers/disable_all", s.bulk(actors.BulkDisableAll))
+	api.POST("/servers/restart_all", s.bulk(actors.BulkRestartAll))
+	api.POST("/servers/reconnect", s.bulk(actors.BulkReconnect))
+	api.GET("/servers/:name", s.getServer)
+	api.POST("/servers/:name/enable", s.setEnabled(true))
+	api.POST("/servers/:name/disable", s.setEnabled(false))
+	api.POST("/servers/:name/quarantine", s.quarantine)
+	api.POST("/servers/:name/restart", s.restart)
+	api.GET("/servers/:name/tools", s.serverTools)
+	api.GET("/tools", s.searchTools)
+	api.GET("/config", s.getConfig)
+	api.POST("/config/validate", s.validateConfig)
+	api.POST("/config/apply", s.applyConfig)
+}
+
+// healthz handles GET /healthz: the process is alive.
+func (s *Server) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// readyz handles GET /readyz: 200 once config, store and actors are up, else 503.
+func (s *Server) readyz(c *gin.Context) {
+	if !s.opts.Ready() {
+		s.writeError(c, errorf(actors.CodeUnavailable, "not ready"))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+type statusResponse struct {
+	Status  string               `json:"status"`
+	Version string               `json:"version"`
+	Uptime  int64                `json:"uptime"`
+	Servers actors.StatusServers `json:"servers"`
+	Tools   actors.StatusTools   `json:"tools"`
+}
+
+// getStatus handles GET /api/v1/status.
+func (s *Server) getStatus(c *gin.Context) {
+	st, err := s.opts.Backend.Status(c.Request.Context())
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, statusResponse{
+		Status: "running", Version: s.opts.Version, Uptime: int64(time.Since(s.opts.Started).Seconds()),
+		Servers: st.Servers, Tools: st.Tools,
+	})
+}
+
+// listServers handles GET /api/v1/servers.
+func (s *Server) listServers(c *gin.Context) {
+	servers, err := s.opts.Backend.Servers(c.Request.Context())
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"servers": servers})
+}
+
+// getServer handles GET /api/v1/servers/{name}.
+func (s *Server) getServer(c *gin.Context) {
+	srv, err := s.opts.Backend.Server(c.Request.Context(), c.Param("name"))
+	s.writeServer(c, srv, err)
+}
+
+func (s *Server) writeServer(c *gin.Context, srv actors.Server, err error) {
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"server": srv})
+}
+
+// setEnabled handles POST /api/v1/servers/{name}/enable and /disable.
+func (s *Server) setEnabled(on bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if _, err := readBody(c, maxBody); err != nil {
+			s.writeError(c, err)
+			return
+		}
+		srv, err := s.opts.Backend.SetEnabled(c.Request.Context(), c.Param("name"), on)
+		s.writeServer(c, srv, err)
+	}
+}
+
+type quarantineRequest struct {
+	Quarantined *bool `json:"quarantined"`
+}
+
+// quarantine handles POST /api/v1/servers/{name}/quarantine with {"quarantined": bool}.
+func (s *Server) quarantine(c *gin.Context) {
+	var req quarantineRequest
+	if err := bindJSON(c, &req, maxBody, true); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	if req.Quarantined == nil {
+		s.writeError(c, errorf(actors.CodeInvalidArgument, "body must say {\"quarantined\": true|false}"))
+		return
+	}
+	srv, err := s.opts.Backend.SetQuarantined(c.Request.Context(), c.Param("name"), *req.Quarantined)
+	s.writeServer(c, srv, err)
+}
+
+// restart handles POST /api/v1/servers/{name}/restart.
+func (s *Server) restart(c *gin.Context) {
+	if _, err := readBody(c, maxBody); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	srv, err := s.opts.Backend.Restart(c.Request.Context(), c.Param("name"))
+	s.writeServer(c, srv, err)
+}
+
+// bulk handles POST /api/v1/servers/enable_all, disable_all, restart_all and reconnect.
+func (s *Server) bulk(op string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if _, err := readBody(c, maxBody); err != nil {
+			s.writeError(c, err)
+			return
+		}
+		res, err := s.opts.Backend.Bulk(c.Request.Context(), op)
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, res)
+	}
+}
+
+// serverTools handles GET /api/v1/servers/{name}/tools.
+func (s *Server) serverTools(c *gin.Context) {
+	res, err := s.opts.Backend.ServerTools(c.Request.Context(), c.Param("name"))
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, res)
+}
+
+// searchTools handles GET /api/v1/tools?q=&limit=.
+func (s *Server) searchTools(c *gin.Context) {
+	limit := s.Settings().ToolsLimit
+	if v, ok := c.GetQuery("limit"); ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 || n > 1000 {
+			s.writeError(c, errorf(actors.CodeInvalidArgument, "limit must be an integer from 1 to 1000"))
+			return
+		}
+		limit = n
+	}
+	hits, total, err := s.opts.Backend.SearchTools(c.Request.Context(), c.Query("q"), limit)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	if hits == nil {
+		hits = []actors.ToolHit{}
+	}
+	c.JSON(http.StatusOK, gin.H{"tools": hits, "total": total})
+}
+
+// maxConfigBody is the body limit of config validate and apply, larger than maxBody because
+// configs with hundreds of servers are legitimate.
+const maxConfigBody = 8 << 20
+
+// getConfig handles GET /api/v1/config: the running config with secrets redacted.
+func (s *Server) getConfig(c *gin.Context) {
+	cfg, err := s.opts.Backend.Config(c.Request.Context())
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"config": config.Redact(cfg), "path": s.opts.ConfigPath})
+}
+
+// parseConfigBody reads a config from the body; field errors come back as a list.
+func parseConfigBody(c *gin.Context) (*config.Config, []config.FieldError, error) {
+	data, err := readBody(c, maxConfigBody)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, errs := config.Parse(data)
+	return cfg, errs, nil
+}
+
+// validateConfig handles POST /api/v1/config/validate.
+func (s *Server) validateConfig(c *gin.Context) {
+	cfg, errs, err := parseConfigBody(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	if len(errs) == 0 {
+		cur, err := s.opts.Backend.Config(c.Request.Context())
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		merged, kerrs := config.KeepRedacted(cur, cfg)
+		errs = kerrs
+		if len(errs) == 0 {
+			merged.Normalize()
+			errs = merged.Validate()
+		}
+	}
+	if errs == nil {
+		errs = []config.FieldError{}
+	}
+	c.JSON(http.StatusOK, gin.H{"valid": len(errs) == 0, "errors": errs})
+}
+
+// applyConfig handles POST /api/v1/config/apply.
+func (s *Server) applyConfig(c *gin.Context) {
+	cfg, errs, err := parseConfigBody(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	if len(errs) > 0 {
+		s.writeError(c, &actors.Error{Code: actors.CodeInvalidArgument, Message: "config is not valid", Fields: errs})
+		return
+	}
+	res, err := s.opts.Backend.Apply(c.Request.Context(), cfg, "api")
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, res)
+}

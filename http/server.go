@@ -1,0 +1,332 @@
+// Package http serves mcpproxy's HTTP surface with gin: the REST API under /api/v1, health
+// and readiness, and the mount points of the event stream, the MCP endpoints, Swagger UI and
+// the dashboard. Handlers are thin: they parse, make one call to the Backend, and write;
+// every error goes through one table (errors.go).
+//
+// # Security
+//
+// Everything but /healthz, /readyz, /swagger/ and the dashboard shell needs the API key
+// (X-API-Key, Authorization: Bearer, or ?apikey=), compared in constant time. Requests that
+// arrive over the Unix socket need no key. While listening on loopback, a Host header that is
+// not a loopback name (or listed in trusted_hosts) gets 403, and so does a cross-site Origin:
+// that is the DNS-rebinding guard.
+//
+// # Concurrency
+//
+// Settings that a config apply can change (API key, trusted hosts, limits) are swapped
+// atomically with SetSettings; everything else is fixed at New.
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpproxy/mcpproxy/actors"
+	"github.com/mcpproxy/mcpproxy/config"
+)
+
+// Backend is what the handlers need from the actors: a small interface so that handler
+// tests need no actor system. *actors.Client implements it.
+type Backend interface {
+	Status(ctx context.Context) (actors.Status, error)
+	Servers(ctx context.Context) ([]actors.Server, error)
+	Server(ctx context.Context, name string) (actors.Server, error)
+	SetEnabled(ctx context.Context, name string, enabled bool) (actors.Server, error)
+	SetQuarantined(ctx context.Context, name string, quarantined bool) (actors.Server, error)
+	Restart(ctx context.Context, name string) (actors.Server, error)
+	Bulk(ctx context.Context, op string) (actors.BulkResult, error)
+	ServerTools(ctx context.Context, name string) (actors.ServerTools, error)
+	SearchTools(ctx context.Context, query string, limit int) ([]actors.ToolHit, int, error)
+	Config(ctx context.Context) (*config.Config, error)
+	Apply(ctx context.Context, cfg *config.Config, source string) (actors.ApplyResult, error)
+	CallTool(ctx context.Context, name string, args any, meta *mcp.Meta, timeout time.Duration) (*mcp.CallToolResult, error)
+}
+
+var _ Backend = (*actors.Client)(nil)
+
+// Settings are the live settings a config apply may change.
+type Settings struct {
+	APIKey         string
+	TrustedHosts   []string
+	RequireMCPAuth bool
+	ToolsLimit     int
+}
+
+// SettingsFrom takes the live settings out of a config.
+func SettingsFrom(c *config.Config) Settings {
+	return Settings{
+		APIKey: c.APIKey, TrustedHosts: append([]string(nil), c.TrustedHosts...),
+		RequireMCPAuth: c.RequireMCPAuth == nil || *c.RequireMCPAuth, ToolsLimit: c.ToolsLimit,
+	}
+}
+
+// Options configure New. Backend and Settings are required; the rest is optional.
+type Options struct {
+	Backend  Backend
+	Settings Settings
+	// Version is shown by /api/v1/status.
+	Version string
+	// ConfigPath is shown by GET /api/v1/config.
+	ConfigPath string
+	Logger     *slog.Logger
+	// Ready reports readiness for /readyz. Default: always ready.
+	Ready func() bool
+	// Loopback says the TCP listener is on a loopback address, which turns the Host check on.
+	Loopback bool
+	// Started is when the daemon started, for uptime.
+	Started time.Time
+
+	// Routes adds further routes (events, MCP, swagger, dashboard, operations). Each gets the
+	// engine and the two route groups: open (no key) and keyed (API key required).
+	Routes []func(s *Server, open *gin.RouterGroup, keyed *gin.RouterGroup)
+}
+
+// Server is the gin engine and its settings.
+type Server struct {
+	opts     Options
+	engine   *gin.Engine
+	settings atomic.Pointer[Settings]
+	log      *slog.Logger
+}
+
+// New builds the engine with every route.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Ready == nil {
+		opts.Ready = func() bool { return true }
+	}
+	if opts.Started.IsZero() {
+		opts.Started = time.Now()
+	}
+	s := &Server{opts: opts, log: opts.Logger}
+	s.SetSettings(opts.Settings)
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.RemoveExtraSlash = false
+	_ = r.SetTrustedProxies(nil)
+	r.Use(s.recovery, s.logRequests, s.guardHost)
+	r.NoRoute(func(c *gin.Context) {
+		s.writeError(c, errorf(actors.CodeNotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		s.writeError(c, errorf(codeMethodNotAllowed, "method %s not allowed on %s", c.Request.Method, c.Request.URL.Path))
+	})
+	s.engine = r
+	open := r.Group("")
+	keyed := r.Group("", s.requireKey)
+	s.routes(open, keyed)
+	for _, add := range opts.Routes {
+		add(s, open, keyed)
+	}
+	return s
+}
+
+// Handler is the http.Handler for the TCP listener and the Unix socket.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Engine exposes the gin engine (route listing in contract tests).
+func (s *Server) Engine() *gin.Engine { return s.engine }
+
+// SetSettings swaps the live settings (after a config apply).
+func (s *Server) SetSettings(st Settings) {
+	if st.ToolsLimit <= 0 {
+		st.ToolsLimit = config.DefaultToolsLimit
+	}
+	s.settings.Store(&st)
+}
+
+// Settings returns the live settings.
+func (s *Server) Settings() Settings { return *s.settings.Load() }
+
+// Logger is the server's logger, for route plug-ins.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
+// Backend is the server's backend, for route plug-ins.
+func (s *Server) Backend() Backend { return s.opts.Backend }
+
+// WriteError writes err as the error envelope, for route plug-ins.
+func (s *Server) WriteError(c *gin.Context, err error) { s.writeError(c, err) }
+
+// unixConnKey marks requests that came over the Unix socket.
+type unixConnKey struct{}
+
+// ConnContext marks connections from the Unix socket so they need no API key; pass it as
+// http.Server.ConnContext.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	if _, ok := c.(*net.UnixConn); ok {
+		return context.WithValue(ctx, unixConnKey{}, true)
+	}
+	return ctx
+}
+
+// ViaSocket reports whether the request came over the Unix socket.
+func ViaSocket(r *http.Request) bool {
+	v, _ := r.Context().Value(unixConnKey{}).(bool)
+	return v
+}
+
+func (s *Server) recovery(c *gin.Context) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("handler panic", "path", c.Request.URL.Path, "panic", p)
+			if !c.Writer.Written() {
+				s.writeError(c, errorf(actors.CodeInternal, "panic: %v", p))
+			}
+		}
+	}()
+	c.Next()
+}
+
+// logRequests logs each request at debug level; the query string is left out so that an
+// ?apikey= never reaches a log line.
+func (s *Server) logRequests(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	if s.log.Enabled(c.Request.Context(), slog.LevelDebug) {
+		s.log.Debug("http", "method", c.Request.Method, "path", c.Request.URL.Path,
+			"status", c.Writer.Status(), "dur", time.Since(start))
+	}
+}
+
+// isLoopbackHost reports whether host (without port) names this machine.
+func isLoopbackHost(host string) bool {
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
+}
+
+func (s *Server) trusted(host string) bool {
+	if isLoopbackHost(host) {
+		return true
+	}
+	for _, t := range s.Settings().TrustedHosts {
+		if strings.EqualFold(hostOnly(t), host) {
+			return true
+		}
+	}
+	return false
+}
+
+// guardHost is the DNS-rebinding guard: on a loopback listener, the Host header and any
+// Origin header must name this machine or a trusted host.
+func (s *Server) guardHost(c *gin.Context) {
+	if !s.opts.Loopback || ViaSocket(c.Request) {
+		c.Next()
+		return
+	}
+	if !s.trusted(hostOnly(c.Request.Host)) {
+		s.writeError(c, errorf(codeForbidden, "host %q is not allowed", c.Request.Host))
+		return
+	}
+	if origin := c.GetHeader("Origin"); origin != "" && origin != "null" {
+		host := origin
+		if i := strings.Index(host, "://"); i >= 0 {
+			host = host[i+3:]
+		}
+		if !s.trusted(hostOnly(strings.TrimSuffix(host, "/"))) {
+			s.writeError(c, errorf(codeForbidden, "origin %q is not allowed", origin))
+			return
+		}
+	} else if origin == "null" {
+		s.writeError(c, errorf(codeForbidden, "origin %q is not allowed", origin))
+		return
+	}
+	c.Next()
+}
+
+// APIKeyFrom returns the key a request presents: X-API-Key, Authorization: Bearer, or
+// ?apikey=.
+func APIKeyFrom(r *http.Request) string {
+	if k := r.Header.Get("X-API-Key"); k != "" {
+		return k
+	}
+	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:])
+	}
+	return r.URL.Query().Get("apikey")
+}
+
+// KeyOK reports whether the request may pass: it came over the socket or presents the key.
+func (s *Server) KeyOK(r *http.Request) bool {
+	return ViaSocket(r) || keysEqual(APIKeyFrom(r), s.Settings().APIKey)
+}
+
+func (s *Server) requireKey(c *gin.Context) {
+	if !s.KeyOK(c.Request) {
+		s.writeError(c, errorf(codeUnauthorized, "missing or wrong API key"))
+		return
+	}
+	c.Next()
+}
+
+// maxBody is the largest request body, except where a route says otherwise.
+const maxBody = 1 << 20
+
+// bindJSON decodes the body into v; a body over limit is 413, bad JSON is 400.
+func bindJSON(c *gin.Context, v any, limit int64, required bool) error {
+	body := http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errorf(codePayloadTooLarge, "request body is over %d bytes", limit)
+		}
+		return errorf(actors.CodeInvalidArgument, "reading body: %v", err)
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		if required {
+			return errorf(actors.CodeInvalidArgument, "a JSON body is required")
+		}
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errorf(actors.CodeInvalidArgument, "bad JSON body: %v", err)
+	}
+	if dec.More() {
+		return errorf(actors.CodeInvalidArgument, "bad JSON body: trailing data")
+	}
+	return nil
+}
+
+// readBody reads the raw body up to limit; over it is 413.
+func readBody(c *gin.Context, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errorf(codePayloadTooLarge, "request body is over %d bytes", limit)
+		}
+		return nil, errorf(actors.CodeInvalidArgument, "reading body: %v", err)
+	}
+	return data, nil
+}
