@@ -12,16 +12,18 @@ import (
 // the reply; one from the file watcher is not written back (the file already says it).
 func (r *registry) apply(ctx actor.Context, m applyConfig) {
 	next, errs := config.KeepRedacted(r.cfg, m.Config)
+	var eff *config.Config
 	if len(errs) == 0 {
-		next.Normalize()
-		errs = next.Validate()
+		eff = next.Clone()
+		eff.Normalize()
+		errs = eff.Validate()
 	}
 	if len(errs) > 0 {
 		ctx.Respond(reply{err: &Error{Code: CodeInvalidArgument, Message: "config is not valid", Fields: errs}})
 		return
 	}
-	diff := config.Compare(r.cfg, next)
-	r.cfg = next
+	diff := config.Compare(r.eff, eff)
+	r.cfg, r.eff = next, eff
 
 	for _, name := range diff.Removed {
 		rw := r.rows[name]
@@ -36,7 +38,7 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 		r.changed(ctx, name, ReasonState)
 	}
 	for _, name := range diff.Added {
-		sc, _ := next.Server(name)
+		sc, _ := eff.Server(name)
 		rw := &row{cfg: sc, st: upstreamStatus{Name: name, State: StateDisabled}}
 		r.rows[name] = rw
 		if sc.IsEnabled() && !r.closing {
@@ -45,7 +47,7 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 		r.changed(ctx, name, ReasonAdded)
 	}
 	for _, name := range diff.Changed {
-		sc, _ := next.Server(name)
+		sc, _ := eff.Server(name)
 		rw := r.rows[name]
 		rw.cfg = sc
 		switch {
@@ -61,7 +63,7 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 		r.changed(ctx, name, ReasonRestart)
 	}
 	for _, name := range diff.FlagsChanged {
-		sc, _ := next.Server(name)
+		sc, _ := eff.Server(name)
 		rw := r.rows[name]
 		quarantineChanged := rw.cfg.IsQuarantined() != sc.IsQuarantined()
 		wantEnabled := sc.IsEnabled()
@@ -78,7 +80,7 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 		}
 	}
 	if r.opts.OnApplied != nil {
-		r.opts.OnApplied(r.cfg.Clone())
+		r.opts.OnApplied(r.eff.Clone())
 	}
 	r.publish(ctx, "config.reloaded", map[string]any{
 		"source": m.Source, "path": r.opts.ConfigPath,
@@ -86,7 +88,7 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 	})
 	res := ApplyResult{
 		Applied: true, Added: nonNil(diff.Added), Removed: nonNil(diff.Removed),
-		Changed: nonNil(append(append([]string{}, diff.Changed...), diff.FlagsChanged...)),
+		Changed:   nonNil(append(append([]string{}, diff.Changed...), diff.FlagsChanged...)),
 		Unchanged: nonNil(diff.Unchanged), RestartRequired: nonNil(diff.RestartRequired),
 	}
 	if m.Source == "file" {

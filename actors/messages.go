@@ -12,10 +12,10 @@ import (
 // for most, callToolReply or withUpstreamConnReply for the call paths (which the upstream
 // actor answers directly).
 type (
-	listServers    struct{}
-	getServer      struct{ Name string }
-	getStatus      struct{}
-	setEnabled     struct {
+	listServers struct{}
+	getServer   struct{ Name string }
+	getStatus   struct{}
+	setEnabled  struct {
 		Name    string
 		Enabled bool
 	}

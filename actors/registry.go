@@ -78,7 +78,8 @@ type row struct {
 // registry owns the server table, the config and the tool index. See doc.go.
 type registry struct {
 	opts  RegistryOptions
-	cfg   *config.Config
+	cfg   *config.Config // as in the file: what is saved
+	eff   *config.Config // cfg normalised: what runs
 	rows  map[string]*row
 	index *search.Index
 	saves chan saveJob
@@ -174,6 +175,8 @@ func (r *registry) Receive(ctx actor.Context) {
 
 func (r *registry) start(ctx actor.Context) {
 	r.cfg = r.opts.Config
+	r.eff = r.cfg.Clone()
+	r.eff.Normalize()
 	r.rows = map[string]*row{}
 	r.index = search.NewIndex()
 	r.restarting = map[string]bool{}
@@ -185,7 +188,7 @@ func (r *registry) start(ctx actor.Context) {
 		defer close(r.savesDone)
 		runSaver(r.opts, r.sys, r.saves)
 	}()
-	for _, sc := range r.cfg.Servers {
+	for _, sc := range r.eff.Servers {
 		rw := &row{cfg: sc}
 		r.rows[sc.Name] = rw
 		if sc.IsEnabled() {
@@ -276,7 +279,7 @@ func (r *registry) view(name string, rw *row) Server {
 		State: rw.st.State, LastError: rw.st.LastError, RetryCount: rw.st.RetryCount,
 		ToolsCount: len(rw.tools), PID: rw.st.PID,
 		Isolated: sc.Protocol == "stdio" && (sc.Isolation != nil && sc.Isolation.Enabled ||
-			sc.Isolation == nil && r.cfg.DockerIsolation.Enabled),
+			sc.Isolation == nil && r.eff.DockerIsolation.Enabled),
 	}
 	if s.State == "" {
 		s.State = StateConnecting
@@ -453,13 +456,15 @@ func (r *registry) stopChild(ctx actor.Context, name string, rw *row) {
 	ctx.Stop(rw.pid)
 }
 
-func (r *registry) configServer(name string) *config.ServerConfig {
-	for i := range r.cfg.Servers {
-		if r.cfg.Servers[i].Name == name {
-			return &r.cfg.Servers[i]
+// setFlags records a server's flags in both the file config and the running one.
+func (r *registry) setFlags(name string, set func(sc *config.ServerConfig)) {
+	for _, c := range []*config.Config{r.cfg, r.eff} {
+		for i := range c.Servers {
+			if c.Servers[i].Name == name {
+				set(&c.Servers[i])
+			}
 		}
 	}
-	return nil
 }
 
 func boolPtr(b bool) *bool { return &b }
@@ -470,9 +475,7 @@ func (r *registry) enable(ctx actor.Context, name string, rw *row, on bool) bool
 		return false
 	}
 	rw.cfg.Enabled = boolPtr(on)
-	if sc := r.configServer(name); sc != nil {
-		sc.Enabled = boolPtr(on)
-	}
+	r.setFlags(name, func(sc *config.ServerConfig) { sc.Enabled = boolPtr(on) })
 	if on {
 		if r.closing {
 			// shutting down: the flag is saved, nothing starts
@@ -518,9 +521,7 @@ func (r *registry) setQuarantined(ctx actor.Context, m setQuarantined) {
 		return
 	}
 	rw.cfg.Quarantined = boolPtr(m.Quarantined)
-	if sc := r.configServer(m.Name); sc != nil {
-		sc.Quarantined = boolPtr(m.Quarantined)
-	}
+	r.setFlags(m.Name, func(sc *config.ServerConfig) { sc.Quarantined = boolPtr(m.Quarantined) })
 	r.reindex(ctx, m.Name)
 	reason := ReasonUnquarantined
 	if m.Quarantined {
@@ -612,7 +613,7 @@ func (r *registry) bulk(ctx actor.Context, m bulkOp) {
 
 // pumpRestarts starts queued restarts while fewer than restart_concurrency are connecting.
 func (r *registry) pumpRestarts(ctx actor.Context) {
-	limit := r.cfg.RestartConcurrency
+	limit := r.eff.RestartConcurrency
 	if limit <= 0 {
 		limit = config.DefaultRestartConcurrency
 	}
@@ -707,7 +708,7 @@ func (r *registry) callTool(ctx actor.Context, m callTool) {
 	}
 	timeout := m.Timeout
 	if timeout <= 0 {
-		timeout = time.Duration(r.cfg.CallToolTimeout)
+		timeout = r.eff.Timeout()
 	}
 	ctx.RequestWithCustomSender(rw.pid, callUpstreamTool{Tool: tool, Args: m.Args, Meta: m.Meta, Timeout: timeout}, ctx.Sender())
 }

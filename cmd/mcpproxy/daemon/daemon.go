@@ -82,6 +82,7 @@ type Daemon struct {
 	ConfigErrors atomic.Pointer[[]config.FieldError]
 
 	generatedKey bool
+	fileConfig   *config.Config // as in the file, for the registry to own and save
 	// stoppers run after the HTTP servers stopped and before the upstreams stop (MCP
 	// sessions, event streams).
 	stoppers []func(context.Context)
@@ -170,10 +171,11 @@ func (d *Daemon) loadConfig() error {
 	if d.ConfigPath == "" {
 		d.ConfigPath = filepath.Join(d.DataDir, config.FileName)
 	}
-	cfg, _, err := config.LoadOrCreate(d.ConfigPath)
+	fileCfg, _, err := config.LoadOrCreate(d.ConfigPath)
 	if err != nil {
 		return err
 	}
+	cfg := fileCfg.Clone()
 	cfg.Normalize()
 	switch {
 	case d.opts.Listen != "":
@@ -189,16 +191,13 @@ func (d *Daemon) loadConfig() error {
 		cfg.APIKey = newKey()
 		generated = true
 		// Save the key into the file; only the key is added, the listen override is not.
-		onDisk, err := config.Load(d.ConfigPath)
-		if err != nil {
-			return err
-		}
-		onDisk.APIKey = cfg.APIKey
-		if _, err := config.Save(d.ConfigPath, onDisk); err != nil {
+		fileCfg.APIKey = cfg.APIKey
+		if _, err := config.Save(d.ConfigPath, fileCfg); err != nil {
 			return fmt.Errorf("save generated API key: %w", err)
 		}
 	}
 	d.Config = cfg
+	d.fileConfig = fileCfg
 	d.SocketPath = filepath.Join(d.DataDir, "mcpproxy.sock")
 	d.generatedKey = generated
 	return nil
@@ -258,7 +257,7 @@ func (d *Daemon) startActors() {
 		version = "dev"
 	}
 	reg, err := d.System.Root.SpawnNamed(actors.NewRegistryProps(actors.RegistryOptions{
-		Config: d.Config.Clone(), ConfigPath: d.ConfigPath, Hub: d.Hub, Logger: d.Logger,
+		Config: d.fileConfig, ConfigPath: d.ConfigPath, Hub: d.Hub, Logger: d.Logger,
 		Secret: func(name string) (string, bool) {
 			v, err := d.Store.SecretValue(name)
 			return v, err == nil
@@ -270,6 +269,9 @@ func (d *Daemon) startActors() {
 		},
 		OnApplied: func(c *config.Config) {
 			if d.HTTP != nil {
+				if c.APIKey == "" {
+					c.APIKey = d.Config.APIKey // the key came from MCPPROXY_API_KEY
+				}
 				d.HTTP.SetSettings(mhttp.SettingsFrom(c))
 			}
 		},
