@@ -1,0 +1,265 @@
+package store
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// openStore opens a store in a fresh temporary directory and closes it when
+// the test ends.
+func openStore(t testing.TB, opts Options) (*Store, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "db")
+	s, err := Open(dir, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s, dir
+}
+
+// reopen closes s and opens its directory again; the new store is closed
+// when the test ends.
+func reopen(t *testing.T, s *Store, dir string, opts Options) *Store {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s2, err := Open(dir, opts)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	t.Cleanup(func() { _ = s2.Close() })
+	return s2
+}
+
+func TestOpenCreatesPrivateDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b", "db")
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	info, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := info.Mode().Perm(); got != 0o700 {
+		t.Errorf("dir mode = %o, want 700", got)
+	}
+	if s.events.size != DefaultEventLogSize {
+		t.Errorf("default event log size = %d, want %d", s.events.size, DefaultEventLogSize)
+	}
+}
+
+func TestEventLogSizeOption(t *testing.T) {
+	tests := []struct {
+		name string
+		in   int
+		want int
+	}{
+		{"zero means default", 0, DefaultEventLogSize},
+		{"negative means default", -5, DefaultEventLogSize},
+		{"below minimum is raised", 10, MinEventLogSize},
+		{"minimum", MinEventLogSize, MinEventLogSize},
+		{"larger", 5000, 5000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := openStore(t, Options{EventLogSize: tt.in})
+			if s.events.size != tt.want {
+				t.Errorf("size = %d, want %d", s.events.size, tt.want)
+			}
+		})
+	}
+}
+
+func TestOpenTwiceFails(t *testing.T) {
+	_, dir := openStore(t, Options{})
+	s2, err := Open(dir, Options{})
+	if err == nil {
+		s2.Close()
+		t.Fatal("second Open of the same dir succeeded; want a lock error")
+	}
+}
+
+func TestCloseTwiceAndUseAfterClose(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("first Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	calls := map[string]error{
+		"AppendEvent":    s.AppendEvent(Event{ID: 1}),
+		"PutSession":     s.PutSession(Session{ID: "x"}),
+		"SetFingerprint": s.SetFingerprint("srv", "h"),
+	}
+	_, calls["LastEventID"] = s.LastEventID()
+	_, calls["EventsAfter"] = s.EventsAfter(0, 10)
+	_, calls["ListSessions"] = s.ListSessions()
+	_, calls["ListSecrets"] = s.ListSecrets()
+	_, calls["Fingerprint"] = s.Fingerprint("srv")
+	for name, err := range calls {
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("%s after Close: err = %v, want ErrClosed", name, err)
+		}
+	}
+	if got := s.DiskSize(); got != 0 {
+		t.Errorf("DiskSize after Close = %d, want 0", got)
+	}
+}
+
+func TestReopenKeepsEverything(t *testing.T) {
+	opts := Options{EventLogSize: 1000}
+	s, dir := openStore(t, opts)
+	for id := uint64(1); id <= 1500; id++ {
+		if err := s.AppendEvent(Event{ID: id, Name: "servers.changed", Data: []byte(`{"n":1}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := s.EventsAfter(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess := Session{ID: "s1", ClientName: "claude", Status: SessionActive, ToolCalls: 3}
+	if err := s.PutSession(sess); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(filepath.Dir(dir), "secrets.key")
+	if err := s.OpenSecrets(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetSecret("GITHUB_TOKEN", "ghp_secret"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetFingerprint("github", "abc123"); err != nil {
+		t.Fatal(err)
+	}
+
+	s = reopen(t, s, dir, opts)
+
+	if last, err := s.LastEventID(); err != nil || last != 1500 {
+		t.Errorf("LastEventID = %d, %v; want 1500", last, err)
+	}
+	after, err := s.EventsAfter(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) || after[0].ID != before[0].ID || after[len(after)-1].ID != 1500 {
+		t.Errorf("events after reopen: %d from %d; before: %d from %d",
+			len(after), after[0].ID, len(before), before[0].ID)
+	}
+	if got, err := s.GetSession("s1"); err != nil || got != sess {
+		t.Errorf("GetSession = %+v, %v; want %+v", got, err, sess)
+	}
+	if err := s.OpenSecrets(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.SecretValue("GITHUB_TOKEN"); err != nil || v != "ghp_secret" {
+		t.Errorf("SecretValue = %q, %v", v, err)
+	}
+	if h, err := s.Fingerprint("github"); err != nil || h != "abc123" {
+		t.Errorf("Fingerprint = %q, %v", h, err)
+	}
+	// The next id continues after the reopen.
+	if err := s.AppendEvent(Event{ID: 1500}); err == nil {
+		t.Error("AppendEvent reused id 1500 after reopen")
+	}
+	if err := s.AppendEvent(Event{ID: 1501}); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestFingerprint(t *testing.T) {
+	s, _ := openStore(t, Options{})
+	if _, err := s.Fingerprint("none"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing fingerprint: err = %v, want ErrNotFound", err)
+	}
+	if err := s.SetFingerprint("", "h"); err == nil {
+		t.Error("empty server name accepted")
+	}
+	for _, h := range []string{"first", "second"} {
+		if err := s.SetFingerprint("srv", h); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Fingerprint("srv"); err != nil || got != h {
+			t.Errorf("Fingerprint = %q, %v; want %q", got, err, h)
+		}
+	}
+}
+
+func TestDiskSize(t *testing.T) {
+	s, _ := openStore(t, Options{})
+	before := s.DiskSize()
+	if before <= 0 {
+		t.Fatalf("DiskSize of a new store = %d, want > 0", before)
+	}
+	// Random data does not compress, so it takes its full size on disk
+	// whether it sits in the WAL or in an sstable.
+	big := make([]byte, 64<<10)
+	for id := uint64(1); id <= 20; id++ {
+		_, _ = rand.Read(big)
+		if err := s.AppendEvent(Event{ID: id, Data: big}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// NoSync WAL writes reach the file asynchronously; a flush puts all of
+	// it into an sstable so the figure is deterministic.
+	if err := s.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if after := s.DiskSize(); after < before+20*64<<10 {
+		t.Errorf("DiskSize after writing 1.25 MiB = %d, before %d", after, before)
+	}
+}
+
+func TestPebbleLogger(t *testing.T) {
+	var buf bytes.Buffer
+	l := pebbleLogger{l: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	l.Infof("flushed %d tables", 3)
+	l.Errorf("background error: %s", "disk full")
+	out := buf.String()
+	if strings.Contains(out, "flushed") {
+		t.Errorf("Infof visible at info level: %q", out)
+	}
+	if !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "background error: disk full") {
+		t.Errorf("Errorf not logged at error level: %q", out)
+	}
+}
+
+func TestPrefixEnd(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"ev/", "ev0"},
+		{"a\xff", "b"},
+		{"\xff\xff", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			if got := string(prefixEnd(tt.in)); got != tt.want {
+				t.Errorf("prefixEnd(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
