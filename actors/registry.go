@@ -182,11 +182,11 @@ func (r *registry) start(ctx actor.Context) {
 	r.restarting = map[string]bool{}
 	r.sys = ctx.ActorSystem()
 	r.opts.systemSend = func(to *actor.PID, msg any) { r.sys.Root.Send(to, msg) }
-	r.saves = make(chan saveJob, 64)
-	r.savesDone = make(chan struct{})
+	saves, done, opts, sys := make(chan saveJob, 64), make(chan struct{}), r.opts, r.sys
+	r.saves, r.savesDone = saves, done
 	go func() {
-		defer close(r.savesDone)
-		runSaver(r.opts, r.sys, r.saves)
+		defer close(done)
+		runSaver(opts, sys, saves)
 	}()
 	for _, sc := range r.eff.Servers {
 		rw := &row{cfg: sc}
