@@ -4,6 +4,24 @@
 //
 // The config file is the source of truth for server definitions and their enabled and
 // quarantined flags. Everything else the daemon keeps lives in the store.
+//
+// # Usage
+//
+// Start-up: create the Watcher, then LoadOrCreate; keep the loaded Config as written (for
+// saving) and run on a Normalize'd Clone.
+//
+// Apply (API or file change): Parse the bytes (it validates too); for API input, KeepRedacted
+// against the current config; Compare the normalised old and new configs; Save (after telling
+// the Watcher with Expect) and act on the Diff. GET /api/v1/config shows Marshal(Redact(c)).
+//
+// Values in env, headers, args and url may reference ${secret:NAME} and ${env:NAME}; Validate
+// checks their syntax, References lists them and Expand fills them in just before a server
+// starts, so the resolved values never reach the file or an API response.
+//
+// # Concurrency
+//
+// Config values are plain data: safe to share read-only, Clone before changing one that others
+// hold. Watcher documents its own rules.
 package config
 
 import (

@@ -129,4 +129,3 @@ func TestValidationErrorMessage(t *testing.T) {
 	}
 }
 
-var _ = ptr[bool]
