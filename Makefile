@@ -1,0 +1,49 @@
+# mcpproxy — see README.md. `make help` lists the targets.
+
+GO        ?= go
+BIN       ?= bin/mcpproxy
+DATA_DIR  ?= $(CURDIR)/.run
+LISTEN    ?= 127.0.0.1:8080
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+FUZZTIME  ?= 10s
+
+.PHONY: help build run test test-go fuzz lint-spec lint tidy bench soak npm
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build bin/mcpproxy
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mcpproxy
+
+run: build ## build and start the proxy on a default config in ./.run (DATA_DIR=... LISTEN=... to change)
+	./$(BIN) serve --data-dir $(DATA_DIR) --listen $(LISTEN) --log-level info
+
+npm: ## install the npm peers the tests use (server-everything, SDK clients, playwright-core, redocly)
+	cd test && npm ci --no-audit --no-fund
+
+test: lint test-go fuzz lint-spec ## run every test: vet, gofmt, go test -race ./..., a short fuzz run, the spec lint
+
+test-go:
+	@test -d test/node_modules || $(MAKE) npm
+	$(GO) test -race -count=1 -timeout 40m ./...
+
+fuzz: ## a short run of the config parser fuzzer (FUZZTIME=10s)
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config/
+
+lint-spec: ## lint oas/swagger.yaml with @redocly/cli
+	@test -d test/node_modules || $(MAKE) npm
+	cd test && npx --no-install redocly lint ../oas/swagger.yaml --config ../oas/redocly.yaml
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l actors http cmd config oas test 2>/dev/null | grep -v node_modules); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+tidy: ## go mod tidy
+	$(GO) mod tidy
+
+bench: build ## run the benchmarks B1-B9 and print the table
+	$(GO) run ./test/bench
+
+soak: ## the long fault suite
+	MCPPROXY_SOAK=1 $(GO) test -race -count=1 -timeout 60m -run 'Fault|Soak' ./test/
