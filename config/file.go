@@ -91,7 +91,8 @@ func Marshal(c *Config) ([]byte, error) {
 // The data goes to a temporary file in the same directory, which is synced, renamed over path
 // and followed by a sync of the directory: a crash at any point leaves either the old or the new
 // file, never a torn one, and no temporary file is left behind on error. A config that does not
-// validate is refused with a *ValidationError, so the file on disk always loads.
+// validate is refused with a *ValidationError, so the file on disk always loads. If path is a
+// symlink, the file it points to is replaced and the link kept.
 func Save(path string, c *Config) ([]byte, error) {
 	if c == nil {
 		return nil, errors.New("save config: nil config")
@@ -110,6 +111,11 @@ func Save(path string, c *Config) ([]byte, error) {
 }
 
 func writeFileAtomic(path string, data []byte) (err error) {
+	// Write through a symlink (a config kept in a dotfiles repo) instead of replacing the link
+	// with a regular file.
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		path = target
+	}
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {

@@ -42,8 +42,16 @@ func Parse(data []byte) (*Config, []FieldError) {
 	if len(p.errs) == 0 {
 		return c, nil
 	}
+	if len(p.errs) > MaxErrors {
+		more := len(p.errs) - MaxErrors
+		p.errs = append(p.errs[:MaxErrors], FieldError{Field: RootField, Message: fmt.Sprintf("%d more errors not shown", more)})
+	}
 	return c, p.errs
 }
+
+// MaxErrors is how many errors Parse lists before summing up the rest in one last error, so
+// that a pathological document cannot produce an answer larger than itself.
+const MaxErrors = 100
 
 // utf8BOM is stripped before parsing: some Windows editors write it and JSON forbids it.
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
@@ -227,6 +235,9 @@ func unknownField(key string, handlers map[string]func(string, json.RawMessage))
 		if _, known := handlers[alias]; known {
 			return fmt.Sprintf("unknown field; did you mean %q?", alias)
 		}
+	}
+	if len(key) > 64 { // no field name is that long; and this keeps the search cheap
+		return "unknown field"
 	}
 	best, bestDist := "", 3 // suggest only close matches: a typo, not a different word
 	for name := range handlers {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -204,5 +205,24 @@ func TestDurationJSON(t *testing.T) {
 	}
 	if err := d.UnmarshalJSON([]byte(`90`)); err == nil || !strings.Contains(err.Error(), `"2m"`) {
 		t.Fatalf("number accepted or unclear error: %v", err)
+	}
+}
+
+func TestParseLimitsErrors(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range 150 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `"unknown%d": 1`, i)
+	}
+	b.WriteString(`, "` + strings.Repeat("k", 100000) + `": 1}`)
+	_, errs := Parse([]byte(b.String()))
+	if len(errs) != MaxErrors+1 {
+		t.Fatalf("got %d errors, want %d", len(errs), MaxErrors+1)
+	}
+	if last := errs[MaxErrors]; last.Field != RootField || !strings.Contains(last.Message, "51 more") {
+		t.Errorf("last error = %+v", last)
 	}
 }
