@@ -3,10 +3,16 @@
 //
 // Each tool is a document with three fields: its name split into words, its server's name
 // and its description. A query is ranked with BM25F over these fields, weighted name >
-// server > description, after case folding, a light English stemmer, a small stopword list
-// and a small table of synonyms (a synonym counts less than the word itself). The last query
-// word also matches the terms it begins, for search-as-you-type. A query that is exactly a
-// tool's name ("create_issue", "createIssue" or "github:create_issue") puts that tool first.
+// server > description, after case folding, a light English stemmer and a small stopword
+// list. Each query word also matches its synonyms from a small table (a synonym counts half
+// as much as the word itself, and the word and its synonyms share one IDF), two adjacent
+// words match their compound ("on call" finds "oncall"), a file name in the query stands for
+// "file", and the last word matches the longer terms it begins, for search-as-you-type. A
+// query that is exactly a tool's name ("create_issue", "createIssue" or
+// "github:create_issue") puts that tool first.
+//
+// Quality is measured by TestRecall over the labelled queries in test/testdata/catalogue
+// (benchmark B9); speed by BenchmarkSearch10k and BenchmarkReindexServer100 (B4).
 //
 // # Usage
 //
@@ -61,6 +67,9 @@ const (
 	// prefix of a longer term, relative to the word itself.
 	synonymWeight = 0.5
 	prefixWeight  = 0.6
+	// compoundWeight scales the match of two adjacent query words as one compound term
+	// ("on call" as "oncall"): it stands for both words, so it counts as two.
+	compoundWeight = 2.0
 	// maxPrefixTerms bounds how many terms a query's last word may expand to.
 	maxPrefixTerms = 16
 	// minPrefixLen is the shortest last word that is expanded as a prefix.
@@ -83,6 +92,7 @@ type termEntry struct {
 
 type docEntry struct {
 	server, tool, key string
+	sid               int32 // the id of its serverEntry
 	lens              [numFields]uint16
 	live              bool
 	// Lookup keys of the exact-name tables, kept to remove the document from them.
@@ -90,6 +100,7 @@ type docEntry struct {
 }
 
 type serverEntry struct {
+	id    int32 // distinguishes this server's postings cheaply; never reused
 	docs  []int32
 	terms []string // distinct terms of the server's docs, to find its postings on removal
 }
@@ -104,6 +115,7 @@ type Index struct {
 	terms   map[string]*termEntry
 	live    int
 	sumLen  [numFields]int
+	nextSID int32
 
 	// Exact-name tables: lower-cased "server:tool", lower-cased tool, tool name words.
 	byKey       map[string][]int32
@@ -159,10 +171,11 @@ func (ix *Index) SetServer(server string, docs []Doc) {
 	for i, d := range docs {
 		last[d.Tool] = i
 	}
-	se := &serverEntry{docs: make([]int32, 0, len(last))}
+	ix.nextSID++
+	se := &serverEntry{id: ix.nextSID, docs: make([]int32, 0, len(last))}
 	serverTerms := terms(server, serverStopwords)
 	seen := make(map[string]struct{})
-	counts := make(map[string]*[numFields]uint16)
+	counts := make(map[string][numFields]uint16)
 	for i, d := range docs {
 		if last[d.Tool] != i {
 			continue
@@ -174,17 +187,15 @@ func (ix *Index) SetServer(server string, docs []Doc) {
 		for f, ts := range [numFields][]string{nameTerms, serverTerms, descTerms} {
 			for _, t := range ts {
 				c := counts[t]
-				if c == nil {
-					c = new([numFields]uint16)
-					counts[t] = c
-				}
 				if c[f] < math.MaxUint16 {
 					c[f]++
 				}
+				counts[t] = c
 			}
 		}
 		e := docEntry{
 			server:    server,
+			sid:       se.id,
 			tool:      d.Tool,
 			key:       server + ":" + d.Tool,
 			live:      true,
@@ -204,7 +215,7 @@ func (ix *Index) SetServer(server string, docs []Doc) {
 				ix.terms[t] = te
 				ix.vocabDirty = true
 			}
-			te.postings = append(te.postings, posting{doc: id, tf: *c})
+			te.postings = append(te.postings, posting{doc: id, tf: c})
 			if _, ok := seen[t]; !ok {
 				seen[t] = struct{}{}
 				se.terms = append(se.terms, t)
@@ -247,7 +258,7 @@ func (ix *Index) RemoveServer(server string) {
 		}
 		kept := te.postings[:0]
 		for _, p := range te.postings {
-			if ix.docs[p.doc].server != server {
+			if ix.docs[p.doc].sid != se.id {
 				kept = append(kept, p)
 			}
 		}
@@ -343,20 +354,18 @@ func (ix *Index) Search(query string, limit int) []Hit {
 	return hits
 }
 
-// queryTerms turns a query into its words, each with the terms it may match.
+// queryTerms turns a query into its words, each with the terms it may match: the word
+// itself, its synonyms, for the last word the longer terms it begins, and for two adjacent
+// words their compound ("on call" also matches "oncall").
 func (ix *Index) queryTerms(q string) [][]queryAlt {
-	toks := Tokenize(q)
+	toks := Tokenize(fileNamesToWords(q))
 	// The last word is a prefix only while being typed: not when followed by a separator.
 	lastIsPrefix := !strings.ContainsRune(" \t\n", rune(q[len(q)-1]))
 	var out [][]queryAlt
 	var seen []string
-	for i, tok := range toks {
-		if _, ok := stopwords[tok]; ok {
-			continue
-		}
-		t := stem(tok)
+	word := func(t string, prefixOf string, weight float64) {
 		if contains(seen, t) {
-			continue
+			return
 		}
 		seen = append(seen, t)
 		var alts []queryAlt
@@ -370,12 +379,12 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 				alts = append(alts, queryAlt{te: te, w: w})
 			}
 		}
-		add(t, 1)
+		add(t, weight)
 		for _, s := range synonyms[t] {
-			add(s, synonymWeight)
+			add(s, weight*synonymWeight)
 		}
-		if i == len(toks)-1 && lastIsPrefix && len(tok) >= minPrefixLen {
-			for _, p := range ix.prefixTerms(tok, t) {
+		if prefixOf != "" {
+			for _, p := range ix.prefixTerms(prefixOf, t) {
 				add(p, prefixWeight)
 			}
 		}
@@ -383,7 +392,57 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 			out = append(out, alts)
 		}
 	}
+	for i, tok := range toks {
+		if i > 0 {
+			// A compound only counts when the index or the synonym table knows it, so
+			// that "to do" does not invent a word.
+			if c := stem(toks[i-1] + tok); ix.terms[c] != nil || synonyms[c] != nil {
+				word(c, "", compoundWeight)
+			}
+		}
+		if _, ok := stopwords[tok]; ok {
+			continue
+		}
+		prefixOf := ""
+		if i == len(toks)-1 && lastIsPrefix && len(tok) >= minPrefixLen {
+			prefixOf = tok
+		}
+		word(stem(tok), prefixOf, 1)
+	}
 	return out
+}
+
+// fileExtensions are the extensions that make a query word a file name ("report.txt").
+var fileExtensions = setOf(
+	"txt", "md", "json", "csv", "tsv", "pdf", "png", "jpg", "jpeg", "gif", "svg", "webp", "mp3",
+	"mp4", "wav", "go", "py", "js", "ts", "tsx", "jsx", "java", "rb", "rs", "c", "h", "cpp",
+	"yaml", "yml", "toml", "xml", "html", "css", "log", "doc", "docx", "xls", "xlsx", "ppt",
+	"pptx", "zip", "tar", "gz", "sql", "sh", "ini", "cfg", "conf",
+)
+
+// fileNamesToWords replaces each file name in a query by its base name and the word "file",
+// so that "rename report.txt" asks for a file tool rather than one about text.
+func fileNamesToWords(q string) string {
+	if !strings.ContainsRune(q, '.') {
+		return q
+	}
+	fields := strings.Fields(q)
+	changed := false
+	for i, f := range fields {
+		f = strings.TrimRight(f, ",;:!?)\"'")
+		dot := strings.LastIndexByte(f, '.')
+		if dot <= 0 || dot == len(f)-1 {
+			continue
+		}
+		if _, ok := fileExtensions[strings.ToLower(f[dot+1:])]; ok {
+			fields[i] = f[:dot] + " file"
+			changed = true
+		}
+	}
+	if !changed {
+		return q
+	}
+	return strings.Join(fields, " ")
 }
 
 // prefixTerms returns up to maxPrefixTerms indexed terms that begin with the raw word or its
@@ -422,16 +481,16 @@ func (ix *Index) ensureScratch() {
 
 // scoreTerm adds one query word's BM25F contribution to every document that matches it,
 // through the best of its alternative terms, so that a tool that says both "get" and "fetch"
-// is not counted twice for "fetch".
+// is not counted twice for "fetch". The query word and its synonyms are scored as one term
+// whose document frequency is that of their union, like a synonym query in Lucene.
 func (ix *Index) scoreTerm(alts []queryAlt) {
 	n := float64(ix.live)
 	var avg [numFields]float64
 	for f := range numFields {
 		avg[f] = float64(ix.sumLen[f]) / n
 	}
+	// First the best weighted, saturated term frequency of each matching document.
 	for _, a := range alts {
-		df := float64(len(a.te.postings))
-		idf := math.Log(1 + (n-df+0.5)/(df+0.5))
 		for _, p := range a.te.postings {
 			d := &ix.docs[p.doc]
 			var tf float64
@@ -445,7 +504,7 @@ func (ix *Index) scoreTerm(alts []queryAlt) {
 				}
 				tf += fieldWeight[f] * float64(p.tf[f]) / norm
 			}
-			s := a.w * idf * tf / (k1 + tf)
+			s := a.w * tf / (k1 + tf)
 			if ix.best[p.doc] == 0 {
 				ix.bestDocs = append(ix.bestDocs, p.doc)
 			}
@@ -454,8 +513,13 @@ func (ix *Index) scoreTerm(alts []queryAlt) {
 			}
 		}
 	}
+	// Then one IDF for the word and its alternatives together, from the number of documents
+	// any of them matches: a rare synonym of a common concept ("make" for "create") must not
+	// count as a rare, telling word.
+	df := float64(len(ix.bestDocs))
+	idf := math.Log(1 + (n-df+0.5)/(df+0.5))
 	for _, id := range ix.bestDocs {
-		ix.addScore(id, ix.best[id])
+		ix.addScore(id, idf*ix.best[id])
 		ix.best[id] = 0
 	}
 	ix.bestDocs = ix.bestDocs[:0]

@@ -116,6 +116,60 @@ func TestSearchFieldWeights(t *testing.T) {
 	}
 }
 
+func TestSearchQueryForms(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("pagerduty", []Doc{
+		{Tool: "list_oncalls", Description: "List the schedules of the rotation"},
+		{Tool: "create_incident", Description: "Open an incident"},
+	})
+	ix.SetServer("twilio", []Doc{{Tool: "make_call", Description: "Place a phone call"}})
+	ix.SetServer("fetch", []Doc{{Tool: "fetch_txt", Description: "Fetch a website as plain text"}})
+	ix.SetServer("filesystem", []Doc{
+		{Tool: "move_file", Description: "Move or rename files"},
+		{Tool: "create_directory", Description: "Create a new directory"},
+	})
+	ix.SetServer("github", []Doc{
+		{Tool: "create_issue", Description: "Create an issue"},
+		{Tool: "create_branch", Description: "Create a branch"},
+		{Tool: "add_label", Description: "Add a label"},
+		{Tool: "new_release", Description: "Publish a new release"},
+	})
+	tests := []struct {
+		name, query, first string
+	}{
+		// Two words also match their compound.
+		{"compound", "who is on call", "pagerduty:list_oncalls"},
+		// A file name asks for a file, not for its extension.
+		{"file name", "rename report.txt to final.txt", "filesystem:move_file"},
+		// "make" is rare here but stands for the common "create": the folder decides.
+		{"synonym idf", "make a new folder", "filesystem:create_directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := keys(ix.Search(tt.query, 3)); len(got) == 0 || got[0] != tt.first {
+				t.Errorf("Search(%q) = %v, want %s first", tt.query, got, tt.first)
+			}
+		})
+	}
+}
+
+func TestFileNamesToWords(t *testing.T) {
+	tests := map[string]string{
+		"rename report.txt to final.txt": "rename report file to final file",
+		"open notes.md, please":          "open notes file please",
+		"create.issue":                   "create.issue",
+		"version 1.2":                    "version 1.2",
+		"no dots here":                   "no dots here",
+	}
+	for in, want := range tests {
+		t.Run(in, func(t *testing.T) {
+			if got := fileNamesToWords(in); got != want {
+				t.Errorf("fileNamesToWords(%q) = %q, want %q", in, got, want)
+			}
+		})
+	}
+}
+
 func TestSearchServerName(t *testing.T) {
 	ix := newTestIndex(t)
 	hits := ix.Search("slack", 10)

@@ -18,52 +18,59 @@ import (
 // Tokenize neither stems nor removes stopwords; the index does that on top of it.
 func Tokenize(s string) []string {
 	var out []string
-	// word collects the pieces of one run of letters and digits.
-	var word []piece
-	var cur []rune
-	var curKind pieceKind
-
-	flushPiece := func() {
-		if len(cur) > 0 {
-			word = append(word, piece{runes: cur, kind: curKind})
-			cur = nil
+	// word holds the pieces of the current run of letters and digits; most words have few.
+	var buf [16]span
+	word := buf[:0]
+	cur := span{start: -1}
+	apos := false // the current word holds an apostrophe to drop
+	var prev rune
+	flushPiece := func(end int) {
+		if cur.start >= 0 {
+			cur.end = end
+			word = append(word, cur)
+			cur.start = -1
 		}
 	}
-	flushWord := func() {
-		flushPiece()
+	flushWord := func(end int) {
+		flushPiece(end)
 		if len(word) > 0 {
-			out = appendWord(out, word)
+			out = appendWord(out, s, word, apos)
 			word = word[:0]
 		}
+		apos = false
 	}
-
-	rs := []rune(s)
-	for i := 0; i < len(rs); i++ {
-		r := rs[i]
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		next, nsize := utf8.DecodeRuneInString(s[i+size:])
 		switch {
-		case isApostrophe(r) && len(cur) > 0 && curKind == kindAlpha && i+1 < len(rs) && unicode.IsLetter(rs[i+1]):
-			// Joins the two halves of a contraction into one piece.
-			continue
-		case unicode.IsDigit(r):
-			if len(cur) > 0 && curKind != kindDigit {
-				flushPiece()
+		case isApostrophe(r) && cur.start >= 0 && cur.kind == kindAlpha && nsize > 0 && isLetter(next):
+			// Stays inside the piece ("what's"); token drops it.
+			apos = true
+		case isDigit(r):
+			if cur.start >= 0 && cur.kind != kindDigit {
+				flushPiece(i)
 			}
-			curKind = kindDigit
-			cur = append(cur, r)
-		case unicode.IsLetter(r) || (unicode.IsMark(r) && len(cur) > 0):
-			if len(cur) > 0 && curKind == kindDigit {
-				flushPiece()
+			if cur.start < 0 {
+				cur = span{start: i, kind: kindDigit}
 			}
-			if len(cur) > 0 && camelBoundary(rs, i) {
-				flushPiece()
+			cur.runes++
+		case isLetter(r) || (isMark(r) && cur.start >= 0):
+			if cur.start >= 0 && (cur.kind == kindDigit || camelBoundary(prev, r, next, s[i+size+nsize:])) {
+				flushPiece(i)
 			}
-			curKind = kindAlpha
-			cur = append(cur, r)
+			if cur.start < 0 {
+				cur = span{start: i, kind: kindAlpha}
+			}
+			if !isMark(r) {
+				cur.runes++
+			}
 		default:
-			flushWord()
+			flushWord(i)
 		}
+		prev = r
+		i += size
 	}
-	flushWord()
+	flushWord(len(s))
 	return out
 }
 
@@ -74,65 +81,107 @@ const (
 	kindDigit
 )
 
-type piece struct {
-	runes []rune
-	kind  pieceKind
+// span is one piece of a word: a run of letters or of digits, by byte offsets into the
+// tokenised string.
+type span struct {
+	start, end int
+	kind       pieceKind
+	runes      int // letters or digits, not counting combining marks
 }
 
 func isApostrophe(r rune) bool { return r == '\'' || r == '\u2019' }
 
-// camelBoundary reports whether a new piece starts at rs[i], a letter that follows another
-// letter.
-func camelBoundary(rs []rune, i int) bool {
-	prev, r := rs[i-1], rs[i]
-	if unicode.IsMark(r) {
+// camelBoundary reports whether a new piece starts at r, a letter that follows the letter
+// prev; next is the rune after r and rest the text after next.
+func camelBoundary(prev, r, next rune, rest string) bool {
+	if isMark(r) {
 		return false
 	}
-	if unicode.IsUpper(r) && !unicode.IsUpper(prev) && !unicode.IsMark(prev) {
+	if isUpper(r) && !isUpper(prev) && !isMark(prev) {
 		// "createIssue": lower (or caseless) to upper.
 		return true
 	}
-	if unicode.IsUpper(prev) && unicode.IsUpper(r) && i+1 < len(rs) && unicode.IsLower(rs[i+1]) {
+	if isUpper(prev) && isUpper(r) && isLower(next) {
 		// "HTTPServer": the last upper of a run starts the next word, except for a plural
 		// "s" ending the word ("URLs", "IDs").
-		if rs[i+1] == 's' && (i+2 >= len(rs) || !unicode.IsLower(rs[i+2])) {
-			return false
+		if next == 's' {
+			if after, _ := utf8.DecodeRuneInString(rest); !isLower(after) {
+				return false
+			}
 		}
 		return true
 	}
 	return false
 }
 
-// appendWord lower-cases the pieces of one word and appends them to out, joining a single
-// letter to the digits after it ("s3", "v2") and a single letter after such a join ("k8s",
-// "i18n").
-func appendWord(out []string, word []piece) []string {
-	var b strings.Builder
-	joined := false // b holds a letter joined to digits
-	for i, p := range word {
+// Rune classes with a fast path for ASCII, which is almost all of what tools are named and
+// described in.
+func isLetter(r rune) bool {
+	if r < utf8.RuneSelf {
+		return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z'
+	}
+	return unicode.IsLetter(r)
+}
+
+func isDigit(r rune) bool {
+	if r < utf8.RuneSelf {
+		return '0' <= r && r <= '9'
+	}
+	return unicode.IsDigit(r)
+}
+
+func isMark(r rune) bool { return r >= utf8.RuneSelf && unicode.IsMark(r) }
+
+func isUpper(r rune) bool {
+	if r < utf8.RuneSelf {
+		return 'A' <= r && r <= 'Z'
+	}
+	return unicode.IsUpper(r)
+}
+
+func isLower(r rune) bool {
+	if r < utf8.RuneSelf {
+		return 'a' <= r && r <= 'z'
+	}
+	return unicode.IsLower(r)
+}
+
+// appendWord appends the lower-cased tokens of one word of s to out, joining a single letter
+// to the digits after it ("s3", "v2") and a single letter after such a join ("k8s",
+// "i18n"). The pieces of a word are contiguous in s, so a token is a substring of it.
+func appendWord(out []string, s string, word []span, apos bool) []string {
+	start := word[0].start
+	joined := false // the token so far is a letter joined to digits
+	for i := 1; i < len(word); i++ {
+		p, last := word[i], word[i-1]
 		join := false
-		if i > 0 {
-			last := word[i-1]
-			switch {
-			case p.kind == kindDigit && last.kind == kindAlpha && len(last.runes) == 1 && !joined:
-				join = true
-			case p.kind == kindAlpha && len(p.runes) == 1 && last.kind == kindDigit && joined:
-				join = true
-			}
+		switch {
+		case p.kind == kindDigit && last.kind == kindAlpha && last.runes == 1 && !joined:
+			join = true
+		case p.kind == kindAlpha && p.runes == 1 && last.kind == kindDigit && joined:
+			join = true
 		}
-		if !join && b.Len() > 0 {
-			out = append(out, b.String())
-			b.Reset()
+		if !join {
+			out = append(out, token(s[start:last.end], apos))
+			start = p.start
 		}
 		joined = join
-		for _, r := range p.runes {
-			b.WriteRune(unicode.ToLower(r))
-		}
 	}
-	if b.Len() > 0 {
-		out = append(out, b.String())
+	return append(out, token(s[start:word[len(word)-1].end], apos))
+}
+
+// token lower-cases t and drops its apostrophes; without either to do it returns t itself,
+// so tokenising lower-case ASCII allocates only the result slice.
+func token(t string, apos bool) string {
+	if apos {
+		t = strings.Map(func(r rune) rune {
+			if isApostrophe(r) {
+				return -1
+			}
+			return r
+		}, t)
 	}
-	return out
+	return strings.ToLower(t)
 }
 
 // stopwords are dropped from queries and documents: they say nothing about which tool is
@@ -144,7 +193,7 @@ var stopwords = setOf(
 	"could", "would", "should", "will", "shall", "please", "what", "whats", "which", "who",
 	"whom", "how", "do", "does", "did", "done", "some", "there", "their", "them", "they", "then",
 	"than", "if", "so", "via", "using", "use", "want", "wanna", "need", "like", "let", "lets",
-	"just", "about", "also", "any", "here", "hey", "hi", "tell", "give", "provides", "provide",
+	"just", "about", "also", "any", "here", "hey", "hi", "give", "provides", "provide",
 	"allows", "allow", "given", "specified", "specific", "whether", "when", "where", "has",
 	"have", "had", "may", "might", "must", "not", "no", "s", "t", "e", "g", "eg", "ie", "etc",
 )
@@ -179,14 +228,23 @@ func terms(s string, extraStop map[string]struct{}) []string {
 }
 
 // stem reduces an English word to a stem shared by its common inflections, lightly: plurals
-// (-s, -es, -ies), -ing and -ed, a final silent -e and a final -y after a consonant. It
-// conflates "create", "creates", "created" and "creating" (all "creat"), "query" and
-// "queries" ("queri"), "run" and "running". It is deliberately cruder than Porter's stemmer:
-// it never touches derivational suffixes, so unrelated words rarely meet. Words of three
-// letters or fewer, words with digits and non-ASCII words are returned unchanged.
+// (-s, -es, -ies), -ing and -ed, a final silent -e and a final -y after a consonant, British
+// -ise spellings, and the two noun endings that most often name a tool's action, -tion/-sion
+// and -ment. It conflates "create", "creates", "created", "creating" and "creation" (all
+// "creat"), "query" and "queries" ("queri"), "run" and "running", "deploy" and "deployment".
+// It is deliberately cruder and shyer than Porter's stemmer, so unrelated words rarely meet.
+// Words of three letters or fewer, words with digits and non-ASCII words are returned
+// unchanged.
 func stem(w string) string {
 	if len(w) <= 3 || !isASCIILower(w) {
 		return w
+	}
+	// British spellings: "summarise", "visualising" as "summarize", "visualizing".
+	for _, suf := range []string{"isations", "isation", "ising", "ised", "ises", "ise"} {
+		if strings.HasSuffix(w, suf) && len(w)-len(suf) >= 3 {
+			w = w[:len(w)-len(suf)] + "iz" + suf[2:]
+			break
+		}
 	}
 	// Plurals.
 	switch {
@@ -211,6 +269,10 @@ func stem(w string) string {
 		hasVowel(w[:len(w)-2]) && !edExceptions[w]:
 		w = w[:len(w)-2]
 		suffixed = true
+	case (strings.HasSuffix(w, "tion") || strings.HasSuffix(w, "sion")) && len(w)-3 >= 5:
+		w = w[:len(w)-3] // "creation" -> "creat", "deletion" -> "delet"; "version" stays
+	case strings.HasSuffix(w, "ment") && len(w)-4 >= 5:
+		w = w[:len(w)-4] // "deployment" -> "deploy"; "comment", "document" stay
 	}
 	if suffixed {
 		// "running" -> "runn" -> "run"; not for l, s, z ("calling", "passed", "buzzing").

@@ -2,6 +2,7 @@ package search
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -54,7 +55,7 @@ func TestTokenize(t *testing.T) {
 func TestStem(t *testing.T) {
 	// Each group must reach one stem, and words in different groups must not meet.
 	groups := [][]string{
-		{"create", "creates", "created", "creating"},
+		{"create", "creates", "created", "creating", "creation"},
 		{"query", "queries", "querying"},
 		{"run", "runs", "running"},
 		{"get", "gets", "getting"},
@@ -67,7 +68,12 @@ func TestStem(t *testing.T) {
 		{"process", "processes"},
 		{"status", "statuses"},
 		{"address", "addresses"},
-		{"delete", "deleted", "deletes", "deleting"},
+		{"delete", "deleted", "deletes", "deleting", "deletion"},
+		{"deploy", "deploys", "deployed", "deployment", "deployments"},
+		{"attach", "attached", "attachment", "attachments"},
+		{"summarize", "summarise", "summarised", "summarizing"},
+		{"visualization", "visualisation"},
+		{"execute", "executed", "execution"},
 		{"update", "updated", "updating"},
 		{"add", "adds", "added", "adding"},
 		{"call", "calls", "called", "calling"},
@@ -98,7 +104,7 @@ func TestStem(t *testing.T) {
 }
 
 func TestStemLeavesShortAndForeignWords(t *testing.T) {
-	for _, w := range []string{"s3", "k8s", "the", "bus", "größe", "日本語", "v2", "256"} {
+	for _, w := range []string{"s3", "k8s", "the", "bus", "größe", "日本語", "v2", "256", "version", "session", "comment", "document", "mention"} {
 		if got := stem(w); got != w {
 			t.Errorf("stem(%q) = %q, want it unchanged", w, got)
 		}
@@ -149,4 +155,29 @@ func TestSynonymsAreSymmetricAndStemmed(t *testing.T) {
 	if !slices.Contains(synonyms[stem("fetch")], stem("get")) {
 		t.Errorf("fetch should stand for get; synonyms[fetch] = %q", synonyms[stem("fetch")])
 	}
+}
+
+func FuzzTokenize(f *testing.F) {
+	for _, s := range []string{"create_issue", "HTTPServer", "k8s", "what's", "Größe", "日本語", "\xff\xfe", "a'", "'a", "URLs"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, tok := range Tokenize(s) {
+			if tok == "" {
+				t.Fatalf("Tokenize(%q) has an empty token", s)
+			}
+			if !strings.Contains(s, tok) && !strings.Contains(strings.ToLower(s), tok) && !strings.ContainsAny(s, "'\u2019") {
+				// Tokens are lower-cased substrings, apostrophes aside; anything else is a bug.
+				t.Fatalf("Tokenize(%q) invented %q", s, tok)
+			}
+			for _, r := range tok {
+				if !isLetter(r) && !isDigit(r) && !isMark(r) {
+					t.Fatalf("Tokenize(%q) = token %q with separator %q", s, tok, r)
+				}
+			}
+			if st := stem(tok); st == "" {
+				t.Fatalf("stem(%q) is empty", tok)
+			}
+		}
+	})
 }
