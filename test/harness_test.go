@@ -174,7 +174,8 @@ func stdioFixture(t testing.TB, name string, args ...string) map[string]any {
 // (a map, or a JSON string). It is shut down at cleanup.
 func startProxy(t testing.TB, cfg any) *proxy {
 	t.Helper()
-	dir := t.TempDir()
+	// A data dir that does not exist yet, so the daemon creates it (0700).
+	dir := filepath.Join(t.TempDir(), "data")
 	return startProxyIn(t, dir, cfg)
 }
 
@@ -183,6 +184,9 @@ func startProxy(t testing.TB, cfg any) *proxy {
 func startProxyIn(t testing.TB, dir string, cfg any) *proxy {
 	t.Helper()
 	if cfg != nil {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
 		writeConfig(t, dir, cfg)
 	}
 	d, err := daemon.Start(context.Background(), daemon.Options{
@@ -435,3 +439,6 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// execCommand is exec.Command, named so tests read plainly.
+func execCommand(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }
