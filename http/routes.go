@@ -182,4 +182,3 @@ func (s *Server) searchTools(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, gin.H{"tools": hits, "total": total})
 }
-
