@@ -1,0 +1,52 @@
+// Package actors is mcpproxy's core: a registry actor that owns the server table, one
+// supervised upstream actor per enabled server, and a hub actor that fans domain events out to
+// /events subscribers. The HTTP and MCP layers talk to them only through Client, a typed ask
+// API whose every call is bounded by the caller's context.
+//
+// # Who owns what
+//
+//   - registry (registry.go, apply.go): the config as it is in the file (cfg) and as it runs
+//     (eff, normalised), one row per configured server (flags, last reported status, the
+//     upstream's latest tool list), the search index (actors/search), the restart queue of bulk
+//     restarts, and the config saver goroutine that writes the file in order and answers the
+//     request that caused each write once it is on disk. It is the only place that changes
+//     server flags. It must never panic: a restarting parent stops all its children, so
+//     Receive recovers a bug, logs it and answers INTERNAL.
+//   - upstream actor (upstream_actor.go), a child of the registry named "up-<server>-<gen>": the
+//     live connection (actors/upstream.Conn: the mcp-go client and, for stdio, the process
+//     group), the state machine (connecting, ready, error, backoff) and the backoff timer.
+//     Dialing, listing tools and calling tools run in goroutines that report back with
+//     generation-tagged messages; stale results are dropped and their connections closed.
+//     Stopping closes the connection synchronously (bounded, about 1.5 s) so that when the
+//     registry sees the actor terminated, its processes are gone.
+//   - hub (hub.go): event ids, the recent event log (in the store) and the subscribers.
+//   - store (actors/store): pebble, opened once by the daemon and closed last.
+//
+// # Messages
+//
+// registry: listServers, getServer, getStatus, setEnabled, setQuarantined, restartServer,
+// bulkOp, getServerTools, searchTools, callTool and getUpstreamConn (forwarded to the
+// upstream actor with the caller as sender, so the upstream answers the caller directly and
+// many calls to one upstream run at once), getConfig, applyConfig, shutdownAll; from its
+// children upstreamStatus and *actor.Terminated. Each request gets exactly one reply.
+//
+// upstream actor: restartUpstream, reconnectUpstream, callUpstreamTool, withUpstreamConn;
+// internal connectDone, connLost, retryDue, toolsChanged, toolsListed.
+//
+// hub: Event (from the registry: servers.changed, tools.indexed, config.reloaded).
+//
+// # Life cycle
+//
+// disabled -> connecting -> ready; a failure goes to error and at once to backoff, whose
+// timer (about 1 s, doubling with ±20% jitter up to 5 min) returns to connecting. restart
+// drops the connection and resets the backoff; reconnect connects now when not ready;
+// disable stops the actor (stopping -> disabled). Quarantine is a flag: a quarantined server
+// stays connected so its tools can be reviewed, but they are kept out of the index and calls
+// are refused before anything reaches the upstream.
+//
+// # Scaling out
+//
+// Messages are plain values (no channels or functions cross actor boundaries except the
+// upstream connection handed to the passthrough endpoint), so the actors could move to
+// protoactor's cluster later without changing their contracts.
+package actors
