@@ -390,8 +390,8 @@ func (r *registry) reindex(ctx actor.Context, name string) {
 
 func (r *registry) onStatus(ctx actor.Context, m upstreamStatus) {
 	rw, ok := r.rows[m.Name]
-	if !ok || rw.childGen != m.ChildGen || rw.pid == nil {
-		return // from an actor that has been replaced
+	if !ok || rw.childGen != m.ChildGen || rw.pid == nil || rw.st.State == StateStopping {
+		return // from an actor that has been replaced or is being stopped
 	}
 	prev := rw.st.State
 	if (m.State == StateError || m.State == StateBackoff) && prev != StateError && prev != StateBackoff {
