@@ -289,6 +289,7 @@ func (d *Daemon) startHTTP() {
 	host, _, _ := net.SplitHostPort(d.Addr())
 	ip := net.ParseIP(host)
 	var routes []func(s *mhttp.Server, open, keyed *gin.RouterGroup)
+	routes = append(routes, mhttp.DashboardRoutes)
 	for _, r := range d.opts.Routes {
 		routes = append(routes, r(d))
 	}
