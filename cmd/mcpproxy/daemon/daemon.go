@@ -290,6 +290,7 @@ func (d *Daemon) startHTTP() {
 	ip := net.ParseIP(host)
 	var routes []func(s *mhttp.Server, open, keyed *gin.RouterGroup)
 	routes = append(routes, mhttp.DashboardRoutes)
+	routes = append(routes, mhttp.SwaggerRoutes)
 	for _, r := range d.opts.Routes {
 		routes = append(routes, r(d))
 	}
