@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"slices"
+
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/mcpproxy/mcpproxy/config"
@@ -35,6 +37,9 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 		}
 		rw.remove, rw.respawn = true, false
 		r.stopChild(ctx, name, rw)
+		// Its tools leave the index now, not when the process is gone: the reply to this
+		// apply must not find a removed server searchable.
+		r.reindex(ctx, name)
 		r.changed(ctx, name, ReasonState)
 	}
 	for _, name := range diff.Added {
@@ -82,13 +87,17 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 	if r.opts.OnApplied != nil {
 		r.opts.OnApplied(r.eff.Clone())
 	}
+	// A server whose definition and flags both changed is in both lists; the API names it
+	// once. The event and the reply say the same.
+	changed := append(slices.Clone(diff.Changed), diff.FlagsChanged...)
+	slices.Sort(changed)
+	changed = slices.Compact(changed)
 	r.publish(ctx, "config.reloaded", map[string]any{
 		"source": m.Source, "path": r.opts.ConfigPath,
-		"added": nonNil(diff.Added), "removed": nonNil(diff.Removed), "changed": nonNil(diff.Changed),
+		"added": nonNil(diff.Added), "removed": nonNil(diff.Removed), "changed": nonNil(changed),
 	})
 	res := ApplyResult{
-		Applied: true, Added: nonNil(diff.Added), Removed: nonNil(diff.Removed),
-		Changed:   nonNil(append(append([]string{}, diff.Changed...), diff.FlagsChanged...)),
+		Applied: true, Added: nonNil(diff.Added), Removed: nonNil(diff.Removed), Changed: nonNil(changed),
 		Unchanged: nonNil(diff.Unchanged), RestartRequired: nonNil(diff.RestartRequired),
 	}
 	if m.Source == "file" {

@@ -1,0 +1,662 @@
+package actors
+
+// In-process tests of the registry actor with real upstreams (the test/fixture binary over
+// stdio, streamable HTTP and SSE). The hub is replaced by a probe actor that records every
+// domain event, so a test can wait for exactly the tools.indexed, servers.changed or
+// config.reloaded event it expects instead of sleeping.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/mcpproxy/mcpproxy/config"
+)
+
+var (
+	fixtureOnce sync.Once
+	fixturePath string
+	fixtureErr  error
+)
+
+// fixtureBin builds test/fixture once per test binary and returns its path.
+func fixtureBin(t testing.TB) string {
+	t.Helper()
+	fixtureOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mcpproxy-actors-fixture-")
+		if err != nil {
+			fixtureErr = err
+			return
+		}
+		fixturePath = filepath.Join(dir, "fixture")
+		cmd := exec.Command("go", "build", "-o", fixturePath, "./test/fixture")
+		cmd.Dir = ".."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fixtureErr = fmt.Errorf("go build ./test/fixture: %v\n%s", err, out)
+		}
+	})
+	if fixtureErr != nil {
+		t.Fatal(fixtureErr)
+	}
+	return fixturePath
+}
+
+// startFixtureHTTP runs the fixture with --transport http or sse and returns its URL; the
+// process is killed at cleanup.
+func startFixtureHTTP(t testing.TB, transport string) string {
+	t.Helper()
+	cmd := exec.Command(fixtureBin(t), "--transport", transport, "--listen", "127.0.0.1:0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "LISTENING "); ok {
+				urls <- u
+			}
+		}
+	}()
+	select {
+	case u := <-urls:
+		return u
+	case <-time.After(20 * time.Second):
+		t.Fatalf("fixture %s did not print its URL", transport)
+		return ""
+	}
+}
+
+// probe stands in for the hub: it records every Event and wakes waiters.
+type probe struct {
+	mu     sync.Mutex
+	events []Event
+	wake   chan struct{} // closed and replaced on every event
+}
+
+func newProbe() *probe { return &probe{wake: make(chan struct{})} }
+
+func (p *probe) Receive(ctx actor.Context) {
+	if e, ok := ctx.Message().(Event); ok {
+		p.mu.Lock()
+		p.events = append(p.events, e)
+		close(p.wake)
+		p.wake = make(chan struct{})
+		p.mu.Unlock()
+	}
+}
+
+// mark is the position after the events recorded so far; wait looks from a mark on.
+func (p *probe) mark() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.events)
+}
+
+// snapshot returns the events from position from on.
+func (p *probe) snapshot(from int) []Event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.events[from:])
+}
+
+// payload is an event's data decoded loosely.
+type payload map[string]any
+
+func (d payload) str(k string) string { s, _ := d[k].(string); return s }
+func (d payload) num(k string) int    { f, _ := d[k].(float64); return int(f) }
+
+func decode(t testing.TB, e Event) payload {
+	t.Helper()
+	var d payload
+	if err := json.Unmarshal(e.Data, &d); err != nil {
+		t.Fatalf("event %s: bad data %q: %v", e.Name, e.Data, err)
+	}
+	return d
+}
+
+// wait blocks until an event named name whose data satisfies match arrives at or after
+// position from, and returns its position and data; it fails the test after timeout.
+func (p *probe) wait(t testing.TB, from int, timeout time.Duration, name string, match func(payload) bool) (int, payload) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		p.mu.Lock()
+		events, wake := p.events, p.wake
+		p.mu.Unlock()
+		for i := from; i < len(events); i++ {
+			if events[i].Name != name {
+				continue
+			}
+			if d := decode(t, events[i]); match == nil || match(d) {
+				return i, d
+			}
+		}
+		from = max(from, len(events))
+		select {
+		case <-wake:
+		case <-deadline.C:
+			t.Fatalf("timed out after %s waiting for %s", timeout, name)
+		}
+	}
+}
+
+// indexed matches tools.indexed for server with n tools in the index.
+func indexed(server string, n int) func(payload) bool {
+	return func(d payload) bool { return d.str("server") == server && d.num("server_tools") == n }
+}
+
+// regHarness is a registry actor with a probe hub and a typed client.
+type regHarness struct {
+	sys    *actor.ActorSystem
+	pid    *actor.PID
+	hub    *actor.PID
+	c      *Client
+	events *probe
+	path   string
+}
+
+// startRegistry writes cfg to a temporary config file and starts a registry on it.
+func startRegistry(t testing.TB, cfg *config.Config, tune ...func(*RegistryOptions)) *regHarness {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), config.FileName)
+	if _, err := config.Save(path, cfg); err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+	h := &regHarness{sys: sys, events: newProbe(), path: path}
+	h.hub = h.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return h.events }))
+	opts := RegistryOptions{Config: cfg, ConfigPath: path, Hub: h.hub, BackoffBase: 50 * time.Millisecond}
+	for _, f := range tune {
+		f(&opts)
+	}
+	pid, err := h.sys.Root.SpawnNamed(NewRegistryProps(opts), "registry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.pid = pid
+	h.c = NewClient(h.sys, pid)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := h.c.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		_ = h.sys.Root.PoisonFuture(pid).Wait()
+		_ = h.sys.Root.PoisonFuture(h.hub).Wait()
+		h.sys.Shutdown()
+	})
+	return h
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitState polls until the server is in state.
+func (h *regHarness) waitState(t testing.TB, name string, state State) Server {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s, err := h.c.Server(ctxT(t), name)
+		if err == nil && s.State == state {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server %s did not reach %s (last %+v, err %v)", name, state, s, err)
+		}
+		<-tick.C
+	}
+}
+
+// search returns the names of the hits, best first.
+func (h *regHarness) search(t testing.TB, q string, limit int) []string {
+	t.Helper()
+	hits, _, err := h.c.SearchTools(ctxT(t), q, limit)
+	if err != nil {
+		t.Fatalf("search %q: %v", q, err)
+	}
+	names := make([]string, len(hits))
+	for i, hit := range hits {
+		names[i] = hit.Name
+	}
+	return names
+}
+
+func (h *regHarness) total(t testing.TB) int {
+	t.Helper()
+	st, err := h.c.Status(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Tools.Total
+}
+
+func (h *regHarness) call(t testing.TB, tool string, args map[string]any) string {
+	t.Helper()
+	res, err := h.c.CallTool(ctxT(t), tool, args, nil, 0)
+	if err != nil {
+		t.Fatalf("call %s: %v", tool, err)
+	}
+	var text strings.Builder
+	for _, c := range res.Content {
+		b, _ := json.Marshal(c)
+		text.Write(b)
+	}
+	if res.IsError {
+		t.Fatalf("call %s: tool error %s", tool, text.String())
+	}
+	return text.String()
+}
+
+func fixtureServer(t testing.TB, name string, quarantined bool, args ...string) config.ServerConfig {
+	return config.ServerConfig{
+		Name: name, Command: fixtureBin(t), Args: append([]string{"--name", name}, args...),
+		Quarantined: boolPtr(quarantined),
+	}
+}
+
+func withPrefix(names []string, prefix string) []string {
+	var out []string
+	for _, n := range names {
+		if strings.HasPrefix(n, prefix) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// TestRegistryIndexFollowsLifecycle checks that quarantine, disable and a killed upstream
+// take a server's tools out of the index with a tools.indexed event, that unquarantine,
+// enable and recovery put them back, and that a quarantined server's tools never appear,
+// not even for their exact name.
+func TestRegistryIndexFollowsLifecycle(t *testing.T) {
+	h := startRegistry(t, &config.Config{Servers: []config.ServerConfig{
+		fixtureServer(t, "a", false), fixtureServer(t, "b", false), fixtureServer(t, "q", true),
+	}})
+	for _, n := range []string{"a", "b", "q"} {
+		h.waitState(t, n, StateReady)
+	}
+	st, err := h.c.ServerTools(ctxT(t), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(st.Tools)
+	if n == 0 {
+		t.Fatal("fixture lists no tools")
+	}
+	h.events.wait(t, 0, 5*time.Second, "tools.indexed", indexed("a", n))
+	h.events.wait(t, 0, 5*time.Second, "tools.indexed", indexed("b", n))
+	if got := h.total(t); got != 2*n {
+		t.Fatalf("tools.total = %d, want %d (a and b, not q)", got, 2*n)
+	}
+
+	noQ := func(t *testing.T, server string) {
+		t.Helper()
+		for _, q := range []string{server + ":echo", "echo", server, ""} {
+			if hits := withPrefix(h.search(t, q, 1000), server+":"); len(hits) > 0 {
+				t.Errorf("search %q finds %v of non-reachable server %s", q, hits, server)
+			}
+		}
+	}
+	t.Run("quarantined tools never appear", func(t *testing.T) {
+		qt, err := h.c.ServerTools(ctxT(t), "q")
+		if err != nil || len(qt.Tools) != n || !qt.Quarantined {
+			t.Fatalf("q's tools are not listed for review: %+v %v", qt, err)
+		}
+		noQ(t, "q")
+		for _, e := range h.events.snapshot(0) {
+			if d := decode(t, e); e.Name == "tools.indexed" && d.str("server") == "q" && d.num("server_tools") > 0 {
+				t.Errorf("q entered the index: %s", e.Data)
+			}
+		}
+	})
+
+	t.Run("quarantine and unquarantine", func(t *testing.T) {
+		m := h.events.mark()
+		if _, err := h.c.SetQuarantined(ctxT(t), "a", true); err != nil {
+			t.Fatal(err)
+		}
+		_, d := h.events.wait(t, m, 5*time.Second, "tools.indexed", indexed("a", 0))
+		if d.num("total") != n {
+			t.Errorf("tools.indexed total %d after quarantining a, want %d", d.num("total"), n)
+		}
+		noQ(t, "a")
+		if got := h.total(t); got != n {
+			t.Errorf("tools.total = %d, want %d", got, n)
+		}
+		m = h.events.mark()
+		if _, err := h.c.SetQuarantined(ctxT(t), "a", false); err != nil {
+			t.Fatal(err)
+		}
+		h.events.wait(t, m, 5*time.Second, "tools.indexed", indexed("a", n))
+		if hits := h.search(t, "a:echo", 3); len(hits) == 0 || hits[0] != "a:echo" {
+			t.Errorf("after unquarantine, search a:echo = %v", hits)
+		}
+	})
+
+	t.Run("disable and enable", func(t *testing.T) {
+		m := h.events.mark()
+		if _, err := h.c.SetEnabled(ctxT(t), "b", false); err != nil {
+			t.Fatal(err)
+		}
+		h.events.wait(t, m, 5*time.Second, "tools.indexed", indexed("b", 0))
+		noQ(t, "b")
+		m = h.events.mark()
+		if _, err := h.c.SetEnabled(ctxT(t), "b", true); err != nil {
+			t.Fatal(err)
+		}
+		h.events.wait(t, m, 30*time.Second, "tools.indexed", indexed("b", n))
+		if got := withPrefix(h.search(t, "", 1000), "b:"); len(got) != n {
+			t.Errorf("after enable, %d tools of b listed, want %d", len(got), n)
+		}
+	})
+
+	t.Run("failure and recovery", func(t *testing.T) {
+		before := h.waitState(t, "a", StateReady)
+		if before.PID == 0 {
+			t.Fatal("no process id for a")
+		}
+		m := h.events.mark()
+		if err := syscall.Kill(before.PID, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		i, _ := h.events.wait(t, m, 10*time.Second, "tools.indexed", indexed("a", 0))
+		h.events.wait(t, i+1, 30*time.Second, "tools.indexed", indexed("a", n))
+		after := h.waitState(t, "a", StateReady)
+		if after.PID == before.PID || after.PID == 0 {
+			t.Errorf("recovered with process %d, killed %d", after.PID, before.PID)
+		}
+		if got := h.total(t); got != 2*n {
+			t.Errorf("tools.total = %d after recovery, want %d", got, 2*n)
+		}
+	})
+
+	t.Run("status total equals index size", func(t *testing.T) {
+		all := h.search(t, "", 1000)
+		if got := h.total(t); got != len(all) {
+			t.Errorf("tools.total %d, all tools listed %d", got, len(all))
+		}
+		if !slices.IsSorted(all) {
+			t.Errorf("blank query does not list by name: %v", all)
+		}
+	})
+}
+
+// TestRegistryListChangedReindexes adds and removes a tool at run time through the
+// fixture's add_tool and remove_tool: the upstream's notifications/tools/list_changed must
+// bring search results up to date without a restart, over every transport.
+func TestRegistryListChangedReindexes(t *testing.T) {
+	for _, transport := range []string{"stdio", "http", "sse"} {
+		t.Run(transport, func(t *testing.T) {
+			sc := fixtureServer(t, "fx", false)
+			if transport != "stdio" {
+				sc = config.ServerConfig{Name: "fx", Protocol: transport, URL: startFixtureHTTP(t, transport), Quarantined: boolPtr(false)}
+			}
+			h := startRegistry(t, &config.Config{Servers: []config.ServerConfig{sc}})
+			before := h.waitState(t, "fx", StateReady)
+			n := before.ToolsCount
+			h.events.wait(t, 0, 5*time.Second, "tools.indexed", indexed("fx", n))
+			if hits := h.search(t, "frobnicate zebras", 5); slices.Contains(hits, "fx:zebra_frobnicator") {
+				t.Fatalf("tool found before it exists: %v", hits)
+			}
+
+			m := h.events.mark()
+			h.call(t, "fx:add_tool", map[string]any{"name": "zebra_frobnicator", "description": "Frobnicate the zebras of a paddock"})
+			h.events.wait(t, m, 10*time.Second, "tools.indexed", indexed("fx", n+1))
+			if hits := h.search(t, "frobnicate zebras", 5); len(hits) == 0 || hits[0] != "fx:zebra_frobnicator" {
+				t.Errorf("after add_tool, search = %v, want fx:zebra_frobnicator first", hits)
+			}
+			if got := h.total(t); got != n+1 {
+				t.Errorf("tools.total = %d, want %d", got, n+1)
+			}
+			// The new tool is callable, so the registry's tool list was updated too.
+			if out := h.call(t, "fx:zebra_frobnicator", map[string]any{"x": 1}); !strings.Contains(out, `\"x\":1`) {
+				t.Errorf("calling the new tool gave %s", out)
+			}
+
+			m = h.events.mark()
+			h.call(t, "fx:remove_tool", map[string]any{"name": "zebra_frobnicator"})
+			h.events.wait(t, m, 10*time.Second, "tools.indexed", indexed("fx", n))
+			if hits := h.search(t, "frobnicate zebras", 5); slices.Contains(hits, "fx:zebra_frobnicator") {
+				t.Errorf("removed tool still found: %v", hits)
+			}
+			after, _ := h.c.Server(ctxT(t), "fx")
+			if transport == "stdio" && after.PID != before.PID {
+				t.Errorf("list_changed restarted the upstream: pid %d -> %d", before.PID, after.PID)
+			}
+		})
+	}
+}
+
+// TestRegistryApplyDiff applies a config that keeps one server, changes one, removes one and
+// adds one: only the changed and added ones get new processes, the removed one's tools leave
+// the index before the reply, and config.reloaded names the diff.
+func TestRegistryApplyDiff(t *testing.T) {
+	keep, change, drop := fixtureServer(t, "keep", false), fixtureServer(t, "change", false), fixtureServer(t, "drop", false)
+	h := startRegistry(t, &config.Config{Servers: []config.ServerConfig{keep, change, drop}})
+	pids := map[string]int{}
+	for _, n := range []string{"keep", "change", "drop"} {
+		pids[n] = h.waitState(t, n, StateReady).PID
+	}
+	n := h.waitState(t, "keep", StateReady).ToolsCount
+
+	changed := change
+	changed.Env = map[string]string{"NEW_VAR": "1"}
+	add := fixtureServer(t, "add", false)
+	m := h.events.mark()
+	res, err := h.c.Apply(ctxT(t), &config.Config{Servers: []config.ServerConfig{keep, changed, add}}, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ApplyResult{Applied: true, Added: []string{"add"}, Removed: []string{"drop"}, Changed: []string{"change"},
+		Unchanged: []string{"keep"}, RestartRequired: []string{}}
+	if fmt.Sprint(res) != fmt.Sprint(want) {
+		t.Errorf("apply = %+v, want %+v", res, want)
+	}
+	if hits := withPrefix(h.search(t, "", 1000), "drop:"); len(hits) > 0 {
+		t.Errorf("removed server's tools still searchable after the reply: %v", hits)
+	}
+	_, d := h.events.wait(t, m, 5*time.Second, "config.reloaded", nil)
+	if d.str("source") != "api" || fmt.Sprint(d["added"]) != "[add]" || fmt.Sprint(d["removed"]) != "[drop]" || fmt.Sprint(d["changed"]) != "[change]" {
+		t.Errorf("config.reloaded = %v", d)
+	}
+	h.events.wait(t, m, 10*time.Second, "servers.changed", func(d payload) bool { return d.str("reason") == ReasonRemoved })
+	h.events.wait(t, m, 10*time.Second, "servers.changed", func(d payload) bool { return d.str("reason") == ReasonAdded })
+
+	if s := h.waitState(t, "keep", StateReady); s.PID != pids["keep"] {
+		t.Errorf("unchanged server restarted: pid %d -> %d", pids["keep"], s.PID)
+	}
+	if s := h.waitState(t, "change", StateReady); s.PID == pids["change"] {
+		t.Errorf("changed server kept its process %d", s.PID)
+	}
+	h.waitState(t, "add", StateReady)
+	// The row goes (with the removed event waited for above) once the process is gone.
+	if _, err := h.c.Server(ctxT(t), "drop"); ErrorCode(err) != CodeNotFound {
+		t.Errorf("removed server still listed: %v", err)
+	}
+	if alive(pids["drop"]) {
+		t.Errorf("removed server's process %d still runs", pids["drop"])
+	}
+	if got := h.total(t); got != 3*n {
+		t.Errorf("tools.total = %d, want %d", got, 3*n)
+	}
+
+	// The file says what was applied.
+	onDisk, err := config.Load(h.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range onDisk.Servers {
+		names = append(names, s.Name)
+	}
+	if fmt.Sprint(names) != "[keep change add]" {
+		t.Errorf("saved servers %v", names)
+	}
+}
+
+// TestRegistryApplyFlagsOnly flips enabled and quarantined through an apply: no restart of a
+// server whose definition is the same, and the index follows the flags.
+func TestRegistryApplyFlagsOnly(t *testing.T) {
+	a, b := fixtureServer(t, "a", false), fixtureServer(t, "b", false)
+	h := startRegistry(t, &config.Config{Servers: []config.ServerConfig{a, b}})
+	pa := h.waitState(t, "a", StateReady).PID
+	h.waitState(t, "b", StateReady)
+	n := h.waitState(t, "a", StateReady).ToolsCount
+
+	a.Quarantined = boolPtr(true)
+	b.Enabled = boolPtr(false)
+	m := h.events.mark()
+	res, err := h.c.Apply(ctxT(t), &config.Config{Servers: []config.ServerConfig{a, b}}, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Changed) != "[a b]" || len(res.Unchanged) != 0 {
+		t.Errorf("apply = %+v, want a and b changed", res)
+	}
+	h.events.wait(t, m, 5*time.Second, "tools.indexed", indexed("a", 0))
+	h.events.wait(t, m, 5*time.Second, "tools.indexed", indexed("b", 0))
+	h.waitState(t, "b", StateDisabled)
+	if s := h.waitState(t, "a", StateReady); s.PID != pa || !s.Quarantined {
+		t.Errorf("quarantining through apply restarted a or did not quarantine it: %+v (pid was %d)", s, pa)
+	}
+
+	a.Quarantined = boolPtr(false)
+	m = h.events.mark()
+	if _, err := h.c.Apply(ctxT(t), &config.Config{Servers: []config.ServerConfig{a, b}}, "file"); err != nil {
+		t.Fatal(err)
+	}
+	h.events.wait(t, m, 5*time.Second, "tools.indexed", indexed("a", n))
+	_, d := h.events.wait(t, m, 5*time.Second, "config.reloaded", nil)
+	if d.str("source") != "file" || fmt.Sprint(d["changed"]) != "[a]" {
+		t.Errorf("config.reloaded = %v, want source file, changed [a]", d)
+	}
+}
+
+// TestRegistryApplyInvalidChangesNothing sends a config that does not validate: the reply
+// names the fields and neither the servers nor the file change.
+func TestRegistryApplyInvalidChangesNothing(t *testing.T) {
+	a := fixtureServer(t, "a", false)
+	h := startRegistry(t, &config.Config{Servers: []config.ServerConfig{a}})
+	pa := h.waitState(t, "a", StateReady).PID
+	before, err := os.ReadFile(h.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := h.events.mark()
+	bad := &config.Config{Servers: []config.ServerConfig{a, {Name: "a"}, {Name: "x", Env: map[string]string{"K": config.Redacted}, Command: "y"}}}
+	_, err = h.c.Apply(ctxT(t), bad, "api")
+	var e *Error
+	if !errors.As(err, &e) || e.Code != CodeInvalidArgument || len(e.Fields) == 0 {
+		t.Fatalf("apply of an invalid config: %v", err)
+	}
+	for _, fe := range e.Fields {
+		if !strings.HasPrefix(fe.Field, "mcpServers[") {
+			t.Errorf("error does not name a server field: %+v", fe)
+		}
+	}
+	after, _ := os.ReadFile(h.path)
+	if string(after) != string(before) {
+		t.Errorf("invalid apply changed the file")
+	}
+	if s := h.waitState(t, "a", StateReady); s.PID != pa {
+		t.Errorf("invalid apply restarted a")
+	}
+	for _, e := range h.events.snapshot(m) {
+		if e.Name == "config.reloaded" {
+			t.Errorf("invalid apply published %s", e.Data)
+		}
+	}
+}
+
+func alive(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// BenchmarkRegistryReindex100 measures B4's "re-index of one 100-tool server" through the
+// real registry: 100 servers with 100 tools each (10,000 in the index); one server reports a
+// new tool list, and the time is until its tools.indexed event reaches the hub. The servers'
+// commands do not exist, so their actors sit in backoff (base 1 h) and the benchmark feeds
+// the tool lists as their status messages.
+func BenchmarkRegistryReindex100(b *testing.B) {
+	const servers, perServer = 100, 100
+	cfg := &config.Config{}
+	for i := range servers {
+		cfg.Servers = append(cfg.Servers, config.ServerConfig{
+			Name: fmt.Sprintf("srv%03d", i), Command: "/nonexistent/mcp-server", Quarantined: boolPtr(false),
+		})
+	}
+	h := startRegistry(b, cfg, func(o *RegistryOptions) { o.BackoffBase = time.Hour })
+	for i := range servers {
+		h.waitState(b, fmt.Sprintf("srv%03d", i), StateBackoff)
+	}
+	toolsFor := func(server string, round int) []Tool {
+		out := make([]Tool, perServer)
+		for j := range out {
+			raw := fmt.Sprintf("%s_%s_item_%d_v%d", []string{"create", "list", "delete", "update", "search"}[j%5],
+				[]string{"issue", "file", "user", "record", "page"}[(j/5)%5], j, round%2)
+			out[j] = Tool{Name: server + ":" + raw, Server: server, Raw: raw,
+				Description: fmt.Sprintf("Tool %d of %s: works on items of kind %d", j, server, j%7)}
+		}
+		return out
+	}
+	// Spawn order gives server i the child generation i+1.
+	ready := func(i, round int) {
+		name := fmt.Sprintf("srv%03d", i)
+		h.sys.Root.Send(h.pid, upstreamStatus{Name: name, ChildGen: i + 1, State: StateReady, Tools: toolsFor(name, round)})
+	}
+	m := h.events.mark()
+	for i := range servers {
+		ready(i, 0)
+	}
+	h.events.wait(b, m, 30*time.Second, "tools.indexed", func(d payload) bool { return d.num("total") == servers*perServer })
+	b.ResetTimer()
+	round := 0
+	for b.Loop() {
+		round++
+		m := h.events.mark()
+		ready(42, round)
+		h.events.wait(b, m, 10*time.Second, "tools.indexed", indexed("srv042", perServer))
+	}
+	b.StopTimer()
+	if got := h.total(b); got != servers*perServer {
+		b.Fatalf("index holds %d tools, want %d", got, servers*perServer)
+	}
+}
