@@ -1,25 +1,153 @@
 package actors
 
 import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"log/slog"
+	"sort"
+	"strconv"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/r3labs/sse/v2"
 
 	"github.com/mcpproxy/mcpproxy/actors/store"
 )
 
-// HubOptions configure the SSE hub actor.
+// The hub actor fans domain events (Event, from the registry) out to the /events
+// subscribers with github.com/r3labs/sse/v2 and keeps the recent log for Last-Event-ID.
+//
+// # Why one r3labs stream per subscriber
+//
+// An r3labs Stream has one goroutine that does a blocking send into each of its
+// subscribers' channels, so one subscriber that stops reading stalls every other
+// subscriber of that stream, and then Publish blocks (LIBRARIES.md section 3). The hub
+// therefore gives every subscriber its own Stream (stream id = subscriber id) and
+// publishes to each with TryPublish, which never blocks: false means that subscriber's
+// buffer (HubOptions.Buffer events in the stream, plus r3labs' 64 in the subscriber
+// channel, plus the TCP buffers) is full, and the hub drops it by cancelling its context.
+// The Serve side (hub_stream.go) turns that cancellation into a past write deadline, so a
+// write blocked on the stalled client returns, r3labs deregisters the subscriber, and
+// Serve removes the stream: no r3labs goroutine outlives the request. The hub never
+// removes a stream itself, because removing a stream whose subscriber is still
+// registered leaks r3labs' close goroutine (LIBRARIES.md gotcha 6).
+//
+// # Ids and replay
+//
+// Every event gets the next id (the store's LastEventID survives restarts) and is
+// appended to the store's event log (NoSync) and to an in-memory ring of the newest
+// ReplayLimit events, loaded from the store at start. Replay is served from the ring, so
+// Receive does no read I/O. A subscriber is "pending" from Subscribe until r3labs has
+// registered it (OnSubscribe -> subscriberReady); the events published meanwhile are
+// caught up from the ring at that point, so none is lost or sent twice. A subscriber that
+// stays pending for two keepalive intervals (a client that does not read its replay) is
+// dropped like a stalled one.
+//
+// # Messages
+//
+//	Event            publish (from the registry)
+//	subscribe        -> subscribeReply (HubClient.Subscribe)
+//	subscriberReady  from r3labs' OnSubscribe: catch up, then live
+//	unsubscribed     from Serve when the stream has ended
+//	getHubStats      -> HubStats (HubClient.Stats)
+//	keepaliveTick    from the hub's own ticker: ": keepalive" to every live subscriber
+
+// Hub defaults (see HubOptions).
+const (
+	DefaultKeepAlive   = 15 * time.Second
+	DefaultHubBuffer   = 256
+	DefaultReplayLimit = 1000
+)
+
+// HubOptions configure the hub actor. The zero value works: no store (ids start at 1 on
+// every start), no logging, a keepalive every DefaultKeepAlive, DefaultHubBuffer events of
+// buffer per subscriber and DefaultReplayLimit events kept for replay.
 type HubOptions struct {
-	// Store keeps the recent event log so that ids keep increasing across restarts.
+	// Store keeps the recent event log so that ids keep increasing across restarts and
+	// replay works after one.
 	Store  *store.Store
 	Logger *slog.Logger
+	// KeepAlive is the interval of ": keepalive" comments to every subscriber.
+	KeepAlive time.Duration
+	// Buffer is how many events may wait in one subscriber's stream before the subscriber
+	// is dropped (r3labs adds 64 more in the subscriber channel).
+	Buffer int
+	// ReplayLimit is how many of the newest events a reconnecting client can get back.
+	ReplayLimit int
 }
 
-// hub assigns every domain event an increasing id and records it in the store.
-// (Fan-out to /events subscribers is added by the events work.)
+// HubStats are the hub's counters, for diagnostics.
+type HubStats struct {
+	// Subscribers is the number of /events streams now open.
+	Subscribers int `json:"subscribers"`
+	// Dropped counts subscribers dropped since start because they did not read.
+	Dropped uint64 `json:"dropped"`
+	// DroppedEvents counts event deliveries refused because a subscriber's buffer was full
+	// (the subscriber is dropped on the first one; its client gets the rest on reconnect).
+	DroppedEvents uint64 `json:"dropped_events"`
+	// Published counts the events published since start.
+	Published uint64 `json:"published"`
+	// LastID is the id of the newest event.
+	LastID uint64 `json:"last_id"`
+}
+
+// Messages of the hub.
+type (
+	subscribe struct {
+		ID string
+		// After is the client's Last-Event-ID; Replay says whether it sent one.
+		After  uint64
+		Replay bool
+		// Drop ends the subscription (from the hub when the client stalls).
+		Drop context.CancelFunc
+	}
+	subscribeReply struct {
+		srv *sse.Server
+		// missed are the events to replay, oldest first (shared, never modified).
+		missed []*sse.Event
+	}
+	subscriberReady struct{ ID string }
+	unsubscribed    struct{ ID string }
+	getHubStats     struct{}
+	keepaliveTick   struct{}
+)
+
+// keepaliveEvent is sent as ": keepalive"; it has a Comment, so r3labs does not take it
+// for the empty event that closes a stream.
+var keepaliveEvent = &sse.Event{Comment: []byte("keepalive")}
+
+// pendingTicks is how many keepalive ticks a subscriber may stay pending.
+const pendingTicks = 2
+
+type hubSub struct {
+	drop context.CancelFunc
+	live bool
+	// from is the newest id the client has or gets through its replay; catch-up at ready
+	// starts after it.
+	from  uint64
+	ticks int
+}
+
+type ringEntry struct {
+	id uint64
+	ev *sse.Event
+}
+
+// hub owns the subscribers, the replay ring and the counters.
 type hub struct {
 	opts   HubOptions
+	log    *slog.Logger
+	srv    *sse.Server
 	lastID uint64
+	// ring holds the newest events, ascending; up to 2*ReplayLimit are kept so that
+	// trimming is one copy per ReplayLimit events, and only the newest ReplayLimit are used.
+	ring  []ringEntry
+	subs  map[string]*hubSub
+	stats HubStats
+	stop  chan struct{}
 }
 
 // NewHubProps returns the props of the hub actor.
@@ -27,25 +155,279 @@ func NewHubProps(opts HubOptions) *actor.Props {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return actor.PropsFromProducer(func() actor.Actor { return &hub{opts: opts} })
+	if opts.KeepAlive <= 0 {
+		opts.KeepAlive = DefaultKeepAlive
+	}
+	if opts.Buffer <= 0 {
+		opts.Buffer = DefaultHubBuffer
+	}
+	if opts.ReplayLimit <= 0 {
+		opts.ReplayLimit = DefaultReplayLimit
+	}
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &hub{opts: opts, log: opts.Logger, subs: map[string]*hubSub{}}
+	})
 }
 
 func (h *hub) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		if h.opts.Store != nil {
-			id, err := h.opts.Store.LastEventID()
-			if err != nil {
-				h.opts.Logger.Error("reading last event id", "err", err)
-			}
-			h.lastID = id
-		}
+		h.start(ctx)
+	case *actor.Stopping, *actor.Restarting:
+		h.close()
 	case Event:
-		h.lastID++
-		if h.opts.Store != nil {
-			if err := h.opts.Store.AppendEvent(store.Event{ID: h.lastID, Name: m.Name, Data: m.Data}); err != nil {
-				h.opts.Logger.Error("recording event", "err", err)
+		h.publish(m)
+	case subscribe:
+		h.subscribe(ctx, m)
+	case subscriberReady:
+		h.ready(m.ID)
+	case unsubscribed:
+		delete(h.subs, m.ID)
+	case keepaliveTick:
+		h.keepalive()
+	case getHubStats:
+		st := h.stats
+		st.Subscribers = len(h.subs)
+		st.LastID = h.lastID
+		ctx.Respond(st)
+	}
+}
+
+// start loads the last id and the replay ring, and starts the r3labs server and the
+// keepalive ticker.
+func (h *hub) start(ctx actor.Context) {
+	if st := h.opts.Store; st != nil {
+		id, err := st.LastEventID()
+		if err != nil {
+			h.log.Error("reading last event id", "err", err)
+		}
+		h.lastID = id
+		if h.lastID > 0 {
+			evs, err := st.EventsAfter(h.lastID-min(h.lastID, uint64(h.opts.ReplayLimit)), h.opts.ReplayLimit)
+			if err != nil {
+				h.log.Error("loading the event log", "err", err)
+			}
+			for _, e := range evs {
+				h.remember(e.ID, newWireEvent(e.ID, e.Name, e.Data))
 			}
 		}
 	}
+	sys, self := ctx.ActorSystem(), ctx.Self()
+	srv := sse.New()
+	srv.AutoReplay = false // the hub replays from its own bounded log
+	srv.AutoStream = false
+	srv.SplitData = true
+	srv.BufferSize = h.opts.Buffer
+	srv.Headers = map[string]string{"X-Accel-Buffering": "no"}
+	// OnSubscribe runs (in its own goroutine) once the stream goroutine has registered
+	// the subscriber; from then on a published event reaches it.
+	srv.OnSubscribe = func(id string, _ *sse.Subscriber) { sys.Root.Send(self, subscriberReady{ID: id}) }
+	h.srv = srv
+
+	// A plain ticker rather than protoactor's scheduler, whose timer reads its state
+	// without synchronisation (a -race report).
+	stop := make(chan struct{})
+	h.stop = stop
+	every := h.opts.KeepAlive
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				sys.Root.Send(self, keepaliveTick{})
+			case <-stop:
+				return
+			}
+		}
+	}()
+}
+
+// close ends every subscription (their Serve calls clean up their own streams) and the
+// ticker. On a restart the new instance starts with a new r3labs server and no
+// subscribers; the clients reconnect with Last-Event-ID.
+func (h *hub) close() {
+	if h.stop != nil {
+		close(h.stop)
+		h.stop = nil
+	}
+	for id, s := range h.subs {
+		s.drop()
+		delete(h.subs, id)
+	}
+}
+
+// newWireEvent builds the r3labs event for one domain event. Data is never empty: an
+// event with empty Data and Comment makes r3labs close the stream.
+func newWireEvent(id uint64, name string, data []byte) *sse.Event {
+	if len(bytes.TrimSpace(data)) == 0 {
+		data = []byte("{}")
+	}
+	return &sse.Event{ID: strconv.AppendUint(nil, id, 10), Event: []byte(name), Data: data}
+}
+
+func (h *hub) publish(m Event) {
+	h.lastID++
+	id := h.lastID
+	ev := newWireEvent(id, m.Name, m.Data)
+	if st := h.opts.Store; st != nil {
+		if err := st.AppendEvent(store.Event{ID: id, Name: m.Name, Data: ev.Data, Time: time.Now().UTC()}); err != nil {
+			h.log.Error("recording event", "id", id, "event", m.Name, "err", err)
+		}
+	}
+	h.remember(id, ev)
+	h.stats.Published++
+	for sid, s := range h.subs {
+		if s.live && !h.deliver(sid, s, ev) {
+			h.stats.DroppedEvents++
+		}
+	}
+}
+
+// remember appends an event to the replay ring.
+func (h *hub) remember(id uint64, ev *sse.Event) {
+	h.ring = append(h.ring, ringEntry{id: id, ev: ev})
+	if limit := h.opts.ReplayLimit; len(h.ring) >= 2*limit {
+		n := copy(h.ring, h.ring[len(h.ring)-limit:])
+		clear(h.ring[n:]) // let the dropped events be collected
+		h.ring = h.ring[:n]
+	}
+}
+
+// after returns the ring's events with ids greater than id, oldest first; an id older
+// than the ring gets everything it holds.
+func (h *hub) after(id uint64) []*sse.Event {
+	win := h.ring[max(0, len(h.ring)-h.opts.ReplayLimit):]
+	i := sort.Search(len(win), func(i int) bool { return win[i].id > id })
+	out := make([]*sse.Event, 0, len(win)-i)
+	for _, e := range win[i:] {
+		out = append(out, e.ev)
+	}
+	return out
+}
+
+func (h *hub) subscribe(ctx actor.Context, m subscribe) {
+	if _, dup := h.subs[m.ID]; dup {
+		ctx.Respond(reply{err: Errorf(CodeConflict, "subscriber %q exists", m.ID)})
+		return
+	}
+	var missed []*sse.Event
+	if m.Replay {
+		missed = h.after(m.After)
+	}
+	h.subs[m.ID] = &hubSub{drop: m.Drop, from: h.lastID}
+	ctx.Respond(reply{v: subscribeReply{srv: h.srv, missed: missed}})
+}
+
+// ready makes a registered subscriber live after sending it what was published while it
+// was pending.
+func (h *hub) ready(id string) {
+	s, ok := h.subs[id]
+	if !ok || s.live {
+		return
+	}
+	for _, ev := range h.after(s.from) {
+		if !h.deliver(id, s, ev) {
+			h.stats.DroppedEvents++
+			return
+		}
+	}
+	s.live = true
+}
+
+// deliver queues ev for one subscriber without blocking. A full buffer drops the
+// subscriber; a stream that is gone means its Serve has ended (unsubscribed follows).
+func (h *hub) deliver(id string, s *hubSub, ev *sse.Event) bool {
+	if h.srv.TryPublish(id, ev) {
+		return true
+	}
+	delete(h.subs, id)
+	if !h.srv.StreamExists(id) {
+		return true // not a drop: the client went away by itself
+	}
+	s.drop()
+	h.stats.Dropped++
+	h.log.Warn("dropped an /events subscriber that does not read", "subscriber", id)
+	return false
+}
+
+func (h *hub) keepalive() {
+	for id, s := range h.subs {
+		if s.live {
+			h.deliver(id, s, keepaliveEvent)
+			continue
+		}
+		if s.ticks++; s.ticks >= pendingTicks {
+			delete(h.subs, id)
+			s.drop()
+			h.stats.Dropped++
+			h.log.Warn("dropped an /events subscriber that did not read its replay", "subscriber", id)
+		}
+	}
+}
+
+// HubClient is the typed API of the hub actor, for /events and diagnostics.
+type HubClient struct {
+	sys *actor.ActorSystem
+	hub *actor.PID
+}
+
+// NewHubClient returns a HubClient for the hub at pid.
+func NewHubClient(sys *actor.ActorSystem, hub *actor.PID) *HubClient {
+	return &HubClient{sys: sys, hub: hub}
+}
+
+func (c *HubClient) ask(ctx context.Context, msg any) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, Errorf(CodeTimeout, "request cancelled")
+	}
+	res, err := c.sys.Root.RequestFuture(c.hub, msg, timeoutOf(ctx)).Result()
+	switch {
+	case errors.Is(err, actor.ErrTimeout):
+		return nil, Errorf(CodeTimeout, "the event hub did not answer in time")
+	case errors.Is(err, actor.ErrDeadLetter):
+		return nil, Errorf(CodeUnavailable, "the proxy is shutting down")
+	case err != nil:
+		return nil, err
+	}
+	return res, nil
+}
+
+// Stats returns the hub's counters.
+func (c *HubClient) Stats(ctx context.Context) (HubStats, error) {
+	res, err := c.ask(ctx, getHubStats{})
+	if err != nil {
+		return HubStats{}, err
+	}
+	st, ok := res.(HubStats)
+	if !ok {
+		return HubStats{}, Errorf(CodeInternal, "internal error: unexpected reply %T", res)
+	}
+	return st, nil
+}
+
+// Subscribe registers a new /events subscriber. With replay, the subscription first
+// sends the logged events with ids greater than after (all the log holds if after is
+// older; none if it is newer than the newest id). Call Serve on the result.
+func (c *HubClient) Subscribe(ctx context.Context, after uint64, replay bool) (*Subscription, error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails on Linux
+	id := hex.EncodeToString(b[:])
+	dropCtx, drop := context.WithCancel(context.Background())
+	res, err := c.ask(ctx, subscribe{ID: id, After: after, Replay: replay, Drop: drop})
+	if err == nil {
+		if rep, ok := res.(reply); !ok {
+			err = Errorf(CodeInternal, "internal error: unexpected reply %T", res)
+		} else if rep.err != nil {
+			err = rep.err
+		} else if sr, ok := rep.v.(subscribeReply); ok {
+			return &Subscription{client: c, id: id, srv: sr.srv, missed: sr.missed, dropCtx: dropCtx, drop: drop}, nil
+		} else {
+			err = Errorf(CodeInternal, "internal error: unexpected value %T", rep.v)
+		}
+	}
+	drop()
+	// The hub may have registered it after the ask gave up.
+	c.sys.Root.Send(c.hub, unsubscribed{ID: id})
+	return nil, err
 }

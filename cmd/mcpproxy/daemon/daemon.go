@@ -291,6 +291,9 @@ func (d *Daemon) startHTTP() {
 	var routes []func(s *mhttp.Server, open, keyed *gin.RouterGroup)
 	routes = append(routes, mhttp.DashboardRoutes)
 	routes = append(routes, mhttp.SwaggerRoutes)
+	// /events: cancelling the base context ends every stream before Shutdown, and the hub
+	// drops stalled subscribers itself, so the events need no stopper.
+	routes = append(routes, mhttp.EventsRoutes(actors.NewHubClient(d.System, d.Hub)))
 	for _, r := range d.opts.Routes {
 		routes = append(routes, r(d))
 	}
