@@ -87,6 +87,10 @@ type Daemon struct {
 	// sessions, event streams).
 	stoppers []func(context.Context)
 
+	// ops answers info, diagnostics, doctor, Docker status and secrets, and runs isolated
+	// servers in Docker (doctor_ops.go).
+	ops *ops
+
 	listener net.Listener
 	unixLn   net.Listener
 	srv      *http.Server
@@ -256,6 +260,7 @@ func (d *Daemon) startActors() {
 	if version == "" {
 		version = "dev"
 	}
+	d.ops = newOps(d)
 	reg, err := d.System.Root.SpawnNamed(actors.NewRegistryProps(actors.RegistryOptions{
 		Config: d.fileConfig, ConfigPath: d.ConfigPath, Hub: d.Hub, Logger: d.Logger,
 		Secret: func(name string) (string, bool) {
@@ -268,6 +273,7 @@ func (d *Daemon) startActors() {
 			}
 		},
 		OnApplied: func(c *config.Config) {
+			d.ops.configApplied(c)
 			if d.HTTP != nil {
 				if c.APIKey == "" {
 					c.APIKey = d.Config.APIKey // the key came from MCPPROXY_API_KEY
@@ -275,7 +281,8 @@ func (d *Daemon) startActors() {
 				d.HTTP.SetSettings(mhttp.SettingsFrom(c))
 			}
 		},
-		Dial:        upstream.Options{Logger: d.Logger, ClientName: "mcpproxy", ClientVersion: version},
+		Dial: upstream.Options{Logger: d.Logger, ClientName: "mcpproxy", ClientVersion: version,
+			CommandWrapper: d.ops.docker.Wrap},
 		BackoffBase: d.opts.BackoffBase,
 	}), "registry")
 	if err != nil {
@@ -294,6 +301,7 @@ func (d *Daemon) startHTTP() {
 	// /events: cancelling the base context ends every stream before Shutdown, and the hub
 	// drops stalled subscribers itself, so the events need no stopper.
 	routes = append(routes, mhttp.EventsRoutes(actors.NewHubClient(d.System, d.Hub)))
+	routes = append(routes, mhttp.OpsRoutes(d.ops), mhttp.SecretsRoutes(d.ops))
 	for _, r := range d.opts.Routes {
 		routes = append(routes, r(d))
 	}
