@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const cmdB5 = "go run ./test/bench -only B5"
+
+// arrival is one servers.changed event as a subscriber read it.
+type arrival struct {
+	sub  int
+	at   time.Time
+	data string
+}
+
+// subscribeEvents opens GET /events with net/http (which undoes the chunked encoding) and
+// forwards every servers.changed event to out until ctx ends. It returns once the answer's
+// headers arrived, so the subscription is in place.
+func subscribeEvents(ctx context.Context, c *http.Client, base string, idx int, out chan<- arrival) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/events", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-API-Key", benchKey)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != 200 {
+		resp.Body.Close()
+		return fmt.Errorf("GET /events: %d", resp.StatusCode)
+	}
+	go func() {
+		defer resp.Body.Close()
+		r := bufio.NewReaderSize(resp.Body, 16<<10)
+		var name string
+		var at time.Time
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			line = strings.TrimRight(line, "\r\n")
+			switch {
+			case strings.HasPrefix(line, "event:"):
+				name = strings.TrimSpace(line[len("event:"):])
+				at = time.Now()
+			case strings.HasPrefix(line, "data:") && name == "servers.changed":
+				select {
+				case out <- arrival{sub: idx, at: at, data: line}:
+				case <-ctx.Done():
+					return
+				}
+			case line == "":
+				name = ""
+			}
+		}
+	}()
+	return nil
+}
+
+// stalledSubscriber opens /events on a raw connection with a small receive buffer and
+// never reads from it: a browser tab that froze.
+func stalledSubscriber(addr string) (net.Conn, error) {
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 2048) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	_, err = io.WriteString(c, "GET /events HTTP/1.1\r\nHost: "+addr+"\r\nX-API-Key: "+benchKey+"\r\nAccept: text/event-stream\r\n\r\n")
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// benchFanOut is B5: 1,000 /events subscribers and one stalled one; each round flips a
+// server's quarantine flag (one servers.changed event) and times its arrival at every
+// subscriber from just before the POST. The daemon's RSS is read with the subscribers
+// connected.
+func benchFanOut(e *env) []row {
+	const subs = 1000
+	target := "p99 <= 30 ms to all 1,000"
+	e.progress("B5 event fan-out to %d subscribers", subs)
+	d, err := e.startDaemon(e.dataDir("events"), []map[string]any{e.stdioServer("ev0"), e.stdioServer("ev1")}, nil)
+	if err != nil {
+		return []row{missing("B5", "event fan-out", target, cmdB5, err.Error())}
+	}
+	defer d.stop()
+	if _, err := d.waitReady(30 * time.Second); err != nil {
+		return []row{missing("B5", "event fan-out", target, cmdB5, err.Error())}
+	}
+	if _, err := d.waitAllReady(2, time.Time{}, 30*time.Second); err != nil {
+		return []row{missing("B5", "event fan-out", target, cmdB5, err.Error())}
+	}
+	time.Sleep(time.Second)
+	baseRSS := rssKB(d.cmd.Process.Pid)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: subs + 10, MaxConnsPerHost: 0}}
+	defer hc.CloseIdleConnections()
+	stalled, err := stalledSubscriber(d.addr)
+	if err != nil {
+		return []row{missing("B5", "event fan-out", target, cmdB5, err.Error())}
+	}
+	defer stalled.Close()
+	arrivals := make(chan arrival, 4*subs)
+	var wg sync.WaitGroup
+	errs := make(chan error, subs)
+	for i := range subs {
+		wg.Go(func() {
+			if err := subscribeEvents(ctx, hc, d.url, i, arrivals); err != nil {
+				errs <- err
+			}
+		})
+		if i%50 == 49 {
+			wg.Wait() // connect in batches, not 1,000 SYNs at once
+		}
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return []row{missing("B5", "event fan-out", target, cmdB5, err.Error())}
+	default:
+	}
+
+	warm, measured := 30, e.opts.runs
+	if e.opts.quick {
+		warm = 5
+	}
+	var p99s, p50s, maxes []time.Duration
+	quarantined := false
+	for round := 0; round < warm+measured; round++ {
+		quarantined = !quarantined
+		reason := `"reason":"quarantined"`
+		if !quarantined {
+			reason = `"reason":"unquarantined"`
+		}
+		t0 := time.Now()
+		code, err := d.do("POST", "/api/v1/servers/ev0/quarantine", map[string]bool{"quarantined": quarantined}, nil)
+		if err == nil && code != 200 {
+			err = fmt.Errorf("quarantine: %d", code)
+		}
+		if err != nil {
+			return []row{missing("B5", "event fan-out", target, cmdB5, err.Error())}
+		}
+		seen := make(map[int]bool, subs)
+		lat := make([]time.Duration, 0, subs)
+		timeout := time.After(20 * time.Second)
+		for len(seen) < subs {
+			select {
+			case a := <-arrivals:
+				if !seen[a.sub] && strings.Contains(a.data, reason) && strings.Contains(a.data, `"ev0"`) {
+					seen[a.sub] = true
+					lat = append(lat, a.at.Sub(t0))
+				}
+			case <-timeout:
+				return []row{missing("B5", "event fan-out", target, cmdB5,
+					fmt.Sprintf("round %d: only %d of %d subscribers got the event within 20 s", round, len(seen), subs))}
+			}
+		}
+		if round >= warm {
+			p50s = append(p50s, percentile(lat, 0.5))
+			p99s = append(p99s, percentile(lat, 0.99))
+			maxes = append(maxes, percentile(lat, 1))
+		}
+	}
+	mem := readMem(d.cmd.Process.Pid)
+	rss := mem.rss
+	p99 := medianDur(p99s)
+	return []row{
+		{id: "B5", figure: fmt.Sprintf("one servers.changed to %d /events subscribers, 1 stalled subscriber present (p50 %s, max %s)", subs, ms(medianDur(p50s)), ms(slicesMax(maxes))),
+			value: ms(p99) + " (p99)", p99: ms(p99), target: target, pass: verdict(p99 <= 30*time.Millisecond), runs: len(p99s), cmd: cmdB5},
+		{id: "B5", figure: fmt.Sprintf("daemon RSS with %d subscribers, 2 upstreams (%s; %s before they connected)", subs, mem.split(), mb(baseRSS)),
+			value: mb(rss), target: "<= 50 MB", pass: verdict(mbOf(rss) <= 50), runs: 1, cmd: cmdB5},
+	}
+}
