@@ -15,6 +15,11 @@ import (
 // DefaultAskTimeout bounds a request to an actor when the caller's context has no deadline.
 const DefaultAskTimeout = 10 * time.Second
 
+// maxCallWait bounds how long CallTool waits for the upstream actor's answer when neither the
+// caller's context nor the call names a deadline; the actor's own timeout normally ends the
+// call long before.
+const maxCallWait = 24 * time.Hour
+
 // Client is the typed ask API the HTTP and MCP layers use to talk to the registry. Every
 // call is bounded by ctx's deadline (DefaultAskTimeout when it has none): a timeout gives
 // CodeTimeout, a registry that is gone gives CodeUnavailable.
@@ -137,7 +142,13 @@ func (c *Client) Apply(ctx context.Context, cfg *config.Config, source string) (
 // CallTool calls "server:tool" with args. timeout 0 means the config's call_tool_timeout.
 // The upstream's result comes back unchanged, including isError.
 func (c *Client) CallTool(ctx context.Context, name string, args any, meta *mcp.Meta, timeout time.Duration) (*mcp.CallToolResult, error) {
-	wait := timeoutOf(ctx)
+	// The upstream actor bounds the call itself (timeout, else call_tool_timeout) and always
+	// answers, so a caller without a deadline of its own waits for that answer rather than
+	// for DefaultAskTimeout, which is shorter than the default call_tool_timeout.
+	wait := maxCallWait
+	if _, ok := ctx.Deadline(); ok {
+		wait = timeoutOf(ctx)
+	}
 	if timeout > 0 && timeout+time.Second < wait {
 		wait = timeout + time.Second
 	}

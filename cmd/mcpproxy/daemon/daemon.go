@@ -37,6 +37,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
 	"github.com/mcpproxy/mcpproxy/config"
 	mhttp "github.com/mcpproxy/mcpproxy/http"
+	"github.com/mcpproxy/mcpproxy/http/mcpserver"
 )
 
 // Options configure Start. The zero value starts with the defaults of API.md.
@@ -305,6 +306,13 @@ func (d *Daemon) startHTTP() {
 	for _, r := range d.opts.Routes {
 		routes = append(routes, r(d))
 	}
+	// The MCP endpoints for agents and their sessions; MCPPROXY_MCP_SESSION_IDLE_TTL (a Go
+	// duration) overrides how long an idle session lives.
+	idle, _ := time.ParseDuration(os.Getenv("MCPPROXY_MCP_SESSION_IDLE_TTL"))
+	mcpEP := mcpserver.New(mcpserver.Options{Backend: d.Client, Store: d.Store, Logger: d.Logger,
+		Version: d.opts.Version, IdleTTL: idle})
+	d.stoppers = append(d.stoppers, mcpEP.Close)
+	routes = append(routes, mcpEP.Routes, mhttp.SessionRoutes(mcpEP.Sessions()))
 	d.HTTP = mhttp.New(mhttp.Options{
 		Backend: d.Client, Settings: mhttp.SettingsFrom(d.Config), Version: d.opts.Version,
 		ConfigPath: d.ConfigPath, Logger: d.Logger, Ready: d.ready.Load,
