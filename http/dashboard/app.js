@@ -281,10 +281,14 @@
     $('version').textContent = s.version ? 'v' + s.version : '';
   }
 
-  // scheduleStatus refreshes the counts once a burst of events has passed.
+  // scheduleStatus refreshes the counts shortly after an event. A refresh already due is
+  // not pushed back, so that a steady run of events cannot starve the counts.
   function scheduleStatus() {
-    clearTimeout(st.statusTimer);
-    st.statusTimer = setTimeout(() => { loadStatus().catch(() => {}); }, 250);
+    if (st.statusTimer) return;
+    st.statusTimer = setTimeout(() => {
+      st.statusTimer = 0;
+      loadStatus().catch(() => {});
+    }, 250);
   }
 
   function setLive(mode) {
@@ -325,13 +329,28 @@
     }
     body.replaceChildren(...rows);
     const shown = rows.length;
-    const total = data.total ?? shown;
-    $('tools-total').textContent = shown < total ? shown + ' of ' + total : String(total) + (total === 1 ? ' tool' : ' tools');
+    const total = typeof data.total === 'number' ? data.total : shown;
+    let text;
+    if (q) {
+      text = shown + (shown === 1 ? ' match' : ' matches') + ' (' + total + ' tools indexed)';
+    } else {
+      text = shown < total ? shown + ' of ' + total + ' tools' : total + (total === 1 ? ' tool' : ' tools');
+    }
+    $('tools-total').textContent = text;
   }
 
-  function scheduleSearch(delay) {
-    clearTimeout(st.toolTimer);
-    st.toolTimer = setTimeout(searchTools, delay);
+  // scheduleSearch runs the search after delay. Typing (debounce) moves a pending search
+  // later; events and reconnects (debounce false) only make sure one is pending, so that
+  // a run of events cannot postpone it for ever.
+  function scheduleSearch(delay, debounce) {
+    if (st.toolTimer) {
+      if (!debounce) return;
+      clearTimeout(st.toolTimer);
+    }
+    st.toolTimer = setTimeout(() => {
+      st.toolTimer = 0;
+      searchTools();
+    }, delay);
   }
 
   // ---- event log --------------------------------------------------------------------
@@ -488,7 +507,7 @@
     for (const b of document.querySelectorAll('button[data-bulk]')) {
       b.addEventListener('click', () => bulk(b.dataset.bulk, b));
     }
-    $('tool-q').addEventListener('input', () => scheduleSearch(200));
+    $('tool-q').addEventListener('input', () => scheduleSearch(200, true));
     st.key = storedKey();
     if (st.key) {
       start();

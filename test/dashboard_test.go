@@ -1,0 +1,312 @@
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mcpproxy/mcpproxy/actors"
+	"github.com/mcpproxy/mcpproxy/cmd/mcpproxy/daemon"
+	"github.com/mcpproxy/mcpproxy/http/dashboard"
+)
+
+// chromiumPath is Debian's chromium, which CI installs; CHROMIUM_PATH overrides it.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	path := os.Getenv("CHROMIUM_PATH")
+	if path == "" {
+		path = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the dashboard test needs Chromium at %s (Debian: apt-get install -y chromium; or set CHROMIUM_PATH): %v", path, err)
+	}
+	return path
+}
+
+// playwrightNode returns node, after checking that test/node_modules has playwright-core.
+func playwrightNode(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(repoRoot(), "test", "node_modules", "playwright-core", "package.json")); err != nil {
+		t.Fatalf("playwright-core is not installed (run npm ci in test/): %v", err)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node not found: %v", err)
+	}
+	return node
+}
+
+// TestDashboardShell checks how the page and its files are served, without a browser: no
+// key needed, security headers, content types, revalidation, and the Host guard.
+func TestDashboardShell(t *testing.T) {
+	p := startProxy(t, servers())
+	client := &http.Client{Timeout: 10 * time.Second}
+	get := func(t *testing.T, method, path string, headers map[string]string) (*http.Response, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(method, p.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range headers {
+			if k == "Host" {
+				req.Host = v
+				continue
+			}
+			req.Header.Set(k, v)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, body
+	}
+
+	page, _ := get(t, "GET", "/", nil)
+	etag := page.Header.Get("ETag")
+	if etag == "" {
+		t.Fatalf("GET / has no ETag")
+	}
+
+	cases := []struct {
+		name, method, path string
+		headers            map[string]string
+		status             int
+		contentType        string
+		bodyHas            string
+	}{
+		{"page without key", "GET", "/", nil, 200, "text/html; charset=utf-8", `<script src="/dashboard/app.js" defer></script>`},
+		{"page head", "HEAD", "/", nil, 200, "text/html; charset=utf-8", ""},
+		{"page with apikey in URL", "GET", "/?apikey=whatever", nil, 200, "text/html; charset=utf-8", "<title>mcpproxy</title>"},
+		{"script", "GET", "/dashboard/app.js", nil, 200, "text/javascript; charset=utf-8", "EventSource"},
+		{"style sheet", "GET", "/dashboard/app.css", nil, 200, "text/css; charset=utf-8", ".badge"},
+		{"revalidation", "GET", "/", map[string]string{"If-None-Match": etag}, 304, "", ""},
+		{"unknown file", "GET", "/dashboard/nope.js", nil, 404, "application/json; charset=utf-8", `"code":"NOT_FOUND"`},
+		{"embedded file not meant to be served", "GET", "/dashboard/dashboard.go", nil, 404, "", `"code":"NOT_FOUND"`},
+		{"foreign host", "GET", "/", map[string]string{"Host": "evil.example"}, 403, "", `"code":"FORBIDDEN"`},
+		{"api still keyed", "GET", "/api/v1/servers", nil, 401, "", `"code":"UNAUTHORIZED"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := get(t, tc.method, tc.path, tc.headers)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, tc.status, body)
+			}
+			if tc.contentType != "" && resp.Header.Get("Content-Type") != tc.contentType {
+				t.Errorf("Content-Type = %q, want %q", resp.Header.Get("Content-Type"), tc.contentType)
+			}
+			if !bytes.Contains(body, []byte(tc.bodyHas)) {
+				t.Errorf("body does not contain %q: %.300s", tc.bodyHas, body)
+			}
+			if tc.method == "HEAD" && len(body) != 0 {
+				t.Errorf("HEAD has a body of %d bytes", len(body))
+			}
+			if tc.status == 200 {
+				for h, want := range map[string]string{
+					"X-Content-Type-Options": "nosniff",
+					"Referrer-Policy":        "no-referrer",
+					"X-Frame-Options":        "DENY",
+					"Cache-Control":          "no-cache",
+				} {
+					if got := resp.Header.Get(h); got != want {
+						t.Errorf("%s = %q, want %q", h, got, want)
+					}
+				}
+				csp := resp.Header.Get("Content-Security-Policy")
+				for _, want := range []string{"default-src 'none'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"} {
+					if !strings.Contains(csp, want) {
+						t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestDashboardScriptBuildsNoHTML guards the escaping rule: the script never hands a string
+// to the HTML parser, so upstream-provided text can only ever be text.
+func TestDashboardScriptBuildsNoHTML(t *testing.T) {
+	for _, name := range append([]string{dashboard.Index}, dashboard.Assets...) {
+		data, err := dashboard.Files.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []*regexp.Regexp{
+			regexp.MustCompile(`\.(inner|outer)HTML\b`), regexp.MustCompile(`insertAdjacentHTML`),
+			regexp.MustCompile(`document\.write`), regexp.MustCompile(`\beval\(`), regexp.MustCompile(`new Function\(`),
+			regexp.MustCompile(`https?://`), // nothing loaded from elsewhere
+			regexp.MustCompile(`<script>`),  // no inline script (CSP script-src 'self')
+			regexp.MustCompile(`\son[a-z]+=`),
+		} {
+			if loc := bad.FindIndex(data); loc != nil {
+				t.Errorf("%s contains %q", name, data[loc[0]:loc[1]])
+			}
+		}
+	}
+}
+
+// dashboardXSSDesc is the hostile description the fixture's added tool carries.
+const dashboardXSSDesc = `<img src=x onerror="window.__xss=1"> xss probe <b>bold</b> & 'quoted' "text"`
+
+// TestDashboard drives the dashboard in headless Chromium (dashboard.spec.mjs): the page
+// loads with the key from the URL, lists the servers, a disable click arrives as an
+// event without a reload, a killed upstream shows error/backoff and then ready, a hostile
+// tool description is shown as text, a screenshot is saved under test/artifacts, and the
+// page reconnects by itself after the daemon restarts on the same address.
+func TestDashboard(t *testing.T) {
+	browser := chromiumPath(t)
+	node := playwrightNode(t)
+	artifacts := filepath.Join(repoRoot(), "test", "artifacts")
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shot := filepath.Join(artifacts, "dashboard.png")
+	_ = os.Remove(shot)
+
+	p := startProxy(t, servers(stdioFixture(t, "alpha"), stdioFixture(t, "beta"), stdioFixture(t, "gamma")))
+	for _, name := range []string{"alpha", "beta", "gamma"} {
+		p.waitState(name, 30*time.Second, actors.StateReady)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	// The hostile tool: added at run time through the fixture's add_tool, indexed once the
+	// proxy has followed the fixture's tools/list_changed.
+	const xssTool = "xss_probe"
+	res, err := p.D.Client.CallTool(ctx, "alpha:add_tool", map[string]any{"name": xssTool, "description": dashboardXSSDesc}, nil, 0)
+	if err != nil || res.IsError {
+		t.Fatalf("alpha:add_tool: %v %+v", err, res)
+	}
+	waitFor(t, 20*time.Second, "the hostile tool to be searchable", func() bool {
+		var out struct {
+			Tools []actors.ToolHit `json:"tools"`
+		}
+		p.do("GET", "/api/v1/tools?q="+xssTool, nil, &out)
+		for _, h := range out.Tools {
+			if h.Name == "alpha:"+xssTool && h.Description == dashboardXSSDesc {
+				return true
+			}
+		}
+		return false
+	})
+
+	steps := map[string]func() error{
+		"check-gamma-disabled": func() error {
+			if s := p.server("gamma"); s.Enabled || s.State != actors.StateDisabled {
+				return fmt.Errorf("gamma via REST: enabled=%v state=%s", s.Enabled, s.State)
+			}
+			return nil
+		},
+		"kill-beta": func() error {
+			s, err := p.D.Client.Server(ctx, "beta")
+			if err != nil {
+				return err
+			}
+			if s.PID <= 0 {
+				return fmt.Errorf("beta has no pid (state %s)", s.State)
+			}
+			return syscall.Kill(s.PID, syscall.SIGKILL)
+		},
+		"restart-daemon": func() error {
+			addr := p.D.Addr()
+			p.Stop()
+			d, err := daemon.Start(ctx, daemon.Options{
+				DataDir: p.DataDir, Listen: addr, Out: io.Discard, BackoffBase: 200 * time.Millisecond, Logger: testLogger(t),
+			})
+			if err != nil {
+				return fmt.Errorf("restart on %s: %w", addr, err)
+			}
+			p = &proxy{t: t, URL: d.URL(), Key: d.APIKey(), DataDir: p.DataDir, Socket: d.SocketPath, D: d, client: &http.Client{Timeout: 30 * time.Second}}
+			restarted := p
+			t.Cleanup(restarted.Stop)
+			return nil
+		},
+		"done": func() error { return nil },
+	}
+
+	cmd := exec.CommandContext(ctx, node, "dashboard.spec.mjs")
+	cmd.Dir = filepath.Join(repoRoot(), "test")
+	cmd.Env = append(os.Environ(),
+		"DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser, "DASH_ARTIFACTS="+artifacts,
+		"DASH_XSS_TOOL="+xssTool, "DASH_XSS_DESC="+dashboardXSSDesc, "DASH_USER_DATA="+t.TempDir(),
+	)
+	// Node and the Chromium it starts share a process group, so a timeout ends both.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	var done []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "LOG "):
+			t.Log("browser: " + strings.TrimPrefix(line, "LOG "))
+		case strings.HasPrefix(line, "STEP "):
+			name := strings.TrimPrefix(line, "STEP ")
+			reply := "ok"
+			if f, ok := steps[name]; !ok {
+				reply = "unknown step " + name
+			} else if err := f(); err != nil {
+				reply = "error: " + strings.ReplaceAll(err.Error(), "\n", " ")
+			} else {
+				done = append(done, name)
+			}
+			if _, err := io.WriteString(stdin, reply+"\n"); err != nil {
+				t.Errorf("replying to step %s: %v", name, err)
+			}
+		default:
+			t.Log("browser stdout: " + line)
+		}
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("dashboard.spec.mjs failed (%v) after steps %v:\n%s", err, done, stderr.String())
+	}
+	if want := []string{"check-gamma-disabled", "kill-beta", "restart-daemon", "done"}; strings.Join(done, ",") != strings.Join(want, ",") {
+		t.Fatalf("steps done = %v, want %v", done, want)
+	}
+
+	png, err := os.ReadFile(shot)
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || len(png) < 1000 {
+		t.Fatalf("screenshot %s is not a PNG (%d bytes)", shot, len(png))
+	}
+	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
+
+	// The restarted daemon kept gamma's enable from the page's bulk button.
+	if s := p.server("gamma"); !s.Enabled {
+		t.Errorf("gamma not enabled after the page's enable all: %+v", s)
+	}
+}
