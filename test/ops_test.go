@@ -58,7 +58,9 @@ type buildError struct {
 	out string
 }
 
-func (e *buildError) Error() string { return "go build ./test/dockerdouble: " + e.err.Error() + "\n" + e.out }
+func (e *buildError) Error() string {
+	return "go build ./test/dockerdouble: " + e.err.Error() + "\n" + e.out
+}
 
 // useDockerDouble puts the stand-in docker first on this process's PATH (the in-process
 // daemon's) and points DOCKER_CONFIG at a fresh directory where the double logs its calls;
