@@ -9,6 +9,9 @@ import (
 	"github.com/r3labs/sse/v2"
 )
 
+// endGrace is how long the last writes of a stream may take once its request has ended.
+const endGrace = 500 * time.Millisecond
+
 // Subscription is one /events client, from HubClient.Subscribe to the end of Serve. It is
 // used by one goroutine (the request's handler).
 type Subscription struct {
@@ -34,15 +37,24 @@ func (s *Subscription) Missed() int { return len(s.missed) }
 // Serve returns only after r3labs has deregistered the subscriber and its stream is
 // removed, so no goroutine of this subscription is left behind. A write blocked on a client
 // that does not read only returns on a deadline or a closed connection, so when the context
-// ends Serve sets the connection's write deadline to now: the stream's writes fail at
-// once, and net/http then closes that connection.
+// ends Serve sets the connection's write deadline: now for a subscriber the hub dropped
+// (its writes fail at once and net/http then closes the connection), endGrace ahead
+// otherwise (shutdown, client gone), which lets a reading client get the end of the
+// chunked body while a stalled one is still cut off promptly.
 func (s *Subscription) Serve(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	stopDrop := context.AfterFunc(s.dropCtx, cancel)
 	rc := http.NewResponseController(w)
 	unblocked := make(chan struct{})
 	stopUnblock := context.AfterFunc(ctx, func() {
-		_ = rc.SetWriteDeadline(time.Now())
+		// A dropped subscriber is not reading: fail its writes now. Otherwise (the client
+		// went away, or shutdown) a short grace lets the final chunk reach a client that
+		// does read, so its stream ends cleanly.
+		deadline := time.Now().Add(endGrace)
+		if s.dropCtx.Err() != nil {
+			deadline = time.Now()
+		}
+		_ = rc.SetWriteDeadline(deadline)
 		close(unblocked)
 	})
 	defer func() {

@@ -9,12 +9,17 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/mcpproxy/mcpproxy/actors"
 )
@@ -618,4 +623,250 @@ func TestEventsBulkOnePerServer(t *testing.T) {
 		checkWire(t, evs)
 		mark = len(evs)
 	}
+}
+
+// TestEventsStalledSubscriber: a client that sends its request and never reads is dropped
+// once its buffer is full, while 10 others receive every event at once and the hub keeps
+// answering. Events of 16 KiB fill the stalled connection's buffers quickly.
+func TestEventsStalledSubscriber(t *testing.T) {
+	p := startProxy(t, servers(disabledServer(t, "q")))
+	healthy := make([]*sseStream, 10)
+	for i := range healthy {
+		healthy[i] = openSSE(t, p, "/events", keyHeader(p))
+	}
+	stalled := stalledConn(t, p)
+	waitFor(t, 10*time.Second, "11 subscribers", func() bool { return p.hubStats().Subscribers == 11 })
+
+	payload, _ := json.Marshal(map[string]string{"pad": strings.Repeat("x", 16<<10)})
+	const maxEvents = 5000
+	var slowest, slowestAsk time.Duration
+	n := 0
+	for ; n < maxEvents; n++ {
+		start := time.Now()
+		p.D.System.Root.Send(p.D.Hub, actors.Event{Name: "test.filler", Data: payload})
+		// Every healthy client gets this event before the next is published: none of them
+		// ever lags, so only the stalled one can fill its buffer.
+		for _, h := range healthy {
+			h.waitCount(n+1, 5*time.Second)
+		}
+		slowest = max(slowest, time.Since(start))
+		if n%20 == 0 {
+			askStart := time.Now()
+			st := p.hubStats()
+			slowestAsk = max(slowestAsk, time.Since(askStart))
+			if st.Dropped > 0 {
+				break
+			}
+		}
+	}
+	st := p.hubStats()
+	if st.Dropped != 1 || st.Subscribers != 10 {
+		t.Fatalf("after %d events: %+v, want 1 dropped and 10 subscribers", n, st)
+	}
+	t.Logf("stalled subscriber dropped after %d events of 16 KiB; slowest delivery to all 10: %s; slowest stats answer: %s", n, slowest, slowestAsk)
+	if slowestAsk > time.Second {
+		t.Errorf("the hub took %s to answer a stats request", slowestAsk)
+	}
+
+	// The healthy ones got every event, in order, and still follow domain events.
+	toggleQuarantine(p, "q", 1)
+	for i, h := range healthy {
+		evs := h.waitEvents(5*time.Second, "the servers.changed after the drop", func(evs []sseEvent) bool {
+			return len(evs) > 0 && evs[len(evs)-1].Name == "servers.changed"
+		})
+		checkWire(t, evs)
+		fillers := 0
+		for _, e := range evs {
+			if e.Name == "test.filler" {
+				fillers++
+			}
+		}
+		if fillers < n {
+			t.Fatalf("healthy client %d got %d of %d filler events", i, fillers, n)
+		}
+	}
+
+	// The server closed the stalled connection: draining it ends in EOF.
+	_ = stalled.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.Copy(io.Discard, stalled); err != nil {
+		t.Fatalf("the stalled connection was not closed by the server: %v", err)
+	}
+}
+
+// TestEventsShutdownWithOpenStreams: shutting down with 100 open streams finishes well
+// within the shutdown bound, every stream ends, and no goroutine is left behind.
+func TestEventsShutdownWithOpenStreams(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	p := startProxy(t, servers(disabledServer(t, "q")))
+	streams := make([]*sseStream, 100)
+	for i := range streams {
+		streams[i] = openSSE(t, p, "/events?apikey="+url.QueryEscape(p.Key), nil)
+	}
+	waitFor(t, 10*time.Second, "100 subscribers", func() bool { return p.hubStats().Subscribers == 100 })
+	toggleQuarantine(p, "q", 1)
+	for _, s := range streams {
+		s.waitCount(1, 10*time.Second)
+	}
+
+	const bound = 10 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	start := time.Now()
+	if err := p.D.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	took := time.Since(start)
+	t.Logf("shutdown with 100 open streams took %s", took)
+	if took > bound/2 {
+		t.Errorf("shutdown took %s", took)
+	}
+	for i, s := range streams {
+		select {
+		case <-s.done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("stream %d did not end after shutdown", i)
+		}
+		if _, err := s.Ended(); err != io.EOF {
+			t.Errorf("stream %d ended with %v, want a clean EOF", i, err)
+		}
+	}
+	p.client.CloseIdleConnections()
+	goleak.VerifyNone(t, before)
+}
+
+// nodeBin is the node of test/node_modules (the version package.json pins), else the one on
+// PATH.
+func nodeBin(t testing.TB) string {
+	t.Helper()
+	if p := filepath.Join(repoRoot(), "test", "node_modules", ".bin", "node"); fileExists(p) {
+		return p
+	}
+	p, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node not found: %v", err)
+	}
+	return p
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// nodeLine is one line printed by events_client.mjs.
+type nodeLine struct {
+	Type    string `json:"type"`
+	Event   string `json:"event"`
+	ID      string `json:"id"`
+	Data    string `json:"data"`
+	Message string `json:"message"`
+	Code    int    `json:"code"`
+}
+
+// runNodeClient starts events_client.mjs and returns its lines as they come and a wait
+// func giving its exit error.
+func runNodeClient(t *testing.T, args ...string) (<-chan nodeLine, func() error) {
+	t.Helper()
+	if !fileExists(filepath.Join(repoRoot(), "test", "node_modules", "eventsource")) {
+		t.Fatal("npm package eventsource is not installed (run npm ci in test/)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, nodeBin(t), append([]string{filepath.Join(repoRoot(), "test", "events_client.mjs")}, args...)...)
+	cmd.Dir = filepath.Join(repoRoot(), "test")
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan nodeLine, 100)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var l nodeLine
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				l = nodeLine{Type: "garbage", Message: sc.Text()}
+			}
+			lines <- l
+		}
+	}()
+	return lines, func() error {
+		err := cmd.Wait()
+		if err != nil && stderr.String() != "" {
+			t.Logf("node stderr: %s", stderr.String())
+		}
+		return err
+	}
+}
+
+// nextLine waits for the next line of the node client.
+func nextLine(t *testing.T, lines <-chan nodeLine, what string) nodeLine {
+	t.Helper()
+	select {
+	case l, ok := <-lines:
+		if !ok {
+			t.Fatalf("node client exited while waiting for %s", what)
+		}
+		return l
+	case <-time.After(30 * time.Second):
+		t.Fatalf("node client: timed out waiting for %s", what)
+	}
+	return nodeLine{}
+}
+
+// TestEventsNodeEventSource: the npm eventsource package (WHATWG EventSource) connects with
+// ?apikey=, receives named events with their ids and data, resumes with lastEventId, and
+// gives up on a wrong key.
+func TestEventsNodeEventSource(t *testing.T) {
+	p := startProxy(t, servers(disabledServer(t, "q")))
+	lines, wait := runNodeClient(t, p.URL, p.Key, "3")
+	if l := nextLine(t, lines, "open"); l.Type != "open" {
+		t.Fatalf("first line %+v, want open", l)
+	}
+	toggleQuarantine(p, "q", 3)
+	var got []nodeLine
+	for i := range 3 {
+		l := nextLine(t, lines, fmt.Sprintf("event %d", i+1))
+		if l.Type != "event" || l.Event != "servers.changed" {
+			t.Fatalf("line %+v, want a servers.changed event", l)
+		}
+		c, _ := decodeChanged(t, sseEvent{Name: l.Event, Data: l.Data})
+		wantReason := []string{actors.ReasonQuarantined, actors.ReasonUnquarantined}[i%2]
+		if c.Server.Name != "q" || c.Reason != wantReason {
+			t.Fatalf("event %d: %s, want reason %s for q", i+1, l.Data, wantReason)
+		}
+		got = append(got, l)
+	}
+	if err := wait(); err != nil {
+		t.Fatalf("node client: %v", err)
+	}
+	checkWire(t, []sseEvent{{ID: got[0].ID, Name: got[0].Event, Data: got[0].Data},
+		{ID: got[1].ID, Name: got[1].Event, Data: got[1].Data}, {ID: got[2].ID, Name: got[2].Event, Data: got[2].Data}})
+
+	t.Run("lastEventId resumes", func(t *testing.T) {
+		lines, wait := runNodeClient(t, p.URL, p.Key, "2", got[0].ID)
+		nextLine(t, lines, "open")
+		for i, want := range got[1:] {
+			if l := nextLine(t, lines, "a replayed event"); l.ID != want.ID || l.Data != want.Data {
+				t.Fatalf("replayed event %d: %+v, want %+v", i, l, want)
+			}
+		}
+		if err := wait(); err != nil {
+			t.Fatalf("node client: %v", err)
+		}
+	})
+	t.Run("wrong key", func(t *testing.T) {
+		lines, wait := runNodeClient(t, p.URL, "wrong", "1")
+		if l := nextLine(t, lines, "the error"); l.Type != "error" || l.Code != 401 {
+			t.Fatalf("line %+v, want an error", l)
+		}
+		if err := wait(); err == nil {
+			t.Fatal("node client exited 0 with a wrong key")
+		}
+	})
 }
