@@ -18,6 +18,7 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+	"go.uber.org/goleak"
 
 	"github.com/mcpproxy/mcpproxy/actors"
 	"github.com/mcpproxy/mcpproxy/actors/store"
@@ -719,4 +720,33 @@ func TestMCPSessionsSurviveRestart(t *testing.T) {
 	if code != 200 || s.Status != store.SessionClosed || s.ClientName != "before-restart" || s.ToolCalls != 1 {
 		t.Fatalf("session after restart = %d %+v", code, s)
 	}
+}
+
+// TestMCPShutdownLeavesNoGoroutines: open sessions on both endpoints (one with a GET stream,
+// one mid-call with progress) end with the daemon, and nothing is left running.
+func TestMCPShutdownLeavesNoGoroutines(t *testing.T) {
+	binaries(t)
+	before := goleak.IgnoreCurrent()
+	p := startProxy(t, servers(stdioFixture(t, "fx")))
+	p.waitState("fx", 30*time.Second, actors.StateReady)
+	main, err := newMCP(p.URL+"/mcp", p.mcpKey(), "leak")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, err := newMCP(p.URL+"/mcp/server/fx", p.mcpKey(), "leak", transport.WithContinuousListening())
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaProxy(t, main, "fx:echo", map[string]any{"text": "x"})
+	req := mcp.CallToolRequest{}
+	req.Params.Name = "progress"
+	req.Params.Arguments = map[string]any{"steps": 2}
+	req.Params.Meta = &mcp.Meta{ProgressToken: 1}
+	if _, err := pt.CallTool(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	p.Stop()
+	_ = main.Close()
+	_ = pt.Close()
+	goleak.VerifyNone(t, before, goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
 }

@@ -1,0 +1,391 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+	"go.uber.org/goleak"
+
+	"github.com/mcpproxy/mcpproxy/actors"
+	"github.com/mcpproxy/mcpproxy/actors/store"
+	"github.com/mcpproxy/mcpproxy/actors/upstream"
+	mhttp "github.com/mcpproxy/mcpproxy/http"
+)
+
+// fakeBackend answers like the registry would, from function fields; a nil field fails.
+type fakeBackend struct {
+	search  func(query string, limit int) ([]actors.ToolHit, int, error)
+	servers func() ([]actors.Server, error)
+	call    func(ctx context.Context, name string, args any, meta *mcp.Meta) (*mcp.CallToolResult, error)
+}
+
+var _ Backend = (*fakeBackend)(nil)
+
+func (f *fakeBackend) SearchTools(_ context.Context, q string, limit int) ([]actors.ToolHit, int, error) {
+	return f.search(q, limit)
+}
+
+func (f *fakeBackend) Servers(context.Context) ([]actors.Server, error) { return f.servers() }
+
+func (f *fakeBackend) CallTool(ctx context.Context, name string, args any, meta *mcp.Meta, _ time.Duration) (*mcp.CallToolResult, error) {
+	return f.call(ctx, name, args, meta)
+}
+
+func (f *fakeBackend) UpstreamConn(_ context.Context, name string) (*upstream.Conn, error) {
+	return nil, actors.Errorf(actors.CodeNotFound, "server %q not found", name)
+}
+
+// memStore is an in-memory SessionStore.
+type memStore struct {
+	mu sync.Mutex
+	m  map[string]store.Session
+}
+
+func (s *memStore) PutSession(v store.Session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string]store.Session{}
+	}
+	s.m[v.ID] = v
+	return nil
+}
+
+func (s *memStore) GetSession(id string) (store.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[id]
+	if !ok {
+		return v, store.ErrNotFound
+	}
+	return v, nil
+}
+
+func (s *memStore) ListSessions() ([]store.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Session
+	for _, v := range s.m {
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (s *memStore) PruneSessions(int) error { return nil }
+
+const testKey = "test-key"
+
+// noLeaks checks, after every other cleanup of the test, that no goroutine was left behind.
+func noLeaks(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
+
+// serve mounts an Endpoint on a test HTTP server and returns its URL.
+func serve(t *testing.T, b Backend, st SessionStore, o Options) (*Endpoint, string) {
+	t.Helper()
+	o.Backend, o.Store = b, st
+	e := New(o)
+	s := mhttp.New(mhttp.Options{Backend: nil, Settings: mhttp.Settings{APIKey: testKey, RequireMCPAuth: true},
+		Routes: []func(*mhttp.Server, *gin.RouterGroup, *gin.RouterGroup){e.Routes, mhttp.SessionRoutes(e.Sessions())}})
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() {
+		ts.Close()
+		e.Close(context.Background())
+	})
+	return e, ts.URL
+}
+
+func connect(t *testing.T, url, name string) *client.Client {
+	t.Helper()
+	c, err := client.NewStreamableHttpClient(url, transport.WithHTTPHeaders(map[string]string{"X-API-Key": testKey}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	req := mcp.InitializeRequest{}
+	req.Params.ClientInfo = mcp.Implementation{Name: name, Version: "0.1"}
+	if _, err := c.Initialize(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func call(t *testing.T, c *client.Client, name string, args map[string]any) *mcp.CallToolResult {
+	t.Helper()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = name
+	req.Params.Arguments = args
+	res, err := c.CallTool(context.Background(), req)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return res
+}
+
+func text(r *mcp.CallToolResult) string {
+	var out []string
+	for _, c := range r.Content {
+		if tc, ok := mcp.AsTextContent(c); ok {
+			out = append(out, tc.Text)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestCallToolMapsErrors: the upstream's result comes back unchanged; every error the
+// proxy decides becomes a tool error that names it; bad input never reaches the backend.
+func TestCallToolMapsErrors(t *testing.T) {
+	noLeaks(t)
+	var got struct {
+		name string
+		args any
+	}
+	b := &fakeBackend{call: func(_ context.Context, name string, args any, _ *mcp.Meta) (*mcp.CallToolResult, error) {
+		got.name, got.args = name, args
+		switch name {
+		case "up:ok":
+			return &mcp.CallToolResult{Content: []mcp.Content{mcp.NewTextContent("fine")}, StructuredContent: map[string]any{"n": 1.0}}, nil
+		case "up:err":
+			return mcp.NewToolResultError("the upstream's own error"), nil
+		case "q:x":
+			return nil, actors.Errorf(actors.CodeConflict, `server "q" is quarantined`)
+		case "slow:x":
+			return nil, actors.Errorf(actors.CodeTimeout, "call to slow:x timed out after 1s")
+		case "gone:x":
+			return nil, errors.New("plain failure")
+		}
+		return nil, actors.Errorf(actors.CodeNotFound, "no such thing")
+	}}
+	_, url := serve(t, b, nil, Options{})
+	c := connect(t, url+"/mcp", "unit")
+	cases := []struct {
+		name     string
+		args     map[string]any
+		isError  bool
+		text     string
+		backend  string // the name the backend saw, "" if it must not be called
+		argsSeen string
+	}{
+		{"success unchanged", map[string]any{"name": "up:ok", "arguments": map[string]any{"a": 1.0}}, false, "fine", "up:ok", `{"a":1}`},
+		{"upstream tool error unchanged", map[string]any{"name": "up:err"}, true, "the upstream's own error", "up:err", `{}`},
+		{"quarantined", map[string]any{"name": "q:x"}, true, `server "q" is quarantined`, "q:x", `{}`},
+		{"timeout", map[string]any{"name": "slow:x"}, true, "timed out", "slow:x", `{}`},
+		{"uncoded error", map[string]any{"name": "gone:x"}, true, "plain failure", "gone:x", `{}`},
+		{"no colon", map[string]any{"name": "x"}, true, `must be "server:tool"`, "", ""},
+		{"empty tool", map[string]any{"name": "up:"}, true, `must be "server:tool"`, "", ""},
+		{"arguments not an object", map[string]any{"name": "up:ok", "arguments": []any{1}}, true, "arguments must be an object", "", ""},
+		{"missing name", map[string]any{}, true, "name", "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got.name, got.args = "", nil
+			res := call(t, c, "call_tool", tc.args)
+			if res.IsError != tc.isError || !strings.Contains(text(res), tc.text) {
+				t.Fatalf("isError=%v %q, want %v %q", res.IsError, text(res), tc.isError, tc.text)
+			}
+			if got.name != tc.backend {
+				t.Fatalf("backend saw %q, want %q", got.name, tc.backend)
+			}
+			if tc.backend != "" {
+				if a, _ := json.Marshal(got.args); string(a) != tc.argsSeen {
+					t.Fatalf("backend args %s, want %s", a, tc.argsSeen)
+				}
+			}
+		})
+	}
+	if res := call(t, c, "call_tool", map[string]any{"name": "up:ok"}); res.StructuredContent == nil {
+		t.Fatal("structured content lost")
+	}
+}
+
+// TestRetrieveToolsLimits: the default limit is the settings' tools_limit, an explicit one
+// is passed on, and bad ones are refused without searching.
+func TestRetrieveToolsLimits(t *testing.T) {
+	noLeaks(t)
+	var seen []int
+	b := &fakeBackend{search: func(q string, limit int) ([]actors.ToolHit, int, error) {
+		seen = append(seen, limit)
+		return []actors.ToolHit{{Tool: actors.Tool{Name: "s:t", Server: "s", Description: "d", InputSchema: json.RawMessage(`{"type":"object"}`)}, Score: 2.5}}, 7, nil
+	}}
+	_, url := serve(t, b, nil, Options{})
+	c := connect(t, url+"/mcp", "unit")
+	res := call(t, c, "retrieve_tools", map[string]any{"query": "x"})
+	var out struct {
+		Tools []foundTool `json:"tools"`
+		Total int         `json:"total"`
+	}
+	if err := json.Unmarshal([]byte(text(res)), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Total != 7 || len(out.Tools) != 1 || out.Tools[0].Name != "s:t" || string(out.Tools[0].InputSchema) != `{"type":"object"}` || out.Tools[0].Score != 2.5 {
+		t.Fatalf("result %+v", out)
+	}
+	call(t, c, "retrieve_tools", map[string]any{"query": "x", "limit": 3})
+	for _, bad := range []any{0, 1001, 2.5, "5"} {
+		if res := call(t, c, "retrieve_tools", map[string]any{"query": "x", "limit": bad}); !res.IsError {
+			t.Errorf("limit %v accepted", bad)
+		}
+	}
+	if res := call(t, c, "retrieve_tools", map[string]any{"query": "  "}); !res.IsError {
+		t.Error("blank query accepted")
+	}
+	if !slices.Equal(seen, []int{15, 3}) {
+		t.Fatalf("limits seen %v, want [15 3]", seen)
+	}
+}
+
+// TestSessionLifecycle: a session is recorded with its client and calls, persisted, closed
+// by DELETE, and refused afterwards; the session routes show it.
+func TestSessionLifecycle(t *testing.T) {
+	noLeaks(t)
+	st := &memStore{}
+	st.PutSession(store.Session{ID: "old", Status: store.SessionActive, StartedAt: time.Unix(1, 0)})
+	b := &fakeBackend{call: func(context.Context, string, any, *mcp.Meta) (*mcp.CallToolResult, error) {
+		return mcp.NewToolResultText("ok"), nil
+	}}
+	e, url := serve(t, b, st, Options{})
+	if s, _ := st.GetSession("old"); s.Status != store.SessionClosed {
+		t.Fatalf("a session left active by an earlier run is %q", s.Status)
+	}
+	c := connect(t, url+"/mcp", "lifecycle")
+	call(t, c, "call_tool", map[string]any{"name": "a:b"})
+	call(t, c, "call_tool", map[string]any{"name": "a:b"})
+	id := c.GetSessionId()
+	s, err := e.Sessions().Session(context.Background(), id)
+	if err != nil || s.ClientName != "lifecycle" || s.ClientVersion != "0.1" || s.ToolCalls != 2 || s.Status != store.SessionActive {
+		t.Fatalf("live session %+v %v", s, err)
+	}
+	e.sessions.flushAll()
+	if s, _ := st.GetSession(id); s.ToolCalls != 2 || s.ClientName != "lifecycle" {
+		t.Fatalf("stored session %+v", s)
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, url+"/api/v1/sessions", nil)
+	req.Header.Set("X-API-Key", testKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Sessions []store.Session `json:"sessions"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if len(list.Sessions) != 2 || list.Sessions[0].ID != id || list.Sessions[1].ID != "old" {
+		t.Fatalf("listed %+v, want the new session first, then the old one", list.Sessions)
+	}
+
+	// DELETE ends it: it is stored as closed and its id is refused.
+	del, _ := http.NewRequest(http.MethodDelete, url+"/mcp", nil)
+	del.Header.Set("X-API-Key", testKey)
+	del.Header.Set("Mcp-Session-Id", id)
+	resp, err = http.DefaultClient.Do(del)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if s, _ := st.GetSession(id); s.Status != store.SessionClosed || s.ToolCalls != 2 {
+		t.Fatalf("after DELETE the store has %+v", s)
+	}
+	if _, err := c.ListTools(context.Background(), mcp.ListToolsRequest{}); err == nil {
+		t.Fatal("a closed session still answers")
+	}
+	if _, err := e.Sessions().Session(context.Background(), "nope"); actors.ErrorCode(err) != actors.CodeNotFound {
+		t.Fatalf("unknown session: %v", err)
+	}
+}
+
+// TestProgressRouter: upstream progress for a registered token reaches the route with the
+// agent's token; unknown and finished tokens are dropped.
+func TestProgressRouter(t *testing.T) {
+	var p progressRouter
+	k1, done1 := p.add(context.Background(), nil, "agent")
+	k2, done2 := p.add(context.Background(), nil, 1)
+	if k1 == k2 {
+		t.Fatalf("two calls got the same upstream token %q", k1)
+	}
+	done1()
+	done2()
+	p.mu.Lock()
+	n := len(p.routes)
+	p.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d routes left after both calls ended", n)
+	}
+	// Delivering to nothing must not panic.
+	p.deliver(mcp.JSONRPCNotification{Notification: mcp.Notification{Method: "notifications/progress",
+		Params: mcp.NotificationParams{AdditionalFields: map[string]any{"progressToken": k1, "progress": 1}}}})
+}
+
+// TestTrackerIdleAndStreams: a session idles out only with no request in flight and no
+// open stream; closing a session ends its streams and makes mcp-go forget it; its id is
+// refused afterwards, and one endpoint's ids are refused on another.
+func TestTrackerIdleAndStreams(t *testing.T) {
+	noLeaks(t)
+	st := &memStore{}
+	tr := newTracker(st, slog.New(slog.DiscardHandler), trackerOptions{idleTTL: 100 * time.Millisecond, flushInterval: time.Hour, keepClosed: 10})
+	t.Cleanup(tr.Close)
+	purged := make(chan string, 4)
+	m := &idManager{t: tr, endpoint: "/mcp", handler: http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		purged <- r.Header.Get("Mcp-Session-Id")
+	})}
+	busy, idle := m.Generate(), m.Generate()
+	streamCtx, endStream, err := tr.begin(context.Background(), busy, "/mcp", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tr.begin(context.Background(), busy, "/mcp/server/x", false); err == nil {
+		t.Fatal("a /mcp session was accepted on another endpoint")
+	}
+	select {
+	case id := <-purged:
+		if id != idle {
+			t.Fatalf("purged %q, want the idle session", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the idle session was not closed")
+	}
+	if s, _ := st.GetSession(idle); s.Status != store.SessionClosed {
+		t.Fatalf("stored idle session %+v", s)
+	}
+	if terminated, err := m.Validate(idle); err == nil && !terminated {
+		t.Fatal("a closed session still validates")
+	}
+	if tr.lookup(busy) == nil || streamCtx.Err() != nil {
+		t.Fatal("the session with an open stream was closed")
+	}
+
+	// A DELETE (mcp-go calls Terminate) ends the open stream.
+	if _, err := m.Terminate(busy); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-streamCtx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("closing the session did not end its stream")
+	}
+	endStream()
+	if _, _, err := tr.begin(context.Background(), busy, "/mcp", false); err == nil {
+		t.Fatal("a terminated session was accepted")
+	}
+	if s, _ := st.GetSession(busy); s.Status != store.SessionClosed {
+		t.Fatalf("stored terminated session %+v", s)
+	}
+}
