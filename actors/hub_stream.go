@@ -88,7 +88,7 @@ func (s *Subscription) Serve(w http.ResponseWriter, r *http.Request) {
 	sr.RequestURI = u.RequestURI()
 	sr.Header.Del("Last-Event-ID")
 	s.srv.CreateStream(s.id)
-	s.srv.ServeHTTP(w, sr)
+	s.srv.ServeHTTP(headersSent{w}, sr)
 	// ServeHTTP returns once the subscriber is deregistered (its channel is closed only
 	// then), so removing the stream now stops its goroutine without leaking r3labs' close
 	// goroutine.
@@ -131,3 +131,14 @@ func appendWireEvent(b []byte, ev *sse.Event) []byte {
 	}
 	return append(b, '\n')
 }
+
+// headersSent is the response writer r3labs gets: the status and headers are already out,
+// so its own WriteHeader(200) is dropped instead of being logged by net/http as
+// superfluous. Header().Set calls on it have no effect, as after any WriteHeader.
+type headersSent struct{ w http.ResponseWriter }
+
+func (h headersSent) Header() http.Header         { return h.w.Header() }
+func (h headersSent) Write(b []byte) (int, error) { return h.w.Write(b) }
+func (h headersSent) WriteHeader(int)             {}
+func (h headersSent) Flush()                      { _ = http.NewResponseController(h.w).Flush() }
+func (h headersSent) Unwrap() http.ResponseWriter { return h.w }
