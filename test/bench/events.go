@@ -43,7 +43,8 @@ func subscribeEvents(ctx context.Context, c *http.Client, base string, idx int, 
 	go func() {
 		defer resp.Body.Close()
 		r := bufio.NewReaderSize(resp.Body, 16<<10)
-		var name string
+		// r3labs writes the fields of an event as id, data, event; the blank line ends it.
+		var name, data string
 		var at time.Time
 		for {
 			line, err := r.ReadString('\n')
@@ -51,18 +52,23 @@ func subscribeEvents(ctx context.Context, c *http.Client, base string, idx int, 
 				return
 			}
 			line = strings.TrimRight(line, "\r\n")
+			if at.IsZero() && line != "" && !strings.HasPrefix(line, ":") {
+				at = time.Now()
+			}
 			switch {
 			case strings.HasPrefix(line, "event:"):
 				name = strings.TrimSpace(line[len("event:"):])
-				at = time.Now()
-			case strings.HasPrefix(line, "data:") && name == "servers.changed":
-				select {
-				case out <- arrival{sub: idx, at: at, data: line}:
-				case <-ctx.Done():
-					return
-				}
+			case strings.HasPrefix(line, "data:"):
+				data = line
 			case line == "":
-				name = ""
+				if name == "servers.changed" {
+					select {
+					case out <- arrival{sub: idx, at: at, data: data}:
+					case <-ctx.Done():
+						return
+					}
+				}
+				name, data, at = "", "", time.Time{}
 			}
 		}
 	}()
@@ -188,8 +194,8 @@ func benchFanOut(e *env) []row {
 	rss := mem.rss
 	p99 := medianDur(p99s)
 	return []row{
-		{id: "B5", figure: fmt.Sprintf("one servers.changed to %d /events subscribers, 1 stalled subscriber present (p50 %s, max %s)", subs, ms(medianDur(p50s)), ms(slicesMax(maxes))),
-			value: ms(p99) + " (p99)", p99: ms(p99), target: target, pass: verdict(p99 <= 30*time.Millisecond), runs: len(p99s), cmd: cmdB5},
+		{id: "B5", figure: fmt.Sprintf("one servers.changed to %d /events subscribers, 1 stalled subscriber present (max %s)", subs, ms(slicesMax(maxes))),
+			value: ms(medianDur(p50s)) + " (p50)", p99: ms(p99), target: target, pass: verdict(p99 <= 30*time.Millisecond), runs: len(p99s), cmd: cmdB5},
 		{id: "B5", figure: fmt.Sprintf("daemon RSS with %d subscribers, 2 upstreams (%s; %s before they connected)", subs, mem.split(), mb(baseRSS)),
 			value: mb(rss), target: "<= 50 MB", pass: verdict(mbOf(rss) <= 50), runs: 1, cmd: cmdB5},
 	}

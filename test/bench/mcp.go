@@ -1,68 +1,28 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/mark3labs/mcp-go/client"
-	"github.com/mark3labs/mcp-go/client/transport"
-	"github.com/mark3labs/mcp-go/mcp"
 )
 
 const cmdB1 = "go run ./test/bench -only B1,B2"
 
 // caller makes one tool call and says whether it failed.
-type caller func(ctx context.Context) error
+type caller func() error
 
-// mcpClient starts and initializes an mcp-go client.
-func mcpClient(c *client.Client) (*client.Client, error) {
-	ctx, cancel := ctxTimeout(30 * time.Second)
-	defer cancel()
-	if err := c.Start(ctx); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("start: %w", err)
-	}
-	req := mcp.InitializeRequest{}
-	req.Params.ClientInfo = mcp.Implementation{Name: "mcpproxy-bench", Version: "1"}
-	if _, err := c.Initialize(ctx, req); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("initialize: %w", err)
-	}
-	return c, nil
+const echoArgs = `{"text":"hello"}`
+
+// directEcho calls the fixture's echo tool.
+func directEcho(call func(name, args string) error) caller {
+	return func() error { return call("echo", echoArgs) }
 }
 
-func httpClient(url string, headers map[string]string) (*client.Client, error) {
-	c, err := client.NewStreamableHttpClient(url, transport.WithHTTPHeaders(headers))
-	if err != nil {
-		return nil, err
-	}
-	return mcpClient(c)
-}
-
-// callEcho calls tool with {"text": ...} (direct) or call_tool with {name, arguments}
-// (through the proxy) and fails on a transport error or an isError result.
-func callEcho(c *client.Client, proxyName string) caller {
-	req := mcp.CallToolRequest{}
-	if proxyName == "" {
-		req.Params.Name = "echo"
-		req.Params.Arguments = map[string]any{"text": "hello"}
-	} else {
-		req.Params.Name = "call_tool"
-		req.Params.Arguments = map[string]any{"name": proxyName, "arguments": map[string]any{"text": "hello"}}
-	}
-	return func(ctx context.Context) error {
-		res, err := c.CallTool(ctx, req)
-		if err != nil {
-			return err
-		}
-		if res.IsError {
-			return fmt.Errorf("tool error: %v", res.Content)
-		}
-		return nil
-	}
+// proxyEcho calls <server>:echo through the proxy's call_tool tool.
+func proxyEcho(l *leanHTTP, server string) caller {
+	args := `{"name":"` + server + `:echo","arguments":` + echoArgs + `}`
+	return func() error { return l.call("call_tool", args) }
 }
 
 // measure runs each caller in its own goroutine, warm calls first and then per measured
@@ -76,14 +36,14 @@ func measure(callers []caller, warm, per int) ([]time.Duration, error) {
 		wg.Go(func() {
 			lat := make([]time.Duration, 0, per)
 			for i := -warm; i < per; i++ {
-				ctx, cancel := ctxTimeout(30 * time.Second)
 				t := time.Now()
-				err := call(ctx)
+				err := call()
 				took := time.Since(t)
-				cancel()
 				if err != nil {
 					mu.Lock()
-					firstErr = cmpErr(firstErr, err)
+					if firstErr == nil {
+						firstErr = err
+					}
 					mu.Unlock()
 					return
 				}
@@ -98,13 +58,6 @@ func measure(callers []caller, warm, per int) ([]time.Duration, error) {
 	}
 	wg.Wait()
 	return all, firstErr
-}
-
-func cmpErr(old, err error) error {
-	if old != nil {
-		return old
-	}
-	return err
 }
 
 // benchCallLatency is B1 (added latency of a call through /mcp over a direct call, stdio and
@@ -136,41 +89,31 @@ func benchCallLatency(e *env) []row {
 	if _, err := d.waitAllReady(2, time.Time{}, 30*time.Second); err != nil {
 		return fail(err)
 	}
-	key := map[string]string{"X-API-Key": benchKey}
-	var proxies []*client.Client
+	var proxies, directs []*leanHTTP
 	defer func() {
-		for _, c := range proxies {
+		for _, c := range append(proxies, directs...) {
 			c.Close()
 		}
 	}()
 	for range 16 {
-		c, err := httpClient(d.url+"/mcp", key)
+		c, err := dialLeanHTTP(d.url+"/mcp", benchKey)
 		if err != nil {
 			return fail(fmt.Errorf("/mcp: %w", err))
 		}
 		proxies = append(proxies, c)
-	}
-	if err := callEcho(proxies[0], "fxs:echo")(context.Background()); err != nil {
-		return fail(fmt.Errorf("call_tool through /mcp: %w", err))
-	}
-	stdio, err := mcpClient(mustStdio(client.NewStdioMCPClient(e.fixture(), nil, "--name", e.marker+"direct")))
-	if err != nil {
-		return fail(fmt.Errorf("direct stdio fixture: %w", err))
-	}
-	defer stdio.Close()
-	var directs []*client.Client
-	defer func() {
-		for _, c := range directs {
-			c.Close()
-		}
-	}()
-	for range 16 {
-		c, err := httpClient(fxURL, nil)
-		if err != nil {
+		if c, err = dialLeanHTTP(fxURL, ""); err != nil {
 			return fail(fmt.Errorf("direct http fixture: %w", err))
 		}
 		directs = append(directs, c)
 	}
+	if err := proxyEcho(proxies[0], "fxs")(); err != nil {
+		return fail(fmt.Errorf("call_tool through /mcp: %w", err))
+	}
+	stdio, err := startLeanStdio(e.fixture(), "--name", e.marker+"direct")
+	if err != nil {
+		return fail(fmt.Errorf("direct stdio fixture: %w", err))
+	}
+	defer stdio.Close()
 
 	var rows []row
 	if len(e.opts.only) == 0 || e.opts.only["B1"] {
@@ -186,19 +129,12 @@ func benchCallLatency(e *env) []row {
 	return rows
 }
 
-func mustStdio(c *client.Client, err error) *client.Client {
-	if err != nil {
-		panic(err) // starting the fixture binary we just built
-	}
-	return c
-}
-
 // addedLatency measures direct and proxied calls alternately, run by run, and reports the
 // median over runs of (proxied - direct) at p50 and at p99.
-func (e *env) addedLatency(tr string, conc int, stdio *client.Client, directs, proxies []*client.Client) row {
-	per := 500
+func (e *env) addedLatency(tr string, conc int, stdio *leanStdio, directs, proxies []*leanHTTP) row {
+	per := 1000
 	if conc > 1 {
-		per = 100
+		per = 200
 	}
 	if e.opts.quick {
 		per /= 5
@@ -213,11 +149,11 @@ func (e *env) addedLatency(tr string, conc int, stdio *client.Client, directs, p
 	for i := range conc {
 		if tr == "stdio" {
 			// One stdio process, as the proxy has one: concurrent calls share it.
-			direct = append(direct, callEcho(stdio, ""))
-			proxied = append(proxied, callEcho(proxies[i], "fxs:echo"))
+			direct = append(direct, directEcho(stdio.call))
+			proxied = append(proxied, proxyEcho(proxies[i], "fxs"))
 		} else {
-			direct = append(direct, callEcho(directs[i], ""))
-			proxied = append(proxied, callEcho(proxies[i], "fxh:echo"))
+			direct = append(direct, directEcho(directs[i].call))
+			proxied = append(proxied, proxyEcho(proxies[i], "fxh"))
 		}
 	}
 	var add50, add99, d50s, p50s []time.Duration
@@ -245,37 +181,39 @@ func (e *env) addedLatency(tr string, conc int, stdio *client.Client, directs, p
 
 // throughput is B2: 16 clients through /mcp calling the HTTP fixture's echo as fast as they
 // can; the direct rate is measured the same way for comparison.
-func (e *env) throughput(proxies, directs []*client.Client) row {
+func (e *env) throughput(proxies, directs []*leanHTTP) row {
 	dur := 3 * time.Second
 	if e.opts.quick {
 		dur = time.Second
 	}
-	rate := func(cs []*client.Client, name string) (float64, int) {
+	rate := func(calls []caller) (float64, int) {
 		var ok, bad atomic.Int64
 		end := time.Now().Add(dur)
 		var wg sync.WaitGroup
-		for _, c := range cs {
-			call := callEcho(c, name)
+		for _, call := range calls {
 			wg.Go(func() {
 				for time.Now().Before(end) {
-					ctx, cancel := ctxTimeout(30 * time.Second)
-					if err := call(ctx); err != nil {
+					if err := call(); err != nil {
 						bad.Add(1)
 					} else {
 						ok.Add(1)
 					}
-					cancel()
 				}
 			})
 		}
 		wg.Wait()
 		return float64(ok.Load()) / dur.Seconds(), int(bad.Load())
 	}
+	var direct, proxied []caller
+	for i := range proxies {
+		direct = append(direct, directEcho(directs[i].call))
+		proxied = append(proxied, proxyEcho(proxies[i], "fxh"))
+	}
 	var rates, directRates []float64
 	errs := 0
 	for range e.opts.runs {
-		dr, _ := rate(directs, "")
-		pr, bad := rate(proxies, "fxh:echo")
+		dr, _ := rate(direct)
+		pr, bad := rate(proxied)
 		rates = append(rates, pr)
 		directRates = append(directRates, dr)
 		errs += bad
