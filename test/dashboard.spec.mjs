@@ -97,6 +97,17 @@ try {
     if (process.env.DASH_DEBUG) log(`request ${req.method()} ${req.url().replace(/apikey=[^&]*/, 'apikey=...')}`);
   });
 
+  // 0. Without a key the page asks for one; a wrong key is refused and not kept.
+  await page.goto(`${base}/`);
+  await page.waitForSelector('#login', { state: 'visible', timeout: T });
+  expect(await page.isHidden('#main'), 'no dashboard without a key');
+  await page.fill('#key-input', 'not-the-key');
+  await page.click('#login-form button[type="submit"]');
+  await page.waitForFunction(() => /refused/.test(document.getElementById('login-error').textContent), null, { timeout: T });
+  expect(await page.isVisible('#login'), 'login form shown again after a wrong key');
+  expect(await page.evaluate(() => localStorage.getItem('mcpproxy.apikey')) === null, 'a refused key is not kept');
+  log('login form refuses a wrong key');
+
   // 1. The page takes the key from the URL, removes it from the address bar and keeps it.
   await page.goto(`${base}/?apikey=${encodeURIComponent(key)}`);
   await page.waitForSelector(rowSel('alpha'), { timeout: T });
@@ -189,32 +200,65 @@ try {
   await page.screenshot({ path: `${artifacts}/dashboard.png`, fullPage: true });
   log('screenshot saved');
 
-  // 5. The daemon restarts on the same address: the page reconnects by itself, resumes with
-  //    the last event id, and is live again (a bulk action's events arrive).
+  // 5. The daemon restarts on the same address, twice: the page reconnects by itself,
+  //    resumes with the last event id, and is live again (a bulk action's events arrive).
+  //    First the browser's EventSource reconnects on its own with Last-Event-ID. The second
+  //    time its reconnect is answered 503, as a daemon that is not up yet may: EventSource
+  //    then gives up, and the page must make a new one with ?lastEventId=.
   await page.evaluate(() => {
     window.__streamModes = [];
     new MutationObserver(() => window.__streamModes.push(document.body.dataset.stream))
       .observe(document.body, { attributes: true, attributeFilter: ['data-stream'] });
   });
-  const requestsBefore = eventRequests.length;
-  await step('restart-daemon');
-  await page.waitForFunction(() => window.__streamModes.some((m) => m !== 'live') && document.body.dataset.stream === 'live', null, { timeout: T })
-    .catch(async (err) => {
-      throw new Error(`stream modes after restart: ${JSON.stringify(await page.evaluate(() => window.__streamModes))}: ${err.message}`);
-    });
-  const resumed = [];
-  for (const req of eventRequests.slice(requestsBefore)) {
-    const headers = await req.allHeaders();
-    resumed.push(headers['last-event-id'] || new URL(req.url()).searchParams.get('lastEventId') || '');
+  for (const refuseOnce of [false, true]) {
+    let refused = null;
+    if (refuseOnce) {
+      await page.route((url) => url.pathname === '/events', async (route) => {
+        refused = route.request();
+        await route.fulfill({
+          status: 503, contentType: 'application/json', body: '{"error":"shutting down","code":"UNAVAILABLE"}',
+        });
+      }, { times: 1 });
+    }
+    await page.evaluate(() => { window.__streamModes = []; });
+    const requestsBefore = eventRequests.length;
+    await step('restart-daemon');
+    await page.waitForFunction(() => window.__streamModes.some((m) => m !== 'live') && document.body.dataset.stream === 'live', null, { timeout: T })
+      .catch(async (err) => {
+        throw new Error(`stream modes after restart: ${JSON.stringify(await page.evaluate(() => window.__streamModes))}: ${err.message}`);
+      });
+    const resumed = [];
+    for (const req of eventRequests.slice(requestsBefore)) {
+      // An intercepted request never reaches the network layer that adds Last-Event-ID.
+      if (req === refused) continue;
+      const query = new URL(req.url()).searchParams.get('lastEventId');
+      const header = (await req.allHeaders())['last-event-id'];
+      resumed.push(query ? `?lastEventId=${query}` : `Last-Event-ID: ${header ?? 'none'}`);
+    }
+    expect(resumed.length >= 1, 'the page reconnected');
+    expect(resumed.every((r) => /\d+$/.test(r)), `every reconnect carried the last event id: ${JSON.stringify(resumed)}`);
+    if (refuseOnce) {
+      expect(refused !== null, 'the browser reconnected by itself and got the 503');
+      expect(resumed.some((r) => r.startsWith('?lastEventId=')), `a new stream resumed with ?lastEventId=: ${JSON.stringify(resumed)}`);
+    } else {
+      expect(resumed.some((r) => r.startsWith('Last-Event-ID: ')), `the browser resumed with Last-Event-ID: ${JSON.stringify(resumed)}`);
+    }
+    log(`reconnected after a restart: ${resumed.join(', ')}`);
   }
-  expect(resumed.length > 0 && resumed.every((id) => /^\d+$/.test(id)), `reconnects carried the last event id: ${JSON.stringify(resumed)}`);
-  log(`reconnected after the restart; resumed from event ids ${resumed.join(', ')}`);
 
   await page.click('button[data-bulk="enable_all"]');
   await page.waitForFunction(() => /^enable_all: 3 total/.test(document.getElementById('bulk-result').textContent), null, { timeout: T });
   await waitState(page, 'gamma', 'ready');
   expect(navigations === 0, 'no navigation across the restart');
   expect(await page.evaluate(() => window.__marker) === 'kept', 'page was not reloaded across the restart');
+
+  // 6. Quarantine and approve from the row.
+  await page.click(`${rowSel('alpha')} button[data-action="quarantine"]`);
+  await page.waitForFunction((sel) => document.querySelector(sel + ' td.quarantined').textContent === 'yes', rowSel('alpha'), { timeout: T });
+  await step('check-alpha-quarantined');
+  await page.click(`${rowSel('alpha')} button[data-action="approve"]`);
+  await page.waitForFunction((sel) => document.querySelector(sel + ' td.quarantined').textContent === 'no', rowSel('alpha'), { timeout: T });
+  log('quarantine and approve went through');
 
   expect(pageErrors.length === 0, `no uncaught page errors: ${pageErrors.join('; ')}`);
   await step('done');

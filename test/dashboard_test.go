@@ -237,7 +237,18 @@ func TestDashboard(t *testing.T) {
 			t.Cleanup(restarted.Stop)
 			return nil
 		},
-		"done": func() error { return nil },
+		"check-alpha-quarantined": func() error {
+			if s := p.server("alpha"); !s.Quarantined {
+				return fmt.Errorf("alpha via REST: quarantined=%v", s.Quarantined)
+			}
+			return nil
+		},
+		"done": func() error {
+			if s := p.server("alpha"); s.Quarantined {
+				return fmt.Errorf("alpha via REST still quarantined after approve")
+			}
+			return nil
+		},
 	}
 
 	cmd := exec.CommandContext(ctx, node, "dashboard.spec.mjs")
@@ -292,7 +303,7 @@ func TestDashboard(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("dashboard.spec.mjs failed (%v) after steps %v:\n%s", err, done, stderr.String())
 	}
-	if want := []string{"check-gamma-disabled", "kill-beta", "restart-daemon", "done"}; strings.Join(done, ",") != strings.Join(want, ",") {
+	if want := []string{"check-gamma-disabled", "kill-beta", "restart-daemon", "restart-daemon", "check-alpha-quarantined", "done"}; strings.Join(done, ",") != strings.Join(want, ",") {
 		t.Fatalf("steps done = %v, want %v", done, want)
 	}
 
