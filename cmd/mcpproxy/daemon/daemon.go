@@ -360,8 +360,10 @@ func (d *Daemon) watch() error {
 func (d *Daemon) onConfigFile(data []byte) {
 	cfg, errs := config.Parse(data)
 	if len(errs) == 0 {
-		cfg.Normalize()
-		errs = cfg.Validate()
+		// Validate a normalised copy; the registry keeps the file's own form for saving.
+		eff := cfg.Clone()
+		eff.Normalize()
+		errs = eff.Validate()
 	}
 	if len(errs) > 0 {
 		d.ConfigErrors.Store(&errs)
