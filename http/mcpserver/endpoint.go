@@ -41,7 +41,10 @@
 package mcpserver
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -204,8 +207,11 @@ func (e *Endpoint) Routes(s *mhttp.Server, open, _ *gin.RouterGroup) {
 	open.Any("/mcp/server/:name", e.servePassthrough)
 }
 
-// codeUnauthorized is the http package's code for a missing or wrong key (mapped to 401).
-const codeUnauthorized actors.Code = "UNAUTHORIZED"
+// Codes the http package maps to 401 and 413 (its table decides the status).
+const (
+	codeUnauthorized    actors.Code = "UNAUTHORIZED"
+	codePayloadTooLarge actors.Code = "PAYLOAD_TOO_LARGE"
+)
 
 // authorized checks the API key when require_mcp_auth is on, and answers 401 if it fails.
 func (e *Endpoint) authorized(c *gin.Context) bool {
@@ -230,8 +236,20 @@ func (e *Endpoint) serveMain(c *gin.Context) {
 // idle.
 func (e *Endpoint) serve(c *gin.Context, h http.Handler, endpoint string) {
 	r := c.Request
-	if r.Body != nil {
-		r.Body = http.MaxBytesReader(c.Writer, r.Body, e.opts.MaxBody)
+	if r.Method == http.MethodPost && r.Body != nil {
+		// mcp-go reads the whole body without a bound; read it here so that an oversized
+		// one is a clean 413.
+		data, err := io.ReadAll(http.MaxBytesReader(c.Writer, r.Body, e.opts.MaxBody))
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				e.httpSrv.WriteError(c, actors.Errorf(codePayloadTooLarge, "request body is over %d bytes", e.opts.MaxBody))
+			} else {
+				e.httpSrv.WriteError(c, actors.Errorf(actors.CodeInvalidArgument, "reading body: %v", err))
+			}
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(data))
 	}
 	id := r.Header.Get(server.HeaderKeySessionID)
 	if id == "" && r.Method == http.MethodGet {

@@ -389,3 +389,47 @@ func TestTrackerIdleAndStreams(t *testing.T) {
 		t.Fatalf("stored terminated session %+v", s)
 	}
 }
+
+// TestHTTPRefusals: what the wrapper answers before mcp-go sees a request.
+func TestHTTPRefusals(t *testing.T) {
+	noLeaks(t)
+	_, url := serve(t, &fakeBackend{}, nil, Options{MaxBody: 1024})
+	init := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}`
+	key := map[string]string{"X-API-Key": testKey}
+	cases := []struct {
+		name, method, path, body string
+		headers                  map[string]string
+		status                   int
+		code                     string
+	}{
+		{"no key", "POST", "/mcp", init, nil, 401, "UNAUTHORIZED"},
+		{"body too large", "POST", "/mcp", `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"` + strings.Repeat("a", 2048) + `"}}`, key, 413, "PAYLOAD_TOO_LARGE"},
+		{"GET without a session", "GET", "/mcp", "", key, 400, "INVALID_ARGUMENT"},
+		{"unknown session", "POST", "/mcp", `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, map[string]string{"X-API-Key": testKey, "Mcp-Session-Id": "nope"}, 404, "NOT_FOUND"},
+		{"unknown session stream", "GET", "/mcp", "", map[string]string{"X-API-Key": testKey, "Mcp-Session-Id": "nope"}, 404, "NOT_FOUND"},
+		{"unknown server", "POST", "/mcp/server/nope", init, key, 404, "NOT_FOUND"},
+		{"initialize", "POST", "/mcp", init, key, 200, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, url+tc.path, strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			for k, v := range tc.headers {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body struct {
+				Code string `json:"code"`
+			}
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			if resp.StatusCode != tc.status || body.Code != tc.code {
+				t.Fatalf("%d %q, want %d %q", resp.StatusCode, body.Code, tc.status, tc.code)
+			}
+		})
+	}
+}

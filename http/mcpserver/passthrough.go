@@ -126,12 +126,15 @@ func (e *Endpoint) dropPassthrough(name string) {
 	}
 }
 
-// sync lists conn's tools and mirrors them. Unless force, a connection already mirrored is
-// left alone (another request synced it meanwhile).
-func (pt *passthrough) sync(ctx context.Context, conn *upstream.Conn, force bool) error {
+// sync lists conn's tools and mirrors them. A first sync (resync false) of a connection
+// already mirrored does nothing (another request synced it meanwhile); a resync (after
+// tools/list_changed) does nothing unless conn is the mirrored connection, because a newer
+// one has replaced it. The first sync holds the lock while it lists, so a resync queued
+// meanwhile runs after it and sees the connection mirrored.
+func (pt *passthrough) sync(ctx context.Context, conn *upstream.Conn, resync bool) error {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
-	if !force && pt.conn.Load() == conn {
+	if mirrored := pt.conn.Load() == conn; mirrored != resync {
 		return nil
 	}
 	lctx, cancel := context.WithTimeout(ctx, listTimeout)
@@ -168,9 +171,6 @@ func (pt *passthrough) toolsChanged(conn *upstream.Conn) {
 	}
 	go func() {
 		pt.pending.Store(false)
-		if pt.conn.Load() != conn {
-			return // a newer connection is mirrored already
-		}
 		if err := pt.sync(context.Background(), conn, true); err != nil {
 			pt.e.log.Warn("re-listing tools for the passthrough failed", "server", pt.name, "err", err)
 		}
