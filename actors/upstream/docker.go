@@ -165,6 +165,19 @@ func (d *Docker) Wrap(cfg config.ServerConfig, env []string) (string, []string, 
 	return d.client(), RunArgs(cfg, *iso), childEnv
 }
 
+// AfterStop removes an isolated server's container once its docker client is gone, in case
+// the container outlived the client (a SIGKILLed client leaves it running until its stdin
+// closes). It is meant for a hook that runs after a stdio connection closed; other servers
+// are left alone.
+func (d *Docker) AfterStop(cfg config.ServerConfig) {
+	if d.IsolationFor(cfg) == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), durationOr(d.RemoveTimeout, 10*time.Second))
+	defer cancel()
+	d.Remove(ctx, cfg.Name)
+}
+
 // Remove force-removes the server's container (`docker rm -f mcpproxy-<server>`). A container
 // that does not exist is not an error worth reporting, so failures are only logged.
 func (d *Docker) Remove(ctx context.Context, server string) {

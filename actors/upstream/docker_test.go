@@ -122,6 +122,17 @@ func TestWrap(t *testing.T) {
 			t.Fatalf("docker calls %q: want the stale container removed before the start", got)
 		}
 	})
+	t.Run("after stop the container is removed", func(t *testing.T) {
+		before := len(calls(t, logFile))
+		dk.AfterStop(config.ServerConfig{Name: "plain", Protocol: "stdio", Command: "srv"})
+		if got := calls(t, logFile); len(got) != before {
+			t.Fatalf("docker ran for a server that is not isolated: %q", got[before:])
+		}
+		dk.AfterStop(config.ServerConfig{Name: "boxed", Protocol: "stdio", Command: "srv"})
+		if got := calls(t, logFile); len(got) != before+1 || got[before] != "rm -f mcpproxy-boxed" {
+			t.Fatalf("docker calls after stop: %q", got[before:])
+		}
+	})
 	t.Run("remote servers are never isolated", func(t *testing.T) {
 		cfg := config.ServerConfig{Name: "boxed", Protocol: "http", URL: "http://127.0.0.1:1/mcp"}
 		if dk.IsolationFor(cfg) != nil {
