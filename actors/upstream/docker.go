@@ -235,6 +235,21 @@ func (d *Docker) Status(ctx context.Context) DockerStatus {
 	}
 }
 
+// Wait returns once no probe is running (or ctx is done), so that a daemon shutting down
+// leaves no goroutine behind.
+func (d *Docker) Wait(ctx context.Context) {
+	d.mu.Lock()
+	wait := d.inflight
+	d.mu.Unlock()
+	if wait == nil {
+		return
+	}
+	select {
+	case <-wait:
+	case <-ctx.Done():
+	}
+}
+
 // versionOutput is the part of `docker version --format '{{json .}}'` mcpproxy reads; Server
 // is null when the client cannot reach an engine.
 type versionOutput struct {

@@ -221,7 +221,14 @@ func TestDockerStatusCallerDeadline(t *testing.T) {
 	if st := dk.Status(ctx); st.Available || st.Error == "" {
 		t.Fatalf("Status = %+v", st)
 	}
-	// The probe still finishes and is cached for the next caller.
+	// Wait blocks until the probe has finished, then the result is cached for the next caller.
+	dk.Wait(context.Background())
+	dk.mu.Lock()
+	running := dk.inflight != nil
+	dk.mu.Unlock()
+	if running {
+		t.Fatal("a probe is still running after Wait")
+	}
 	if st := dk.Status(context.Background()); st.Available || !strings.Contains(st.Error, "did not answer") {
 		t.Fatalf("second Status = %+v", st)
 	}

@@ -50,6 +50,8 @@ func newOps(d *Daemon) *ops {
 			return (&config.Config{DockerIsolation: *o.isolation.Load()}).IsolationFor(sc)
 		},
 	}
+	// A Docker probe that a request started may still run; shutdown waits for it.
+	d.stoppers = append(d.stoppers, o.docker.Wait)
 	return o
 }
 
