@@ -229,8 +229,10 @@ try {
       });
     const resumed = [];
     for (const req of eventRequests.slice(requestsBefore)) {
-      // An intercepted request never reaches the network layer that adds Last-Event-ID.
-      if (req === refused) continue;
+      // An intercepted request never reaches the network layer that adds Last-Event-ID, and
+      // one refused while the daemon was down reports no headers sent: only the requests
+      // the daemon answered show what was sent.
+      if (req === refused || (await req.response()) === null) continue;
       const query = new URL(req.url()).searchParams.get('lastEventId');
       const header = (await req.allHeaders())['last-event-id'];
       resumed.push(query ? `?lastEventId=${query}` : `Last-Event-ID: ${header ?? 'none'}`);
