@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -12,8 +13,19 @@ import (
 // ones stop (their processes killed), changed ones restart, and unchanged ones are not
 // touched, so their connections and processes stay. An apply from the API is saved before
 // the reply; one from the file watcher is not written back (the file already says it).
+//
+// "********" means "keep the current value" only in an API request, which answers a GET
+// that showed it. In the file it cannot: the file is what the next start loads, and it
+// would hand the placeholder to the upstream as the value. So a file edit holding it is
+// invalid and names the field.
 func (r *registry) apply(ctx actor.Context, m applyConfig) {
-	next, errs := config.KeepRedacted(r.cfg, m.Config)
+	var next *config.Config
+	var errs []config.FieldError
+	if m.Source == "file" {
+		next, errs = m.Config.Clone(), placeholders(m.Config)
+	} else {
+		next, errs = config.KeepRedacted(r.cfg, m.Config)
+	}
 	var eff *config.Config
 	if len(errs) == 0 {
 		eff = next.Clone()
@@ -112,4 +124,15 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// placeholders lists every Redacted placeholder in c (api_key, env and header values) as a
+// field error. KeepRedacted against an empty config finds exactly those, with the same
+// field paths an API apply would report.
+func placeholders(c *config.Config) []config.FieldError {
+	_, errs := config.KeepRedacted(nil, c)
+	for i := range errs {
+		errs[i].Message = fmt.Sprintf("%q is how the API hides a value; the file must hold the value itself or a ${secret:NAME} reference", config.Redacted)
+	}
+	return errs
 }

@@ -660,3 +660,36 @@ func BenchmarkRegistryReindex100(b *testing.B) {
 		b.Fatalf("index holds %d tools, want %d", got, servers*perServer)
 	}
 }
+
+// TestRegistryFileApplyRejectsPlaceholders: "********" keeps the current value in an API
+// apply, but a file edit holding it is invalid (the next start would load it literally),
+// and names the field.
+func TestRegistryFileApplyRejectsPlaceholders(t *testing.T) {
+	a := config.ServerConfig{Name: "a", Command: "x", Enabled: boolPtr(false), Env: map[string]string{"TOKEN": "literal"}}
+	h := startRegistry(t, &config.Config{APIKey: "k", Servers: []config.ServerConfig{a}})
+	redacted := a
+	redacted.Env = map[string]string{"TOKEN": config.Redacted}
+	withRedacted := &config.Config{APIKey: config.Redacted, Servers: []config.ServerConfig{redacted}}
+
+	_, err := h.c.Apply(ctxT(t), withRedacted, "file")
+	var e *Error
+	if !errors.As(err, &e) || e.Code != CodeInvalidArgument {
+		t.Fatalf("file apply with placeholders: %v", err)
+	}
+	var fields []string
+	for _, fe := range e.Fields {
+		fields = append(fields, fe.Field)
+	}
+	if fmt.Sprint(fields) != "[api_key mcpServers[0].env.TOKEN]" {
+		t.Errorf("fields %v", fields)
+	}
+
+	res, err := h.c.Apply(ctxT(t), withRedacted, "api")
+	if err != nil || fmt.Sprint(res.Unchanged) != "[a]" {
+		t.Fatalf("api apply with placeholders: %+v %v", res, err)
+	}
+	cur, err := h.c.Config(ctxT(t))
+	if err != nil || cur.APIKey != "k" || cur.Servers[0].Env["TOKEN"] != "literal" {
+		t.Errorf("api apply did not keep the values: %+v %v", cur, err)
+	}
+}

@@ -709,3 +709,28 @@ func TestConfigConcurrentApplies(t *testing.T) {
 		t.Errorf("keep restarted: %d -> %d", pid, got)
 	}
 }
+
+// TestConfigFileEditWithPlaceholderIsInvalid: "********" in the file cannot mean "keep the
+// current value" (the next start would load it literally), so such an edit is invalid like
+// any other: the running config stays, and the doctor shows the field.
+func TestConfigFileEditWithPlaceholderIsInvalid(t *testing.T) {
+	off := disabledServer(t, "a")
+	off["env"] = map[string]string{"TOKEN": "literal-value-3b9e"}
+	p := startProxy(t, servers(off))
+	s := openSSE(t, p, "/events", keyHeader(p))
+	_, _, before := p.getConfig()
+	edited := strings.Replace(string(p.readConfigFile()), "literal-value-3b9e", config.Redacted, 1)
+	if err := os.WriteFile(p.configPath(), []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the edit to be recorded as invalid", func() bool { return p.D.ConfigErrors.Load() != nil })
+	if errs := *p.D.ConfigErrors.Load(); !hasField(errs, "mcpServers[0].env.TOKEN") {
+		t.Errorf("ConfigErrors = %v", errs)
+	}
+	if _, _, got := p.getConfig(); string(got) != string(before) {
+		t.Errorf("running config changed")
+	}
+	if r := reloads(t, s.Events(), "file"); len(r) != 0 {
+		t.Errorf("reloaded: %+v", r)
+	}
+}
