@@ -242,8 +242,16 @@ func (r *registry) spawn(ctx actor.Context, name string, rw *row) {
 	if dial.Logger == nil {
 		dial.Logger = r.log
 	}
+	// The isolation in force is fixed here, so that an apply that changes the global default
+	// cannot race with the wrapper reading it.
+	cfg := rw.cfg
+	if iso := r.eff.IsolationFor(cfg); iso != nil {
+		cfg.Isolation = iso
+	} else if cfg.EffectiveProtocol() == config.ProtocolStdio {
+		cfg.Isolation = &config.Isolation{Enabled: false}
+	}
 	props := actor.PropsFromProducer(newUpstreamActor(upstreamProps{
-		name: name, childGen: rw.childGen, cfg: rw.cfg, resolve: r.resolver(),
+		name: name, childGen: rw.childGen, cfg: cfg, resolve: r.resolver(),
 		dial: dial, logger: r.log, backoffBase: r.opts.BackoffBase,
 	}))
 	pid, err := ctx.SpawnNamed(props, fmt.Sprintf("up-%s-%d", name, rw.childGen))
@@ -394,8 +402,15 @@ func (r *registry) onStatus(ctx actor.Context, m upstreamStatus) {
 		return // from an actor that has been replaced or is being stopped
 	}
 	prev := rw.st.State
-	if (m.State == StateError || m.State == StateBackoff) && prev != StateError && prev != StateBackoff {
-		rw.since = time.Now().UTC()
+	switch m.State {
+	case StateError, StateBackoff:
+		// since is when the server first failed; retries pass through connecting and must
+		// not reset it.
+		if rw.since.IsZero() {
+			rw.since = time.Now().UTC()
+		}
+	case StateReady, StateDisabled:
+		rw.since = time.Time{}
 	}
 	toolsChanged := m.Tools != nil
 	if toolsChanged {

@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -62,6 +63,9 @@ type Options struct {
 	// CommandWrapper, when set, rewrites a stdio server's command line before it starts
 	// (Docker isolation uses it).
 	CommandWrapper func(cfg config.ServerConfig, env []string) (command string, args []string, childEnv []string)
+	// AfterClose, when set, runs at the end of a stdio connection's Close, after its process
+	// group is gone (Docker isolation removes the container there).
+	AfterClose func(cfg config.ServerConfig)
 }
 
 func (o *Options) defaults() {
@@ -100,6 +104,7 @@ type Conn struct {
 	closeOnce sync.Once
 	exited    chan struct{} // closed when the stdio child has been reaped
 	stderr    *ring
+	after     func()
 }
 
 // Done is closed when the connection is lost: the child exited, its stdout broke, or the
@@ -146,6 +151,9 @@ func (c *Conn) Close() error {
 		}
 		if c.PID > 0 {
 			killGroup(c.PID, c.exited)
+		}
+		if c.after != nil {
+			c.after()
 		}
 	})
 	return nil
@@ -248,7 +256,10 @@ func (c *Conn) startStdio(life context.Context, cfg config.ServerConfig, opts Op
 	if opts.CommandWrapper != nil {
 		command, args, env = opts.CommandWrapper(cfg, env)
 	}
-	path, err := lookPath(command, env)
+	if opts.AfterClose != nil {
+		c.after = func() { opts.AfterClose(cfg) }
+	}
+	path, err := lookPath(command, cfg.WorkingDir, env)
 	if err != nil {
 		return err
 	}
@@ -345,12 +356,17 @@ func ChildEnv(configured map[string]string) []string {
 
 // lookPath resolves command against the PATH of the child's environment, so that a command
 // missing there gives a clear error before anything starts.
-func lookPath(command string, env []string) (string, error) {
+func lookPath(command, workDir string, env []string) (string, error) {
 	if strings.Contains(command, "/") {
-		if _, err := os.Stat(command); err != nil {
+		// A relative path runs relative to the server's working_dir, so check it there.
+		path := command
+		if !filepath.IsAbs(path) && workDir != "" {
+			path = filepath.Join(workDir, path)
+		}
+		if _, err := os.Stat(path); err != nil {
 			return "", fmt.Errorf("command %q not found: %w", command, err)
 		}
-		return command, nil
+		return path, nil
 	}
 	path := ""
 	for _, kv := range env {

@@ -283,7 +283,7 @@ func (d *Daemon) startActors() {
 			}
 		},
 		Dial: upstream.Options{Logger: d.Logger, ClientName: "mcpproxy", ClientVersion: version,
-			CommandWrapper: d.ops.docker.Wrap},
+			CommandWrapper: d.ops.docker.Wrap, AfterClose: d.ops.docker.AfterStop},
 		BackoffBase: d.opts.BackoffBase,
 	}), "registry")
 	if err != nil {
