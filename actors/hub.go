@@ -17,47 +17,10 @@ import (
 	"github.com/mcpproxy/mcpproxy/actors/store"
 )
 
-// The hub actor fans domain events (Event, from the registry) out to the /events
-// subscribers with github.com/r3labs/sse/v2 and keeps the recent log for Last-Event-ID.
-//
-// # Why one r3labs stream per subscriber
-//
-// An r3labs Stream has one goroutine that does a blocking send into each of its
-// subscribers' channels, so one subscriber that stops reading stalls every other
-// subscriber of that stream, and then Publish blocks (LIBRARIES.md section 3). The hub
-// therefore gives every subscriber its own Stream (stream id = subscriber id) and
-// publishes to each with TryPublish, which never blocks: false means that subscriber's
-// buffer (HubOptions.Buffer events in the stream, plus r3labs' 64 in the subscriber
-// channel, plus the TCP buffers) is full, and the hub drops it by cancelling its context.
-// The Serve side (hub_stream.go) turns that cancellation into a past write deadline, so a
-// write blocked on the stalled client returns, r3labs deregisters the subscriber, and
-// Serve removes the stream: no r3labs goroutine outlives the request. The hub never
-// removes a stream itself, because removing a stream whose subscriber is still
-// registered leaks r3labs' close goroutine (LIBRARIES.md gotcha 6).
-//
-// # Ids and replay
-//
-// Every event gets the next id (the store's LastEventID survives restarts) and is
-// appended to the store's event log (NoSync) and to an in-memory ring of the newest
-// ReplayLimit events, loaded from the store at start. Replay is served from the ring, so
-// Receive does no read I/O. A subscriber is "pending" from Subscribe until r3labs has
-// registered it (OnSubscribe -> subscriberReady); the events published meanwhile are
-// caught up from the ring at that point, so none is lost or sent twice. A subscriber that
-// stays pending for two keepalive intervals (a client that does not read its replay) is
-// dropped like a stalled one.
-//
-// # Messages
-//
-//	Event            publish (from the registry)
-//	subscribe        -> subscribeReply (HubClient.Subscribe)
-//	subscriberReady  from r3labs' OnSubscribe: catch up, then live
-//	unsubscribed     from Serve when the stream has ended
-//	getHubStats      -> HubStats (HubClient.Stats)
-//	keepaliveTick    from the hub's own ticker: ": keepalive" to every live subscriber
-
 // Hub defaults (see HubOptions).
 const (
-	DefaultKeepAlive   = 15 * time.Second
+	// DefaultKeepAlive leaves a margin under the 15 s that API.md promises.
+	DefaultKeepAlive   = 10 * time.Second
 	DefaultHubBuffer   = 256
 	DefaultReplayLimit = 1000
 )
@@ -104,6 +67,8 @@ type (
 		// Drop ends the subscription (from the hub when the client stalls).
 		Drop context.CancelFunc
 	}
+	// subscribeReply carries pointers (the r3labs server, shared immutable events): the hub
+	// and /events always run in one process, unlike the registry's plain-data messages.
 	subscribeReply struct {
 		srv *sse.Server
 		// missed are the events to replay, oldest first (shared, never modified).
@@ -136,7 +101,47 @@ type ringEntry struct {
 	ev *sse.Event
 }
 
-// hub owns the subscribers, the replay ring and the counters.
+// hub is the actor that fans domain events (Event, from the registry) out to the /events
+// subscribers with github.com/r3labs/sse/v2 and keeps the recent log for Last-Event-ID.
+//
+// # Why one r3labs stream per subscriber
+//
+// An r3labs Stream has one goroutine that does a blocking send into each of its
+// subscribers' channels, so one subscriber that stops reading stalls every other
+// subscriber of that stream, and then Publish blocks (LIBRARIES.md section 3). The hub
+// therefore gives every subscriber its own Stream (stream id = subscriber id) and
+// publishes to each with TryPublish, which never blocks: false means that subscriber's
+// buffer (HubOptions.Buffer events in the stream, plus r3labs' 64 in the subscriber
+// channel, plus the TCP buffers) is full, and the hub drops it by cancelling its context.
+// The Serve side (hub_stream.go) turns that cancellation into a past write deadline, so a
+// write blocked on the stalled client returns, r3labs deregisters the subscriber, and
+// Serve removes the stream: no r3labs goroutine outlives the request. The hub never
+// removes a stream itself, because removing a stream whose subscriber is still
+// registered leaks r3labs' close goroutine (LIBRARIES.md gotcha 6).
+//
+// # Ids and replay
+//
+// Every event gets the next id (the store's LastEventID survives restarts) and is
+// appended to the store's event log (NoSync) and to an in-memory ring of the newest
+// ReplayLimit events, loaded from the store at start. Replay is served from the ring, so
+// Receive does no read I/O; the subscribe reply hands the missed events to Serve, which
+// writes them itself (in r3labs' layout) before it hands the connection to r3labs, so a
+// replay of ReplayLimit events needs no stream buffer that large. A subscriber is "pending" from Subscribe until r3labs has
+// registered it (OnSubscribe -> subscriberReady); the events published meanwhile are
+// caught up from the ring at that point, so none is lost or sent twice. A subscriber that
+// stays pending for two keepalive intervals (a client that does not read its replay) is
+// dropped like a stalled one.
+//
+// # Messages
+//
+//	Event            publish (from the registry)
+//	subscribe        -> subscribeReply (HubClient.Subscribe)
+//	subscriberReady  from r3labs' OnSubscribe: catch up, then live
+//	unsubscribed     from Serve when the stream has ended
+//	getHubStats      -> HubStats (HubClient.Stats)
+//	keepaliveTick    from the hub's own ticker: ": keepalive" to every live subscriber
+//
+// It owns the subscribers, the replay ring and the counters.
 type hub struct {
 	opts   HubOptions
 	log    *slog.Logger
