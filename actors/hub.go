@@ -20,14 +20,16 @@ import (
 // Hub defaults (see HubOptions).
 const (
 	// DefaultKeepAlive leaves a margin under the 15 s that API.md promises.
-	DefaultKeepAlive   = 10 * time.Second
-	DefaultHubBuffer   = 256
-	DefaultReplayLimit = 1000
+	DefaultKeepAlive     = 10 * time.Second
+	DefaultHubBuffer     = 256
+	DefaultReplayLimit   = 1000
+	DefaultReplayTimeout = 30 * time.Second
 )
 
 // HubOptions configure the hub actor. The zero value works: no store (ids start at 1 on
 // every start), no logging, a keepalive every DefaultKeepAlive, DefaultHubBuffer events of
-// buffer per subscriber and DefaultReplayLimit events kept for replay.
+// buffer per subscriber, DefaultReplayLimit events kept for replay and DefaultReplayTimeout
+// to send them.
 type HubOptions struct {
 	// Store keeps the recent event log so that ids keep increasing across restarts and
 	// replay works after one.
@@ -40,6 +42,9 @@ type HubOptions struct {
 	Buffer int
 	// ReplayLimit is how many of the newest events a reconnecting client can get back.
 	ReplayLimit int
+	// ReplayTimeout is how long a new subscriber may take to read its replay and become
+	// live before it is dropped (checked at each keepalive).
+	ReplayTimeout time.Duration
 }
 
 // HubStats are the hub's counters, for diagnostics.
@@ -84,16 +89,14 @@ type (
 // for the empty event that closes a stream.
 var keepaliveEvent = &sse.Event{Comment: []byte("keepalive")}
 
-// pendingTicks is how many keepalive ticks a subscriber may stay pending.
-const pendingTicks = 2
-
 type hubSub struct {
 	drop context.CancelFunc
 	live bool
 	// from is the newest id the client has or gets through its replay; catch-up at ready
 	// starts after it.
-	from  uint64
-	ticks int
+	from uint64
+	// since is when it subscribed, for ReplayTimeout.
+	since time.Time
 }
 
 type ringEntry struct {
@@ -129,7 +132,7 @@ type ringEntry struct {
 // replay of ReplayLimit events needs no stream buffer that large. A subscriber is "pending" from Subscribe until r3labs has
 // registered it (OnSubscribe -> subscriberReady); the events published meanwhile are
 // caught up from the ring at that point, so none is lost or sent twice. A subscriber that
-// stays pending for two keepalive intervals (a client that does not read its replay) is
+// stays pending longer than ReplayTimeout (a client that does not read its replay) is
 // dropped like a stalled one.
 //
 // # Messages
@@ -168,6 +171,9 @@ func NewHubProps(opts HubOptions) *actor.Props {
 	}
 	if opts.ReplayLimit <= 0 {
 		opts.ReplayLimit = DefaultReplayLimit
+	}
+	if opts.ReplayTimeout <= 0 {
+		opts.ReplayTimeout = DefaultReplayTimeout
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &hub{opts: opts, log: opts.Logger, subs: map[string]*hubSub{}}
@@ -320,7 +326,7 @@ func (h *hub) subscribe(ctx actor.Context, m subscribe) {
 	if m.Replay {
 		missed = h.after(m.After)
 	}
-	h.subs[m.ID] = &hubSub{drop: m.Drop, from: h.lastID}
+	h.subs[m.ID] = &hubSub{drop: m.Drop, from: h.lastID, since: time.Now()}
 	ctx.Respond(reply{v: subscribeReply{srv: h.srv, missed: missed}})
 }
 
@@ -362,7 +368,7 @@ func (h *hub) keepalive() {
 			h.deliver(id, s, keepaliveEvent)
 			continue
 		}
-		if s.ticks++; s.ticks >= pendingTicks {
+		if time.Since(s.since) > h.opts.ReplayTimeout {
 			delete(h.subs, id)
 			s.drop()
 			h.stats.Dropped++

@@ -273,10 +273,10 @@ func TestHubIDsAndReplayFromStore(t *testing.T) {
 }
 
 // TestHubDropsSubscriberStuckInReplay: a client that asks for a replay and never reads it
-// stays pending; the hub drops it after two keepalive intervals and its connection closes.
+// stays pending; the hub drops it after ReplayTimeout and its connection closes.
 func TestHubDropsSubscriberStuckInReplay(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), ignoreDeadLetterThrottle)
-	h := startHub(t, HubOptions{KeepAlive: 50 * time.Millisecond})
+	h := startHub(t, HubOptions{KeepAlive: 50 * time.Millisecond, ReplayTimeout: 100 * time.Millisecond})
 	pad := strings.Repeat("x", 32<<10)
 	for i := range 300 { // ~10 MB of replay, far more than the socket buffers
 		h.publish("big", map[string]any{"i": i, "pad": pad})
