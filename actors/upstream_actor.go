@@ -54,6 +54,9 @@ type upstreamActor struct {
 	lastError  string
 	connected  time.Time
 	retry      *time.Timer
+	// relist is set when list_changed arrives while connecting: the list taken during the
+	// connect may predate it, so it is listed again once ready.
+	relist bool
 }
 
 func newUpstreamActor(p upstreamProps) actor.Producer {
@@ -169,6 +172,7 @@ func (u *upstreamActor) report(tools []Tool) {
 func (u *upstreamActor) connect() {
 	u.stopRetry()
 	u.gen++
+	u.relist = false
 	gen, self, sys := u.gen, u.self, u.sys
 	u.state = StateConnecting
 	u.report(nil)
@@ -222,6 +226,10 @@ func (u *upstreamActor) onConnectDone(m connectDone) {
 		m.tools = []Tool{}
 	}
 	u.report(m.tools)
+	if u.relist {
+		u.relist = false
+		u.onToolsChanged(toolsChanged{gen: u.gen})
+	}
 	gen, self, sys, conn := u.gen, u.self, u.sys, m.conn
 	go func() {
 		<-conn.Done()
@@ -271,7 +279,14 @@ func backoffDelay(base time.Duration, failures int) time.Duration {
 }
 
 func (u *upstreamActor) onToolsChanged(m toolsChanged) {
-	if m.gen != u.gen || u.state != StateReady {
+	if m.gen != u.gen {
+		return
+	}
+	if u.state == StateConnecting {
+		u.relist = true
+		return
+	}
+	if u.state != StateReady {
 		return
 	}
 	gen, self, sys, conn, name := u.gen, u.self, u.sys, u.conn, u.p.name

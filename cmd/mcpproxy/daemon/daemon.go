@@ -79,7 +79,7 @@ type Daemon struct {
 
 	// Watcher follows the config file; ConfigErrors holds the errors of the last invalid
 	// edit (nil when the file is valid), for the doctor.
-	watcher      *config.Watcher
+	watcher      atomic.Pointer[config.Watcher]
 	ConfigErrors atomic.Pointer[[]config.FieldError]
 
 	generatedKey bool
@@ -269,8 +269,8 @@ func (d *Daemon) startActors() {
 			return v, err == nil
 		},
 		BeforeSave: func(data []byte) {
-			if d.watcher != nil {
-				d.watcher.Expect(data)
+			if w := d.watcher.Load(); w != nil {
+				w.Expect(data)
 			}
 		},
 		OnApplied: func(c *config.Config) {
@@ -353,7 +353,7 @@ func (d *Daemon) watch() error {
 	if err != nil {
 		return err
 	}
-	d.watcher = w
+	d.watcher.Store(w)
 	return nil
 }
 
@@ -371,12 +371,18 @@ func (d *Daemon) onConfigFile(data []byte) {
 			"errors", (&config.ValidationError{Errors: errs}).Error())
 		return
 	}
-	d.ConfigErrors.Store(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := d.Client.Apply(ctx, cfg, "file"); err != nil {
-		d.Logger.Error("applying config file edit failed", "err", err)
+		var ae *actors.Error
+		if errors.As(err, &ae) && len(ae.Fields) > 0 {
+			fields := ae.Fields
+			d.ConfigErrors.Store(&fields)
+		}
+		d.Logger.Error("applying config file edit failed; keeping the running config", "err", err)
+		return
 	}
+	d.ConfigErrors.Store(nil)
 }
 
 // Shutdown stops everything in order, bounded by ctx (give it about 10 s). It is safe to
@@ -394,8 +400,8 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 	}()
 	d.ready.Store(false)
 	var errs []error
-	if d.watcher != nil {
-		errs = append(errs, d.watcher.Close())
+	if w := d.watcher.Load(); w != nil {
+		errs = append(errs, w.Close())
 	}
 	d.cancel()
 	errs = append(errs, d.srv.Shutdown(ctx), d.unixSrv.Shutdown(ctx))
