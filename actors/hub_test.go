@@ -82,6 +82,8 @@ type hubHarness struct {
 	pid  *actor.PID
 	hc   *HubClient
 	srv  *httptest.Server
+	// cancelBase cancels the test server's base context, as the daemon does at shutdown.
+	cancelBase context.CancelFunc
 }
 
 func startHub(t *testing.T, opts HubOptions) *hubHarness {
@@ -90,7 +92,9 @@ func startHub(t *testing.T, opts HubOptions) *hubHarness {
 	h := &hubHarness{sys: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))}
 	h.pid = h.sys.Root.Spawn(NewHubProps(opts))
 	h.hc = NewHubClient(h.sys, h.pid)
-	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	base, cancel := context.WithCancel(context.Background())
+	h.cancelBase = cancel
+	h.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var after uint64
 		replay := false
 		if v := r.Header.Get("Last-Event-ID"); v != "" {
@@ -104,6 +108,9 @@ func startHub(t *testing.T, opts HubOptions) *hubHarness {
 		}
 		sub.Serve(w, r)
 	}))
+	// As in the daemon: cancelling the base context ends every stream (shutdown).
+	h.srv.Config.BaseContext = func(net.Listener) context.Context { return base }
+	h.srv.Start()
 	t.Cleanup(h.stop)
 	return h
 }
@@ -121,6 +128,7 @@ func (h *hubHarness) stop() {
 		// Stopping the hub drops its subscribers, so the test server's handlers return and
 		// Close does not wait for open streams.
 		_ = h.sys.Root.PoisonFuture(h.pid).Wait()
+		h.cancelBase()
 		h.srv.Close()
 		h.sys.Shutdown()
 	})
@@ -328,5 +336,35 @@ func TestHubStalledLiveSubscriber(t *testing.T) {
 	}
 	h.publish("after", map[string]int{"n": n})
 	expectLine(t, good, "event: after")
+	h.stop()
+}
+
+// TestHubShutdownUnblocksStalledWriter: at shutdown (the base context cancelled) a stream
+// whose write is blocked on a client that does not read ends within the grace, leaving no
+// goroutine; a big buffer keeps the hub from dropping it first.
+func TestHubShutdownUnblocksStalledWriter(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), ignoreDeadLetterThrottle)
+	h := startHub(t, HubOptions{Buffer: 4096})
+	conn, err := net.Dial("tcp", h.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	h.waitStats(t, "the subscriber", func(s HubStats) bool { return s.Subscribers == 1 })
+	pad := strings.Repeat("x", 32<<10)
+	for range 600 { // ~19 MB: far beyond the socket buffers, so the writer blocks
+		h.publish("big", map[string]any{"pad": pad})
+	}
+	h.waitStats(t, "600 events", func(s HubStats) bool { return s.LastID == 600 })
+	if st := h.stats(t); st.Dropped != 0 {
+		t.Fatalf("dropped before shutdown: %+v", st)
+	}
+	start := time.Now()
+	h.cancelBase()
+	h.waitStats(t, "the stream to end", func(s HubStats) bool { return s.Subscribers == 0 })
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("the blocked stream took %s to end", took)
+	}
 	h.stop()
 }
