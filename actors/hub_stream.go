@@ -140,5 +140,5 @@ type headersSent struct{ w http.ResponseWriter }
 func (h headersSent) Header() http.Header         { return h.w.Header() }
 func (h headersSent) Write(b []byte) (int, error) { return h.w.Write(b) }
 func (h headersSent) WriteHeader(int)             {}
-func (h headersSent) Flush()                      { _ = http.NewResponseController(h.w).Flush() }
+func (h headersSent) Flush()                      { h.w.(http.Flusher).Flush() } // checked by Serve
 func (h headersSent) Unwrap() http.ResponseWriter { return h.w }
