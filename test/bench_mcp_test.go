@@ -3,13 +3,16 @@ package test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpproxy/mcpproxy/actors"
@@ -40,6 +43,15 @@ func newMCPBench(b *testing.B) *mcpBench {
 	return &mcpBench{p: p, fxURL: fxURL}
 }
 
+// benchHTTP is an HTTP client of its own for one benchmark client, keeping enough idle
+// connections: mcp-go's default client shares http.DefaultTransport, which keeps two idle
+// connections per host, so concurrent clients would spend their time dialling.
+func benchHTTP() transport.StreamableHTTPCOption {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	return transport.WithHTTPBasicClient(&http.Client{Transport: tr})
+}
+
 // echoCall returns a function that calls echo on c: directly (server "") or through
 // call_tool as server:echo.
 func echoCall(c *client.Client, server string) func(context.Context) error {
@@ -64,7 +76,9 @@ func echoCall(c *client.Client, server string) func(context.Context) error {
 }
 
 // directClients returns n clients of the fixture itself: n HTTP clients, or one stdio
-// fixture process shared by all n (as the proxy shares its one upstream process).
+// fixture process shared by all n (as the proxy shares its one upstream process). They
+// speak protocol 2025-11-25, as agents do toward /mcp, so that both paths are measured with
+// the same client on the same protocol (mcp-go's 2026-07-28 calls are slower).
 func (m *mcpBench) directClients(b *testing.B, upstream string, n int) []*client.Client {
 	b.Helper()
 	out := make([]*client.Client, n)
@@ -74,22 +88,46 @@ func (m *mcpBench) directClients(b *testing.B, upstream string, n int) []*client
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = c.Close() })
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		req := mcp.InitializeRequest{}
-		req.Params.ClientInfo = mcp.Implementation{Name: "bench-direct", Version: "1"}
-		if _, err := c.Initialize(ctx, req); err != nil {
-			b.Fatal(err)
-		}
+		initLegacy(b, c)
 		for i := range out {
 			out[i] = c
 		}
 		return out
 	}
 	for i := range out {
-		out[i] = dialMCP(b, m.fxURL, nil, "bench-direct")
+		c, err := client.NewStreamableHttpClient(m.fxURL, benchHTTP())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = c.Close() })
+		if err := c.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		initLegacy(b, c)
+		out[i] = c
 	}
 	return out
+}
+
+func initLegacy(b *testing.B, c *client.Client) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = mcp.ProtocolVersion20251125
+	req.Params.ClientInfo = mcp.Implementation{Name: "bench-direct", Version: "1"}
+	if _, err := c.Initialize(ctx, req); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// processCPU is the user plus system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
@@ -110,7 +148,7 @@ func BenchmarkB1AddedLatency(b *testing.B) {
 				direct := m.directClients(b, up.kind, n)
 				proxied := make([]*client.Client, n)
 				for i := range proxied {
-					proxied[i] = dialMCP(b, m.p.URL+"/mcp", m.p.mcpKey(), "bench-proxy")
+					proxied[i] = dialMCP(b, m.p.URL+"/mcp", m.p.mcpKey(), "bench-proxy", benchHTTP())
 				}
 				// Warm both paths (connections, the mirror of tools, JIT-free but caches).
 				for i := range n {
@@ -189,7 +227,7 @@ func BenchmarkB2Throughput(b *testing.B) {
 	const n = 16
 	calls := make([]func(context.Context) error, n)
 	for i := range calls {
-		calls[i] = echoCall(dialMCP(b, m.p.URL+"/mcp", m.p.mcpKey(), "bench-b2"), "fxh")
+		calls[i] = echoCall(dialMCP(b, m.p.URL+"/mcp", m.p.mcpKey(), "bench-b2", benchHTTP()), "fxh")
 		for range 20 {
 			if err := calls[i](context.Background()); err != nil {
 				b.Fatal(err)
@@ -199,6 +237,7 @@ func BenchmarkB2Throughput(b *testing.B) {
 	var failed atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
+	cpu0 := processCPU()
 	start := time.Now()
 	for g := range n {
 		per := b.N / n
@@ -217,8 +256,12 @@ func BenchmarkB2Throughput(b *testing.B) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "calls/s")
+	// CPU time of this process (clients and daemon, not the fixture) per call: a figure a
+	// busy shared machine disturbs far less than the call rate.
+	b.ReportMetric(float64(cpu)/float64(time.Microsecond)/float64(b.N), "cpu-us/call")
 	b.ReportMetric(float64(failed.Load()), "errors")
 	if f := failed.Load(); f > 0 {
 		b.Fatalf("%d of %d calls failed", f, b.N)
