@@ -668,6 +668,22 @@ func TestMCPAuthAndOrigin(t *testing.T) {
 			t.Fatalf("echo: %q", textOf(r))
 		}
 	})
+	t.Run("mcp-go's closing DELETE ends the session", func(t *testing.T) {
+		// mcp-go sends it without the X-API-Key header; the live session id suffices.
+		c, err := newMCP(p.URL+"/mcp", p.mcpKey(), "closer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := c.GetSessionId()
+		_ = c.Close()
+		if s, code := p.session(id); code != 200 || s.Status != store.SessionClosed {
+			t.Fatalf("after Close: %d %+v", code, s)
+		}
+		code, _ := p.doWith("DELETE", "/mcp", nil, nil, map[string]string{"Mcp-Session-Id": "not-a-session"})
+		if code != 401 {
+			t.Fatalf("DELETE of an unknown session without a key: %d", code)
+		}
+	})
 	t.Run("unknown session", func(t *testing.T) {
 		code, body := p.doWith("POST", "/mcp", `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, nil,
 			map[string]string{"Accept": accept, "X-API-Key": p.Key, "Mcp-Session-Id": "nope"})

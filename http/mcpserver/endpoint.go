@@ -6,8 +6,9 @@
 //   - /mcp/server/{name}: one upstream passed through under its own tool names, as if the
 //     agent were connected to it directly.
 //
-// Both need the API key unless require_mcp_auth is off (the Unix socket needs none); the
-// Host/Origin guard of the http package runs before them.
+// Both need the API key unless require_mcp_auth is off (the Unix socket needs none), except
+// for a DELETE that ends a live session (see Endpoint.authorized); the Host/Origin guard of
+// the http package runs before them.
 //
 // # Sessions
 //
@@ -214,17 +215,27 @@ const (
 )
 
 // authorized checks the API key when require_mcp_auth is on, and answers 401 if it fails.
-func (e *Endpoint) authorized(c *gin.Context) bool {
-	if e.httpSrv.Settings().RequireMCPAuth && !e.httpSrv.KeyOK(c.Request) {
-		e.httpSrv.WriteError(c, actors.Errorf(codeUnauthorized, "missing or wrong API key"))
-		return false
+//
+// One exception: a DELETE that names a live session of this endpoint may end it without the
+// key. mcp-go's client sends its closing DELETE without the headers it was configured with,
+// so its sessions would otherwise stay open until they idle out; and the session id, 130
+// random bits handed out only in answer to a keyed initialize, proves as much as the key
+// for ending that one session.
+func (e *Endpoint) authorized(c *gin.Context, endpoint string) bool {
+	r := c.Request
+	if !e.httpSrv.Settings().RequireMCPAuth || e.httpSrv.KeyOK(r) {
+		return true
 	}
-	return true
+	if r.Method == http.MethodDelete && e.sessions.isLive(r.Header.Get(server.HeaderKeySessionID), endpoint) {
+		return true
+	}
+	e.httpSrv.WriteError(c, actors.Errorf(codeUnauthorized, "missing or wrong API key"))
+	return false
 }
 
 // serveMain handles ANY /mcp.
 func (e *Endpoint) serveMain(c *gin.Context) {
-	if !e.authorized(c) {
+	if !e.authorized(c, "/mcp") {
 		return
 	}
 	e.serve(c, e.mainHTTP, "/mcp")

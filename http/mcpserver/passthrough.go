@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,10 +40,18 @@ type passthrough struct {
 // servePassthrough handles ANY /mcp/server/{name}: 404 for an unknown server, 409 for a
 // quarantined or disabled one, 503 while it is not ready; otherwise the mirror serves it.
 func (e *Endpoint) servePassthrough(c *gin.Context) {
-	if !e.authorized(c) {
+	name := c.Param("name")
+	endpoint := "/mcp/server/" + name
+	if !e.authorized(c, endpoint) {
 		return
 	}
-	name := c.Param("name")
+	if c.Request.Method == http.MethodDelete {
+		// Ending a session needs no reachable upstream.
+		if pt := e.passthroughIfAny(name); pt != nil {
+			e.serve(c, pt.http, endpoint)
+			return
+		}
+	}
 	conn, err := e.opts.Backend.UpstreamConn(c.Request.Context(), name)
 	if err != nil {
 		if actors.ErrorCode(err) == actors.CodeNotFound {
@@ -56,7 +65,7 @@ func (e *Endpoint) servePassthrough(c *gin.Context) {
 		e.httpSrv.WriteError(c, err)
 		return
 	}
-	e.serve(c, pt.http, "/mcp/server/"+name)
+	e.serve(c, pt.http, endpoint)
 }
 
 // passthroughIfAny returns the mirror of name if one exists.

@@ -178,6 +178,20 @@ func (t *Tracker) lookup(id string) *liveSession {
 	return ls
 }
 
+// isLive reports whether id names an open session of endpoint.
+func (t *Tracker) isLive(id, endpoint string) bool {
+	if id == "" {
+		return false
+	}
+	ls := t.lookup(id)
+	if ls == nil || ls.endpoint != endpoint {
+		return false
+	}
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return !ls.closed
+}
+
 // create registers a new session for endpoint and returns its id.
 func (t *Tracker) create(owner *idManager) string {
 	now := time.Now()
