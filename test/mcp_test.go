@@ -133,6 +133,11 @@ func TestMCPGoClient(t *testing.T) {
 	p.waitState("fx", 30*time.Second, actors.StateReady)
 	p.waitState("everything", 60*time.Second, actors.StateReady)
 	c := dialMCP(t, p.URL+"/mcp", p.mcpKey(), "go-e2e")
+	// mcp-go's client tries the stateless 2026-07-28 protocol first; /mcp answers that it
+	// speaks only session-oriented revisions, and the client falls back to initialize.
+	if v := c.ProtocolVersion(); mcp.IsModernProtocol(v) || c.GetSessionId() == "" {
+		t.Fatalf("negotiated %q with session %q, want a legacy revision with a session", v, c.GetSessionId())
+	}
 
 	if got, want := toolNames(t, c), []string{"call_tool", "retrieve_tools", "upstream_servers"}; !slices.Equal(got, want) {
 		t.Fatalf("/mcp tools = %v, want %v", got, want)
