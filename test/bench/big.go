@@ -124,30 +124,39 @@ func load(addr, path string, conns int, warm, dur time.Duration) (lat []time.Dur
 	return lat, float64(count) / dur.Seconds(), bad, nil
 }
 
-// restLoad is B3: GET /api/v1/servers (100 servers) on 32 keep-alive connections.
+// restLoad is B3: GET /api/v1/servers (100 servers). The latency target is read with one
+// keep-alive connection (with 32 connections in a closed loop the median is just 32 divided
+// by the rate, Little's law), the rate target with 32 keep-alive connections.
 func (e *env) restLoad(d *daemon) []row {
 	const cmd = "go run ./test/bench -only B3"
 	dur := 3 * time.Second
 	if e.opts.quick {
 		dur = time.Second
 	}
-	e.progress("B3 GET /api/v1/servers, 32 connections, %d runs of %s", e.opts.runs, dur)
-	var p50s, p99s []time.Duration
+	e.progress("B3 GET /api/v1/servers: 1 connection, then 32 connections, %d runs of %s each", e.opts.runs, dur)
+	var p50s, p99s, loadedP50s []time.Duration
 	var rates []float64
 	bad := 0
 	for range e.opts.runs {
-		lat, rate, b, err := load(d.addr, "/api/v1/servers", 32, 300*time.Millisecond, dur)
+		lat, _, b, err := load(d.addr, "/api/v1/servers", 1, 200*time.Millisecond, dur)
 		if err != nil {
 			return []row{missing("B3", "GET /api/v1/servers", "p50 <= 0.3 ms, >= 10,000 req/s", cmd, err.Error())}
 		}
 		p50s = append(p50s, percentile(lat, 0.5))
 		p99s = append(p99s, percentile(lat, 0.99))
+		bad += b
+		lat, rate, b, err := load(d.addr, "/api/v1/servers", 32, 300*time.Millisecond, dur)
+		if err != nil {
+			return []row{missing("B3", "GET /api/v1/servers", "p50 <= 0.3 ms, >= 10,000 req/s", cmd, err.Error())}
+		}
+		loadedP50s = append(loadedP50s, percentile(lat, 0.5))
 		rates = append(rates, rate)
 		bad += b
 	}
 	p50, rate := medianDur(p50s), medianF(rates)
-	return []row{{id: "B3", figure: fmt.Sprintf("GET /api/v1/servers, 100 servers, 32 keep-alive connections: latency, %.0f req/s, %d errors", rate, bad),
-		value: ms(p50) + " (p50)", p99: ms(medianDur(p99s)), target: "p50 <= 0.3 ms, >= 10,000 req/s",
+	return []row{{id: "B3", figure: fmt.Sprintf("GET /api/v1/servers, 100 servers: latency on 1 keep-alive connection; rate on 32 (p50 under that load %s), %d errors",
+		ms(medianDur(loadedP50s)), bad),
+		value: fmt.Sprintf("%s (p50), %.0f req/s", ms(p50), rate), p99: ms(medianDur(p99s)), target: "p50 <= 0.3 ms, >= 10,000 req/s",
 		pass: verdict(p50 <= 300*time.Microsecond && rate >= 10000 && bad == 0), runs: len(p50s), cmd: cmd}}
 }
 
