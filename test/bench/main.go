@@ -97,6 +97,7 @@ func run(o options) error {
 		{"BIG", benchBig}, // B3, B4 (HTTP), B6 (restart_all), B8 (100 upstreams)
 	}
 	start := time.Now()
+	loadBefore := loadAvg()
 	var rows []row
 	for _, b := range benches {
 		if !e.wants(b.id) {
@@ -108,7 +109,9 @@ func run(o options) error {
 	fmt.Println(machine())
 	fmt.Println()
 	printTable(os.Stdout, rows)
-	fmt.Printf("\nTotal bench time %s. Median of %d runs unless the row says otherwise.\n", time.Since(start).Round(time.Second), o.runs)
+	fmt.Printf("\nTotal bench time %s. Median of %d runs unless the row says otherwise. Load average (1 min) at start %s, at end %s:\n"+
+		"other work on the machine shares its cores with the daemon and the load generator.\n",
+		time.Since(start).Round(time.Second), o.runs, loadBefore, loadAvg())
 	for _, r := range rows {
 		if r.pass != nil && !*r.pass {
 			return errors.New("some targets were missed (see the table)")
@@ -190,6 +193,19 @@ func machine() string {
 		mem = fmt.Sprintf(", %.0f GB RAM", float64(kb)/(1<<20))
 	}
 	return fmt.Sprintf("Machine: %s, %d cores%s%s, %s, %s", cpu, runtime.NumCPU(), mem, kernel, runtime.Version(), time.Now().UTC().Format("2006-01-02"))
+}
+
+// loadAvg is the 1-minute load average.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }
 
 func meminfoKB(field string) int64 {
