@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,6 +106,7 @@ type Conn struct {
 	exited    chan struct{} // closed when the stdio child has been reaped
 	stderr    *ring
 	after     func()
+	http      *http.Client // remote upstreams: closed with the connection
 }
 
 // Done is closed when the connection is lost: the child exited, its stdout broke, or the
@@ -154,6 +156,9 @@ func (c *Conn) Close() error {
 		}
 		if c.after != nil {
 			c.after()
+		}
+		if c.http != nil {
+			c.http.CloseIdleConnections()
 		}
 	})
 	return nil
@@ -308,8 +313,9 @@ func (c *Conn) startStdio(life context.Context, cfg config.ServerConfig, opts Op
 }
 
 func (c *Conn) startHTTP(life context.Context, cfg config.ServerConfig, opts Options) error {
-	tr, err := transport.NewStreamableHTTP(cfg.URL, transport.WithHTTPHeaders(cfg.Headers),
-		transport.WithHTTPLogger(opts.Logger))
+	c.http = newHTTPClient()
+	tr, err := transport.NewStreamableHTTP(cfg.URL, transport.WithHTTPBasicClient(c.http),
+		transport.WithHTTPHeaders(cfg.Headers), transport.WithHTTPLogger(opts.Logger))
 	if err != nil {
 		return err
 	}
@@ -321,7 +327,9 @@ func (c *Conn) startHTTP(life context.Context, cfg config.ServerConfig, opts Opt
 }
 
 func (c *Conn) startSSE(life context.Context, cfg config.ServerConfig, opts Options) error {
-	tr, err := transport.NewSSE(cfg.URL, transport.WithHeaders(cfg.Headers), transport.WithSSELogger(opts.Logger))
+	c.http = newHTTPClient()
+	tr, err := transport.NewSSE(cfg.URL, transport.WithHTTPClient(c.http),
+		transport.WithHeaders(cfg.Headers), transport.WithSSELogger(opts.Logger))
 	if err != nil {
 		return err
 	}
@@ -331,6 +339,18 @@ func (c *Conn) startSSE(life context.Context, cfg config.ServerConfig, opts Opti
 		c.Client.OnNotification(opts.OnNotification)
 	}
 	return c.Client.Start(life)
+}
+
+// newHTTPClient returns the client of one remote upstream. Its own transport keeps enough idle
+// connections for concurrent calls (http.DefaultTransport keeps two per host, so parallel
+// calls would re-dial), and it has no overall timeout, which would cut long event streams:
+// calls are bounded by their contexts instead.
+func newHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 128
+	t.MaxIdleConnsPerHost = 64
+	t.IdleConnTimeout = 90 * time.Second
+	return &http.Client{Transport: t}
 }
 
 // ChildEnv is the whole environment a stdio child gets: PATH and HOME from the daemon, and the
