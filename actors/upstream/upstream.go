@@ -257,6 +257,21 @@ func (c *Conn) clientOptions(opts Options) []client.ClientOption {
 }
 
 func (c *Conn) startStdio(life context.Context, cfg config.ServerConfig, opts Options) error {
+	out, stdin, err := c.spawn(cfg, opts)
+	if err != nil {
+		return err
+	}
+	tr := transport.NewIO(out, stdin, nil)
+	c.Client = client.NewClient(tr, c.clientOptions(opts)...)
+	if opts.OnNotification != nil {
+		c.Client.OnNotification(opts.OnNotification)
+	}
+	return c.Client.Start(life)
+}
+
+// spawn starts a stdio server in its own process group and returns its stdout, bounded per
+// line by opts.MaxLineBytes, and its stdin. The connection is lost when the process exits.
+func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.WriteCloser, error) {
 	command, args, env := cfg.Command, cfg.Args, ChildEnv(cfg.Env)
 	if opts.CommandWrapper != nil {
 		command, args, env = opts.CommandWrapper(cfg, env)
@@ -266,7 +281,7 @@ func (c *Conn) startStdio(life context.Context, cfg config.ServerConfig, opts Op
 	}
 	path, err := lookPath(command, cfg.WorkingDir, env)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	cmd := exec.Command(path, args...)
 	cmd.Args[0] = command
@@ -277,16 +292,16 @@ func (c *Conn) startStdio(life context.Context, cfg config.ServerConfig, opts Op
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	c.stderr = newRing(4 << 10)
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", command, err)
+		return nil, nil, fmt.Errorf("start %s: %w", command, err)
 	}
 	c.PID = cmd.Process.Pid
 	c.exited = make(chan struct{})
@@ -304,12 +319,7 @@ func (c *Conn) startStdio(life context.Context, cfg config.ServerConfig, opts Op
 		c.lost(err)
 		_ = syscall.Kill(-c.PID, syscall.SIGKILL)
 	}}
-	tr := transport.NewIO(out, stdin, nil)
-	c.Client = client.NewClient(tr, c.clientOptions(opts)...)
-	if opts.OnNotification != nil {
-		c.Client.OnNotification(opts.OnNotification)
-	}
-	return c.Client.Start(life)
+	return out, stdin, nil
 }
 
 func (c *Conn) startHTTP(life context.Context, cfg config.ServerConfig, opts Options) error {
