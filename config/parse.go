@@ -91,6 +91,11 @@ func (p *parser) config(data []byte) *Config {
 		p.fail("", "%s", syntaxError(data))
 		return c
 	}
+	// null would otherwise decode as an empty config and, applied, remove every server.
+	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+		p.fail("", "the document is null; want a JSON object")
+		return c
+	}
 	p.fields("", data, map[string]func(string, json.RawMessage){
 		"listen":              func(path string, raw json.RawMessage) { p.str(path, raw, &c.Listen) },
 		"data_dir":            func(path string, raw json.RawMessage) { p.str(path, raw, &c.DataDir) },

@@ -226,3 +226,13 @@ func TestParseLimitsErrors(t *testing.T) {
 		t.Errorf("last error = %+v", last)
 	}
 }
+
+// TestParseRejectsNullDocument: a body of null must not become an empty config, which an
+// apply would take as "remove every server".
+func TestParseRejectsNullDocument(t *testing.T) {
+	for _, in := range []string{"null", " null\n"} {
+		if _, errs := Parse([]byte(in)); len(errs) != 1 || errs[0].Field != RootField {
+			t.Errorf("Parse(%q) errors = %v, want one error on %q", in, errs, RootField)
+		}
+	}
+}
