@@ -196,7 +196,7 @@ func startProxyIn(t testing.TB, dir string, cfg any) *proxy {
 	if err != nil {
 		t.Fatalf("start daemon: %v", err)
 	}
-	p := &proxy{t: t, URL: d.URL(), Key: d.APIKey(), DataDir: dir, Socket: d.SocketPath, D: d, client: &http.Client{Timeout: 30 * time.Second}}
+	p := &proxy{t: t, URL: d.URL(), Key: d.APIKey(), DataDir: dir, Socket: d.SocketPath, D: d, client: &http.Client{Timeout: 30 * time.Second, Transport: validatingTransport(t, nil)}}
 	t.Cleanup(func() { p.Stop() })
 	return p
 }
@@ -243,7 +243,7 @@ func startProxyProcess(t testing.TB, dir string, cfg any, env ...string) *proxy 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{t: t, DataDir: dir, Socket: filepath.Join(dir, "mcpproxy.sock"), Cmd: cmd, stderr: stderr, client: &http.Client{Timeout: 30 * time.Second}}
+	p := &proxy{t: t, DataDir: dir, Socket: filepath.Join(dir, "mcpproxy.sock"), Cmd: cmd, stderr: stderr, client: &http.Client{Timeout: 30 * time.Second, Transport: validatingTransport(t, nil)}}
 	t.Cleanup(func() { p.Stop() })
 	waitFor(t, 20*time.Second, "daemon to listen", func() bool {
 		if m := listenRE.FindStringSubmatch(stderr.String()); m != nil {

@@ -116,6 +116,9 @@ func (d *Daemon) APIKey() string { return d.Config.APIKey }
 // listeners, and returns once requests are served. Upstreams connect in the background.
 // An invalid config returns a *config.ValidationError and changes nothing on disk.
 func Start(ctx context.Context, opts Options) (*Daemon, error) {
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
 	d := &Daemon{opts: opts, Started: time.Now()}
 	d.Logger = opts.Logger
 	if d.Logger == nil {
