@@ -33,7 +33,7 @@ fuzz: ## a short run of the config parser fuzzer (FUZZTIME=10s)
 
 lint-spec: ## lint oas/swagger.yaml with @redocly/cli
 	@test -d test/node_modules || $(MAKE) npm
-	cd test && npx --no-install redocly lint ../oas/swagger.yaml --config ../oas/redocly.yaml
+	npx --prefix test --no-install redocly lint --config oas/redocly.yaml oas/swagger.yaml
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l actors http cmd config oas test 2>/dev/null | grep -v node_modules); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
