@@ -57,6 +57,12 @@ type Options struct {
 	// DiscoverTimeout bounds mcp-go's probe for the 2026 protocol before it falls back to the
 	// initialize handshake (servers that ignore unknown methods otherwise cost 5 s). Default 1 s.
 	DiscoverTimeout time.Duration
+	// ProtocolVersion pins the MCP revision spoken to the upstream. Default
+	// mcp.ProtocolVersion20251125: every server we met speaks it, it skips mcp-go's probe
+	// for the 2026 revision (up to DiscoverTimeout on servers that ignore unknown methods),
+	// and mcp-go's calls on it cost about half the CPU of 2026-07-28 ones (measured over
+	// streamable HTTP: 158 us against 300 us per call). "latest" lets mcp-go negotiate.
+	ProtocolVersion string
 	// Capabilities are declared to the upstream. Default: none beyond mcp-go's.
 	Capabilities *mcp.ClientCapabilities
 	// ClientOptions are added to the mcp-go client (sampling, roots, elicitation handlers).
@@ -87,6 +93,9 @@ func (o *Options) defaults() {
 	}
 	if o.DiscoverTimeout <= 0 {
 		o.DiscoverTimeout = time.Second
+	}
+	if o.ProtocolVersion == "" {
+		o.ProtocolVersion = mcp.ProtocolVersion20251125
 	}
 }
 
@@ -253,6 +262,9 @@ func Dial(ctx context.Context, cfg config.ServerConfig, opts Options) (*Conn, er
 
 func (c *Conn) clientOptions(opts Options) []client.ClientOption {
 	o := []client.ClientOption{client.WithDiscoverTimeout(opts.DiscoverTimeout)}
+	if opts.ProtocolVersion != "latest" {
+		o = append(o, client.WithProtocolVersion(opts.ProtocolVersion))
+	}
 	return append(o, opts.ClientOptions...)
 }
 
@@ -324,8 +336,13 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 
 func (c *Conn) startHTTP(life context.Context, cfg config.ServerConfig, opts Options) error {
 	c.http = newHTTPClient()
-	tr, err := transport.NewStreamableHTTP(cfg.URL, transport.WithHTTPBasicClient(c.http),
-		transport.WithHTTPHeaders(cfg.Headers), transport.WithHTTPLogger(opts.Logger))
+	topts := []transport.StreamableHTTPCOption{transport.WithHTTPBasicClient(c.http),
+		transport.WithHTTPHeaders(cfg.Headers), transport.WithHTTPLogger(opts.Logger)}
+	if opts.ProtocolVersion != "latest" && !mcp.IsModernProtocol(opts.ProtocolVersion) {
+		// Session-based revisions deliver list_changed only on the standing GET stream.
+		topts = append(topts, transport.WithContinuousListening())
+	}
+	tr, err := transport.NewStreamableHTTP(cfg.URL, topts...)
 	if err != nil {
 		return err
 	}
