@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -254,7 +255,8 @@ func TestFaultKill9DuringWrites(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			dir := t.TempDir()
 			rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
-			cfg := any(servers(disabledServer(t, "d0"), disabledServer(t, "d1")))
+			d0, d1 := disabledServer(t, "d0"), disabledServer(t, "d1")
+			cfg := any(servers(d0, d1))
 			var key string
 			for round := range rounds {
 				p := startProxyProcess(t, dir, cfg)
@@ -279,9 +281,11 @@ func TestFaultKill9DuringWrites(t *testing.T) {
 						default:
 						}
 						if mode == "config apply" {
-							entries := []map[string]any{disabledServer(t, "d0"), disabledServer(t, "d1")}
+							entries := []map[string]any{d0, d1}
 							if i%2 == 0 {
-								entries = append(entries, disabledServer(t, fmt.Sprintf("x%d", i)))
+								x := maps.Clone(d1)
+								x["name"] = fmt.Sprintf("x%d", i)
+								entries = append(entries, x)
 							}
 							body, _ := json.Marshal(withServers(base, entries...))
 							if w.post("/api/v1/config/apply", body) == 200 {
