@@ -164,6 +164,10 @@ func (r *registry) Receive(ctx actor.Context) {
 		r.callTool(ctx, m)
 	case getUpstreamConn:
 		r.upstreamConn(ctx, m)
+	case getPassthroughTarget:
+		r.passthroughTarget(ctx, m)
+	case checkPassthrough:
+		r.checkPassthroughAccess(ctx, m)
 	case getConfig:
 		ctx.Respond(reply{v: r.cfg.Clone()})
 	case applyConfig:

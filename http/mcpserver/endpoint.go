@@ -21,19 +21,26 @@
 //
 // # Passthrough
 //
-// Each upstream that an agent reaches through /mcp/server/{name} gets its own mcp-go
-// MCPServer mirroring the upstream (see passthrough.go): the tools its live connection lists,
-// refreshed on the upstream's tools/list_changed (which mcp-go then sends on to every agent
-// session), with calls forwarded through the registry so that quarantine, timeouts and
-// readiness are decided in one place. The mirror is where the rest of the MCP surface
-// (prompts, resources, logging, server-to-client requests) is to be forwarded later.
+// /mcp/server/{name} is not an mcp-go server: it is a streamable HTTP transport of its own
+// (passthrough.go, passthrough_session.go) that relays raw JSON-RPC between each agent
+// session and a connection to the upstream that belongs to that session alone, dialled at
+// the agent's initialize with the agent's own initialize (so its capabilities) and closed
+// with the session. Everything the two sides negotiate passes unchanged, in both
+// directions: tools with their schemas as the upstream wrote them, prompts, resources and
+// subscriptions, completions, logging, progress with the agent's token, cancellation,
+// list_changed, and the upstream's sampling, elicitation and roots requests, which reach
+// the agent that owns the connection. The registry still decides quarantine, disable and
+// config changes (checked on every request and swept every second), and call_tool_timeout
+// bounds every relayed request. See "Passthrough sessions" in package actors for why a
+// connection per session.
 //
 // # Progress
 //
-// When an agent's call carries a progress token, the proxy sends the upstream a token of its
-// own, unique in the process, and maps the upstream's notifications/progress back to the
-// agent's session and token (notify.go); two agents sharing one upstream connection may have
-// chosen the same token.
+// On /mcp, when an agent's call carries a progress token, the proxy sends the upstream a
+// token of its own, unique in the process, and maps the upstream's notifications/progress
+// back to the agent's session and token (notify.go); two agents sharing one upstream
+// connection may have chosen the same token. Passthrough sessions need no mapping: their
+// connection is theirs alone.
 //
 // # Concurrency
 //
@@ -49,6 +56,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -66,6 +74,8 @@ type Backend interface {
 	Servers(ctx context.Context) ([]actors.Server, error)
 	CallTool(ctx context.Context, name string, args any, meta *mcp.Meta, timeout time.Duration) (*mcp.CallToolResult, error)
 	UpstreamConn(ctx context.Context, name string) (*upstream.Conn, error)
+	PassthroughTarget(ctx context.Context, name string) (actors.PassthroughTarget, error)
+	PassthroughGen(ctx context.Context, name string) (int, error)
 }
 
 var _ Backend = (*actors.Client)(nil)
@@ -91,6 +101,13 @@ type Options struct {
 	// Heartbeat is the interval of pings on an agent's GET stream, which finds dead
 	// connections. Default 30 s; negative sends none.
 	Heartbeat time.Duration
+	// PassthroughSessions bounds the sessions of one server on /mcp/server/{name}, each of
+	// which has a connection (for stdio, a process) of its own; when a new one would pass
+	// it, the least recently active idle session is closed. Default
+	// DefaultPassthroughSessions.
+	PassthroughSessions int
+	// DialUpstream opens a passthrough session's connection. Default DialRaw.
+	DialUpstream DialFunc
 }
 
 // Defaults of Options.
@@ -124,6 +141,12 @@ func (o *Options) defaults() {
 	if o.Heartbeat == 0 {
 		o.Heartbeat = DefaultHeartbeat
 	}
+	if o.PassthroughSessions <= 0 {
+		o.PassthroughSessions = DefaultPassthroughSessions
+	}
+	if o.DialUpstream == nil {
+		o.DialUpstream = DialRaw
+	}
 }
 
 // Endpoint is the MCP surface for agents: /mcp, /mcp/server/{name} and their sessions.
@@ -138,16 +161,22 @@ type Endpoint struct {
 	done     chan struct{}
 
 	httpSrv   *mhttp.Server // set by Routes
-	mu        sync.Mutex
-	pts       map[string]*passthrough
+	mu        sync.Mutex    // guards closed, pt and ptCount
 	closed    bool
 	closeOnce sync.Once
+
+	pt        map[string]*ptSession // passthrough sessions by id
+	ptCount   map[string]int        // passthrough sessions by server, starting ones included
+	ptWG      sync.WaitGroup        // passthrough work: starting sessions, watchers, calls
+	ptSeq     atomic.Int64          // numbers the Docker containers of passthrough sessions
+	sweepDone chan struct{}
 }
 
 // New builds the endpoints. Mount them with Routes; stop them with Close.
 func New(opts Options) *Endpoint {
 	opts.defaults()
-	e := &Endpoint{opts: opts, log: opts.Logger, pts: map[string]*passthrough{}, done: make(chan struct{})}
+	e := &Endpoint{opts: opts, log: opts.Logger, done: make(chan struct{}), sweepDone: make(chan struct{}),
+		pt: map[string]*ptSession{}, ptCount: map[string]int{}}
 	e.sessions = newTracker(opts.Store, opts.Logger, trackerOptions{
 		idleTTL: opts.IdleTTL, flushInterval: opts.FlushInterval, keepClosed: opts.KeepClosed,
 	})
@@ -160,6 +189,7 @@ func New(opts Options) *Endpoint {
 	)
 	e.main.AddTools(e.mainTools()...)
 	e.mainHTTP = e.newHTTP(e.main, "/mcp")
+	go e.sweepPassthrough()
 	return e
 }
 
@@ -208,10 +238,11 @@ func (e *Endpoint) Routes(s *mhttp.Server, open, _ *gin.RouterGroup) {
 	open.Any("/mcp/server/:name", e.servePassthrough)
 }
 
-// Codes the http package maps to 401 and 413 (its table decides the status).
+// Codes the http package maps to 401, 413 and 405 (its table decides the status).
 const (
-	codeUnauthorized    actors.Code = "UNAUTHORIZED"
-	codePayloadTooLarge actors.Code = "PAYLOAD_TOO_LARGE"
+	codeUnauthorized     actors.Code = "UNAUTHORIZED"
+	codePayloadTooLarge  actors.Code = "PAYLOAD_TOO_LARGE"
+	codeMethodNotAllowed actors.Code = "METHOD_NOT_ALLOWED"
 )
 
 // authorized checks the API key when require_mcp_auth is on, and answers 401 if it fails.
@@ -286,18 +317,14 @@ func (e *Endpoint) serve(c *gin.Context, h http.Handler, endpoint string) {
 func (e *Endpoint) Close(ctx context.Context) {
 	e.closeOnce.Do(func() {
 		close(e.done)
+		<-e.sweepDone
 		e.mu.Lock()
 		e.closed = true
-		handlers := []*server.StreamableHTTPServer{e.mainHTTP}
-		for _, pt := range e.pts {
-			handlers = append(handlers, pt.http)
-		}
 		e.mu.Unlock()
-		for _, h := range handlers {
-			if err := h.Shutdown(ctx); err != nil {
-				e.log.Debug("closing MCP sessions", "err", err)
-			}
+		if err := e.mainHTTP.Shutdown(ctx); err != nil {
+			e.log.Debug("closing MCP sessions", "err", err)
 		}
+		e.closePassthrough(ctx)
 		e.sessions.Close()
 	})
 }

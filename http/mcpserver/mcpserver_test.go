@@ -30,6 +30,9 @@ type fakeBackend struct {
 	search  func(query string, limit int) ([]actors.ToolHit, int, error)
 	servers func() ([]actors.Server, error)
 	call    func(ctx context.Context, name string, args any, meta *mcp.Meta) (*mcp.CallToolResult, error)
+	// target and gen answer the passthrough's questions; nil fields know no server.
+	target func(name string) (actors.PassthroughTarget, error)
+	gen    func(name string) (int, error)
 }
 
 var _ Backend = (*fakeBackend)(nil)
@@ -46,6 +49,20 @@ func (f *fakeBackend) CallTool(ctx context.Context, name string, args any, meta 
 
 func (f *fakeBackend) UpstreamConn(_ context.Context, name string) (*upstream.Conn, error) {
 	return nil, actors.Errorf(actors.CodeNotFound, "server %q not found", name)
+}
+
+func (f *fakeBackend) PassthroughTarget(_ context.Context, name string) (actors.PassthroughTarget, error) {
+	if f.target == nil {
+		return actors.PassthroughTarget{}, actors.Errorf(actors.CodeNotFound, "server %q not found", name)
+	}
+	return f.target(name)
+}
+
+func (f *fakeBackend) PassthroughGen(_ context.Context, name string) (int, error) {
+	if f.gen == nil {
+		return 0, actors.Errorf(actors.CodeNotFound, "server %q not found", name)
+	}
+	return f.gen(name)
 }
 
 // memStore is an in-memory SessionStore.

@@ -87,9 +87,8 @@ func (e *Endpoint) forwardMeta(ctx context.Context, serverName string, meta *mcp
 }
 
 // hook installs, once per upstream connection, the handler that routes the upstream's
-// notifications: progress to the agent call it belongs to, tools/list_changed to the
-// passthrough endpoint of that server. The handler runs on the connection's read loop, so
-// it only hands work off.
+// progress notifications to the /mcp call they belong to. The handler runs on the
+// connection's read loop, so it only hands work off.
 func (e *Endpoint) hook(serverName string, conn *upstream.Conn) {
 	if conn == nil || conn.Client == nil {
 		return
@@ -98,13 +97,8 @@ func (e *Endpoint) hook(serverName string, conn *upstream.Conn) {
 		return
 	}
 	conn.Client.OnNotification(func(n mcp.JSONRPCNotification) {
-		switch n.Method {
-		case string(mcp.MethodNotificationProgress):
+		if n.Method == string(mcp.MethodNotificationProgress) {
 			e.progress.deliver(n)
-		case string(mcp.MethodNotificationToolsListChanged):
-			if pt := e.passthroughIfAny(serverName); pt != nil {
-				pt.toolsChanged(conn)
-			}
 		}
 	})
 	go func() {
