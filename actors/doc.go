@@ -27,8 +27,9 @@
 // registry: listServers, getServer, getStatus, setEnabled, setQuarantined, restartServer,
 // bulkOp, getServerTools, searchTools, callTool and getUpstreamConn (forwarded to the
 // upstream actor with the caller as sender, so the upstream answers the caller directly and
-// many calls to one upstream run at once), getConfig, applyConfig, shutdownAll; from its
-// children upstreamStatus and *actor.Terminated. Each request gets exactly one reply.
+// many calls to one upstream run at once), getPassthroughTarget and checkPassthrough (see
+// Passthrough sessions), getConfig, applyConfig, shutdownAll; from its children
+// upstreamStatus and *actor.Terminated. Each request gets exactly one reply.
 //
 // upstream actor: restartUpstream, reconnectUpstream, callUpstreamTool, withUpstreamConn;
 // internal connectDone, connLost, retryDue, toolsChanged, toolsListed.
@@ -44,9 +45,46 @@
 // stays connected so its tools can be reviewed, but they are kept out of the index and calls
 // are refused before anything reaches the upstream.
 //
+// # Passthrough sessions
+//
+// /mcp/server/{name} must let an agent use one upstream as if it were connected directly,
+// and much of MCP is about the connection, not the server: the capabilities the client
+// declared in initialize (servers offer tools, such as sampling ones, only to capable
+// clients), the logging level, resource subscriptions, and the requests a server sends to
+// its client (sampling/createMessage, elicitation/create, roots/list), which on stdio carry
+// nothing that says which of several clients they are for. So each agent session on that
+// endpoint gets a connection of its own, and the upstream actor's shared connection (used by
+// /mcp's call_tool, listing and indexing) is left alone:
+//
+//   - getPassthroughTarget (Client.PassthroughTarget): for a reachable server (as for
+//     callTool: known, enabled, not quarantined, ready), the registry returns its config,
+//     prepared as spawn prepares it (isolation fixed; references expanded in a goroutine,
+//     which sends the reply, because secrets are read from the store), the daemon's dial
+//     options, call_tool_timeout and the row's childGen.
+//   - The endpoint dials with upstream.DialRaw and sends the agent's own initialize, so the
+//     upstream sees the agent's capabilities and client info; a stdio upstream is a process
+//     per session, started in its own process group like the shared one. JSON-RPC passes
+//     raw in both directions, so schemas and unknown fields are untouched.
+//   - checkPassthrough (Client.PassthroughGen), on every agent request and once a second
+//     for every server with sessions: a session whose server was removed, disabled or
+//     quarantined, or whose childGen changed (a config change respawned the actor), is
+//     closed, its connection with it; the agent gets 404 and initializes again, which then
+//     fails or uses the new config. A restart of the shared connection leaves sessions be.
+//   - A session's connection is closed with the session: the agent's DELETE, the idle
+//     timeout, the connection's own loss, eviction, or shutdown (which waits for them).
+//     Sessions per server are bounded (mcpserver.Options.PassthroughSessions, default 32);
+//     past that the least recently active idle one is closed to make room, so agents that
+//     never DELETE cannot pile up processes.
+//
+// The cost is a process (or remote session) per agent session rather than per server; the
+// alternative, sharing one connection and guessing which agent a server-to-client request
+// is for, cannot declare per-agent capabilities at all. Docker-isolated servers get a
+// container per session, named after the server and the session's number.
+//
 // # Scaling out
 //
 // Messages are plain values (no channels or functions cross actor boundaries except the
-// upstream connection handed to the passthrough endpoint), so the actors could move to
-// protoactor's cluster later without changing their contracts.
+// upstream connection handed to /mcp for progress and the dial options, with their Docker
+// hooks, handed to the passthrough endpoint), so the actors could move to protoactor's
+// cluster later without changing their contracts.
 package actors

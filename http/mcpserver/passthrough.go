@@ -3,7 +3,6 @@ package mcpserver
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -158,6 +157,11 @@ func (h ptHandler) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if sid == "" {
+		// An unknown or refused server says so first, as for initialize.
+		if _, err := h.e.opts.Backend.PassthroughGen(r.Context(), h.name); err != nil {
+			h.fail(w, err)
+			return
+		}
 		code := mcp.INVALID_REQUEST
 		if len(msgs) == 1 && msgs[0].Method == string(mcp.MethodServerDiscover) {
 			// A modern client's probe: this endpoint speaks the initialize handshake.
@@ -252,11 +256,7 @@ func (h ptHandler) initialize(w http.ResponseWriter, r *http.Request, m rpcMessa
 	switch {
 	case err != nil:
 		_ = up.Close()
-		code := actors.CodeUpstream
-		if errors.Is(err, context.DeadlineExceeded) {
-			code = actors.CodeTimeout
-		}
-		h.fail(w, actors.Errorf(code, "initialize of %q failed: %v", h.name, err))
+		h.fail(w, actors.Errorf(actors.CodeUpstream, "initialize of %q failed: %v", h.name, err))
 		return
 	case rpcErr != nil:
 		_ = up.Close()
