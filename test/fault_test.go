@@ -221,6 +221,92 @@ func TestFaultKill9KeepsState(t *testing.T) {
 	waitFor(t, 20*time.Second, "19 upstream processes (u01 disabled)", func() bool { return len(processesWithArg(mk)) == 19 })
 }
 
+// storeChildEnv names the data dir of TestFaultStoreSurvivesKill9's child process.
+const storeChildEnv = "MCPPROXY_FAULT_STORE_CHILD"
+
+// TestFaultStoreSurvivesKill9 checks the store's own promise (actors/store: events and
+// sessions "survive a crash of the process") without the rest of the daemon: a child
+// process (this test binary, re-executed) opens the store, appends events and writes a
+// session as the hub and the session tracker do, says so, and is killed with SIGKILL; the
+// store opened again must hold them.
+func TestFaultStoreSurvivesKill9(t *testing.T) {
+	if dir := os.Getenv(storeChildEnv); dir != "" {
+		storeChild(dir)
+		return
+	}
+	dir := t.TempDir()
+	cmd := execCommand(os.Args[0], "-test.run=^TestFaultStoreSurvivesKill9$", "-test.count=1")
+	cmd.Env = append(os.Environ(), storeChildEnv+"="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	written := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "written") {
+				written <- sc.Text()
+			}
+		}
+		close(written)
+	}()
+	select {
+	case line, ok := <-written:
+		if !ok {
+			_ = cmd.Wait()
+			t.Fatal("the child ended without writing")
+		}
+		t.Log(line)
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("the child did not write in 30 s")
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+
+	st, err := store.Open(filepath.Join(dir, "db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if last, err := st.LastEventID(); err != nil || last != 5 {
+		t.Errorf("after kill -9 the last event id is %d (%v), want 5: events written with pebble.NoSync sit in pebble's WAL buffer until a 32 KiB block fills or a synced write comes, so a crash loses them and the next daemon reuses their ids", last, err)
+	}
+	if evs, err := st.EventsAfter(0, 100); err != nil || len(evs) != 5 {
+		t.Errorf("after kill -9 the event log holds %d events (%v), want 5", len(evs), err)
+	}
+	if sess, err := st.GetSession("fault-session"); err != nil || sess.ToolCalls != 3 {
+		t.Errorf("after kill -9 the session is %+v (%v), want it with 3 tool calls", sess, err)
+	}
+}
+
+// storeChild is the child of TestFaultStoreSurvivesKill9: write, report, wait to be killed.
+func storeChild(dir string) {
+	st, err := store.Open(filepath.Join(dir, "db"), store.Options{})
+	if err != nil {
+		fmt.Println("open:", err)
+		os.Exit(1)
+	}
+	for id := uint64(1); id <= 5; id++ {
+		if err := st.AppendEvent(store.Event{ID: id, Name: "servers.changed", Data: []byte(`{"reason":"state"}`), Time: time.Now()}); err != nil {
+			fmt.Println("append:", err)
+			os.Exit(1)
+		}
+	}
+	now := time.Now()
+	if err := st.PutSession(store.Session{ID: "fault-session", ClientName: "fault", Status: store.SessionClosed, StartedAt: now, LastActivity: now, ToolCalls: 3}); err != nil {
+		fmt.Println("session:", err)
+		os.Exit(1)
+	}
+	fmt.Println("written 5 events and a session")
+	select {} // until SIGKILL
+}
+
 // faultWriter sends requests to a daemon that is about to die: errors are expected and
 // ignored, and nothing calls t.Fatal from its goroutine.
 type faultWriter struct {
