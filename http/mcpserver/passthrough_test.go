@@ -591,7 +591,9 @@ func TestPassthroughRaw(t *testing.T) {
 	})
 	t.Run("cancel", func(t *testing.T) {
 		done := make(chan rawReply, 1)
-		go func() { done <- a.post(`{"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"slow"}}`, both) }()
+		go func() {
+			done <- a.post(`{"jsonrpc":"2.0","id":"c1","method":"tools/call","params":{"name":"slow"}}`, both)
+		}()
 		up.waitGot(t, `tools/call {"name":"slow"}`)
 		if r := a.post(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"c1","reason":"user"}}`, both); r.status != 202 {
 			t.Fatalf("cancel: %d", r.status)
