@@ -475,14 +475,24 @@ func TestFaultStoppedUpstream(t *testing.T) {
 		res  *mcp.CallToolResult
 		err  error
 	}
-	stuck := make(chan outcome, 3)
+	// Three calls in-process and one through /mcp, as an agent makes it.
+	stuck := make(chan outcome, 4)
 	start := time.Now()
-	for range cap(stuck) {
+	for i := range cap(stuck) {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			t0 := time.Now()
-			res, err := p.D.Client.CallTool(ctx, "a:echo", map[string]any{"text": "x"}, nil, 0)
+			var res *mcp.CallToolResult
+			var err error
+			if i == 0 {
+				req := mcp.CallToolRequest{}
+				req.Params.Name = "call_tool"
+				req.Params.Arguments = map[string]any{"name": "a:echo", "arguments": map[string]any{"text": "x"}}
+				res, err = mc.CallTool(ctx, req)
+			} else {
+				res, err = p.D.Client.CallTool(ctx, "a:echo", map[string]any{"text": "x"}, nil, 0)
+			}
 			stuck <- outcome{time.Since(t0), res, err}
 		}()
 	}
@@ -538,6 +548,8 @@ func TestFaultStoppedUpstream(t *testing.T) {
 		if st := processState(pids[0]); st != 'T' {
 			t.Errorf("a's process %d is in state %q, no longer stopped", pids[0], st)
 		}
+		// In-process the timeout is an error with its code; through /mcp it is a tool
+		// error that says so.
 		timedOut := o.err != nil && actors.ErrorCode(o.err) == actors.CodeTimeout ||
 			o.err == nil && o.res.IsError && strings.Contains(resultText(o.res), "timed out")
 		if !timedOut {
