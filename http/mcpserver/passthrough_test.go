@@ -491,6 +491,7 @@ func TestPassthroughRaw(t *testing.T) {
 	noLeaks(t)
 	const tools = `{"tools":[{"name":"t","inputSchema":{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","anyOf":[{"required":["a"]}],"x-unknown":"<&>"},"x-tool-extra":{"é":"ü"}}],"x-list-extra":true}`
 	cancelled := make(chan error, 1)
+	sawAsk := make(chan struct{})
 	fs := newFakeServer(func(ctx context.Context, f *fakeUp, method string, params json.RawMessage) (json.RawMessage, *upstream.RPCError, error) {
 		switch method {
 		case "initialize":
@@ -501,6 +502,15 @@ func TestPassthroughRaw(t *testing.T) {
 			return json.RawMessage(`{"echo":` + string(params) + `}`), nil, nil
 		case "prompts/get":
 			return nil, &upstream.RPCError{Code: -32602, Message: "no such prompt", Data: json.RawMessage(`{"name":"nope"}`)}, nil
+		case "completion/complete":
+			// The upstream asks the agent, then changes its mind once the agent has seen
+			// the request (sawAsk).
+			go func() {
+				<-sawAsk
+				f.h.Notification("notifications/cancelled", json.RawMessage(`{"requestId":"s-9","reason":"changed my mind"}`))
+			}()
+			_, rpcErr := f.h.Request(ctx, json.RawMessage(`"s-9"`), "sampling/createMessage", json.RawMessage(`{"messages":[],"maxTokens":1}`))
+			return json.RawMessage(`{"completion":{"values":[` + strconvQuote(rpcErr.Message) + `]}}`), nil, nil
 		case "tools/call", "resources/read":
 			res, rpcErr, err := hang(ctx, f)
 			if method == "tools/call" {
@@ -613,6 +623,32 @@ func TestPassthroughRaw(t *testing.T) {
 		}
 		if r := <-done; r.status != 200 || len(r.events) != 0 {
 			t.Errorf("the cancelled request's stream: %d %q, want no answer", r.status, r.events)
+		}
+	})
+	t.Run("upstream cancels its own request", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", a.url, strings.NewReader(`{"jsonrpc":"2.0","id":8,"method":"completion/complete","params":{}}`))
+		req.Header.Set("Accept", both)
+		req.Header.Set("X-API-Key", testKey)
+		req.Header.Set("Mcp-Session-Id", a.sid)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var events []string
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				events = append(events, d)
+				if len(events) == 1 {
+					close(sawAsk)
+				}
+			}
+		}
+		if len(events) != 3 || events[0] != `{"jsonrpc":"2.0","id":"s-9","method":"sampling/createMessage","params":{"messages":[],"maxTokens":1}}` ||
+			events[1] != `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"s-9","reason":"changed my mind"}}` ||
+			!strings.Contains(events[2], `"values":["cancelled by the server"]`) {
+			t.Fatalf("events %q: want the request, its cancellation, and the answer", events)
 		}
 	})
 	t.Run("timeout", func(t *testing.T) {
@@ -809,5 +845,36 @@ func TestPassthroughSessionBound(t *testing.T) {
 	wg.Wait()
 	if !up2.closed() || !up3.closed() || e.PassthroughSessions() != 0 {
 		t.Fatalf("after Close: %v %v %d", up2.closed(), up3.closed(), e.PassthroughSessions())
+	}
+}
+
+// TestPassthroughHeartbeat: an open GET stream gets keepalive comments, which find dead
+// connections.
+func TestPassthroughHeartbeat(t *testing.T) {
+	noLeaks(t)
+	fs := newFakeServer(func(ctx context.Context, f *fakeUp, method string, params json.RawMessage) (json.RawMessage, *upstream.RPCError, error) {
+		return fakeInit(params), nil, nil
+	})
+	_, url := servePT(t, fs, Options{Heartbeat: 20 * time.Millisecond})
+	a := &rawAgent{t: t, url: url + "/mcp/server/up"}
+	r := a.post(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`, both)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", a.url, nil)
+	req.Header.Set("X-API-Key", testKey)
+	req.Header.Set("Mcp-Session-Id", r.header.Get("Mcp-Session-Id"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for beats := 0; beats < 2 && sc.Scan(); {
+		if sc.Text() == ": keepalive" {
+			beats++
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatal("no keepalives on the GET stream")
 	}
 }
