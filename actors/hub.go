@@ -156,6 +156,39 @@ type hub struct {
 	subs  map[string]*hubSub
 	stats HubStats
 	stop  chan struct{}
+	// persist feeds the event writer goroutine, which records events in the store in synced
+	// batches, off the hub's mailbox; persisted is closed when it has written the last one.
+	persist   chan store.Event
+	persisted chan struct{}
+}
+
+// persistBacklog bounds the events waiting for the disk; a full backlog makes the hub wait
+// rather than lose events.
+const persistBacklog = 4096
+
+// writeEvents records events in order, draining whatever has queued up into one synced
+// batch (group commit), until events is closed.
+func writeEvents(st *store.Store, events <-chan store.Event, done chan<- struct{}, log *slog.Logger) {
+	defer close(done)
+	batch := make([]store.Event, 0, 256)
+	for e := range events {
+		batch = append(batch[:0], e)
+	drain:
+		for len(batch) < cap(batch) {
+			select {
+			case e, ok := <-events:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, e)
+			default:
+				break drain
+			}
+		}
+		if err := st.AppendEvents(batch); err != nil {
+			log.Error("recording events", "from", batch[0].ID, "to", batch[len(batch)-1].ID, "err", err)
+		}
+	}
 }
 
 // NewHubProps returns the props of the hub actor.
@@ -223,6 +256,10 @@ func (h *hub) start(ctx actor.Context) {
 			}
 		}
 	}
+	if st := h.opts.Store; st != nil {
+		h.persist, h.persisted = make(chan store.Event, persistBacklog), make(chan struct{})
+		go writeEvents(st, h.persist, h.persisted, h.log)
+	}
 	sys, self := ctx.ActorSystem(), ctx.Self()
 	srv := sse.New()
 	srv.AutoReplay = false // the hub replays from its own bounded log
@@ -262,6 +299,12 @@ func (h *hub) close() {
 		close(h.stop)
 		h.stop = nil
 	}
+	if h.persist != nil {
+		// Every event published so far reaches the disk before the hub is gone.
+		close(h.persist)
+		<-h.persisted
+		h.persist = nil
+	}
 	for id, s := range h.subs {
 		s.drop()
 		delete(h.subs, id)
@@ -281,10 +324,8 @@ func (h *hub) publish(m Event) {
 	h.lastID++
 	id := h.lastID
 	ev := newWireEvent(id, m.Name, m.Data)
-	if st := h.opts.Store; st != nil {
-		if err := st.AppendEvent(store.Event{ID: id, Name: m.Name, Data: ev.Data, Time: time.Now().UTC()}); err != nil {
-			h.log.Error("recording event", "id", id, "event", m.Name, "err", err)
-		}
+	if h.persist != nil {
+		h.persist <- store.Event{ID: id, Name: m.Name, Data: ev.Data, Time: time.Now().UTC()}
 	}
 	h.remember(id, ev)
 	h.stats.Published++

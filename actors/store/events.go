@@ -93,6 +93,16 @@ func (l *eventLog) load(db *pebble.DB, size int) error {
 // oldest are removed in the same atomic batch, leaving the newest
 // EventLogSize.
 func (s *Store) AppendEvent(e Event) error {
+	return s.AppendEvents([]Event{e})
+}
+
+// AppendEvents stores events (ascending ids) in one atomic batch and one fsync, so that a
+// writer that falls behind catches up with one disk sync for many events (group commit).
+// The write is synced: an event id handed out before a crash is never reused after it.
+func (s *Store) AppendEvents(events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -101,16 +111,23 @@ func (s *Store) AppendEvent(e Event) error {
 	l := &s.events
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if e.ID <= l.last {
-		return fmt.Errorf("append event %d: id must be greater than the last event id %d", e.ID, l.last)
+	prev := l.last
+	for _, e := range events {
+		if e.ID <= prev {
+			return fmt.Errorf("append event %d: id must be greater than the last event id %d", e.ID, prev)
+		}
+		prev = e.ID
 	}
 
 	b := s.db.NewBatch()
 	defer b.Close()
-	key := eventKey(e.ID)
-	if err := b.Set(key[:], encodeEvent(e), nil); err != nil {
-		return fmt.Errorf("append event %d: %w", e.ID, err)
+	for _, e := range events {
+		key := eventKey(e.ID)
+		if err := b.Set(key[:], encodeEvent(e), nil); err != nil {
+			return fmt.Errorf("append event %d: %w", e.ID, err)
+		}
 	}
+	e := events[len(events)-1]
 	var last [8]byte
 	binary.BigEndian.PutUint64(last[:], e.ID)
 	if err := b.Set([]byte(keyLastEventID), last[:], nil); err != nil {
@@ -118,31 +135,35 @@ func (s *Store) AppendEvent(e Event) error {
 	}
 	// drop is how many of the oldest stored ids this batch deletes.
 	drop := 0
-	if n := len(l.ids) + 1; n >= l.size+l.slack() {
+	if n := len(l.ids) + len(events); n >= l.size+l.slack() {
 		drop = n - l.size
 		from := eventKey(l.ids[0])
 		// The first kept id: l.ids[drop], or the new event if all old
 		// ones go (impossible while slack < size, but cheap to handle).
-		keep := e.ID
+		var keep uint64
 		if drop < len(l.ids) {
 			keep = l.ids[drop]
+		} else {
+			keep = events[min(drop-len(l.ids), len(events)-1)].ID
 		}
 		to := eventKey(keep)
 		if err := b.DeleteRange(from[:], to[:], nil); err != nil {
 			return fmt.Errorf("trim event log: %w", err)
 		}
 	}
-	if err := b.Commit(pebble.NoSync); err != nil {
+	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("append event %d: %w", e.ID, err)
 	}
 
 	l.last = e.ID
+	for _, e := range events {
+		l.ids = append(l.ids, e.ID)
+	}
 	if drop > 0 {
 		// Shift in place so the slice's backing array is reused.
 		n := copy(l.ids, l.ids[min(drop, len(l.ids)):])
 		l.ids = l.ids[:n]
 	}
-	l.ids = append(l.ids, e.ID)
 	return nil
 }
 

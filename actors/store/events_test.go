@@ -320,3 +320,36 @@ func TestDecodeEventRejectsCorruptValues(t *testing.T) {
 		t.Errorf("decodeEvent(good) = %v", err)
 	}
 }
+
+// TestAppendEventsBatches appends in batches of uneven size across several trims and checks
+// that the log holds exactly the newest EventLogSize events, in order, and rejects a batch
+// that does not increase.
+func TestAppendEventsBatches(t *testing.T) {
+	s, _ := openStore(t, Options{EventLogSize: 1000})
+	next := uint64(1)
+	for next <= 3000 {
+		var batch []Event
+		for i := 0; i < 7 && next <= 3000; i++ {
+			batch = append(batch, Event{ID: next, Name: "e", Data: []byte("{}")})
+			next++
+		}
+		if err := s.AppendEvents(batch); err != nil {
+			t.Fatalf("AppendEvents up to %d: %v", next-1, err)
+		}
+	}
+	evs, err := s.EventsAfter(0, 0)
+	if err != nil || len(evs) != 1000 || evs[0].ID != 2001 || evs[999].ID != 3000 {
+		t.Fatalf("EventsAfter = %d events (%v), first/last want 2001/3000", len(evs), err)
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].ID != evs[i-1].ID+1 {
+			t.Fatalf("gap or disorder at %d: %d after %d", i, evs[i].ID, evs[i-1].ID)
+		}
+	}
+	if err := s.AppendEvents([]Event{{ID: 3001}, {ID: 3001}}); err == nil {
+		t.Error("a batch with a repeated id was accepted")
+	}
+	if last, _ := s.LastEventID(); last != 3000 {
+		t.Errorf("LastEventID = %d after a rejected batch, want 3000", last)
+	}
+}

@@ -40,7 +40,9 @@ func (s *Store) PutSession(sess Session) error {
 		return fmt.Errorf("put session %q: %w", sess.ID, err)
 	}
 	return s.read(func(db *pebble.DB) error {
-		if err := db.Set([]byte(prefixSession+sess.ID), v, pebble.NoSync); err != nil {
+		// Synced: session records are few (start, close, a periodic flush) and must
+		// survive a crash.
+		if err := db.Set([]byte(prefixSession+sess.ID), v, pebble.Sync); err != nil {
 			return fmt.Errorf("put session %q: %w", sess.ID, err)
 		}
 		return nil

@@ -38,9 +38,10 @@
 //
 // # Durability
 //
-// Events and sessions are written with pebble.NoSync: they reach the WAL in
-// the page cache and survive a crash of the process, not a power loss.
-// Secrets and fingerprints are written with pebble.Sync.
+// Events, sessions, secrets and fingerprints are written with pebble.Sync:
+// pebble keeps NoSync writes in its own WAL buffer until a block fills, so a
+// kill -9 would lose them (and reuse event ids). Writers that produce many
+// records batch them (AppendEvents) so that one fsync covers many.
 //
 // # Concurrency
 //
