@@ -34,8 +34,12 @@ const RootField = "$"
 func Parse(data []byte) (*Config, []FieldError) {
 	p := &parser{}
 	c := p.config(data)
+	failed := make(map[string]bool, len(p.errs))
+	for _, e := range p.errs {
+		failed[e.Field] = true
+	}
 	for _, e := range c.Validate() {
-		if !p.covers(e.Field) {
+		if !covered(failed, e.Field) {
 			p.errs = append(p.errs, e)
 		}
 	}
@@ -69,11 +73,18 @@ func (p *parser) fail(path, format string, args ...any) {
 	p.errs = append(p.errs, FieldError{Field: path, Message: fmt.Sprintf(format, args...)})
 }
 
-// covers reports whether field is, or lies under, a field that already failed to decode.
-func (p *parser) covers(field string) bool {
-	for _, e := range p.errs {
-		if field == e.Field || e.Field == RootField ||
-			strings.HasPrefix(field, e.Field+".") || strings.HasPrefix(field, e.Field+"[") {
+// covered reports whether field is, or lies under, one of the fields that failed to decode.
+// It looks up each prefix of field ("a", "a.b", "a.b[2]") in the set, so checking many
+// errors stays linear (a document with thousands of duplicate names must not cost minutes).
+func covered(failed map[string]bool, field string) bool {
+	if len(failed) == 0 {
+		return false
+	}
+	if failed[RootField] || failed[field] {
+		return true
+	}
+	for i := 0; i < len(field); i++ {
+		if (field[i] == '.' || field[i] == '[') && failed[field[:i]] {
 			return true
 		}
 	}
