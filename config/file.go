@@ -161,3 +161,16 @@ func syncDir(dir string) error {
 	}
 	return d.Close()
 }
+
+// RemoveStaleTemps deletes the temp files a Save interrupted by a crash left next to the
+// config file. Call it at start, before anything saves: a running Save's temp file would be
+// removed too.
+func RemoveStaleTemps(path string) {
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		path = target
+	}
+	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
+	for _, m := range matches {
+		_ = os.Remove(m)
+	}
+}

@@ -179,6 +179,7 @@ func (d *Daemon) loadConfig() error {
 	if d.ConfigPath == "" {
 		d.ConfigPath = filepath.Join(d.DataDir, config.FileName)
 	}
+	config.RemoveStaleTemps(d.ConfigPath)
 	fileCfg, _, err := config.LoadOrCreate(d.ConfigPath)
 	if err != nil {
 		return err
