@@ -6,6 +6,7 @@ DATA_DIR  ?= $(CURDIR)/.run
 LISTEN    ?= 127.0.0.1:8080
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
+TAGS      ?= nomsgpack
 FUZZTIME  ?= 10s
 
 .PHONY: help build run test test-go fuzz lint-spec lint tidy bench soak npm
@@ -14,7 +15,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 build: ## build bin/mcpproxy
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mcpproxy
+	$(GO) build -buildvcs=auto -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mcpproxy
 
 run: build ## build and start the proxy on a default config in ./.run (DATA_DIR=... LISTEN=... to change)
 	./$(BIN) serve --data-dir $(DATA_DIR) --listen $(LISTEN) --log-level info
@@ -26,7 +27,7 @@ test: lint test-go fuzz lint-spec ## run every test: vet, gofmt, go test -race .
 
 test-go:
 	@test -d test/node_modules || $(MAKE) npm
-	$(GO) test -race -count=1 -timeout 40m ./...
+	$(GO) test -race -count=1 -timeout 40m $$($(GO) list ./... | grep -v /node_modules/)
 
 fuzz: ## a short run of the config parser fuzzer (FUZZTIME=10s)
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config/
@@ -37,7 +38,7 @@ lint-spec: ## lint oas/swagger.yaml with @redocly/cli
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l actors http cmd config oas test 2>/dev/null | grep -v node_modules); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
+	$(GO) vet $$($(GO) list ./... | grep -v /node_modules/)
 
 tidy: ## go mod tidy
 	$(GO) mod tidy
