@@ -30,6 +30,9 @@ func newServeCommand() *cobra.Command {
 				return &exitError{code: 2, err: fmt.Errorf("--log-level: %w", err)}
 			}
 			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			// Some of mcp-go's transports log through slog.Default whatever logger they are
+			// given; route those through the same level.
+			slog.SetDefault(logger)
 			d, err := daemon.Start(cmd.Context(), daemon.Options{
 				ConfigPath: configPath, DataDir: dataDir, Listen: listen, Logger: logger,
 				Out: cmd.OutOrStdout(), Version: version,
