@@ -16,13 +16,14 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/actors"
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
+	"github.com/mcpproxy/mcpproxy/config"
 )
 
 // ptSession is one agent session on /mcp/server/{name} and its own upstream connection.
 // Agent requests go upstream with ids of the connection's own (so the agent's ids never
 // meet the proxy's), their answers come back under the agent's id; everything else passes
 // as it is. What the upstream sends on its own is routed to one of the session's streams
-// (see route).
+// (see routeLocked).
 type ptSession struct {
 	e       *Endpoint
 	id      string
@@ -83,7 +84,11 @@ type agentAnswer struct {
 }
 
 func newPTSession(e *Endpoint, name string, t actors.PassthroughTarget) *ptSession {
-	return &ptSession{e: e, server: name, gen: t.Gen, timeout: t.Timeout, done: make(chan struct{}),
+	timeout := t.Timeout
+	if timeout <= 0 {
+		timeout = config.DefaultCallToolTimeout
+	}
+	return &ptSession{e: e, server: name, gen: t.Gen, timeout: timeout, done: make(chan struct{}),
 		asks: map[string]chan agentAnswer{}}
 }
 

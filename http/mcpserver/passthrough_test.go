@@ -21,6 +21,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpproxy/mcpproxy/actors"
+	"github.com/mcpproxy/mcpproxy/actors/store"
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
 )
 
@@ -200,7 +201,7 @@ func servePT(t *testing.T, s *fakeServer, o Options) (*Endpoint, string) {
 	t.Helper()
 	o.DialUpstream = s.dial
 	o.Logger = slog.New(slog.DiscardHandler)
-	return serve(t, s, nil, o)
+	return serve(t, s, &memStore{}, o)
 }
 
 // sampler, rooter and elicitor are the agent's answers to server-to-client requests.
@@ -877,5 +878,28 @@ func TestPassthroughHeartbeat(t *testing.T) {
 	}
 	if beats < 2 {
 		t.Fatalf("%d keepalives on the GET stream before it ended, want 2", beats)
+	}
+}
+
+// TestPassthroughIdle: a session idle past IdleTTL is closed with its upstream connection,
+// and its record says closed.
+func TestPassthroughIdle(t *testing.T) {
+	noLeaks(t)
+	fs := newFakeServer(func(ctx context.Context, f *fakeUp, method string, params json.RawMessage) (json.RawMessage, *upstream.RPCError, error) {
+		return fakeInit(params), nil, nil
+	})
+	e, url := servePT(t, fs, Options{IdleTTL: 100 * time.Millisecond})
+	a := &rawAgent{t: t, url: url + "/mcp/server/up"}
+	r := a.post(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"idle","version":"1"}}}`, both)
+	sid := r.header.Get("Mcp-Session-Id")
+	up := fs.lastUp(t)
+	select {
+	case <-up.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the idle session's upstream connection was not closed")
+	}
+	waitUntil(t, "the session to be forgotten", func() bool { return e.PassthroughSessions() == 0 })
+	if s, err := e.Sessions().Session(context.Background(), sid); err != nil || s.Status != store.SessionClosed || s.ClientName != "idle" {
+		t.Fatalf("session record %+v %v", s, err)
 	}
 }
