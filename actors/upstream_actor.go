@@ -367,33 +367,23 @@ func (u *upstreamActor) shutdown() {
 }
 
 // listTools lists an upstream's tools and converts them to our Tool, keeping each tool's
-// schema and annotations as raw JSON.
+// schema and annotations as the raw JSON the upstream sent.
 func listTools(ctx context.Context, server string, conn *upstream.Conn) ([]Tool, error) {
-	res, err := conn.Client.ListTools(ctx, mcp.ListToolsRequest{})
+	listed, err := conn.ListTools(ctx)
 	if err != nil {
 		return nil, err
 	}
-	tools := make([]Tool, 0, len(res.Tools))
-	for _, t := range res.Tools {
-		tools = append(tools, convertTool(server, t))
+	tools := make([]Tool, 0, len(listed))
+	for _, t := range listed {
+		out := Tool{Name: server + ":" + t.Name, Server: server, Description: t.Description, Raw: t.Name,
+			InputSchema: t.InputSchema, Annotations: t.Annotations}
+		if len(out.InputSchema) == 0 {
+			out.InputSchema = json.RawMessage(`{"type":"object"}`)
+		}
+		if string(out.Annotations) == "{}" {
+			out.Annotations = nil
+		}
+		tools = append(tools, out)
 	}
 	return tools, nil
-}
-
-func convertTool(server string, t mcp.Tool) Tool {
-	out := Tool{Name: server + ":" + t.Name, Server: server, Description: t.Description, Raw: t.Name}
-	var raw struct {
-		InputSchema json.RawMessage `json:"inputSchema"`
-		Annotations json.RawMessage `json:"annotations"`
-	}
-	if b, err := json.Marshal(t); err == nil && json.Unmarshal(b, &raw) == nil {
-		out.InputSchema = raw.InputSchema
-		if len(raw.Annotations) > 0 && string(raw.Annotations) != "{}" {
-			out.Annotations = raw.Annotations
-		}
-	}
-	if len(out.InputSchema) == 0 {
-		out.InputSchema = json.RawMessage(`{"type":"object"}`)
-	}
-	return out
 }

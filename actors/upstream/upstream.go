@@ -310,11 +310,21 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 	if err != nil {
 		return nil, nil, err
 	}
+	// Our own pipe for stderr, drained with a small buffer: with a plain io.Writer, os/exec
+	// copies through a 32 KiB buffer per child, which adds up over a hundred upstreams.
 	c.stderr = newRing(4 << 10)
-	cmd.Stderr = c.stderr
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Stderr = errW
 	if err := cmd.Start(); err != nil {
+		errR.Close()
+		errW.Close()
 		return nil, nil, fmt.Errorf("start %s: %w", command, err)
 	}
+	errW.Close()
+	go drain(errR, c.stderr)
 	c.PID = cmd.Process.Pid
 	c.exited = make(chan struct{})
 	go func() {
@@ -467,6 +477,22 @@ func (l *lineLimiter) Read(p []byte) (int, error) {
 		l.onErr(fmt.Errorf("stdout closed: %w", err))
 	}
 	return n, err
+}
+
+// drain copies a child's stderr into the ring until the child (and every process that
+// inherited the pipe) is gone.
+func drain(r *os.File, w io.Writer) {
+	defer r.Close()
+	buf := make([]byte, 1024)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			_, _ = w.Write(buf[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // ring keeps the last bytes a child wrote to stderr.
