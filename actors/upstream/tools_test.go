@@ -1,0 +1,57 @@
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcpproxy/mcpproxy/config"
+)
+
+// TestListToolsKeepsSchemasAndFollowsCursors lists 25 tools in pages of 10 from an mcp-go
+// server over streamable HTTP; a schema with keys mcp-go's typed tool would drop (anyOf,
+// $schema) must come back as sent.
+func TestListToolsKeepsSchemasAndFollowsCursors(t *testing.T) {
+	s := server.NewMCPServer("paged", "1", server.WithToolCapabilities(true), server.WithPaginationLimit(10))
+	raw := json.RawMessage(`{"$schema":"https://json-schema.org/draft/2020-12/schema","type":"object","anyOf":[{"required":["a"]},{"required":["b"]}],"properties":{"a":{"type":"string"},"b":{"type":"number"}}}`)
+	s.AddTool(mcp.NewToolWithRawSchema("odd", "a tool whose schema uses anyOf", raw), nil)
+	for i := range 24 {
+		s.AddTool(mcp.NewTool(fmt.Sprintf("t%02d", i), mcp.WithDescription("plain")), nil)
+	}
+	ts := httptest.NewServer(server.NewStreamableHTTPServer(s))
+	defer ts.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := Dial(ctx, config.ServerConfig{Name: "paged", Protocol: "http", URL: ts.URL + "/mcp"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	tools, err := conn.ListTools(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tools) != 25 {
+		t.Fatalf("listed %d tools, want 25 over three pages", len(tools))
+	}
+	for _, tool := range tools {
+		if tool.Name != "odd" {
+			continue
+		}
+		for _, key := range []string{`"anyOf"`, `"$schema"`} {
+			if !strings.Contains(string(tool.InputSchema), key) {
+				t.Errorf("schema lost %s: %s", key, tool.InputSchema)
+			}
+		}
+		return
+	}
+	t.Fatal("tool odd not listed")
+}
