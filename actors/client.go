@@ -87,6 +87,11 @@ func (c *Client) Servers(ctx context.Context) ([]Server, error) {
 	return askValue[[]Server](c, ctx, listServers{})
 }
 
+// ServerList lists every server with the registry's version number.
+func (c *Client) ServerList(ctx context.Context) (ServerList, error) {
+	return askValue[ServerList](c, ctx, listServers{Versioned: true})
+}
+
 // Server returns one server.
 func (c *Client) Server(ctx context.Context, name string) (Server, error) {
 	return askValue[Server](c, ctx, getServer{Name: name})

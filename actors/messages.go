@@ -12,10 +12,12 @@ import (
 // for most, callToolReply or withUpstreamConnReply for the call paths (which the upstream
 // actor answers directly).
 type (
-	listServers struct{}
-	getServer   struct{ Name string }
-	getStatus   struct{}
-	setEnabled  struct {
+	listServers struct {
+		Versioned bool // answer a ServerList instead of a bare slice
+	}
+	getServer  struct{ Name string }
+	getStatus  struct{}
+	setEnabled struct {
 		Name    string
 		Enabled bool
 	}

@@ -85,6 +85,9 @@ type registry struct {
 	saves chan saveJob
 	gen   int
 
+	// version increases with every message that may change a server's view (see Receive).
+	version uint64
+
 	restartQueue []string
 	restarting   map[string]bool
 	shutdown     *actor.PID // who asked for shutdownAll; answered when all children are gone
@@ -124,6 +127,12 @@ func (r *registry) Receive(ctx actor.Context) {
 			}
 		}
 	}()
+	switch ctx.Message().(type) {
+	case listServers, getServer, getStatus, getServerTools, searchTools, callTool, getUpstreamConn, getConfig:
+	default:
+		// Anything else may change a server's view; readers cache by this number.
+		r.version++
+	}
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		r.start(ctx)
@@ -139,7 +148,11 @@ func (r *registry) Receive(ctx actor.Context) {
 	case upstreamStatus:
 		r.onStatus(ctx, m)
 	case listServers:
-		ctx.Respond(reply{v: r.servers()})
+		if m.Versioned {
+			ctx.Respond(reply{v: ServerList{Version: r.version, Servers: r.servers()}})
+		} else {
+			ctx.Respond(reply{v: r.servers()})
+		}
 	case getServer:
 		if row, err := r.row(m.Name); err != nil {
 			ctx.Respond(reply{err: err})

@@ -46,6 +46,13 @@ type Server struct {
 	PID int `json:"-"`
 }
 
+// ServerList is the server list with the registry's version number: the same number means
+// the same list, so a reader may reuse what it built from it (the HTTP layer's JSON).
+type ServerList struct {
+	Version uint64
+	Servers []Server
+}
+
 // Tool is one upstream tool as agents and the API see it.
 type Tool struct {
 	Name        string          `json:"name"` // "<server>:<tool>"

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -71,13 +72,25 @@ func (s *Server) getStatus(c *gin.Context) {
 }
 
 // listServers handles GET /api/v1/servers.
+// The body is encoded once per registry version: dashboards poll this route, and encoding
+// a hundred servers was most of its cost.
 func (s *Server) listServers(c *gin.Context) {
-	servers, err := s.opts.Backend.Servers(c.Request.Context())
+	list, err := s.opts.Backend.ServerList(c.Request.Context())
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"servers": servers})
+	if cached := s.servers.Load(); cached != nil && cached.version == list.Version {
+		c.Data(http.StatusOK, "application/json; charset=utf-8", cached.body)
+		return
+	}
+	body, err := json.Marshal(gin.H{"servers": list.Servers})
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	s.servers.Store(&cachedJSON{version: list.Version, body: body})
+	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
 }
 
 // getServer handles GET /api/v1/servers/{name}.

@@ -41,6 +41,7 @@ import (
 type Backend interface {
 	Status(ctx context.Context) (actors.Status, error)
 	Servers(ctx context.Context) ([]actors.Server, error)
+	ServerList(ctx context.Context) (actors.ServerList, error)
 	Server(ctx context.Context, name string) (actors.Server, error)
 	SetEnabled(ctx context.Context, name string, enabled bool) (actors.Server, error)
 	SetQuarantined(ctx context.Context, name string, quarantined bool) (actors.Server, error)
@@ -98,6 +99,14 @@ type Server struct {
 	engine   *gin.Engine
 	settings atomic.Pointer[Settings]
 	log      *slog.Logger
+	// servers caches the JSON of GET /api/v1/servers for one registry version.
+	servers atomic.Pointer[cachedJSON]
+}
+
+// cachedJSON is a response body built for one version of the registry's server list.
+type cachedJSON struct {
+	version uint64
+	body    []byte
 }
 
 // New builds the engine with every route.

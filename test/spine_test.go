@@ -422,3 +422,26 @@ func TestGeneratedKeyPrintedOnce(t *testing.T) {
 		t.Errorf("second start printed the key:\n%s", p2.Log())
 	}
 }
+
+// TestServerListFollowsChanges guards the cached JSON of GET /api/v1/servers: every change
+// must show in the list, not only in the single-server route.
+func TestServerListFollowsChanges(t *testing.T) {
+	p := startProxy(t, servers(stdioFixture(t, "a")))
+	list := func() actors.Server {
+		var out struct {
+			Servers []actors.Server `json:"servers"`
+		}
+		if code, body := p.do("GET", "/api/v1/servers", nil, &out); code != 200 || len(out.Servers) != 1 {
+			t.Fatalf("GET servers: %d %s", code, body)
+		}
+		return out.Servers[0]
+	}
+	waitFor(t, 20*time.Second, "a ready in the list", func() bool { return list().State == actors.StateReady })
+	first := list()
+	p.do("POST", "/api/v1/servers/a/disable", nil, nil)
+	waitFor(t, 20*time.Second, "a disabled in the list", func() bool { return list().State == actors.StateDisabled })
+	p.do("POST", "/api/v1/servers/a/quarantine", map[string]bool{"quarantined": true}, nil)
+	if s := list(); !s.Quarantined || s.Enabled || first.Quarantined {
+		t.Errorf("list after quarantine = %+v", s)
+	}
+}
