@@ -445,3 +445,21 @@ func TestServerListFollowsChanges(t *testing.T) {
 		t.Errorf("list after quarantine = %+v", s)
 	}
 }
+
+// TestNoGrandchildSurvivesKill9 runs the fixture behind a shell wrapper (as npx or uvx do):
+// after kill -9 of the daemon, the wrapper and the fixture it started must both be gone.
+func TestNoGrandchildSurvivesKill9(t *testing.T) {
+	mk := marker(t)
+	wrapped := map[string]any{"name": "wrapped", "command": "/bin/sh", "quarantined": false,
+		"args": []string{"-c", fixtureBin(t) + " --name " + mk + "; true"}}
+	p := startProxyProcess(t, t.TempDir(), servers(wrapped))
+	p.waitState("wrapped", 30*time.Second, actors.StateReady)
+	if n := len(processesWithArg(mk)); n < 2 {
+		t.Fatalf("want the shell and the fixture running, found %d processes", n)
+	}
+	if err := p.Cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Cmd.Wait()
+	waitFor(t, 10*time.Second, "the wrapper and its child to die with the daemon", func() bool { return len(processesWithArg(mk)) == 0 })
+}

@@ -295,13 +295,15 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 	if err != nil {
 		return nil, nil, err
 	}
-	cmd := exec.Command(path, args...)
-	cmd.Args[0] = command
-	cmd.Env = env
+	gpath, gargs, genv := guardCommand(path, append([]string{command}, args...), env)
+	cmd := exec.Command(gpath, gargs[1:]...)
+	cmd.Args[0] = gargs[0]
+	cmd.Env = genv
 	cmd.Dir = cfg.WorkingDir
-	// Own process group so that stop kills grandchildren too; Pdeathsig so the child dies
-	// with the daemon even after kill -9.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// The guard (guard.go) leads its own process group, so that stop kills grandchildren
+	// too; Pdeathsig tells it when the daemon dies, even by kill -9, and it then kills the
+	// group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, nil, err
