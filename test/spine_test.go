@@ -451,11 +451,12 @@ func TestServerListFollowsChanges(t *testing.T) {
 func TestNoGrandchildSurvivesKill9(t *testing.T) {
 	mk := marker(t)
 	wrapped := map[string]any{"name": "wrapped", "command": "/bin/sh", "quarantined": false,
-		"args": []string{"-c", fixtureBin(t) + " --name " + mk + "; true"}}
+		// A background loop that ignores stdin stands for the grandchildren npx leaves.
+		"args": []string{"-c", "sh -c 'while :; do sleep 1; done' " + mk + " & exec " + fixtureBin(t) + " --name " + mk}}
 	p := startProxyProcess(t, t.TempDir(), servers(wrapped))
 	p.waitState("wrapped", 30*time.Second, actors.StateReady)
 	if n := len(processesWithArg(mk)); n < 2 {
-		t.Fatalf("want the shell and the fixture running, found %d processes", n)
+		t.Fatalf("want the loop and the fixture running, found %d processes", n)
 	}
 	if err := p.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
