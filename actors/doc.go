@@ -19,6 +19,10 @@
 //     generation-tagged messages; stale results are dropped and their connections closed.
 //     Stopping closes the connection synchronously (bounded, about 1.5 s) so that when the
 //     registry sees the actor terminated, its processes are gone.
+//   - stdio processes: each stdio upstream runs under a guard process (actors/upstream
+//     guard.go: this binary again) that leads its own process group. Close kills the group;
+//     when the daemon dies, even by kill -9, Pdeathsig gives the guard SIGTERM and it kills
+//     the group, so grandchildren of wrappers like npx do not outlive the daemon.
 //   - hub (hub.go): event ids, the recent event log (in the store) and the subscribers.
 //   - store (actors/store): pebble, opened once by the daemon and closed last.
 //
