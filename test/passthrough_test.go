@@ -143,6 +143,19 @@ func toolNamesOf(t *testing.T, c *client.Client) []string {
 	return names
 }
 
+// serverProcesses lists the live server-everything processes whose environment holds kv
+// ("KEY=value"); wrappers the daemon may put around a server do not count.
+func serverProcesses(kv string) []int {
+	var out []int
+	for _, pid := range processesWithEnv(kv) {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), "server-everything") {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
 // processesWithEnv lists live pids whose environment holds kv ("KEY=value").
 func processesWithEnv(kv string) []int {
 	entries, _ := os.ReadDir("/proc")
@@ -187,7 +200,7 @@ func TestPassthroughEverything(t *testing.T) {
 
 	capable := dialAgent(t, url, "capable-agent", true)
 	plain := dialAgent(t, url, "plain-agent", false)
-	if n := len(processesWithEnv(marker)); n != 3 {
+	if n := len(serverProcesses(marker)); n != 3 {
 		t.Errorf("%d server processes, want 3: the shared one and one per session", n)
 	}
 
@@ -301,7 +314,7 @@ func TestPassthroughEverything(t *testing.T) {
 	})
 
 	_ = plain.Close()
-	waitFor(t, 10*time.Second, "the plain agent's server process to end", func() bool { return len(processesWithEnv(marker)) == 2 })
+	waitFor(t, 10*time.Second, "the plain agent's server process to end", func() bool { return len(serverProcesses(marker)) == 2 })
 }
 
 // rawPost sends one JSON-RPC body to a passthrough endpoint and returns the status, the
