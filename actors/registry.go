@@ -128,7 +128,8 @@ func (r *registry) Receive(ctx actor.Context) {
 		}
 	}()
 	switch ctx.Message().(type) {
-	case listServers, getServer, getStatus, getServerTools, searchTools, callTool, getUpstreamConn, getConfig:
+	case listServers, getServer, getStatus, getServerTools, searchTools, callTool, getUpstreamConn, getConfig,
+		getPassthroughTarget, checkPassthrough:
 	default:
 		// Anything else may change a server's view; readers cache by this number.
 		r.version++
