@@ -2,7 +2,7 @@
 
 GO        ?= go
 BIN       ?= bin/mcpproxy
-DATA_DIR  ?= $(CURDIR)/.run
+DATA_DIR  ?= $(HOME)/.mcpproxy
 LISTEN    ?= 127.0.0.1:8080
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
@@ -17,7 +17,7 @@ help: ## list the targets
 build: ## build bin/mcpproxy
 	$(GO) build -buildvcs=auto -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mcpproxy
 
-run: build ## build and start the proxy on a default config in ./.run (DATA_DIR=... LISTEN=... to change)
+run: build ## build and start the proxy (default data dir ~/.mcpproxy; DATA_DIR=... LISTEN=... to change)
 	./$(BIN) serve --data-dir $(DATA_DIR) --listen $(LISTEN) --log-level info
 
 npm: ## install the npm peers the tests use (server-everything, SDK clients, playwright-core, redocly)
