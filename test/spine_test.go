@@ -117,10 +117,14 @@ func TestKilledStdioUpstreamComesBack(t *testing.T) {
 	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	lastErr := ""
 	waitFor(t, 20*time.Second, "fx to notice the kill", func() bool {
-		s := p.server("fx")
-		return s.RetryCount > 0 || s.State != actors.StateReady
+		lastErr = p.server("fx").LastError
+		return lastErr != ""
 	})
+	if !strings.Contains(lastErr, "signal: killed") {
+		t.Errorf("last_error %q does not say the process was killed", lastErr)
+	}
 	p.waitState("fx", 30*time.Second, actors.StateReady)
 	now := processesWithArg(mk)
 	if len(now) != 1 || now[0] == pids[0] {

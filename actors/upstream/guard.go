@@ -76,6 +76,13 @@ func runGuard(raw string) int {
 	select {
 	case err := <-done:
 		if ee, ok := err.(*exec.ExitError); ok {
+			// A child killed by a signal: die of the same signal, so the daemon's error
+			// says "signal: killed" rather than a made-up exit status.
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				signal.Reset(ws.Signal())
+				_ = syscall.Kill(os.Getpid(), ws.Signal())
+				return 128 + int(ws.Signal())
+			}
 			return ee.ExitCode()
 		}
 		if err != nil {

@@ -339,7 +339,19 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 		c.lost(err)
 		close(c.exited)
 	}()
+	exited := c.exited
 	out := &lineLimiter{r: stdout, max: opts.MaxLineBytes, onErr: func(err error) {
+		if !errors.Is(err, errLineTooLong) {
+			// stdout ends because the process is exiting (Wait closes the pipe first): let
+			// its exit status ("signal: killed", "exit status 1") be the reason when it
+			// comes promptly.
+			t := time.NewTimer(200 * time.Millisecond)
+			select {
+			case <-exited:
+			case <-t.C:
+			}
+			t.Stop()
+		}
 		c.lost(err)
 		_ = syscall.Kill(-c.PID, syscall.SIGKILL)
 	}}
