@@ -38,7 +38,10 @@
 // upstream actor: restartUpstream, reconnectUpstream, callUpstreamTool, withUpstreamConn;
 // internal connectDone, connLost, retryDue, toolsChanged, toolsListed.
 //
-// hub: Event (from the registry: servers.changed, tools.indexed, config.reloaded).
+// hub: Event (from the registry: servers.changed, tools.indexed, config.reloaded);
+// subscribe (from GET /events; answered with a Subscription), subscriberReady and
+// unsubscribed (from r3labs' callbacks and the stream handler), getHubStats, keepaliveTick.
+// Events are recorded in the store by a writer goroutine in synced batches, off the mailbox.
 //
 // # Life cycle
 //
