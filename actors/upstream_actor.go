@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -57,6 +58,49 @@ type upstreamActor struct {
 	// relist is set when list_changed arrives while connecting: the list taken during the
 	// connect may predate it, so it is listed again once ready.
 	relist bool
+	// dialing is the connect attempt in flight, if any.
+	dialing *attempt
+}
+
+// attempt is one connect in flight. It is shared with the goroutine that dials, because the
+// actor may stop before that goroutine is done: a connection that succeeds after the actor
+// is gone would otherwise reach only dead letters, and its process would live on.
+type attempt struct {
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	done   bool // set by the actor when it stops: the goroutine closes what it gets
+	conn   *upstream.Conn
+}
+
+// deliver hands a new connection to the actor; false means the actor has stopped and the
+// caller must close it.
+func (a *attempt) deliver(conn *upstream.Conn) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.done {
+		return false
+	}
+	a.conn = conn
+	return true
+}
+
+// abandon is called when the actor stops; it returns a connection delivered but not yet
+// taken by the actor (its connectDone is still in the mailbox, which stopping discards).
+func (a *attempt) abandon() *upstream.Conn {
+	a.cancel()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.done = true
+	conn := a.conn
+	a.conn = nil
+	return conn
+}
+
+// take marks the delivered connection as the actor's own.
+func (a *attempt) take() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.conn = nil
 }
 
 func newUpstreamActor(p upstreamProps) actor.Producer {
@@ -177,7 +221,17 @@ func (u *upstreamActor) connect() {
 	u.state = StateConnecting
 	u.report(nil)
 	p := u.p
+	if u.dialing != nil {
+		// A newer attempt supersedes one still in flight (restart while connecting).
+		if conn := u.dialing.abandon(); conn != nil {
+			go conn.Close()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	at := &attempt{cancel: cancel}
+	u.dialing = at
 	go func() {
+		defer cancel()
 		cfg, err := p.resolve(p.cfg)
 		if err != nil {
 			sys.Root.Send(self, connectDone{gen: gen, err: err})
@@ -189,8 +243,6 @@ func (u *upstreamActor) connect() {
 				sys.Root.Send(self, toolsChanged{gen: gen})
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-		defer cancel()
 		conn, err := upstream.Dial(ctx, cfg, opts)
 		if err != nil {
 			sys.Root.Send(self, connectDone{gen: gen, err: err})
@@ -202,11 +254,19 @@ func (u *upstreamActor) connect() {
 			sys.Root.Send(self, connectDone{gen: gen, err: fmt.Errorf("list tools: %w", err)})
 			return
 		}
+		if !at.deliver(conn) {
+			conn.Close()
+			return
+		}
 		sys.Root.Send(self, connectDone{gen: gen, conn: conn, tools: tools})
 	}()
 }
 
 func (u *upstreamActor) onConnectDone(m connectDone) {
+	if u.dialing != nil && m.gen == u.gen {
+		u.dialing.take()
+		u.dialing = nil
+	}
 	if m.gen != u.gen {
 		if m.conn != nil {
 			go m.conn.Close()
@@ -360,6 +420,12 @@ func (u *upstreamActor) dropConn() {
 func (u *upstreamActor) shutdown() {
 	u.stopRetry()
 	u.gen++
+	if u.dialing != nil {
+		if conn := u.dialing.abandon(); conn != nil {
+			conn.Close()
+		}
+		u.dialing = nil
+	}
 	if u.conn != nil {
 		u.conn.Close()
 		u.conn = nil

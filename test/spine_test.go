@@ -468,3 +468,20 @@ func TestNoGrandchildSurvivesKill9(t *testing.T) {
 	_ = p.Cmd.Wait()
 	waitFor(t, 10*time.Second, "the wrapper and its child to die with the daemon", func() bool { return len(processesWithArg(mk)) == 0 })
 }
+
+// TestDisableWhileConnectingLeavesNoProcess disables a server whose start is slow (a shell
+// that waits before it becomes the fixture): the process must not outlive the disable, even
+// though the connect in flight succeeds after the server's actor is gone.
+func TestDisableWhileConnectingLeavesNoProcess(t *testing.T) {
+	mk := marker(t)
+	slow := map[string]any{"name": "slow", "command": "/bin/sh", "quarantined": false,
+		"args": []string{"-c", "sleep 1.5; exec " + fixtureBin(t) + " --name " + mk, mk}}
+	p := startProxy(t, servers(slow))
+	waitFor(t, 10*time.Second, "the slow server's process", func() bool { return len(processesWithArg(mk)) > 0 })
+	if s := p.server("slow"); s.State != actors.StateConnecting {
+		t.Fatalf("state %s, want connecting while the shell waits", s.State)
+	}
+	p.do("POST", "/api/v1/servers/slow/disable", nil, nil)
+	p.waitState("slow", 10*time.Second, actors.StateDisabled)
+	waitFor(t, 10*time.Second, "no process of the disabled server", func() bool { return len(processesWithArg(mk)) == 0 })
+}
