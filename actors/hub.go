@@ -125,7 +125,7 @@ type ringEntry struct {
 // # Ids and replay
 //
 // Every event gets the next id (the store's LastEventID survives restarts) and is
-// appended to the store's event log (NoSync) and to an in-memory ring of the newest
+// appended to the store's event log (synced, in batches, by a writer goroutine) and to an in-memory ring of the newest
 // ReplayLimit events, loaded from the store at start. Replay is served from the ring, so
 // Receive does no read I/O; the subscribe reply hands the missed events to Serve, which
 // writes them itself (in r3labs' layout) before it hands the connection to r3labs, so a
@@ -166,11 +166,14 @@ type hub struct {
 // rather than lose events.
 const persistBacklog = 4096
 
+// persistBatch is the most events one synced write takes.
+const persistBatch = 256
+
 // writeEvents records events in order, draining whatever has queued up into one synced
 // batch (group commit), until events is closed.
 func writeEvents(st *store.Store, events <-chan store.Event, done chan<- struct{}, log *slog.Logger) {
 	defer close(done)
-	batch := make([]store.Event, 0, 256)
+	batch := make([]store.Event, 0, persistBatch)
 	for e := range events {
 		batch = append(batch[:0], e)
 	drain:
@@ -245,9 +248,18 @@ func (h *hub) start(ctx actor.Context) {
 		if err != nil {
 			h.log.Error("reading last event id", "err", err)
 		}
+		// Events still queued for the disk when a previous daemon was killed had already
+		// been sent with their ids: after an unclean stop, skip past every id that could
+		// have been handed out, so none is reused (gaps are harmless to clients).
 		h.lastID = id
-		if h.lastID > 0 {
-			evs, err := st.EventsAfter(h.lastID-min(h.lastID, uint64(h.opts.ReplayLimit)), h.opts.ReplayLimit)
+		if clean, err := st.EventsClean(); err == nil && !clean && id > 0 {
+			h.lastID = id + persistBacklog + persistBatch
+		}
+		if err := st.SetEventsClean(false); err != nil {
+			h.log.Error("marking the event log in use", "err", err)
+		}
+		if id > 0 {
+			evs, err := st.EventsAfter(id-min(id, uint64(h.opts.ReplayLimit)), h.opts.ReplayLimit)
 			if err != nil {
 				h.log.Error("loading the event log", "err", err)
 			}
@@ -304,6 +316,9 @@ func (h *hub) close() {
 		close(h.persist)
 		<-h.persisted
 		h.persist = nil
+		if err := h.opts.Store.SetEventsClean(true); err != nil {
+			h.log.Error("marking the event log clean", "err", err)
+		}
 	}
 	for id, s := range h.subs {
 		s.drop()

@@ -368,3 +368,32 @@ func TestHubShutdownUnblocksStalledWriter(t *testing.T) {
 	}
 	h.stop()
 }
+
+// TestHubSkipsIDsAfterUncleanStop: when the previous hub did not stop cleanly (the daemon was
+// killed with events still queued for the disk), a new hub must not hand out ids that may
+// already have reached clients.
+func TestHubSkipsIDsAfterUncleanStop(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h1 := startHub(t, HubOptions{Store: st})
+	for i := range 3 {
+		h1.publish("n", map[string]int{"i": i})
+	}
+	h1.waitStats(t, "3 events", func(s HubStats) bool { return s.LastID == 3 })
+	h1.stop()
+	if clean, err := st.EventsClean(); err != nil || !clean {
+		t.Fatalf("after a clean stop EventsClean = %v, %v", clean, err)
+	}
+	// What a kill -9 leaves: the mark a running hub sets, never cleared.
+	if err := st.SetEventsClean(false); err != nil {
+		t.Fatal(err)
+	}
+	h2 := startHub(t, HubOptions{Store: st})
+	defer h2.stop()
+	if s := h2.stats(t); s.LastID < 3+persistBacklog {
+		t.Fatalf("after an unclean stop the hub starts at id %d, which could reuse ids sent before the crash", s.LastID)
+	}
+}

@@ -279,6 +279,7 @@ func (r *registry) spawn(ctx actor.Context, name string, rw *row) {
 	}
 	rw.pid = pid
 	rw.st.State = StateConnecting
+	rw.since = time.Time{}
 }
 
 // resolver expands references when a server starts: ${secret:NAME} from the store,
@@ -427,14 +428,13 @@ func (r *registry) onStatus(ctx actor.Context, m upstreamStatus) {
 		if rw.since.IsZero() {
 			rw.since = time.Now().UTC()
 		}
-	case StateReady, StateDisabled:
+	case StateReady:
 		rw.since = time.Time{}
 	}
 	toolsChanged := m.Tools != nil
+	// A server that is not ready keeps its last list for review; the index drops it below.
 	if toolsChanged {
 		rw.tools = m.Tools
-	} else if m.State != StateReady {
-		// Keep the last list for review, but nothing is reachable while not ready.
 	}
 	m.Tools = nil
 	rw.st = m
@@ -704,7 +704,7 @@ func (r *registry) search(ctx actor.Context, m searchTools) {
 	ctx.Respond(reply{v: searchResult{Hits: out, Total: r.index.Len()}})
 }
 
-// reachable says why a server's tools cannot be used now, or nil.
+// unreachable says why a server's tools cannot be used now, or returns its row.
 func (r *registry) unreachable(name string) (*row, error) {
 	rw, ok := r.rows[name]
 	switch {

@@ -48,7 +48,8 @@ type upstreamActor struct {
 	self   *actor.PID
 	parent *actor.PID
 
-	gen        int // bumps on every (re)connect attempt
+	gen        int  // bumps on every (re)connect attempt
+	genStore   *int // where gen is kept across restarts of this actor
 	state      State
 	conn       *upstream.Conn
 	retryCount int
@@ -104,7 +105,10 @@ func (a *attempt) take() {
 }
 
 func newUpstreamActor(p upstreamProps) actor.Producer {
-	return func() actor.Actor { return &upstreamActor{p: p} }
+	// The generation outlives a supervisor restart (which makes a fresh instance under the
+	// same PID), so late results of the old instance's goroutines stay stale.
+	gen := new(int)
+	return func() actor.Actor { return &upstreamActor{p: p, genStore: gen} }
 }
 
 // Messages the upstream actor handles, besides lifecycle ones.
@@ -167,9 +171,11 @@ func (u *upstreamActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		u.sys, u.self, u.parent = ctx.ActorSystem(), ctx.Self(), ctx.Parent()
+		u.gen = *u.genStore
 		u.connect()
 	case *actor.Stopping, *actor.Restarting:
 		u.shutdown()
+		*u.genStore = u.gen
 	case connectDone:
 		u.onConnectDone(m)
 	case connLost:

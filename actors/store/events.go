@@ -89,7 +89,7 @@ func (l *eventLog) load(db *pebble.DB, size int) error {
 
 // AppendEvent stores e as the newest event. e.ID must be greater than every
 // id appended before (LastEventID), even across restarts. The write is
-// NoSync. Once the log holds a tenth more than EventLogSize events, the
+// synced. Once the log holds a tenth more than EventLogSize events, the
 // oldest are removed in the same atomic batch, leaving the newest
 // EventLogSize.
 func (s *Store) AppendEvent(e Event) error {
@@ -308,4 +308,43 @@ func decodeEvent(id uint64, v []byte) (Event, error) {
 		e.Data = append([]byte(nil), data...)
 	}
 	return e, nil
+}
+
+// SetEventsClean records whether the event writer stopped cleanly, with every id it handed
+// out on disk. The hub sets it when it stops and clears it when it starts, so a hub that
+// finds it unset knows the previous daemon died with events in flight.
+func (s *Store) SetEventsClean(clean bool) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	var err error
+	if clean {
+		err = s.db.Set([]byte(keyEventsClean), []byte{1}, pebble.Sync)
+	} else {
+		err = s.db.Delete([]byte(keyEventsClean), pebble.Sync)
+	}
+	if err != nil {
+		return fmt.Errorf("set events clean: %w", err)
+	}
+	return nil
+}
+
+// EventsClean reports what SetEventsClean last recorded (false when never set).
+func (s *Store) EventsClean() (bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return false, ErrClosed
+	}
+	v, closer, err := s.db.Get([]byte(keyEventsClean))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("events clean: %w", err)
+	}
+	defer closer.Close()
+	return len(v) == 1 && v[0] == 1, nil
 }

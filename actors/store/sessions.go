@@ -30,7 +30,7 @@ type Session struct {
 }
 
 // PutSession creates or replaces the session with sess.ID. The write is
-// NoSync: session bookkeeping may lose its last updates on power loss.
+// synced, so a session's record survives a crash of the daemon.
 func (s *Store) PutSession(sess Session) error {
 	if sess.ID == "" {
 		return errors.New("put session: empty id")

@@ -86,6 +86,7 @@ const (
 	prefixSecret      = "sc/"
 	prefixFingerprint = "fp/"
 	keyLastEventID    = "meta/lastEventID"
+	keyEventsClean    = "meta/eventsClean"
 )
 
 // Event log size bounds.

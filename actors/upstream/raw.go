@@ -364,10 +364,10 @@ func (s *rawStdio) notify(_ context.Context, method string, params json.RawMessa
 
 func (s *rawStdio) setProtocolVersion(string) {}
 
-// close closes the child's stdin, which tells a well-behaved server to exit.
+// close closes the child's stdin, which tells a well-behaved server to exit. It does not take
+// the write lock: a write blocked on a child that stopped reading holds it, and closing the
+// pipe is what unblocks that write (the pipe is poller-backed, so this is safe).
 func (s *rawStdio) close() {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
 	_ = s.w.Close()
 }
 
