@@ -61,6 +61,10 @@ type upstreamActor struct {
 	relist bool
 	// dialing is the connect attempt in flight, if any.
 	dialing *attempt
+	// prevClosed is closed once the previous connection is fully closed; the next connect
+	// waits for it, so that e.g. the old container's removal cannot hit the new one (Docker
+	// isolation names containers after the server).
+	prevClosed chan struct{}
 }
 
 // attempt is one connect in flight. It is shared with the goroutine that dials, because the
@@ -236,8 +240,15 @@ func (u *upstreamActor) connect() {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	at := &attempt{cancel: cancel}
 	u.dialing = at
+	prev := u.prevClosed
 	go func() {
 		defer cancel()
+		if prev != nil {
+			select {
+			case <-prev:
+			case <-ctx.Done():
+			}
+		}
 		cfg, err := p.resolve(p.cfg)
 		if err != nil {
 			sys.Root.Send(self, connectDone{gen: gen, err: err})
@@ -415,8 +426,13 @@ func (u *upstreamActor) stopRetry() {
 // dropConn closes the connection in the background; the process group is killed there.
 func (u *upstreamActor) dropConn() {
 	if u.conn != nil {
-		go u.conn.Close()
+		conn, closed := u.conn, make(chan struct{})
+		go func() {
+			conn.Close()
+			close(closed)
+		}()
 		u.conn = nil
+		u.prevClosed = closed
 	}
 }
 

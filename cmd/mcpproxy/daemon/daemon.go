@@ -13,6 +13,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -84,6 +85,7 @@ type Daemon struct {
 
 	generatedKey bool
 	fileConfig   *config.Config // as in the file, for the registry to own and save
+	loaded       []byte         // the file's bytes when it was loaded
 	// stoppers run after the HTTP servers stopped and before the upstreams stop (MCP
 	// sessions, event streams).
 	stoppers []func(context.Context)
@@ -148,6 +150,9 @@ func Start(ctx context.Context, opts Options) (*Daemon, error) {
 	d.startHTTP()
 	if err := d.watch(); err != nil {
 		d.Logger.Warn("config file not watched", "err", err)
+	} else if data, err := os.ReadFile(d.ConfigPath); err == nil && !bytes.Equal(data, d.loaded) {
+		// Edited between loading and watching: the watcher took the edit as its baseline.
+		d.onConfigFile(data)
 	}
 	d.ready.Store(true)
 	return d, nil
@@ -207,6 +212,7 @@ func (d *Daemon) loadConfig() error {
 	}
 	d.Config = cfg
 	d.fileConfig = fileCfg
+	d.loaded, _ = os.ReadFile(d.ConfigPath)
 	d.SocketPath = filepath.Join(d.DataDir, "mcpproxy.sock")
 	d.generatedKey = generated
 	return nil
@@ -416,8 +422,17 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 	if err := d.Client.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stopping upstreams: %w", err))
 	}
-	_ = d.System.Root.PoisonFuture(d.Registry).Wait()
-	_ = d.System.Root.PoisonFuture(d.Hub).Wait()
+	for _, pid := range []*actor.PID{d.Registry, d.Hub} {
+		// PoisonFuture's own timeout is 10 s; ctx is the bound that counts.
+		done := make(chan struct{})
+		f := d.System.Root.PoisonFuture(pid)
+		go func() { _ = f.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("stopping %s: %w", pid.Id, ctx.Err()))
+		}
+	}
 	errs = append(errs, d.Store.Close())
 	d.System.Shutdown()
 	_ = os.Remove(d.SocketPath)
