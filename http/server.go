@@ -7,7 +7,9 @@
 //
 // Everything but /healthz, /readyz, /swagger/ and the dashboard shell needs the API key
 // (X-API-Key, Authorization: Bearer, or ?apikey=), compared in constant time. Requests that
-// arrive over the Unix socket need no key. While listening on loopback, a Host header that is
+// arrive over the Unix socket need no key. The MCP endpoints check the key themselves:
+// require_mcp_auth: false opens them, and a DELETE that names a live MCP session may end
+// that session without the key (http/mcpserver). While listening on loopback, a Host header that is
 // not a loopback name (or listed in trusted_hosts) gets 403, and so does a cross-site Origin:
 // that is the DNS-rebinding guard.
 //
@@ -89,7 +91,7 @@ type Options struct {
 	Started time.Time
 
 	// Routes adds further routes (events, MCP, swagger, dashboard, operations). Each gets the
-	// engine and the two route groups: open (no key) and keyed (API key required).
+	// Server and the two route groups: open (no key) and keyed (API key required).
 	Routes []func(s *Server, open *gin.RouterGroup, keyed *gin.RouterGroup)
 }
 
@@ -161,12 +163,6 @@ func (s *Server) SetSettings(st Settings) {
 
 // Settings returns the live settings.
 func (s *Server) Settings() Settings { return *s.settings.Load() }
-
-// Logger is the server's logger, for route plug-ins.
-func (s *Server) Logger() *slog.Logger { return s.log }
-
-// Backend is the server's backend, for route plug-ins.
-func (s *Server) Backend() Backend { return s.opts.Backend }
 
 // WriteError writes err as the error envelope, for route plug-ins.
 func (s *Server) WriteError(c *gin.Context, err error) { s.writeError(c, err) }

@@ -300,6 +300,11 @@ func (e *Endpoint) serve(c *gin.Context, h http.Handler, endpoint string) {
 		e.httpSrv.WriteError(c, actors.Errorf(actors.CodeInvalidArgument, "a GET stream needs the %s header of an initialized session", server.HeaderKeySessionID))
 		return
 	}
+	if id != "" && r.Method == http.MethodDelete && !e.sessions.isLive(id, endpoint) {
+		// mcp-go answers 200 to a DELETE of a session it does not know.
+		e.httpSrv.WriteError(c, actors.Errorf(actors.CodeNotFound, "MCP session %q not found or closed", id))
+		return
+	}
 	if id != "" && r.Method != http.MethodDelete {
 		ctx, end, err := e.sessions.begin(r.Context(), id, endpoint, r.Method == http.MethodGet)
 		if err != nil {
@@ -317,7 +322,10 @@ func (e *Endpoint) serve(c *gin.Context, h http.Handler, endpoint string) {
 func (e *Endpoint) Close(ctx context.Context) {
 	e.closeOnce.Do(func() {
 		close(e.done)
-		<-e.sweepDone
+		select {
+		case <-e.sweepDone:
+		case <-ctx.Done():
+		}
 		e.mu.Lock()
 		e.closed = true
 		e.mu.Unlock()
