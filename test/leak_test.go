@@ -27,6 +27,6 @@ func TestShutdownLeavesNoGoroutines(t *testing.T) {
 	p.Stop()
 	// protoactor's dead-letter throttle is a timer goroutine that ends by itself a second
 	// after a message reaches a stopped actor.
-	goleak.VerifyNone(t, before, goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	goleak.VerifyNone(t, before,
 		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
 }
