@@ -37,6 +37,8 @@ type RegistryOptions struct {
 	Dial upstream.Options
 	// BackoffBase overrides the first reconnect delay (default 1 s).
 	BackoffBase time.Duration
+	// HealthEvery is how often remote upstreams are pinged while ready (default 30 s).
+	HealthEvery time.Duration
 	// OnApplied is called (on the registry's goroutine; it must not block) with a copy of
 	// the config after every apply, so the HTTP layer can pick up live settings.
 	OnApplied func(*config.Config)
@@ -270,7 +272,7 @@ func (r *registry) spawn(ctx actor.Context, name string, rw *row) {
 	}
 	props := actor.PropsFromProducer(newUpstreamActor(upstreamProps{
 		name: name, childGen: rw.childGen, cfg: cfg, resolve: r.resolver(),
-		dial: dial, logger: r.log, backoffBase: r.opts.BackoffBase,
+		dial: dial, logger: r.log, backoffBase: r.opts.BackoffBase, healthEvery: r.opts.HealthEvery,
 	}))
 	pid, err := ctx.SpawnNamed(props, fmt.Sprintf("up-%s-%d", name, rw.childGen))
 	if err != nil {

@@ -36,6 +36,9 @@ type upstreamProps struct {
 	logger  *slog.Logger
 	// backoffBase overrides the first retry delay (tests).
 	backoffBase time.Duration
+	// healthEvery is how often a remote (http, sse) upstream is pinged while ready; a ping
+	// that fails counts as a lost connection. Default 30 s.
+	healthEvery time.Duration
 }
 
 // upstreamActor owns one upstream's connection, process, tool list, state and backoff timer.
@@ -312,6 +315,13 @@ func (u *upstreamActor) onConnectDone(m connectDone) {
 		<-conn.Done()
 		sys.Root.Send(self, connLost{gen: gen, err: conn.Err()})
 	}()
+	if u.p.cfg.Protocol == "http" || u.p.cfg.Protocol == "sse" {
+		// A remote that goes away is noticed by no process exit and, over streamable HTTP,
+		// by no broken stream: only a request that fails tells.
+		go pingWhileUp(conn, u.p.healthEvery, func(err error) {
+			sys.Root.Send(self, connLost{gen: gen, err: err})
+		})
+	}
 }
 
 func (u *upstreamActor) onConnLost(m connLost) {
@@ -474,4 +484,33 @@ func listTools(ctx context.Context, server string, conn *upstream.Conn) ([]Tool,
 		tools = append(tools, out)
 	}
 	return tools, nil
+}
+
+// pingWhileUp pings a remote upstream every interval until its connection is closed, and
+// reports the first failed ping.
+func pingWhileUp(conn *upstream.Conn, every time.Duration, lost func(error)) {
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-conn.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), min(every, 10*time.Second))
+		err := conn.Client.Ping(ctx)
+		cancel()
+		if err != nil {
+			select {
+			case <-conn.Done():
+				// closed on purpose meanwhile; nothing to report
+			default:
+				lost(fmt.Errorf("health check failed: %w", err))
+			}
+			return
+		}
+	}
 }

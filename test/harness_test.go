@@ -190,7 +190,7 @@ func startProxyIn(t testing.TB, dir string, cfg any) *proxy {
 		writeConfig(t, dir, cfg)
 	}
 	d, err := daemon.Start(context.Background(), daemon.Options{
-		DataDir: dir, Listen: "127.0.0.1:0", Out: io.Discard, BackoffBase: 200 * time.Millisecond,
+		DataDir: dir, Listen: "127.0.0.1:0", Out: io.Discard, BackoffBase: 200 * time.Millisecond, HealthEvery: 300 * time.Millisecond,
 		Logger: testLogger(t),
 	})
 	if err != nil {

@@ -485,3 +485,20 @@ func TestDisableWhileConnectingLeavesNoProcess(t *testing.T) {
 	p.waitState("slow", 10*time.Second, actors.StateDisabled)
 	waitFor(t, 10*time.Second, "no process of the disabled server", func() bool { return len(processesWithArg(mk)) == 0 })
 }
+
+// TestRemoteUpstreamGoneIsNoticed stops a streamable-HTTP upstream: no process exit or broken
+// stream tells the proxy, so its health check must move the server out of ready.
+func TestRemoteUpstreamGoneIsNoticed(t *testing.T) {
+	url, cmd := startFixtureHTTP(t, "http")
+	p := startProxy(t, servers(map[string]any{"name": "remote", "url": url, "quarantined": false}))
+	p.waitState("remote", 20*time.Second, actors.StateReady)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	s := p.waitState("remote", 20*time.Second, actors.StateError, actors.StateBackoff, actors.StateConnecting)
+	waitFor(t, 20*time.Second, "a last_error", func() bool { s = p.server("remote"); return s.LastError != "" })
+	if s.Connected {
+		t.Errorf("remote still connected after its server went away: %+v", s)
+	}
+}

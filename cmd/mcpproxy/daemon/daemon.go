@@ -57,6 +57,8 @@ type Options struct {
 	Version string
 	// BackoffBase overrides the first reconnect delay of upstreams (tests).
 	BackoffBase time.Duration
+	// HealthEvery overrides how often remote upstreams are pinged (default 30 s; tests).
+	HealthEvery time.Duration
 	// Routes are extra HTTP route plug-ins (events, MCP, swagger, dashboard, operations).
 	Routes []func(d *Daemon) func(s *mhttp.Server, open, keyed *gin.RouterGroup)
 }
@@ -294,7 +296,7 @@ func (d *Daemon) startActors() {
 		},
 		Dial: upstream.Options{Logger: d.Logger, ClientName: "mcpproxy", ClientVersion: version,
 			CommandWrapper: d.ops.docker.Wrap, AfterClose: d.ops.docker.AfterStop},
-		BackoffBase: d.opts.BackoffBase,
+		BackoffBase: d.opts.BackoffBase, HealthEvery: d.opts.HealthEvery,
 	}), "registry")
 	if err != nil {
 		panic(err) // a fresh actor system has no registry yet
