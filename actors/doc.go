@@ -46,7 +46,9 @@
 // # Life cycle
 //
 // disabled -> connecting -> ready; a failure goes to error and at once to backoff, whose
-// timer (about 1 s, doubling with ±20% jitter up to 5 min) returns to connecting. restart
+// timer (about 1 s, doubling with ±20% jitter up to 5 min) returns to connecting. A stdio
+// upstream fails when its process exits; a remote one when its event stream breaks or a
+// health ping (every 30 s while ready) fails. restart
 // drops the connection and resets the backoff; reconnect connects now when not ready;
 // disable stops the actor (stopping -> disabled). Quarantine is a flag: a quarantined server
 // stays connected so its tools can be reviewed, but they are kept out of the index and calls
