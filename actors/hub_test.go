@@ -249,20 +249,28 @@ func TestHubKeepaliveAndWire(t *testing.T) {
 	h.stop()
 }
 
-// TestHubIDsAndReplayFromStore: a new hub on the same store continues the ids and replays
-// the events the previous one logged.
-func TestHubIDsAndReplayFromStore(t *testing.T) {
+// storeWithThreeEvents opens a store, lets a hub publish three events into it and stops
+// that hub cleanly. The store is closed at cleanup.
+func storeWithThreeEvents(t *testing.T) *store.Store {
+	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	h1 := startHub(t, HubOptions{Store: st})
+	t.Cleanup(func() { st.Close() })
+	h := startHub(t, HubOptions{Store: st})
 	for i := range 3 {
-		h1.publish("n", map[string]int{"i": i})
+		h.publish("n", map[string]int{"i": i})
 	}
-	h1.waitStats(t, "3 events", func(s HubStats) bool { return s.LastID == 3 })
-	h1.stop()
+	h.waitStats(t, "3 events", func(s HubStats) bool { return s.LastID == 3 })
+	h.stop()
+	return st
+}
+
+// TestHubIDsAndReplayFromStore: a new hub on the same store continues the ids and replays
+// the events the previous one logged.
+func TestHubIDsAndReplayFromStore(t *testing.T) {
+	st := storeWithThreeEvents(t)
 
 	h2 := startHub(t, HubOptions{Store: st})
 	if s := h2.stats(t); s.LastID != 3 {
@@ -373,17 +381,7 @@ func TestHubShutdownUnblocksStalledWriter(t *testing.T) {
 // killed with events still queued for the disk), a new hub must not hand out ids that may
 // already have reached clients.
 func TestHubSkipsIDsAfterUncleanStop(t *testing.T) {
-	st, err := store.Open(t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	h1 := startHub(t, HubOptions{Store: st})
-	for i := range 3 {
-		h1.publish("n", map[string]int{"i": i})
-	}
-	h1.waitStats(t, "3 events", func(s HubStats) bool { return s.LastID == 3 })
-	h1.stop()
+	st := storeWithThreeEvents(t)
 	if clean, err := st.EventsClean(); err != nil || !clean {
 		t.Fatalf("after a clean stop EventsClean = %v, %v", clean, err)
 	}

@@ -307,8 +307,7 @@ func (r *registry) view(name string, rw *row) Server {
 		Name: name, Protocol: sc.Protocol, Enabled: sc.IsEnabled(), Quarantined: sc.IsQuarantined(),
 		State: rw.st.State, LastError: rw.st.LastError, RetryCount: rw.st.RetryCount,
 		ToolsCount: len(rw.tools), PID: rw.st.PID,
-		Isolated: sc.Protocol == "stdio" && (sc.Isolation != nil && sc.Isolation.Enabled ||
-			sc.Isolation == nil && r.eff.DockerIsolation.Enabled),
+		Isolated: r.eff.IsolationFor(sc) != nil,
 	}
 	if s.State == "" {
 		s.State = StateConnecting
