@@ -2,8 +2,6 @@ package actors
 
 import (
 	"context"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -53,15 +51,7 @@ func (r *registry) passthroughTarget(ctx actor.Context, m getPassthroughTarget) 
 		ctx.Respond(passthroughTargetReply{Err: err})
 		return
 	}
-	cfg := rw.cfg
-	cfg.Args = slices.Clone(cfg.Args)
-	cfg.Env = maps.Clone(cfg.Env)
-	cfg.Headers = maps.Clone(cfg.Headers)
-	if iso := r.eff.IsolationFor(cfg); iso != nil {
-		cfg.Isolation = iso
-	} else if cfg.EffectiveProtocol() == config.ProtocolStdio {
-		cfg.Isolation = &config.Isolation{Enabled: false}
-	}
+	cfg := r.eff.Prepared(rw.cfg)
 	dial := r.opts.Dial
 	if dial.Logger == nil {
 		dial.Logger = r.log

@@ -131,7 +131,7 @@ func (r *registry) Receive(ctx actor.Context) {
 	}()
 	switch ctx.Message().(type) {
 	case listServers, getServer, getStatus, getServerTools, searchTools, callTool, getUpstreamConn, getConfig,
-		getPassthroughTarget, checkPassthrough:
+		getPassthroughTarget, checkPassthrough, getSecretUsers:
 	default:
 		// Anything else may change a server's view; readers cache by this number.
 		r.version++
@@ -186,6 +186,10 @@ func (r *registry) Receive(ctx actor.Context) {
 		r.checkPassthroughAccess(ctx, m)
 	case getConfig:
 		ctx.Respond(reply{v: r.cfg.Clone()})
+	case getSecretUsers:
+		ctx.Respond(reply{v: r.cfg.SecretUsers()})
+	case restartSecretUsers:
+		r.restartSecretUsers(ctx, m)
 	case applyConfig:
 		r.apply(ctx, m)
 	case shutdownAll:
@@ -262,14 +266,7 @@ func (r *registry) spawn(ctx actor.Context, name string, rw *row) {
 	if dial.Logger == nil {
 		dial.Logger = r.log
 	}
-	// The isolation in force is fixed here, so that an apply that changes the global default
-	// cannot race with the wrapper reading it.
-	cfg := rw.cfg
-	if iso := r.eff.IsolationFor(cfg); iso != nil {
-		cfg.Isolation = iso
-	} else if cfg.EffectiveProtocol() == config.ProtocolStdio {
-		cfg.Isolation = &config.Isolation{Enabled: false}
-	}
+	cfg := r.eff.Prepared(rw.cfg)
 	props := actor.PropsFromProducer(newUpstreamActor(upstreamProps{
 		name: name, childGen: rw.childGen, cfg: cfg, resolve: r.resolver(),
 		dial: dial, logger: r.log, backoffBase: r.opts.BackoffBase, healthEvery: r.opts.HealthEvery,

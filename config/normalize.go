@@ -49,6 +49,23 @@ func (c *Config) Timeout() time.Duration {
 // "require_mcp_auth": false.
 func (c *Config) MCPAuthRequired() bool { return c.RequireMCPAuth == nil || *c.RequireMCPAuth }
 
+// Prepared returns s as it is started under c: its maps and slices copied (so the caller
+// may expand references in place) and, for a stdio server, the isolation in force fixed in
+// s.Isolation (Enabled false when it runs on the host). Fixing it when the server starts
+// means an apply that changes docker_isolation cannot race with a start that reads it, and
+// the Docker wrapper needs nothing but the server's own config.
+func (c *Config) Prepared(s ServerConfig) ServerConfig {
+	s.Args = slices.Clone(s.Args)
+	s.Env = maps.Clone(s.Env)
+	s.Headers = maps.Clone(s.Headers)
+	if iso := c.IsolationFor(s); iso != nil {
+		s.Isolation = iso
+	} else if s.EffectiveProtocol() == ProtocolStdio {
+		s.Isolation = &Isolation{Enabled: false}
+	}
+	return s
+}
+
 // IsolationFor returns how server s runs in Docker, or nil when it runs directly on the host.
 // The server's own isolation setting wins over docker_isolation; an empty image falls back to
 // docker_isolation.default_image and then to DefaultDockerImage. Only stdio servers are

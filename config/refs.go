@@ -187,3 +187,23 @@ func (s ServerConfig) Expand(secret func(string) (string, bool), env func(string
 	}
 	return out, nil
 }
+
+// SecretUsers maps each secret name referenced by a server of c to the names of the servers
+// that reference it, sorted. It is the one answer to "who uses this secret" for the daemon's
+// secrets API and for the offline CLI.
+func (c *Config) SecretUsers() map[string][]string {
+	users := map[string][]string{}
+	if c == nil {
+		return users
+	}
+	for _, sc := range c.Servers {
+		secrets, _ := sc.References()
+		for _, s := range secrets {
+			users[s] = append(users[s], sc.Name)
+		}
+	}
+	for _, names := range users {
+		slices.Sort(names)
+	}
+	return users
+}

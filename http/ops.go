@@ -16,7 +16,7 @@ import (
 // daemon implements it; handler tests can fake it.
 type OpsBackend interface {
 	Info(ctx context.Context) (Info, error)
-	Diagnostics(ctx context.Context) (Diagnostics, error)
+	Diagnostics(ctx context.Context) (actors.Diagnostics, error)
 	Doctor(ctx context.Context) (doctor.Report, error)
 	DockerStatus(ctx context.Context) (DockerStatus, error)
 }
@@ -37,54 +37,6 @@ type Info struct {
 	// Endpoints are the URLs of the daemon's surfaces: api, mcp, events, swagger, dashboard,
 	// socket.
 	Endpoints map[string]string `json:"endpoints"`
-}
-
-// Diagnostics is the answer of GET /api/v1/diagnostics: runtime figures for troubleshooting.
-type Diagnostics struct {
-	// ServersInError are the servers in error or backoff, with their errors and since when.
-	ServersInError []ServerInError `json:"servers_in_error"`
-	Goroutines     int             `json:"goroutines"`
-	Memory         Memory          `json:"memory"`
-	Actors         ActorCounts     `json:"actors"`
-	// Events are the /events hub's counters: subscribers and dropped events.
-	Events actors.HubStats `json:"events"`
-	Store  StoreStats      `json:"store"`
-	// Uptime is in seconds.
-	Uptime int64 `json:"uptime"`
-}
-
-// ServerInError is one server that is not working.
-type ServerInError struct {
-	Name       string       `json:"name"`
-	State      actors.State `json:"state"`
-	LastError  string       `json:"last_error"`
-	RetryCount int          `json:"retry_count"`
-	// Since is when the server entered error or backoff.
-	Since *time.Time `json:"since"`
-}
-
-// Memory figures, in bytes. RSS is the resident set size from /proc/self/status (0 where
-// that is not available).
-type Memory struct {
-	HeapAlloc uint64 `json:"heap_alloc"`
-	HeapInuse uint64 `json:"heap_inuse"`
-	HeapSys   uint64 `json:"heap_sys"`
-	Sys       uint64 `json:"sys"`
-	RSS       uint64 `json:"rss"`
-	NumGC     uint32 `json:"num_gc"`
-}
-
-// ActorCounts counts live actors: all of them (including pending request futures), and the
-// upstream actors (one per server that is not disabled).
-type ActorCounts struct {
-	Total     int `json:"total"`
-	Upstreams int `json:"upstreams"`
-}
-
-// StoreStats describe the pebble store.
-type StoreStats struct {
-	// DiskSize is the bytes the store uses on disk.
-	DiskSize int64 `json:"disk_size"`
 }
 
 // DockerStatus is the answer of GET /api/v1/docker/status.

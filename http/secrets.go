@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -13,35 +12,28 @@ import (
 	"github.com/mcpproxy/mcpproxy/config"
 )
 
-// Secret is a stored secret as the API shows it: metadata only, never the value.
-type Secret struct {
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-	// UsedBy are the servers whose config references ${secret:NAME}, sorted.
-	UsedBy []string `json:"used_by"`
+// SecretsBackend answers the secrets routes (actors.Secrets implements it). Errors carry
+// actors codes (NOT_FOUND for an unknown secret).
+type SecretsBackend interface {
+	List(ctx context.Context) ([]actors.Secret, error)
+	Get(ctx context.Context, name string) (actors.Secret, error)
+	// Set stores value and restarts the enabled servers that use the secret; created says
+	// it did not exist before.
+	Set(ctx context.Context, name, value string) (s actors.Secret, created bool, restarted []string, err error)
+	// Delete deletes the secret and restarts the enabled servers that used it (they go to
+	// error, naming the missing secret).
+	Delete(ctx context.Context, name string) (restarted []string, err error)
 }
 
-// SecretsBackend answers the secrets routes. Errors carry actors codes (NOT_FOUND for an
-// unknown secret). The daemon implements it over the store and the registry.
-type SecretsBackend interface {
-	Secrets(ctx context.Context) ([]Secret, error)
-	Secret(ctx context.Context, name string) (Secret, error)
-	// SetSecret stores value and restarts the enabled servers that use the secret; created
-	// says it did not exist before.
-	SetSecret(ctx context.Context, name, value string) (s Secret, created bool, restarted []string, err error)
-	// DeleteSecret deletes the secret and restarts the enabled servers that used it (they go
-	// to error, naming the missing secret).
-	DeleteSecret(ctx context.Context, name string) (restarted []string, err error)
-}
+var _ SecretsBackend = (*actors.Secrets)(nil)
 
 var secretNameRE = regexp.MustCompile(config.RefNamePattern)
 
 // secretResponse is the answer of GET and PUT /api/v1/secrets/{name}. Restarted lists the
 // servers a PUT restarted.
 type secretResponse struct {
-	Secret    Secret   `json:"secret"`
-	Restarted []string `json:"restarted,omitempty"`
+	Secret    actors.Secret `json:"secret"`
+	Restarted []string      `json:"restarted,omitempty"`
 }
 
 // SecretsRoutes is the route plug-in for /api/v1/secrets (all keyed).
@@ -73,13 +65,13 @@ func secretName(c *gin.Context) (string, error) {
 
 // list handles GET /api/v1/secrets.
 func (h secretsHandlers) list(c *gin.Context) {
-	list, err := h.b.Secrets(c.Request.Context())
+	list, err := h.b.List(c.Request.Context())
 	if err != nil {
 		h.s.writeError(c, err)
 		return
 	}
 	if list == nil {
-		list = []Secret{}
+		list = []actors.Secret{}
 	}
 	c.JSON(http.StatusOK, gin.H{"secrets": list})
 }
@@ -91,7 +83,7 @@ func (h secretsHandlers) get(c *gin.Context) {
 		h.s.writeError(c, err)
 		return
 	}
-	sec, err := h.b.Secret(c.Request.Context(), name)
+	sec, err := h.b.Get(c.Request.Context(), name)
 	if err != nil {
 		h.s.writeError(c, err)
 		return
@@ -126,7 +118,7 @@ func (h secretsHandlers) put(c *gin.Context) {
 		h.s.writeError(c, errorf(actors.CodeInvalidArgument, "the secret value must not contain NUL"))
 		return
 	}
-	sec, created, restarted, err := h.b.SetSecret(c.Request.Context(), name, *body.Value)
+	sec, created, restarted, err := h.b.Set(c.Request.Context(), name, *body.Value)
 	if err != nil {
 		h.s.writeError(c, err)
 		return
@@ -145,7 +137,7 @@ func (h secretsHandlers) delete(c *gin.Context) {
 		h.s.writeError(c, err)
 		return
 	}
-	if _, err := h.b.DeleteSecret(c.Request.Context(), name); err != nil {
+	if _, err := h.b.Delete(c.Request.Context(), name); err != nil {
 		h.s.writeError(c, err)
 		return
 	}

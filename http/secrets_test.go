@@ -24,35 +24,35 @@ type fakeSecrets struct {
 
 var _ SecretsBackend = (*fakeSecrets)(nil)
 
-func (f *fakeSecrets) meta(name string) Secret {
-	return Secret{Name: name, CreatedAt: time.Unix(1, 0).UTC(), UpdatedAt: time.Unix(2, 0).UTC(), UsedBy: []string{"srv"}}
+func (f *fakeSecrets) meta(name string) actors.Secret {
+	return actors.Secret{Name: name, CreatedAt: time.Unix(1, 0).UTC(), UpdatedAt: time.Unix(2, 0).UTC(), UsedBy: []string{"srv"}}
 }
 
-func (f *fakeSecrets) Secrets(context.Context) ([]Secret, error) {
+func (f *fakeSecrets) List(context.Context) ([]actors.Secret, error) {
 	if f.err != nil {
 		return nil, f.err
 	}
-	var out []Secret
+	var out []actors.Secret
 	for n := range f.values {
 		out = append(out, f.meta(n))
 	}
 	return out, nil
 }
 
-func (f *fakeSecrets) Secret(_ context.Context, name string) (Secret, error) {
+func (f *fakeSecrets) Get(_ context.Context, name string) (actors.Secret, error) {
 	if _, ok := f.values[name]; !ok {
-		return Secret{}, actors.Errorf(actors.CodeNotFound, "secret %q not found", name)
+		return actors.Secret{}, actors.Errorf(actors.CodeNotFound, "secret %q not found", name)
 	}
 	return f.meta(name), nil
 }
 
-func (f *fakeSecrets) SetSecret(_ context.Context, name, value string) (Secret, bool, []string, error) {
+func (f *fakeSecrets) Set(_ context.Context, name, value string) (actors.Secret, bool, []string, error) {
 	_, existed := f.values[name]
 	f.values[name] = value
 	return f.meta(name), !existed, []string{"srv"}, nil
 }
 
-func (f *fakeSecrets) DeleteSecret(_ context.Context, name string) ([]string, error) {
+func (f *fakeSecrets) Delete(_ context.Context, name string) ([]string, error) {
 	if _, ok := f.values[name]; !ok {
 		return nil, actors.Errorf(actors.CodeNotFound, "secret %q not found", name)
 	}
@@ -63,8 +63,10 @@ func (f *fakeSecrets) DeleteSecret(_ context.Context, name string) ([]string, er
 // fakeOps answers every operations route with an error, to check the error path.
 type fakeOps struct{ err error }
 
-func (f fakeOps) Info(context.Context) (Info, error)                 { return Info{PID: 7}, f.err }
-func (f fakeOps) Diagnostics(context.Context) (Diagnostics, error)   { return Diagnostics{}, f.err }
+func (f fakeOps) Info(context.Context) (Info, error) { return Info{PID: 7}, f.err }
+func (f fakeOps) Diagnostics(context.Context) (actors.Diagnostics, error) {
+	return actors.Diagnostics{}, f.err
+}
 func (f fakeOps) Doctor(context.Context) (doctor.Report, error)      { return doctor.Report{}, f.err }
 func (f fakeOps) DockerStatus(context.Context) (DockerStatus, error) { return DockerStatus{}, f.err }
 

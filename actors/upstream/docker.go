@@ -74,7 +74,7 @@ type DockerStatus struct {
 //
 // # Usage
 //
-//	dk := &upstream.Docker{Isolation: func(sc config.ServerConfig) *config.Isolation { ... }}
+//	dk := &upstream.Docker{Logger: logger}
 //	dialOpts.CommandWrapper = dk.Wrap
 //	st := dk.Status(ctx)
 //
@@ -85,9 +85,6 @@ type DockerStatus struct {
 type Docker struct {
 	// Path is the docker client; default "docker" found on the daemon's PATH.
 	Path string
-	// Isolation decides how a server runs: nil means directly on the host. Default: never
-	// isolated.
-	Isolation func(cfg config.ServerConfig) *config.Isolation
 	// Logger default discards.
 	Logger *slog.Logger
 	// ProbeTimeout bounds `docker version`. Default 3 s.
@@ -130,12 +127,14 @@ func (d *Docker) client() string {
 	return name
 }
 
-// IsolationFor returns how cfg runs in Docker, nil when it runs on the host.
+// IsolationFor returns how cfg runs in Docker, nil when it runs on the host. It reads only
+// cfg.Isolation, which the registry fixes when it starts a server (config.Config.Prepared), so
+// the wrapper needs no copy of the global docker_isolation setting.
 func (d *Docker) IsolationFor(cfg config.ServerConfig) *config.Isolation {
-	if d == nil || d.Isolation == nil || cfg.EffectiveProtocol() != config.ProtocolStdio {
+	if d == nil || cfg.EffectiveProtocol() != config.ProtocolStdio || cfg.Isolation == nil || !cfg.Isolation.Enabled {
 		return nil
 	}
-	return d.Isolation(cfg)
+	return cfg.Isolation
 }
 
 // Wrap is an Options.CommandWrapper: an isolated stdio server becomes `docker run ...` (see

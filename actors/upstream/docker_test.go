@@ -87,14 +87,12 @@ func TestWrap(t *testing.T) {
 	logFile := fakeDocker(t, "exit 0")
 	t.Setenv("DOCKER_HOST", "unix:///tmp/test-docker.sock")
 	t.Setenv("UNRELATED_DAEMON_SECRET", "do-not-pass")
-	dk := &Docker{Isolation: func(sc config.ServerConfig) *config.Isolation {
-		if sc.Name == "boxed" {
-			return &config.Isolation{Enabled: true, Image: "img:1"}
-		}
-		return nil
-	}}
+	// The registry fixes each server's isolation before it starts (config.Config.Prepared);
+	// the wrapper reads only that.
+	dk := &Docker{}
+	boxed := &config.Isolation{Enabled: true, Image: "img:1"}
 	t.Run("not isolated is unchanged", func(t *testing.T) {
-		cfg := config.ServerConfig{Name: "plain", Protocol: "stdio", Command: "srv", Args: []string{"a"}}
+		cfg := config.ServerConfig{Name: "plain", Protocol: "stdio", Command: "srv", Args: []string{"a"}, Isolation: &config.Isolation{}}
 		env := []string{"HOME=/h", "PATH=/p"}
 		cmd, args, childEnv := dk.Wrap(cfg, env)
 		if cmd != "srv" || !slices.Equal(args, []string{"a"}) || !slices.Equal(childEnv, env) {
@@ -102,7 +100,7 @@ func TestWrap(t *testing.T) {
 		}
 	})
 	t.Run("isolated runs docker", func(t *testing.T) {
-		cfg := config.ServerConfig{Name: "boxed", Protocol: "stdio", Command: "srv", Env: map[string]string{"TOKEN": "v"}}
+		cfg := config.ServerConfig{Name: "boxed", Protocol: "stdio", Command: "srv", Env: map[string]string{"TOKEN": "v"}, Isolation: boxed}
 		cmd, args, childEnv := dk.Wrap(cfg, []string{"HOME=/h", "PATH=" + os.Getenv("PATH"), "TOKEN=v"})
 		if filepath.Base(cmd) != "docker" || !filepath.IsAbs(cmd) {
 			t.Fatalf("command = %q, want an absolute path to docker", cmd)
@@ -128,13 +126,13 @@ func TestWrap(t *testing.T) {
 		if got := calls(t, logFile); len(got) != before {
 			t.Fatalf("docker ran for a server that is not isolated: %q", got[before:])
 		}
-		dk.AfterStop(config.ServerConfig{Name: "boxed", Protocol: "stdio", Command: "srv"})
+		dk.AfterStop(config.ServerConfig{Name: "boxed", Protocol: "stdio", Command: "srv", Isolation: boxed})
 		if got := calls(t, logFile); len(got) != before+1 || got[before] != "rm -f mcpproxy-boxed" {
 			t.Fatalf("docker calls after stop: %q", got[before:])
 		}
 	})
 	t.Run("remote servers are never isolated", func(t *testing.T) {
-		cfg := config.ServerConfig{Name: "boxed", Protocol: "http", URL: "http://127.0.0.1:1/mcp"}
+		cfg := config.ServerConfig{Name: "boxed", Protocol: "http", URL: "http://127.0.0.1:1/mcp", Isolation: boxed}
 		if dk.IsolationFor(cfg) != nil {
 			t.Fatal("an http server was isolated")
 		}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,9 +16,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/mcpproxy/mcpproxy/actors"
 	"github.com/mcpproxy/mcpproxy/actors/store"
 	"github.com/mcpproxy/mcpproxy/config"
-	mhttp "github.com/mcpproxy/mcpproxy/http"
 )
 
 // maxSecretBytes bounds a secret value read from stdin (the API's body limit is 1 MiB).
@@ -70,7 +69,7 @@ func newSecretsSetCommand() *cobra.Command {
 		defer cancel()
 		c := newAPIClient(cmd)
 		var out struct {
-			Secret    mhttp.Secret `json:"secret"`
+			Secret    actors.Secret `json:"secret"`
 			Restarted []string     `json:"restarted"`
 		}
 		raw, err := c.do(ctx, "PUT", "/api/v1/secrets/"+url.PathEscape(name), map[string]string{"value": value}, &out)
@@ -171,7 +170,7 @@ func newSecretsListCommand() *cobra.Command {
 		defer cancel()
 		c := newAPIClient(cmd)
 		var out struct {
-			Secrets []mhttp.Secret `json:"secrets"`
+			Secrets []actors.Secret `json:"secrets"`
 		}
 		raw, err := c.do(ctx, "GET", "/api/v1/secrets", nil, &out)
 		var nd *errNoDaemon
@@ -245,51 +244,33 @@ func withLocalStore(dataDir string, fn func(*store.Store) error) error {
 
 // localUsers maps secret names to the servers of the config file in dataDir that use them.
 func localUsers(dataDir string) map[string][]string {
-	users := map[string][]string{}
 	cfg, err := config.Load(filepath.Join(dataDir, config.FileName))
 	if err != nil {
-		return users
+		return map[string][]string{}
 	}
-	for _, sc := range cfg.Servers {
-		secrets, _ := sc.References()
-		for _, s := range secrets {
-			users[s] = append(users[s], sc.Name)
-		}
-	}
-	for _, v := range users {
-		slices.Sort(v)
-	}
-	return users
+	return cfg.SecretUsers()
 }
 
-func localSecret(m store.SecretMeta, users map[string][]string) mhttp.Secret {
-	used := users[m.Name]
-	if used == nil {
-		used = []string{}
-	}
-	return mhttp.Secret{Name: m.Name, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, UsedBy: used}
-}
-
-func setLocal(dataDir, name, value string) (mhttp.Secret, error) {
-	var out mhttp.Secret
+func setLocal(dataDir, name, value string) (actors.Secret, error) {
+	var out actors.Secret
 	err := withLocalStore(dataDir, func(st *store.Store) error {
 		m, err := st.SetSecret(name, value)
-		out = localSecret(m, localUsers(dataDir))
+		out = actors.NewSecret(m, localUsers(dataDir)[m.Name])
 		return err
 	})
 	return out, err
 }
 
-func listLocal(dataDir string) ([]mhttp.Secret, error) {
+func listLocal(dataDir string) ([]actors.Secret, error) {
 	if _, err := os.Stat(filepath.Join(dataDir, "db")); errors.Is(err, os.ErrNotExist) {
-		return []mhttp.Secret{}, nil
+		return []actors.Secret{}, nil
 	}
-	out := []mhttp.Secret{}
+	out := []actors.Secret{}
 	err := withLocalStore(dataDir, func(st *store.Store) error {
 		list, err := st.ListSecrets()
 		users := localUsers(dataDir)
 		for _, m := range list {
-			out = append(out, localSecret(m, users))
+			out = append(out, actors.NewSecret(m, users[m.Name]))
 		}
 		return err
 	})

@@ -92,8 +92,8 @@ type Daemon struct {
 	// sessions, event streams).
 	stoppers []func(context.Context)
 
-	// ops answers info, diagnostics, doctor, Docker status and secrets, and runs isolated
-	// servers in Docker (doctor_ops.go).
+	// ops answers info, diagnostics, doctor and Docker status, and owns the Docker adapter
+	// that runs isolated servers (doctor_ops.go).
 	ops *ops
 
 	listener net.Listener
@@ -286,7 +286,6 @@ func (d *Daemon) startActors() {
 			}
 		},
 		OnApplied: func(c *config.Config) {
-			d.ops.configApplied(c)
 			if d.HTTP != nil {
 				if c.APIKey == "" {
 					c.APIKey = d.Config.APIKey // the key came from MCPPROXY_API_KEY
@@ -314,7 +313,7 @@ func (d *Daemon) startHTTP() {
 	// /events: cancelling the base context ends every stream before Shutdown, and the hub
 	// drops stalled subscribers itself, so the events need no stopper.
 	routes = append(routes, mhttp.EventsRoutes(actors.NewHubClient(d.System, d.Hub)))
-	routes = append(routes, mhttp.OpsRoutes(d.ops), mhttp.SecretsRoutes(d.ops))
+	routes = append(routes, mhttp.OpsRoutes(d.ops), mhttp.SecretsRoutes(actors.NewSecrets(d.Store, d.Client, d.Logger)))
 	for _, r := range d.opts.Routes {
 		routes = append(routes, r(d))
 	}
