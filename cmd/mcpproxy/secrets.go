@@ -70,7 +70,7 @@ func newSecretsSetCommand() *cobra.Command {
 		c := newAPIClient(cmd)
 		var out struct {
 			Secret    actors.Secret `json:"secret"`
-			Restarted []string     `json:"restarted"`
+			Restarted []string      `json:"restarted"`
 		}
 		raw, err := c.do(ctx, "PUT", "/api/v1/secrets/"+url.PathEscape(name), map[string]string{"value": value}, &out)
 		var nd *errNoDaemon

@@ -134,4 +134,3 @@ func (o *ops) DockerStatus(ctx context.Context) (mhttp.DockerStatus, error) {
 	slices.Sort(out.IsolatedServers)
 	return out, nil
 }
-
