@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -14,24 +13,9 @@ import (
 // touched, so their connections and processes stay. An apply from the API is saved before
 // the reply; one from the file watcher is not written back (the file already says it).
 //
-// "********" means "keep the current value" only in an API request, which answers a GET
-// that showed it. In the file it cannot: the file is what the next start loads, and it
-// would hand the placeholder to the upstream as the value. So a file edit holding it is
-// invalid and names the field.
+// The config is checked by config.Check ("********" keeps a value only from the API).
 func (r *registry) apply(ctx actor.Context, m applyConfig) {
-	var next *config.Config
-	var errs []config.FieldError
-	if m.Source == "file" {
-		next, errs = m.Config.Clone(), placeholders(m.Config)
-	} else {
-		next, errs = config.KeepRedacted(r.cfg, m.Config)
-	}
-	var eff *config.Config
-	if len(errs) == 0 {
-		eff = next.Clone()
-		eff.Normalize()
-		errs = eff.Validate()
-	}
+	next, eff, errs := config.Check(r.cfg, m.Config, m.Source)
 	if len(errs) > 0 {
 		ctx.Respond(reply{err: &Error{Code: CodeInvalidArgument, Message: "config is not valid", Fields: errs}})
 		return
@@ -112,7 +96,7 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 		Applied: true, Added: nonNil(diff.Added), Removed: nonNil(diff.Removed), Changed: nonNil(changed),
 		Unchanged: nonNil(diff.Unchanged), RestartRequired: nonNil(diff.RestartRequired),
 	}
-	if m.Source == "file" {
+	if m.Source == config.SourceFile {
 		ctx.Respond(reply{v: res})
 		return
 	}
@@ -124,15 +108,4 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// placeholders lists every Redacted placeholder in c (api_key, env and header values) as a
-// field error. KeepRedacted against an empty config finds exactly those, with the same
-// field paths an API apply would report.
-func placeholders(c *config.Config) []config.FieldError {
-	_, errs := config.KeepRedacted(nil, c)
-	for i := range errs {
-		errs[i].Message = fmt.Sprintf("%q is how the API hides a value; the file must hold the value itself or a ${secret:NAME} reference", config.Redacted)
-	}
-	return errs
 }

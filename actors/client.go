@@ -44,13 +44,21 @@ func timeoutOf(ctx context.Context) time.Duration {
 }
 
 func (c *Client) ask(ctx context.Context, msg any, timeout time.Duration) (any, error) {
+	return ask(c.sys, c.registry, ctx, msg, timeout, "the proxy")
+}
+
+// ask sends msg to the actor at pid and waits for its answer, at most timeout: the one
+// request/reply path of every typed client. A context already done gives CodeTimeout
+// without sending; no answer in time gives CodeTimeout naming who (such as "the proxy");
+// an actor that is gone gives CodeUnavailable.
+func ask(sys *actor.ActorSystem, pid *actor.PID, ctx context.Context, msg any, timeout time.Duration, who string) (any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, Errorf(CodeTimeout, "request cancelled")
 	}
-	res, err := c.sys.Root.RequestFuture(c.registry, msg, timeout).Result()
+	res, err := sys.Root.RequestFuture(pid, msg, timeout).Result()
 	switch {
 	case errors.Is(err, actor.ErrTimeout):
-		return nil, Errorf(CodeTimeout, "the proxy did not answer in time")
+		return nil, Errorf(CodeTimeout, "%s did not answer in time", who)
 	case errors.Is(err, actor.ErrDeadLetter):
 		return nil, Errorf(CodeUnavailable, "the proxy is shutting down")
 	case err != nil:
@@ -139,7 +147,7 @@ func (c *Client) Config(ctx context.Context) (*config.Config, error) {
 	return askValue[*config.Config](c, ctx, getConfig{})
 }
 
-// Apply applies a new config as a diff; source is "api" or "file".
+// Apply applies a new config as a diff; source is config.SourceAPI or config.SourceFile.
 func (c *Client) Apply(ctx context.Context, cfg *config.Config, source string) (ApplyResult, error) {
 	return askValue[ApplyResult](c, ctx, applyConfig{Config: cfg, Source: source})
 }

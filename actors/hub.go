@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"log/slog"
 	"sort"
 	"strconv"
@@ -445,19 +444,7 @@ func NewHubClient(sys *actor.ActorSystem, hub *actor.PID) *HubClient {
 }
 
 func (c *HubClient) ask(ctx context.Context, msg any) (any, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, Errorf(CodeTimeout, "request cancelled")
-	}
-	res, err := c.sys.Root.RequestFuture(c.hub, msg, timeoutOf(ctx)).Result()
-	switch {
-	case errors.Is(err, actor.ErrTimeout):
-		return nil, Errorf(CodeTimeout, "the event hub did not answer in time")
-	case errors.Is(err, actor.ErrDeadLetter):
-		return nil, Errorf(CodeUnavailable, "the proxy is shutting down")
-	case err != nil:
-		return nil, err
-	}
-	return res, nil
+	return ask(c.sys, c.hub, ctx, msg, timeoutOf(ctx), "the event hub")
 }
 
 // Stats returns the hub's counters.

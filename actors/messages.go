@@ -46,7 +46,7 @@ type (
 	getConfig       struct{}
 	applyConfig     struct {
 		Config *config.Config // parsed, possibly with Redacted placeholders
-		Source string         // "api" or "file"
+		Source string         // config.SourceAPI or config.SourceFile
 	}
 	shutdownAll struct{}
 

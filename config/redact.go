@@ -97,3 +97,44 @@ func lookupHeader(h map[string]string, name string) (string, bool) {
 	}
 	return "", false
 }
+
+// Where a config to apply comes from; Check treats the Redacted placeholder by it.
+const (
+	SourceAPI  = "api"
+	SourceFile = "file"
+)
+
+// Check is the one pipeline a parsed config goes through before it runs, for an apply and
+// for POST /api/v1/config/validate alike. From the API, "********" means "keep the value of
+// current" (KeepRedacted: it answers a GET that showed it). From the file it cannot: the file
+// is what the next start loads, and it would hand the placeholder to the upstream as the
+// value, so a file holding it is invalid and names the field. Then a normalised copy is
+// validated. Check returns the config as it is kept in the file (next), the normalised one
+// that runs (eff), and the field errors (nil configs then).
+func Check(current, incoming *Config, source string) (next, eff *Config, errs []FieldError) {
+	if source == SourceFile {
+		next, errs = incoming.Clone(), placeholders(incoming)
+	} else {
+		next, errs = KeepRedacted(current, incoming)
+	}
+	if len(errs) > 0 {
+		return nil, nil, errs
+	}
+	eff = next.Clone()
+	eff.Normalize()
+	if errs = eff.Validate(); len(errs) > 0 {
+		return nil, nil, errs
+	}
+	return next, eff, nil
+}
+
+// placeholders lists every Redacted placeholder in c (api_key, env and header values) as a
+// field error. KeepRedacted against an empty config finds exactly those, with the same field
+// paths an API apply would report.
+func placeholders(c *Config) []FieldError {
+	_, errs := KeepRedacted(nil, c)
+	for i := range errs {
+		errs[i].Message = fmt.Sprintf("%q is how the API hides a value; the file must hold the value itself or a ${secret:NAME} reference", Redacted)
+	}
+	return errs
+}

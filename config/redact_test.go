@@ -3,6 +3,7 @@ package config
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -91,4 +92,38 @@ func TestKeepRedacted(t *testing.T) {
 			t.Errorf("fields = %q", got)
 		}
 	})
+}
+
+// TestCheck covers the one pipeline of an apply and a validate: from the API the placeholder
+// keeps the current value, from the file it is an error naming the field, and an invalid
+// normalised config gives field errors and no configs.
+func TestCheck(t *testing.T) {
+	current := &Config{APIKey: "real-key", Servers: []ServerConfig{{Name: "a", Command: "x", Env: map[string]string{"T": "v"}}}}
+	incoming := &Config{APIKey: Redacted, Servers: []ServerConfig{{Name: "a", Command: "x", Env: map[string]string{"T": Redacted}}}}
+
+	next, eff, errs := Check(current, incoming, SourceAPI)
+	if len(errs) != 0 || next.APIKey != "real-key" || next.Servers[0].Env["T"] != "v" {
+		t.Fatalf("api: next=%+v errs=%v; want the current values kept", next, errs)
+	}
+	if eff.Servers[0].Protocol != ProtocolStdio {
+		t.Fatalf("api: eff is not normalised: %+v", eff.Servers[0])
+	}
+	if next.Servers[0].Protocol != "" {
+		t.Fatalf("api: next was normalised (%q): the file must keep its own form", next.Servers[0].Protocol)
+	}
+
+	next, eff, errs = Check(current, incoming, SourceFile)
+	if next != nil || eff != nil || len(errs) != 2 {
+		t.Fatalf("file: next=%v eff=%v errs=%v; want two placeholder errors", next, eff, errs)
+	}
+	for _, e := range errs {
+		if !strings.Contains(e.Message, "how the API hides a value") {
+			t.Fatalf("file: error %+v does not explain the placeholder", e)
+		}
+	}
+
+	bad := &Config{Servers: []ServerConfig{{Name: "a"}}} // neither command nor url
+	if next, eff, errs := Check(nil, bad, SourceAPI); next != nil || eff != nil || len(errs) == 0 {
+		t.Fatalf("invalid: next=%v eff=%v errs=%v; want field errors only", next, eff, errs)
+	}
 }

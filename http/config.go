@@ -46,12 +46,7 @@ func (s *Server) validateConfig(c *gin.Context) {
 			s.writeError(c, err)
 			return
 		}
-		merged, kerrs := config.KeepRedacted(cur, cfg)
-		errs = kerrs
-		if len(errs) == 0 {
-			merged.Normalize()
-			errs = merged.Validate()
-		}
+		_, _, errs = config.Check(cur, cfg, config.SourceAPI)
 	}
 	if errs == nil {
 		errs = []config.FieldError{}
@@ -70,7 +65,7 @@ func (s *Server) applyConfig(c *gin.Context) {
 		s.writeError(c, &actors.Error{Code: actors.CodeInvalidArgument, Message: "config is not valid", Fields: errs})
 		return
 	}
-	res, err := s.opts.Backend.Apply(c.Request.Context(), cfg, "api")
+	res, err := s.opts.Backend.Apply(c.Request.Context(), cfg, config.SourceAPI)
 	if err != nil {
 		s.writeError(c, err)
 		return

@@ -70,7 +70,7 @@ type Settings struct {
 func SettingsFrom(c *config.Config) Settings {
 	return Settings{
 		APIKey: c.APIKey, TrustedHosts: append([]string(nil), c.TrustedHosts...),
-		RequireMCPAuth: c.RequireMCPAuth == nil || *c.RequireMCPAuth, ToolsLimit: c.ToolsLimit,
+		RequireMCPAuth: c.MCPAuthRequired(), ToolsLimit: c.ToolsLimit,
 	}
 }
 

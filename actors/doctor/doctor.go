@@ -357,7 +357,11 @@ func (r *run) commands() {
 			continue // remotes have no command; an isolated command lives in its image
 		}
 		checked++
-		if err := lookPath(sc.Command, sc.WorkingDir, path); err != nil {
+		childPath := path
+		if p, ok := sc.Env["PATH"]; ok {
+			childPath = p // the server's own PATH replaces the daemon's (upstream.ChildEnv)
+		}
+		if _, err := upstream.LookPath(sc.Command, sc.WorkingDir, childPath); err != nil {
 			missing++
 			r.add(CheckCommands, Fail, fmt.Sprintf("install %s, or write its full path in mcpServers[%d].command", sc.Command, i),
 				"server %s: %v", sc.Name, err)
@@ -366,34 +370,6 @@ func (r *run) commands() {
 	if missing == 0 {
 		r.add(CheckCommands, OK, "", "all %d stdio commands found", checked)
 	}
-}
-
-// lookPath finds command the way a stdio server is started: a name with a slash is a path
-// (relative to the server's working dir), a bare name is searched in PATH.
-func lookPath(command, workingDir, path string) error {
-	if strings.Contains(command, "/") {
-		p := command
-		if !filepath.IsAbs(p) && workingDir != "" {
-			p = filepath.Join(workingDir, p)
-		}
-		info, err := os.Stat(p)
-		switch {
-		case err != nil:
-			return fmt.Errorf("command %q not found", command)
-		case info.IsDir() || info.Mode()&0o111 == 0:
-			return fmt.Errorf("command %q is not an executable file", command)
-		}
-		return nil
-	}
-	for _, dir := range filepath.SplitList(path) {
-		if dir == "" {
-			continue
-		}
-		if info, err := os.Stat(filepath.Join(dir, command)); err == nil && !info.IsDir() && info.Mode()&0o111 != 0 {
-			return nil
-		}
-	}
-	return fmt.Errorf("command %q not found in PATH", command)
 }
 
 // refErrRE reads config.ReferenceError's message back out of a server's last_error: the

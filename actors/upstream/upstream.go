@@ -291,7 +291,7 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 	if opts.AfterClose != nil {
 		c.after = func() { opts.AfterClose(cfg) }
 	}
-	path, err := lookPath(command, cfg.WorkingDir, env)
+	path, err := LookPath(command, cfg.WorkingDir, envPath(env))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -425,36 +425,47 @@ func ChildEnv(configured map[string]string) []string {
 	return env
 }
 
-// lookPath resolves command against the PATH of the child's environment, so that a command
-// missing there gives a clear error before anything starts.
-func lookPath(command, workDir string, env []string) (string, error) {
+// LookPath finds command the way a stdio server is started: a name with a slash is a path
+// (relative to the server's working dir workDir), a bare name is searched in path (the PATH
+// the child gets). Either way it must be an executable file, so that a missing or
+// non-executable command gives a clear error before anything starts. The doctor checks
+// commands with it too.
+func LookPath(command, workDir, path string) (string, error) {
 	if strings.Contains(command, "/") {
-		// A relative path runs relative to the server's working_dir, so check it there.
-		path := command
-		if !filepath.IsAbs(path) && workDir != "" {
-			path = filepath.Join(workDir, path)
+		p := command
+		if !filepath.IsAbs(p) && workDir != "" {
+			p = filepath.Join(workDir, p)
 		}
-		if _, err := os.Stat(path); err != nil {
-			return "", fmt.Errorf("command %q not found: %w", command, err)
+		info, err := os.Stat(p)
+		switch {
+		case err != nil:
+			return "", fmt.Errorf("command %q not found", command)
+		case info.IsDir() || info.Mode()&0o111 == 0:
+			return "", fmt.Errorf("command %q is not an executable file", command)
 		}
-		return path, nil
+		return p, nil
 	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, command)
+		if info, err := os.Stat(p); err == nil && !info.IsDir() && info.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("command %q not found in PATH", command)
+}
+
+// envPath is the value of PATH in env (KEY=VALUE pairs; the last one wins, as for exec).
+func envPath(env []string) string {
 	path := ""
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
 			path = v
 		}
 	}
-	for _, dir := range strings.Split(path, ":") {
-		if dir == "" {
-			continue
-		}
-		p := dir + "/" + command
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("command %q not found in PATH", command)
+	return path
 }
 
 // errLineTooLong is returned when a stdio child writes a line over Options.MaxLineBytes.

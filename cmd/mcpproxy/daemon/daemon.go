@@ -369,13 +369,9 @@ func (d *Daemon) watch() error {
 }
 
 func (d *Daemon) onConfigFile(data []byte) {
+	// Parse finds syntax and type errors; the registry's apply runs the rest of the checks
+	// (config.Check) and answers their field errors.
 	cfg, errs := config.Parse(data)
-	if len(errs) == 0 {
-		// Validate a normalised copy; the registry keeps the file's own form for saving.
-		eff := cfg.Clone()
-		eff.Normalize()
-		errs = eff.Validate()
-	}
 	if len(errs) > 0 {
 		d.ConfigErrors.Store(&errs)
 		d.Logger.Error("config file edit is invalid; keeping the running config", "path", d.ConfigPath,
@@ -384,7 +380,7 @@ func (d *Daemon) onConfigFile(data []byte) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := d.Client.Apply(ctx, cfg, "file"); err != nil {
+	if _, err := d.Client.Apply(ctx, cfg, config.SourceFile); err != nil {
 		var ae *actors.Error
 		if errors.As(err, &ae) && len(ae.Fields) > 0 {
 			fields := ae.Fields
