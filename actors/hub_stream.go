@@ -26,9 +26,6 @@ type Subscription struct {
 // ID is the subscriber id the hub knows it by (also its r3labs stream id).
 func (s *Subscription) ID() string { return s.id }
 
-// Missed is how many logged events Serve replays before the live ones.
-func (s *Subscription) Missed() int { return len(s.missed) }
-
 // Serve writes the event stream to w: the SSE headers, the missed events, then live events
 // and keepalives, until the request's context ends (the client went away, or the daemon
 // cancelled its base context to shut down) or the hub drops the subscriber for not

@@ -24,11 +24,6 @@ type Diff struct {
 	Added, Removed, Changed, FlagsChanged, Unchanged, RestartRequired []string
 }
 
-// Empty reports whether nothing at all differs that the registry must act on.
-func (d Diff) Empty() bool {
-	return len(d.Added)+len(d.Removed)+len(d.Changed)+len(d.FlagsChanged)+len(d.RestartRequired) == 0
-}
-
 // Compare compares two configs by server name (see Diff). Both are normalised (on copies) first,
 // so a default written out and the same default left implicit compare equal. A nil config is an
 // empty one.

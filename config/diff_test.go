@@ -107,3 +107,8 @@ func TestCompare(t *testing.T) {
 		}
 	})
 }
+
+// diffEmpty reports whether nothing at all differs that the registry must act on.
+func diffEmpty(d Diff) bool {
+	return len(d.Added)+len(d.Removed)+len(d.Changed)+len(d.FlagsChanged)+len(d.RestartRequired) == 0
+}

@@ -76,7 +76,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := Compare(c, got); len(d.Unchanged) != 1 || !d.Empty() {
+	if d := Compare(c, got); len(d.Unchanged) != 1 || !diffEmpty(d) {
 		t.Errorf("round trip changed the config: %+v", d)
 	}
 	if got.APIKey != "secret-key" || got.CallToolTimeout != c.CallToolTimeout {

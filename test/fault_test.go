@@ -293,7 +293,7 @@ func storeChild(dir string) {
 		os.Exit(1)
 	}
 	for id := uint64(1); id <= 5; id++ {
-		if err := st.AppendEvent(store.Event{ID: id, Name: "servers.changed", Data: []byte(`{"reason":"state"}`), Time: time.Now()}); err != nil {
+		if err := st.AppendEvents([]store.Event{{ID: id, Name: "servers.changed", Data: []byte(`{"reason":"state"}`), Time: time.Now()}}); err != nil {
 			fmt.Println("append:", err)
 			os.Exit(1)
 		}

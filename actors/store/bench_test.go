@@ -18,7 +18,7 @@ func BenchmarkAppendEvent(b *testing.B) {
 	var id uint64
 	for b.Loop() {
 		id++
-		if err := s.AppendEvent(Event{ID: id, Name: "servers.changed", Data: benchEventData, Time: now}); err != nil {
+		if err := s.appendEvent(Event{ID: id, Name: "servers.changed", Data: benchEventData, Time: now}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -31,7 +31,7 @@ func BenchmarkEventsAfter(b *testing.B) {
 	now := time.Now()
 	const total = DefaultEventLogSize + DefaultEventLogSize/20
 	for id := uint64(1); id <= total; id++ {
-		if err := s.AppendEvent(Event{ID: id, Name: "servers.changed", Data: benchEventData, Time: now}); err != nil {
+		if err := s.appendEvent(Event{ID: id, Name: "servers.changed", Data: benchEventData, Time: now}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -87,15 +87,6 @@ func (l *eventLog) load(db *pebble.DB, size int) error {
 	return nil
 }
 
-// AppendEvent stores e as the newest event. e.ID must be greater than every
-// id appended before (LastEventID), even across restarts. The write is
-// synced. Once the log holds a tenth more than EventLogSize events, the
-// oldest are removed in the same atomic batch, leaving the newest
-// EventLogSize.
-func (s *Store) AppendEvent(e Event) error {
-	return s.AppendEvents([]Event{e})
-}
-
 // AppendEvents stores events (ascending ids) in one atomic batch and one fsync, so that a
 // writer that falls behind catches up with one disk sync for many events (group commit).
 // The write is synced: an event id handed out before a crash is never reused after it.
@@ -178,20 +169,6 @@ func (s *Store) LastEventID() (uint64, error) {
 	s.events.mu.Lock()
 	defer s.events.mu.Unlock()
 	return s.events.last, nil
-}
-
-// OldestEventID returns the id of the oldest event still in the log, or 0
-// when the log is empty. A client whose Last-Event-ID is below
-// OldestEventID()-1 has missed events that cannot be replayed.
-func (s *Store) OldestEventID() (uint64, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return 0, ErrClosed
-	}
-	s.events.mu.Lock()
-	defer s.events.mu.Unlock()
-	return s.events.oldestVisible(), nil
 }
 
 // EventsAfter returns the events with ids greater than id, oldest first, at

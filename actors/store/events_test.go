@@ -13,7 +13,7 @@ import (
 func appendN(t testing.TB, s *Store, from, to uint64) {
 	t.Helper()
 	for id := from; id <= to; id++ {
-		if err := s.AppendEvent(Event{ID: id, Name: "e", Data: fmt.Appendf(nil, `{"id":%d}`, id)}); err != nil {
+		if err := s.appendEvent(Event{ID: id, Name: "e", Data: fmt.Appendf(nil, `{"id":%d}`, id)}); err != nil {
 			t.Fatalf("AppendEvent(%d): %v", id, err)
 		}
 	}
@@ -38,7 +38,7 @@ func TestEventRoundTrip(t *testing.T) {
 		{ID: 10, Name: "tools.changed", Data: []byte{0, 1, 2, 0xff}, Time: when.Add(time.Second)},
 	}
 	for _, e := range in {
-		if err := s.AppendEvent(e); err != nil {
+		if err := s.appendEvent(e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -63,7 +63,7 @@ func TestAppendEventRejectsNonIncreasingID(t *testing.T) {
 	appendN(t, s, 5, 5)
 	for _, id := range []uint64{0, 4, 5} {
 		t.Run(fmt.Sprint(id), func(t *testing.T) {
-			if err := s.AppendEvent(Event{ID: id}); err == nil {
+			if err := s.appendEvent(Event{ID: id}); err == nil {
 				t.Errorf("AppendEvent(%d) after 5 succeeded", id)
 			}
 		})
@@ -79,9 +79,9 @@ func TestEmptyLog(t *testing.T) {
 	if err != nil || last != 0 {
 		t.Errorf("LastEventID = %d, %v; want 0", last, err)
 	}
-	oldest, err := s.OldestEventID()
+	oldest, err := s.oldestEventID()
 	if err != nil || oldest != 0 {
-		t.Errorf("OldestEventID = %d, %v; want 0", oldest, err)
+		t.Errorf("oldestEventID = %d, %v; want 0", oldest, err)
 	}
 	evs, err := s.EventsAfter(0, 10)
 	if err != nil || len(evs) != 0 {
@@ -141,12 +141,12 @@ func TestTrimKeepsNewest(t *testing.T) {
 	s, _ := openStore(t, Options{EventLogSize: size})
 	for id := uint64(1); id <= 3500; id++ {
 		appendN(t, s, id, id)
-		oldest, err := s.OldestEventID()
+		oldest, err := s.oldestEventID()
 		if err != nil {
 			t.Fatal(err)
 		}
 		if want := uint64(max(1, int(id)-size+1)); oldest != want {
-			t.Fatalf("after appending %d: OldestEventID = %d, want %d", id, oldest, want)
+			t.Fatalf("after appending %d: oldestEventID = %d, want %d", id, oldest, want)
 		}
 		// Counting stored keys is a scan; do it around each trim and now
 		// and then, not after every append.
@@ -196,10 +196,10 @@ func TestLastEventIDSurvivesTrimmedLog(t *testing.T) {
 	if last, err := s.LastEventID(); err != nil || last != 42 {
 		t.Errorf("LastEventID = %d, %v; want 42", last, err)
 	}
-	if oldest, err := s.OldestEventID(); err != nil || oldest != 0 {
-		t.Errorf("OldestEventID = %d, %v; want 0 (empty log)", oldest, err)
+	if oldest, err := s.oldestEventID(); err != nil || oldest != 0 {
+		t.Errorf("oldestEventID = %d, %v; want 0 (empty log)", oldest, err)
 	}
-	if err := s.AppendEvent(Event{ID: 42}); err == nil {
+	if err := s.appendEvent(Event{ID: 42}); err == nil {
 		t.Error("id 42 was accepted again after reopen")
 	}
 }
@@ -208,8 +208,8 @@ func TestReopenWithSmallerLogSize(t *testing.T) {
 	s, dir := openStore(t, Options{EventLogSize: 3000})
 	appendN(t, s, 1, 3000)
 	s = reopen(t, s, dir, Options{EventLogSize: 1000})
-	if oldest, _ := s.OldestEventID(); oldest != 2001 {
-		t.Errorf("OldestEventID = %d, want 2001", oldest)
+	if oldest, _ := s.oldestEventID(); oldest != 2001 {
+		t.Errorf("oldestEventID = %d, want 2001", oldest)
 	}
 	appendN(t, s, 3001, 3001)
 	if n := storedEventKeys(t, s); n != 1000 {
@@ -238,7 +238,7 @@ func TestConcurrentAppendAndRead(t *testing.T) {
 		defer wg.Done()
 		defer close(done)
 		for id := uint64(1); id <= total; id++ {
-			if err := s.AppendEvent(Event{ID: id, Name: "e", Data: []byte("x")}); err != nil {
+			if err := s.appendEvent(Event{ID: id, Name: "e", Data: []byte("x")}); err != nil {
 				errs <- err
 				return
 			}
@@ -281,7 +281,7 @@ func TestConcurrentAppendAndRead(t *testing.T) {
 						return
 					}
 				}
-				if _, err := s.OldestEventID(); err != nil {
+				if _, err := s.oldestEventID(); err != nil {
 					errs <- err
 					return
 				}
@@ -353,3 +353,19 @@ func TestAppendEventsBatches(t *testing.T) {
 		t.Errorf("LastEventID = %d after a rejected batch, want 3000", last)
 	}
 }
+
+// oldestEventID is the id of the oldest event still in the log (0 when empty), read as
+// readers see it: the retention tests check trimming with it.
+func (s *Store) oldestEventID() (uint64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	s.events.mu.Lock()
+	defer s.events.mu.Unlock()
+	return s.events.oldestVisible(), nil
+}
+
+// appendEvent appends one event, as the hub's writer does in batches.
+func (s *Store) appendEvent(e Event) error { return s.AppendEvents([]Event{e}) }

@@ -1,7 +1,6 @@
 // Package store is the daemon's pebble-backed store for everything that is
 // not configuration: the recent event log (for SSE Last-Event-ID replay), MCP
-// client sessions, secrets (encrypted at rest with AES-256-GCM) and upstream
-// tool fingerprints. Server definitions and their flags live in the config
+// client sessions and secrets (encrypted at rest with AES-256-GCM). Server definitions and their flags live in the config
 // file, not here.
 //
 // # Key layout
@@ -12,7 +11,6 @@
 //	meta/lastEventID                   highest event id ever appended (8-byte big-endian)
 //	se/<session id>                    Session as JSON
 //	sc/<secret name>                   secret as JSON: times, key id, nonce, AES-256-GCM ciphertext
-//	fp/<server name>                   tool-list fingerprint (the hash string as given)
 //
 // Big-endian event ids make byte order equal numeric order, so an iterator
 // walks events oldest first. meta/lastEventID is written in the same batch as
@@ -33,12 +31,12 @@
 //	defer s.Close() // after every actor using s has stopped
 //	err = s.OpenSecrets(filepath.Join(dataDir, "secrets.key"))
 //	last, _ := s.LastEventID()
-//	err = s.AppendEvent(store.Event{ID: last + 1, Name: "servers.changed", Data: data, Time: time.Now()})
+//	err = s.AppendEvents([]store.Event{{ID: last + 1, Name: "servers.changed", Data: data, Time: time.Now()}})
 //	missed, err := s.EventsAfter(lastEventIDFromClient, 1000)
 //
 // # Durability
 //
-// Events, sessions, secrets and fingerprints are written with pebble.Sync:
+// Events, sessions and secrets are written with pebble.Sync:
 // pebble keeps NoSync writes in its own WAL buffer until a block fills, so a
 // kill -9 would lose them (and reuse event ids). Writers that produce many
 // records batch them (AppendEvents) so that one fsync covers many.
@@ -72,7 +70,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// ErrNotFound is returned (wrapped) when a session, secret or fingerprint
+// ErrNotFound is returned (wrapped) when a session or secret
 // does not exist.
 var ErrNotFound = errors.New("not found")
 
@@ -81,12 +79,11 @@ var ErrClosed = errors.New("store closed")
 
 // Key prefixes and fixed keys; see the package documentation.
 const (
-	prefixEvent       = "ev/"
-	prefixSession     = "se/"
-	prefixSecret      = "sc/"
-	prefixFingerprint = "fp/"
-	keyLastEventID    = "meta/lastEventID"
-	keyEventsClean    = "meta/eventsClean"
+	prefixEvent    = "ev/"
+	prefixSession  = "se/"
+	prefixSecret   = "sc/"
+	keyLastEventID = "meta/lastEventID"
+	keyEventsClean = "meta/eventsClean"
 )
 
 // Event log size bounds.

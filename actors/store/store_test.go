@@ -112,15 +112,13 @@ func TestCloseTwiceAndUseAfterClose(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	calls := map[string]error{
-		"AppendEvent":    s.AppendEvent(Event{ID: 1}),
-		"PutSession":     s.PutSession(Session{ID: "x"}),
-		"SetFingerprint": s.SetFingerprint("srv", "h"),
+		"AppendEvents": s.AppendEvents([]Event{{ID: 1}}),
+		"PutSession":   s.PutSession(Session{ID: "x"}),
 	}
 	_, calls["LastEventID"] = s.LastEventID()
 	_, calls["EventsAfter"] = s.EventsAfter(0, 10)
 	_, calls["ListSessions"] = s.ListSessions()
 	_, calls["ListSecrets"] = s.ListSecrets()
-	_, calls["Fingerprint"] = s.Fingerprint("srv")
 	for name, err := range calls {
 		if !errors.Is(err, ErrClosed) {
 			t.Errorf("%s after Close: err = %v, want ErrClosed", name, err)
@@ -135,7 +133,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	opts := Options{EventLogSize: 1000}
 	s, dir := openStore(t, opts)
 	for id := uint64(1); id <= 1500; id++ {
-		if err := s.AppendEvent(Event{ID: id, Name: "servers.changed", Data: []byte(`{"n":1}`)}); err != nil {
+		if err := s.appendEvent(Event{ID: id, Name: "servers.changed", Data: []byte(`{"n":1}`)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -152,9 +150,6 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := s.SetSecret("GITHUB_TOKEN", "ghp_secret"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetFingerprint("github", "abc123"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -180,33 +175,12 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if v, err := s.SecretValue("GITHUB_TOKEN"); err != nil || v != "ghp_secret" {
 		t.Errorf("SecretValue = %q, %v", v, err)
 	}
-	if h, err := s.Fingerprint("github"); err != nil || h != "abc123" {
-		t.Errorf("Fingerprint = %q, %v", h, err)
-	}
 	// The next id continues after the reopen.
-	if err := s.AppendEvent(Event{ID: 1500}); err == nil {
-		t.Error("AppendEvent reused id 1500 after reopen")
+	if err := s.appendEvent(Event{ID: 1500}); err == nil {
+		t.Error("appendEvent reused id 1500 after reopen")
 	}
-	if err := s.AppendEvent(Event{ID: 1501}); err != nil {
+	if err := s.appendEvent(Event{ID: 1501}); err != nil {
 		t.Error(err)
-	}
-}
-
-func TestFingerprint(t *testing.T) {
-	s, _ := openStore(t, Options{})
-	if _, err := s.Fingerprint("none"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("missing fingerprint: err = %v, want ErrNotFound", err)
-	}
-	if err := s.SetFingerprint("", "h"); err == nil {
-		t.Error("empty server name accepted")
-	}
-	for _, h := range []string{"first", "second"} {
-		if err := s.SetFingerprint("srv", h); err != nil {
-			t.Fatal(err)
-		}
-		if got, err := s.Fingerprint("srv"); err != nil || got != h {
-			t.Errorf("Fingerprint = %q, %v; want %q", got, err, h)
-		}
 	}
 }
 
@@ -221,7 +195,7 @@ func TestDiskSize(t *testing.T) {
 	big := make([]byte, 64<<10)
 	for id := uint64(1); id <= 20; id++ {
 		_, _ = rand.Read(big)
-		if err := s.AppendEvent(Event{ID: id, Data: big}); err != nil {
+		if err := s.appendEvent(Event{ID: id, Data: big}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -53,7 +53,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Out receives the one-time message with a generated API key. Default os.Stdout.
 	Out io.Writer
-	// Version is reported by the API.
+	// Version is reported by the API and sent to upstreams as the client version; default
+	// "dev" (Start fills it in once for everything it wires).
 	Version string
 	// BackoffBase overrides the first reconnect delay of upstreams (tests).
 	BackoffBase time.Duration
@@ -269,10 +270,6 @@ func (d *Daemon) startActors() {
 		return pl.WithGroup("actor")
 	}))
 	d.Hub = d.System.Root.Spawn(actors.NewHubProps(actors.HubOptions{Store: d.Store, Logger: d.Logger}))
-	version := d.opts.Version
-	if version == "" {
-		version = "dev"
-	}
 	d.ops = newOps(d)
 	reg, err := d.System.Root.SpawnNamed(actors.NewRegistryProps(actors.RegistryOptions{
 		Config: d.fileConfig, ConfigPath: d.ConfigPath, Hub: d.Hub, Logger: d.Logger,
@@ -293,7 +290,7 @@ func (d *Daemon) startActors() {
 				d.HTTP.SetSettings(mhttp.SettingsFrom(c))
 			}
 		},
-		Dial: upstream.Options{Logger: d.Logger, ClientName: "mcpproxy", ClientVersion: version,
+		Dial: upstream.Options{Logger: d.Logger, ClientName: "mcpproxy", ClientVersion: d.opts.Version,
 			CommandWrapper: d.ops.docker.Wrap, AfterClose: d.ops.docker.AfterStop},
 		BackoffBase: d.opts.BackoffBase, HealthEvery: d.opts.HealthEvery,
 	}), "registry")

@@ -36,13 +36,9 @@ func newOps(d *Daemon) *ops {
 // Info answers GET /api/v1/info.
 func (o *ops) Info(context.Context) (mhttp.Info, error) {
 	d := o.d
-	version := d.opts.Version
-	if version == "" {
-		version = "dev"
-	}
 	base := "http://" + displayAddr(d.Addr())
 	return mhttp.Info{
-		Version: version, Commit: commit(), GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
+		Version: d.opts.Version, Commit: commit(), GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
 		PID: os.Getpid(), StartedAt: d.Started.UTC(), Listen: d.Addr(), DataDir: d.DataDir,
 		ConfigPath: d.ConfigPath, SocketPath: d.SocketPath,
 		Endpoints: map[string]string{
