@@ -15,8 +15,10 @@
 // the Watcher with Expect) and act on the Diff. GET /api/v1/config shows Marshal(Redact(c)).
 //
 // Values in env, headers, args and url may reference ${secret:NAME} and ${env:NAME}; Validate
-// checks their syntax, References lists them and Expand fills them in just before a server
-// starts, so the resolved values never reach the file or an API response.
+// checks their syntax, References lists them and Expand (or Resolve) fills them in just before
+// a server starts, so the resolved values never reach the file or an API response. Resolve
+// also returns the server's Scrubber, which takes those values (and URL credentials) out of
+// every error, stderr excerpt and log line about the server before it is stored or shown.
 //
 // # Concurrency
 //

@@ -8,8 +8,10 @@ import (
 )
 
 // Redact returns a copy of c for API responses with api_key, literal env values and header
-// values replaced by Redacted. A value that is exactly one reference ("${secret:X}",
-// "${env:X}") reveals nothing and is kept as written; empty values stay empty.
+// values replaced by Redacted, and each url's credentials (userinfo password, or a lone user
+// name, and query values) as RedactURL replaces them. A value that is exactly one reference
+// ("${secret:X}", "${env:X}") reveals nothing and is kept as written; empty values stay
+// empty.
 func Redact(c *Config) *Config {
 	out := c.Clone()
 	if out == nil {
@@ -21,6 +23,7 @@ func Redact(c *Config) *Config {
 	for i := range out.Servers {
 		redactValues(out.Servers[i].Env)
 		redactValues(out.Servers[i].Headers)
+		out.Servers[i].URL = RedactURL(out.Servers[i].URL)
 	}
 	return out
 }
@@ -34,9 +37,11 @@ func redactValues(m map[string]string) {
 }
 
 // KeepRedacted returns a copy of incoming in which every Redacted placeholder (api_key, env and
-// header values) is replaced by current's value for the same field: the same env key, or header
-// name (matched exactly, else case-insensitively), of the server with the same name. A
-// placeholder with no current value to keep is a FieldError naming it. current may be nil.
+// header values, url credentials) is replaced by current's value for the same field: the same
+// env key, or header name (matched exactly, else case-insensitively), of the server with the
+// same name; in a url, the password of the same user name, a lone user name, or the value of
+// the same query key (the n-th of that key for the n-th). A placeholder with no current value
+// to keep is a FieldError naming it. current may be nil.
 func KeepRedacted(current, incoming *Config) (*Config, []FieldError) {
 	out := incoming.Clone()
 	if out == nil {
@@ -79,6 +84,11 @@ func KeepRedacted(current, incoming *Config) (*Config, []FieldError) {
 			} else {
 				missing(path + "." + joinPath("headers", k))
 			}
+		}
+		if u, ok := keepRedactedURL(cur.URL, s.URL); ok {
+			s.URL = u
+		} else {
+			missing(path + ".url")
 		}
 	}
 	return out, errs

@@ -135,6 +135,15 @@ func (s ServerConfig) eachRefField(fn func(path, value string)) {
 // (not URL-escaped, not scanned again). The first missing name, in the order args, env, headers,
 // url, is returned as a *ReferenceError ("secret \"GITHUB_TOKEN\" not found").
 func (s ServerConfig) Expand(secret func(string) (string, bool), env func(string) (string, bool)) (ServerConfig, error) {
+	out, _, err := s.Resolve(secret, env)
+	return out, err
+}
+
+// Resolve is Expand that also returns the Scrubber of the expanded server: it replaces every
+// value a reference resolved to, wherever the reference was (args included), and every value
+// Redact hides in the config (env and header values, literal or not, and the credentials of
+// the url), so that no error, stderr excerpt or log line about the server can carry them.
+func (s ServerConfig) Resolve(secret func(string) (string, bool), env func(string) (string, bool)) (ServerConfig, *Scrubber, error) {
 	if secret == nil {
 		secret = func(string) (string, bool) { return "", false }
 	}
@@ -142,6 +151,7 @@ func (s ServerConfig) Expand(secret func(string) (string, bool), env func(string
 		env = os.LookupEnv
 	}
 	lookup := map[string]func(string) (string, bool){RefSecret: secret, RefEnv: env}
+	var resolved []string
 	expand := func(path, v string) (string, error) {
 		refs, err := scanRefs(v)
 		if err != nil {
@@ -157,6 +167,7 @@ func (s ServerConfig) Expand(secret func(string) (string, bool), env func(string
 			if !ok {
 				return "", &ReferenceError{Kind: r.kind, Name: r.name}
 			}
+			resolved = append(resolved, val)
 			b.WriteString(v[last:r.start])
 			b.WriteString(val)
 			last = r.end
@@ -169,7 +180,7 @@ func (s ServerConfig) Expand(secret func(string) (string, bool), env func(string
 	var err error
 	for i, a := range out.Args {
 		if out.Args[i], err = expand(fmt.Sprintf("args[%d]", i), a); err != nil {
-			return ServerConfig{}, err
+			return ServerConfig{}, nil, err
 		}
 	}
 	for _, m := range []struct {
@@ -178,14 +189,16 @@ func (s ServerConfig) Expand(secret func(string) (string, bool), env func(string
 	}{{"env", out.Env}, {"headers", out.Headers}} {
 		for _, k := range slices.Sorted(maps.Keys(m.vals)) {
 			if m.vals[k], err = expand(joinPath(m.name, k), m.vals[k]); err != nil {
-				return ServerConfig{}, err
+				return ServerConfig{}, nil, err
 			}
+			resolved = append(resolved, m.vals[k])
 		}
 	}
 	if out.URL, err = expand("url", out.URL); err != nil {
-		return ServerConfig{}, err
+		return ServerConfig{}, nil, err
 	}
-	return out, nil
+	resolved = append(resolved, URLSecrets(out.URL)...)
+	return out, NewScrubber(resolved...), nil
 }
 
 // SecretUsers maps each secret name referenced by a server of c to the names of the servers

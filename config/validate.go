@@ -215,7 +215,7 @@ func checkURL(raw string) error {
 	}
 	u, err := url.Parse(b.String())
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute http or https URL", clip(raw))
+		return fmt.Errorf("%q is not an absolute http or https URL", clip(RedactURL(raw)))
 	}
 	return nil
 }
