@@ -2,6 +2,8 @@ package actors
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -16,7 +18,9 @@ type PassthroughTarget struct {
 	// Config is the server's config with ${secret:} and ${env:} references expanded and its
 	// Docker isolation fixed, as its upstream actor dials it.
 	Config config.ServerConfig
-	// Dial holds the daemon's dial options (logger, client info, Docker wrapper).
+	// Dial holds the daemon's dial options (logger, client info, Docker wrapper) and the
+	// Scrubber of the resolved config, so that the session's errors are scrubbed as the
+	// shared connection's are.
 	Dial upstream.Options
 	// Timeout is call_tool_timeout: it bounds each request forwarded to the upstream.
 	Timeout time.Duration
@@ -24,6 +28,20 @@ type PassthroughTarget struct {
 	// upstream actor is replaced (a config change), and sessions dialled with an older one
 	// end.
 	Gen int
+}
+
+// String and LogValue keep the resolved config, which holds the server's secrets, out of
+// anything that prints a target (protoactor logs an undelivered reply with %+v).
+func (t PassthroughTarget) String() string {
+	return fmt.Sprintf("PassthroughTarget{server %q, gen %d}", t.Config.Name, t.Gen)
+}
+
+// LogValue: see String.
+func (t PassthroughTarget) LogValue() slog.Value { return slog.StringValue(t.String()) }
+
+// LogValue keeps the target's config out of logs; see PassthroughTarget.String.
+func (r passthroughTargetReply) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("target", r.Target.String()), slog.Any("err", r.Err))
 }
 
 // Registry requests of the passthrough endpoint.
@@ -59,12 +77,13 @@ func (r *registry) passthroughTarget(ctx actor.Context, m getPassthroughTarget) 
 	target := PassthroughTarget{Dial: dial, Timeout: r.eff.Timeout(), Gen: rw.childGen}
 	resolve, sender, sys, name := r.resolver(), ctx.Sender(), r.sys, m.Name
 	go func() {
-		resolved, err := resolve(cfg)
+		resolved, scrub, err := resolve(cfg)
 		if err != nil {
 			sys.Root.Send(sender, passthroughTargetReply{Err: Errorf(CodeUnavailable, "server %q: %v", name, err)})
 			return
 		}
 		target.Config = resolved
+		target.Dial.Scrub = scrub
 		sys.Root.Send(sender, passthroughTargetReply{Target: target})
 	}()
 }

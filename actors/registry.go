@@ -282,11 +282,12 @@ func (r *registry) spawn(ctx actor.Context, name string, rw *row) {
 }
 
 // resolver expands references when a server starts: ${secret:NAME} from the store,
-// ${env:NAME} from the daemon's environment.
-func (r *registry) resolver() func(config.ServerConfig) (config.ServerConfig, error) {
+// ${env:NAME} from the daemon's environment. The Scrubber it returns with the config is
+// what every error and log line about the connection is scrubbed with.
+func (r *registry) resolver() func(config.ServerConfig) (config.ServerConfig, *config.Scrubber, error) {
 	secret := r.opts.Secret
-	return func(sc config.ServerConfig) (config.ServerConfig, error) {
-		return sc.Expand(secret, os.LookupEnv)
+	return func(sc config.ServerConfig) (config.ServerConfig, *config.Scrubber, error) {
+		return sc.Resolve(secret, os.LookupEnv)
 	}
 }
 
@@ -325,7 +326,7 @@ func (r *registry) view(name string, rw *row) Server {
 			s.Args = []string{}
 		}
 	} else {
-		s.URL = sc.URL
+		s.URL = config.RedactURL(sc.URL)
 	}
 	return s
 }

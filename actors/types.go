@@ -23,7 +23,9 @@ const (
 )
 
 // Server is the public view of one upstream, as the API shows it. It never carries env
-// values, header values or secrets.
+// values, header values or secrets: URL has its credentials redacted (config.RedactURL), Args
+// are as written (references unexpanded), and LastError is scrubbed of the server's
+// resolved secrets and URL credentials (config.Scrubber).
 type Server struct {
 	Name        string     `json:"name"`
 	Protocol    string     `json:"protocol"`

@@ -29,9 +29,9 @@ type upstreamProps struct {
 	name     string
 	childGen int
 	cfg      config.ServerConfig
-	// resolve expands ${secret:} and ${env:} references; it runs in the connect goroutine
-	// because it reads the store.
-	resolve func(config.ServerConfig) (config.ServerConfig, error)
+	// resolve expands ${secret:} and ${env:} references and returns the Scrubber of the
+	// resolved values; it runs in the connect goroutine because it reads the store.
+	resolve func(config.ServerConfig) (config.ServerConfig, *config.Scrubber, error)
 	dial    upstream.Options
 	logger  *slog.Logger
 	// backoffBase overrides the first retry delay (tests).
@@ -68,6 +68,9 @@ type upstreamActor struct {
 	// waits for it, so that e.g. the old container's removal cannot hit the new one (Docker
 	// isolation names containers after the server).
 	prevClosed chan struct{}
+	// scrub holds the secrets of the last resolve; last_error and log fields pass through
+	// it (the connection scrubs its own errors too; this is the last line).
+	scrub *config.Scrubber
 }
 
 // attempt is one connect in flight. It is shared with the goroutine that dials, because the
@@ -147,6 +150,7 @@ type (
 		conn  *upstream.Conn
 		tools []Tool
 		err   error
+		scrub *config.Scrubber // a pointer: a dead letter logged with %+v shows an address
 	}
 	connLost struct {
 		gen int
@@ -252,12 +256,13 @@ func (u *upstreamActor) connect() {
 			case <-ctx.Done():
 			}
 		}
-		cfg, err := p.resolve(p.cfg)
+		cfg, scrub, err := p.resolve(p.cfg)
 		if err != nil {
 			sys.Root.Send(self, connectDone{gen: gen, err: err})
 			return
 		}
 		opts := p.dial
+		opts.Scrub = scrub
 		opts.OnNotification = func(n mcp.JSONRPCNotification) {
 			if n.Method == string(mcp.MethodNotificationToolsListChanged) {
 				sys.Root.Send(self, toolsChanged{gen: gen})
@@ -265,20 +270,20 @@ func (u *upstreamActor) connect() {
 		}
 		conn, err := upstream.Dial(ctx, cfg, opts)
 		if err != nil {
-			sys.Root.Send(self, connectDone{gen: gen, err: err})
+			sys.Root.Send(self, connectDone{gen: gen, err: err, scrub: scrub})
 			return
 		}
 		tools, err := listTools(ctx, p.name, conn)
 		if err != nil {
 			conn.Close()
-			sys.Root.Send(self, connectDone{gen: gen, err: fmt.Errorf("list tools: %w", err)})
+			sys.Root.Send(self, connectDone{gen: gen, err: fmt.Errorf("list tools: %w", err), scrub: scrub})
 			return
 		}
 		if !at.deliver(conn) {
 			conn.Close()
 			return
 		}
-		sys.Root.Send(self, connectDone{gen: gen, conn: conn, tools: tools})
+		sys.Root.Send(self, connectDone{gen: gen, conn: conn, tools: tools, scrub: scrub})
 	}()
 }
 
@@ -292,6 +297,9 @@ func (u *upstreamActor) onConnectDone(m connectDone) {
 			go m.conn.Close()
 		}
 		return
+	}
+	if m.scrub != nil {
+		u.scrub = m.scrub
 	}
 	if m.err != nil {
 		u.fail(m.err)
@@ -339,10 +347,10 @@ func (u *upstreamActor) onConnLost(m connLost) {
 // fail records an error, reports error and then backoff, and schedules the next attempt.
 func (u *upstreamActor) fail(err error) {
 	u.retryCount++
-	u.lastError = err.Error()
+	u.lastError = u.scrub.Scrub(err.Error())
 	u.state = StateError
 	u.report(nil)
-	u.p.logger.Warn("upstream failed", "server", u.p.name, "err", err, "retry", u.retryCount)
+	u.p.logger.Warn("upstream failed", "server", u.p.name, "err", u.lastError, "retry", u.retryCount)
 	delay := backoffDelay(u.p.backoffBase, u.retryCount)
 	u.state = StateBackoff
 	u.report(nil)
@@ -390,7 +398,7 @@ func (u *upstreamActor) onToolsListed(m toolsListed) {
 		return
 	}
 	if m.err != nil {
-		u.p.logger.Warn("re-list tools failed", "server", u.p.name, "err", m.err)
+		u.p.logger.Warn("re-list tools failed", "server", u.p.name, "err", u.scrub.Scrub(m.err.Error()))
 		return
 	}
 	if m.tools == nil {
@@ -419,7 +427,7 @@ func (u *upstreamActor) call(ctx actor.Context, m callUpstreamTool) {
 			case errors.Is(err, context.DeadlineExceeded):
 				err = Errorf(CodeTimeout, "call to %s:%s timed out after %s", u.p.name, m.Tool, m.Timeout)
 			default:
-				err = &Error{Code: CodeUpstream, Message: fmt.Sprintf("call to %s:%s failed: %v", u.p.name, m.Tool, err)}
+				err = &Error{Code: CodeUpstream, Message: fmt.Sprintf("call to %s:%s failed: %s", u.p.name, m.Tool, conn.Scrubber().Scrub(err.Error()))}
 			}
 		}
 		sys.Root.Send(sender, callToolReply{Result: res, Err: err})

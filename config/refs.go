@@ -105,6 +105,22 @@ func (s ServerConfig) References() (secrets, envs []string) {
 	return sortedKeys(seen[RefSecret]), sortedKeys(seen[RefEnv])
 }
 
+// ArgSecrets returns the secret names the server's args reference, sorted and without
+// repeats. Args end up on the process's command line, which every local user can read
+// (/proc/PID/cmdline), so secrets belong in env instead; the doctor warns about these.
+func (s ServerConfig) ArgSecrets() []string {
+	seen := map[string]bool{}
+	for _, a := range s.Args {
+		refs, _ := scanRefs(a)
+		for _, r := range refs {
+			if r.kind == RefSecret {
+				seen[r.name] = true
+			}
+		}
+	}
+	return sortedKeys(seen)
+}
+
 func sortedKeys(m map[string]bool) []string {
 	if len(m) == 0 {
 		return nil

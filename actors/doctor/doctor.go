@@ -1,6 +1,6 @@
 // Package doctor runs mcpproxy's health checks: is the config valid, are the data dir, the
-// socket and the key files private, does every ${secret:} and ${env:} reference resolve, is
-// every stdio command on PATH, which servers are in error (with a suggested fix), is Docker
+// socket and the key files private, does every ${secret:} and ${env:} reference resolve, does
+// a secret go on a command line (args), is every stdio command on PATH, which servers are in error (with a suggested fix), is Docker
 // there when isolation is on, and which servers wait in quarantine.
 //
 // The checks are plain functions of an Input, so the running daemon (GET /api/v1/doctor) and
@@ -57,6 +57,7 @@ const (
 	CheckSecretsKey        = "secrets_key"
 	CheckConfigPermissions = "config_permissions"
 	CheckReferences        = "references"
+	CheckSecretArgs        = "secret_args"
 	CheckCommands          = "commands"
 	CheckServers           = "servers"
 	CheckDocker            = "docker"
@@ -145,6 +146,7 @@ func Run(ctx context.Context, in Input) Report {
 	r.privateFile(CheckSecretsKey, in.SecretsKeyPath, "secrets key file", 0o600)
 	r.configPermissions()
 	r.references()
+	r.secretArgs()
 	r.commands()
 	r.servers()
 	r.docker(ctx)
@@ -343,6 +345,34 @@ func (r *run) references() {
 	}
 	if problems == 0 && !secretsSkipped {
 		r.add(CheckReferences, OK, "", "all %d ${secret:} and ${env:} references resolve", checked)
+	}
+}
+
+// secretArgs warns about ${secret:} references in args: a process's command line is
+// readable by every local user (/proc/PID/cmdline, ps), and for an isolated server the
+// docker client's command line carries them too. Environment variables are not: mcpproxy
+// passes env to the child only (and to a container by name, -e KEY). It is a warning, not
+// a failure: the server works, it just does not keep the secret.
+func (r *run) secretArgs() {
+	if r.cfg == nil {
+		return
+	}
+	for i, sc := range r.cfg.Servers {
+		names := sc.ArgSecrets()
+		if len(names) == 0 {
+			continue
+		}
+		refs := make([]string, len(names))
+		env := make([]string, len(names))
+		for k, n := range names {
+			refs[k] = "${secret:" + n + "}"
+			env[k] = fmt.Sprintf("%q: %q", n, "${secret:"+n+"}")
+		}
+		r.add(CheckSecretArgs, Warn,
+			fmt.Sprintf("pass it through the environment instead: in mcpServers[%d] write \"env\": {%s} and remove it from args (most MCP servers read their tokens from environment variables)",
+				i, strings.Join(env, ", ")),
+			"server %s puts %s in its args: the value is on the process's command line, which every local user can read (/proc/PID/cmdline)",
+			sc.Name, strings.Join(refs, ", "))
 	}
 }
 

@@ -122,6 +122,14 @@ func TestRun(t *testing.T) {
 			healthy: true, check: CheckReferences, status: Warn, message: "server off",
 		},
 		{
+			name: "secret in args warns and says to use env",
+			change: func(_ *testing.T, s *setup) {
+				s.in.Config.Servers[0].Args = []string{"--token=${secret:TOKEN}", "${env:REGION}"}
+			},
+			healthy: true, check: CheckSecretArgs, status: Warn,
+			message: "server good puts ${secret:TOKEN} in its args", fix: `"env": {"TOKEN": "${secret:TOKEN}"}`,
+		},
+		{
 			name: "missing command",
 			change: func(_ *testing.T, s *setup) {
 				s.in.Config.Servers[0].Command = "no-such-mcp-server"
@@ -252,5 +260,19 @@ func TestShellQuote(t *testing.T) {
 		if got := shellQuote(in); got != want {
 			t.Errorf("shellQuote(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestSecretArgsOnlyForSecretsInArgs(t *testing.T) {
+	s := newSetup(t)
+	// Secrets in env, and ${env:} in args, stay off the warning.
+	s.in.Config.Servers[0].Args = []string{"${env:REGION}", "--verbose"}
+	if got := find(Run(context.Background(), s.in), CheckSecretArgs, Warn); len(got) != 0 {
+		t.Fatalf("warned: %+v", got)
+	}
+	s.in.Config.Servers[0].Args = []string{"--a=${secret:B}", "${secret:A}", "--again=${secret:B}"}
+	got := find(Run(context.Background(), s.in), CheckSecretArgs, Warn)
+	if len(got) != 1 || !strings.Contains(got[0].Message, "${secret:A}, ${secret:B}") || !strings.Contains(got[0].Message, "/proc/PID/cmdline") {
+		t.Fatalf("checks: %+v", got)
 	}
 }

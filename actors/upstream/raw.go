@@ -74,11 +74,17 @@ var ErrConnLost = errors.New("upstream connection lost")
 // JSON-RPC: a stdio child as Dial starts it (own process group, minimal environment, the
 // command wrapper), or a remote transport. ctx bounds only the dial (the SSE endpoint wait);
 // the connection lives until Close. opts.OnNotification, Capabilities and ClientOptions do
-// not apply: h receives what the upstream sends.
+// not apply: h receives what the upstream sends. Its errors, and those of Call and Notify,
+// are scrubbed with opts.Scrub (JSON-RPC errors the upstream answers are passed verbatim).
 func DialRaw(ctx context.Context, cfg config.ServerConfig, opts Options, h RawHandlers) (*RawConn, error) {
-	opts.defaults()
+	scrub := opts.prepare(cfg)
+	rc, err := dialRaw(ctx, cfg, opts, h)
+	return rc, scrub.Err(err)
+}
+
+func dialRaw(ctx context.Context, cfg config.ServerConfig, opts Options, h RawHandlers) (*RawConn, error) {
 	life, cancel := context.WithCancel(context.Background())
-	conn := &Conn{cancel: cancel, done: make(chan struct{})}
+	conn := &Conn{cancel: cancel, done: make(chan struct{}), scrub: opts.Scrub}
 	rc := &RawConn{conn: conn}
 	var err error
 	switch cfg.Protocol {
@@ -147,6 +153,11 @@ func (c *RawConn) NewID() int64 { return c.ids.Add(1) }
 // (context.Canceled or DeadlineExceeded; the caller may tell the upstream with
 // notifications/cancelled) or the connection broke (ErrConnLost).
 func (c *RawConn) Call(ctx context.Context, id int64, method string, params json.RawMessage) (json.RawMessage, *RPCError, error) {
+	res, rpcErr, err := c.call(ctx, id, method, params)
+	return res, rpcErr, c.conn.scrub.Err(err)
+}
+
+func (c *RawConn) call(ctx context.Context, id int64, method string, params json.RawMessage) (json.RawMessage, *RPCError, error) {
 	select {
 	case <-c.conn.done:
 		return nil, nil, c.lostErr()
@@ -170,7 +181,7 @@ func (c *RawConn) Notify(ctx context.Context, method string, params json.RawMess
 		return c.lostErr()
 	default:
 	}
-	return c.t.notify(ctx, method, params)
+	return c.conn.scrub.Err(c.t.notify(ctx, method, params))
 }
 
 // SetProtocolVersion records the version initialize negotiated; remote transports send it

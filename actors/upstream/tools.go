@@ -31,7 +31,13 @@ const maxListPages = 1000
 // sent (mcp-go drops keys such as anyOf and $schema) and avoids its per-client cache of the
 // decoded tools, which cost about 2.5 KB per tool for as long as the connection lives.
 // It is meant for session-based protocol revisions (the default, see Options.ProtocolVersion).
+// Its errors are scrubbed.
 func (c *Conn) ListTools(ctx context.Context) ([]Tool, error) {
+	tools, err := c.listTools(ctx)
+	return tools, c.scrub.Err(err)
+}
+
+func (c *Conn) listTools(ctx context.Context) ([]Tool, error) {
 	var tools []Tool
 	cursor := ""
 	seen := map[string]bool{}

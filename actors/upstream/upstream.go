@@ -73,6 +73,10 @@ type Options struct {
 	// AfterClose, when set, runs at the end of a stdio connection's Close, after its process
 	// group is gone (Docker isolation removes the container there).
 	AfterClose func(cfg config.ServerConfig)
+	// Scrub holds the server's secrets (config.ServerConfig.Resolve makes it): they are
+	// taken out of every error, stderr excerpt and transport log line of the connection,
+	// together with the credentials of its URL. Default: the URL's credentials only.
+	Scrub *config.Scrubber
 }
 
 func (o *Options) defaults() {
@@ -114,6 +118,7 @@ type Conn struct {
 	closeOnce sync.Once
 	exited    chan struct{} // closed when the stdio child has been reaped
 	stderr    *ring
+	scrub     *config.Scrubber // applied to err and Stderr as they are made
 	after     func()
 	http      *http.Client // remote upstreams: closed with the connection
 }
@@ -133,17 +138,17 @@ func (c *Conn) Err() error {
 }
 
 // Stderr returns the last lines the child wrote to stderr (at most a few KiB), for error
-// messages.
+// messages, scrubbed of the server's secrets.
 func (c *Conn) Stderr() string {
 	if c.stderr == nil {
 		return ""
 	}
-	return c.stderr.String()
+	return c.scrub.Scrub(c.stderr.String())
 }
 
 func (c *Conn) lost(err error) {
 	c.doneOnce.Do(func() {
-		c.err = err
+		c.err = c.scrub.Err(err)
 		close(c.done)
 	})
 }
@@ -198,11 +203,16 @@ func killGroup(pid int, exited <-chan struct{}) {
 
 // Dial connects to the upstream described by cfg (already normalised, references expanded)
 // and performs the MCP initialize handshake. The connection lives until Close, independent of
-// ctx, which only bounds the dial.
+// ctx, which only bounds the dial. Its errors are scrubbed with opts.Scrub.
 func Dial(ctx context.Context, cfg config.ServerConfig, opts Options) (*Conn, error) {
-	opts.defaults()
+	scrub := opts.prepare(cfg)
+	conn, err := dial(ctx, cfg, opts)
+	return conn, scrub.Err(err)
+}
+
+func dial(ctx context.Context, cfg config.ServerConfig, opts Options) (*Conn, error) {
 	life, cancel := context.WithCancel(context.Background())
-	conn := &Conn{cancel: cancel, done: make(chan struct{})}
+	conn := &Conn{cancel: cancel, done: make(chan struct{}), scrub: opts.Scrub}
 	var err error
 	switch cfg.Protocol {
 	case "stdio", "":
