@@ -82,7 +82,9 @@ func (s *Scrubber) Len() int {
 
 // String hides the values. It and GoString and LogValue have value receivers so that a
 // copied Scrubber hides them too.
-func (s Scrubber) String() string { return "config.Scrubber(" + strconv.Itoa(len(s.values)) + " values)" }
+func (s Scrubber) String() string {
+	return "config.Scrubber(" + strconv.Itoa(len(s.values)) + " values)"
+}
 
 // GoString hides the values from %#v.
 func (s Scrubber) GoString() string { return s.String() }
