@@ -19,6 +19,12 @@
 //     generation-tagged messages; stale results are dropped and their connections closed.
 //     Stopping closes the connection synchronously (bounded, about 1.5 s) so that when the
 //     registry sees the actor terminated, its processes are gone.
+//   - secrets in text: references are resolved (config.ServerConfig.Resolve) in the connect
+//     goroutine, and the Scrubber that comes with the resolved config goes into the dial
+//     options, so the connection (actors/upstream) scrubs its own errors, stderr excerpts and
+//     transport log lines, and the upstream actor scrubs last_error, its log fields and call
+//     errors again with it; the passthrough target carries it too. A resolved value is never
+//     stored, published, logged or answered.
 //   - stdio processes: each stdio upstream runs under a guard process (actors/upstream
 //     guard.go: this binary again) that leads its own process group. Close kills the group;
 //     when the daemon dies, even by kill -9, Pdeathsig gives the guard SIGTERM and it kills
