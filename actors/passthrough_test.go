@@ -1,6 +1,10 @@
 package actors
 
 import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/mcpproxy/mcpproxy/config"
@@ -34,6 +38,17 @@ func TestPassthroughTarget(t *testing.T) {
 	}
 	if target.Timeout.Seconds() != 7 || target.Gen == 0 {
 		t.Errorf("timeout %s gen %d", target.Timeout, target.Gen)
+	}
+	// The target carries the Scrubber of its resolved values, and printing it (as
+	// protoactor prints an undelivered reply) shows none of them.
+	if got := target.Dial.Scrub.Scrub("token from-env"); got != "token "+config.Redacted {
+		t.Errorf("the target's scrubber left %q", got)
+	}
+	var logged bytes.Buffer
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("dead letter", "message", passthroughTargetReply{Target: target})
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("dead letter", "message", passthroughTargetReply{Target: target})
+	if printed := logged.String() + fmt.Sprintf("%v %+v", target, passthroughTargetReply{Target: target}); strings.Contains(printed, "from-env") {
+		t.Errorf("a printed target shows a resolved value: %s", printed)
 	}
 	// The target is a copy: the registry's row keeps its reference.
 	target.Config.Env["TOKEN"] = "changed"
