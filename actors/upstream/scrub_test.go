@@ -143,3 +143,20 @@ func TestScrubHandler(t *testing.T) {
 		t.Errorf("log line lost its shape: %s", got)
 	}
 }
+
+// TestStderrExcerptCutAfterScrubbing: the excerpt keeps the last few hundred bytes of a long
+// line; a secret across that cut must not leave its tail behind.
+func TestStderrExcerptCutAfterScrubbing(t *testing.T) {
+	const secret = "straddle-secret-tail-5e6f"
+	cfg := config.ServerConfig{Protocol: "stdio", Command: "sh", Env: map[string]string{"T": secret},
+		Args: []string{"-c", `printf '%s%0490d\n' "$T" 0 >&2; exit 1`}}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_, err := Dial(ctx, cfg, Options{Scrub: config.NewScrubber(secret)})
+	if err == nil {
+		t.Fatal("dial succeeded")
+	}
+	if strings.Contains(err.Error(), "tail-5e6f") || !strings.Contains(err.Error(), config.Redacted+"0000") {
+		t.Errorf("error = %q", err)
+	}
+}

@@ -143,7 +143,7 @@ func (c *Conn) Stderr() string {
 	if c.stderr == nil {
 		return ""
 	}
-	return c.scrub.Scrub(c.stderr.String())
+	return c.stderr.excerpt(c.scrub.Scrub)
 }
 
 func (c *Conn) lost(err error) {
@@ -549,10 +549,13 @@ func (r *ring) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (r *ring) String() string {
+// excerpt returns the last line (or the last few hundred bytes) of what the ring holds,
+// passed through scrub first, so that the cut cannot split a secret and leave a piece of
+// it that scrub would not recognise.
+func (r *ring) excerpt(scrub func(string) string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s := strings.TrimSpace(string(r.buf))
+	s := strings.TrimSpace(scrub(string(r.buf)))
 	if i := strings.LastIndexByte(s, '\n'); i >= 0 && len(s)-i > 200 {
 		s = s[i+1:]
 	}
