@@ -3,7 +3,6 @@ package config
 import (
 	"log/slog"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -100,10 +99,56 @@ func (s *Scrubber) Scrub(text string) string {
 	if s != nil && len(s.values) > 0 {
 		text = s.replaceValues(text)
 	}
-	if !strings.Contains(text, "://") {
+	return redactURLsInText(text)
+}
+
+// redactURLsInText applies RedactURL to every URL in free text: a scheme (a letter, then
+// letters, digits, '+', '.', '-'), "://" and everything up to white space, a quote or an
+// angle bracket (Go's url.Error quotes the URL: Get "http://...": ...). It is written out
+// rather than a regexp, which cost ten times as much on a stderr excerpt.
+func redactURLsInText(text string) string {
+	var b strings.Builder
+	last := 0
+	for i := 0; ; {
+		j := strings.Index(text[i:], "://")
+		if j < 0 {
+			break
+		}
+		sep := i + j
+		start := sep
+		for start > last && isSchemeByte(text[start-1]) {
+			start--
+		}
+		for start < sep && !isLetter(text[start]) {
+			start++
+		}
+		end := sep + 3
+		for end < len(text) && !strings.ContainsRune(urlEnd, rune(text[end])) {
+			end++
+		}
+		if start < sep {
+			if u := RedactURL(text[start:end]); u != text[start:end] {
+				b.WriteString(text[last:start])
+				b.WriteString(u)
+				last = end
+			}
+		}
+		i = end
+	}
+	if last == 0 {
 		return text
 	}
-	return urlInTextRE.ReplaceAllStringFunc(text, RedactURL)
+	b.WriteString(text[last:])
+	return b.String()
+}
+
+// urlEnd are the bytes that end a URL in free text.
+const urlEnd = " \t\n\r\f\v\"'<>`"
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+func isSchemeByte(c byte) bool {
+	return isLetter(c) || c >= '0' && c <= '9' || c == '+' || c == '.' || c == '-'
 }
 
 // replaceValues replaces the union of all occurrences of all values.
@@ -162,10 +207,6 @@ type scrubbedError struct {
 
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
-
-// urlInTextRE finds URLs in free text: a scheme, "://" and everything up to white space,
-// a quote or an angle bracket (Go's url.Error quotes the URL: Get "http://...": ...).
-var urlInTextRE = regexp.MustCompile("[A-Za-z][A-Za-z0-9+.-]*://[^\\s\"'<>`]+")
 
 // urlParts is a URL split as written, without decoding: scheme ("http://", empty when the
 // text has none), userinfo (user, and pass after the first ':'), the rest of the authority

@@ -25,6 +25,10 @@ func TestScrubberScrub(t *testing.T) {
 		{"URL password", "dial https://me:pw@host/p failed", "dial https://me:" + Redacted + "@host/p failed"},
 		{"lone user name is a token", "https://ghp_x@github.com/x", "https://" + Redacted + "@github.com/x"},
 		{"URL without credentials", "see https://host/a/b#frag", "see https://host/a/b#frag"},
+		{"URL at the start, another after", "http://h/?a=b then\tsse://u:p@h/x",
+			"http://h/?a=" + Redacted + " then\tsse://u:" + Redacted + "@h/x"},
+		{"no scheme before ://", ":// ://?a=b", ":// ://?a=b"},
+		{"quoted URL", `Get 'https://h/?k=v'`, `Get 'https://h/?k=` + Redacted + `'`},
 		{"empty", "", ""},
 	}
 	for _, tt := range tests {
@@ -194,4 +198,19 @@ func TestResolveScrubber(t *testing.T) {
 
 func lookup(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// BenchmarkScrub scrubs a stderr-sized excerpt with a URL against a server with ten
+// secrets, as every failure of such a server does once.
+func BenchmarkScrub(b *testing.B) {
+	var values []string
+	for i := range 10 {
+		values = append(values, fmt.Sprintf("secret-value-%02d-abcdef", i))
+	}
+	s := NewScrubber(values...)
+	text := strings.Repeat("a log line of a failing child, ", 15) + `Post "https://h/mcp?token=secret-value-03-abcdef": refused`
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = s.Scrub(text)
+	}
 }
