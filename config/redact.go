@@ -138,9 +138,9 @@ func Check(current, incoming *Config, source string) (next, eff *Config, errs []
 	return next, eff, nil
 }
 
-// placeholders lists every Redacted placeholder in c (api_key, env and header values) as a
-// field error. KeepRedacted against an empty config finds exactly those, with the same field
-// paths an API apply would report.
+// placeholders lists every Redacted placeholder in c (api_key, env and header values, url
+// credentials) as a field error. KeepRedacted against an empty config finds exactly those,
+// with the same field paths an API apply would report.
 func placeholders(c *Config) []FieldError {
 	_, errs := KeepRedacted(nil, c)
 	for i := range errs {
