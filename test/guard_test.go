@@ -29,8 +29,8 @@ func escapingServer(t *testing.T, name, pidFile string) map[string]any {
 
 // escapedPID waits until the sleeper has written a pid other than old to pidFile, checks that
 // it really left the process group and session of the server, and makes sure a failing test
-// does not leave it behind.
-func escapedPID(t *testing.T, pidFile string, old int) int {
+// does not leave it behind: owner (the test that outlives it) kills it at cleanup.
+func escapedPID(t *testing.T, owner testing.TB, pidFile string, old int) int {
 	t.Helper()
 	pid := 0
 	waitFor(t, 20*time.Second, "the setsid descendant to write its pid", func() bool {
@@ -41,7 +41,7 @@ func escapedPID(t *testing.T, pidFile string, old int) int {
 		pid, err = strconv.Atoi(strings.TrimSpace(string(data)))
 		return err == nil && pid != old && processAlive(pid)
 	})
-	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	owner.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
 	pgid, err := syscall.Getpgid(pid)
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +79,7 @@ func TestSetsidDescendantDiesWithKilledDaemon(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "escaped.pid")
 	p := startProxyProcess(t, t.TempDir(), servers(escapingServer(t, "esc", pidFile)))
 	p.waitState("esc", 30*time.Second, actors.StateReady)
-	pid := escapedPID(t, pidFile, 0)
+	pid := escapedPID(t, t, pidFile, 0)
 	if err := p.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -93,18 +93,19 @@ func TestSetsidDescendantEndsWithServer(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "escaped.pid")
 	p := startProxy(t, servers(escapingServer(t, "esc", pidFile)))
 	p.waitState("esc", 30*time.Second, actors.StateReady)
+	parent := t
 
 	t.Run("restart", func(t *testing.T) {
-		old := escapedPID(t, pidFile, 0)
+		old := escapedPID(t, parent, pidFile, 0)
 		if code, body := p.do("POST", "/api/v1/servers/esc/restart", nil, nil); code != 200 {
 			t.Fatalf("restart: %d %s", code, body)
 		}
 		waitGone(t, old, "the old setsid descendant to end with the restart")
-		escapedPID(t, pidFile, old)
+		escapedPID(t, parent, pidFile, old)
 		p.waitState("esc", 30*time.Second, actors.StateReady)
 	})
 	t.Run("disable", func(t *testing.T) {
-		pid := escapedPID(t, pidFile, 0)
+		pid := escapedPID(t, parent, pidFile, 0)
 		if code, body := p.do("POST", "/api/v1/servers/esc/disable", nil, nil); code != 200 {
 			t.Fatalf("disable: %d %s", code, body)
 		}
@@ -116,7 +117,7 @@ func TestSetsidDescendantEndsWithServer(t *testing.T) {
 			t.Fatalf("enable: %d %s", code, body)
 		}
 		p.waitState("esc", 30*time.Second, actors.StateReady)
-		pid := escapedPID(t, pidFile, 0)
+		pid := escapedPID(t, parent, pidFile, 0)
 		p.Stop()
 		if !processAlive(pid) {
 			return
