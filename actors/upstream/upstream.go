@@ -8,7 +8,7 @@
 //	conn, err := upstream.Dial(ctx, serverConfig, upstream.Options{OnNotification: f})
 //	tools, err := conn.Client.ListTools(ctx, mcp.ListToolsRequest{})
 //	<-conn.Done()  // closed when the process exits or the stream breaks
-//	conn.Close()   // closes the client and kills the whole process group
+//	conn.Close()   // closes the client and ends every process the server started
 //
 // # Concurrency
 //

@@ -183,6 +183,10 @@ func (d *Daemon) loadConfig() error {
 	if err := os.MkdirAll(d.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
+	// An existing dir keeps its mode through MkdirAll.
+	if err := privateDataDir(d.DataDir, d.Logger); err != nil {
+		return err
+	}
 	if d.ConfigPath == "" {
 		d.ConfigPath = filepath.Join(d.DataDir, config.FileName)
 	}
