@@ -116,9 +116,10 @@ func (d *Daemon) URL() string { return "http://" + d.Addr() }
 // APIKey is the key clients must present.
 func (d *Daemon) APIKey() string { return d.Config.APIKey }
 
-// Start loads (or creates) the config, opens the store, starts the actors and both
-// listeners, and returns once requests are served. Upstreams connect in the background.
-// An invalid config returns a *config.ValidationError and changes nothing on disk.
+// Start makes the data dir private (or refuses it, datadir.go), loads (or creates) the
+// config, opens the store, starts the actors and both listeners, and returns once requests
+// are served. Upstreams connect in the background. An invalid config returns a
+// *config.ValidationError and changes nothing on disk.
 func Start(ctx context.Context, opts Options) (*Daemon, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
