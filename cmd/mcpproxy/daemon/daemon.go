@@ -119,7 +119,7 @@ func (d *Daemon) APIKey() string { return d.Config.APIKey }
 // Start makes the data dir private (or refuses it, datadir.go), loads (or creates) the
 // config, opens the store, starts the actors and both listeners, and returns once requests
 // are served. Upstreams connect in the background. An invalid config returns a
-// *config.ValidationError and changes nothing on disk.
+// *config.ValidationError and changes nothing on disk (but the data dir's modes).
 func Start(ctx context.Context, opts Options) (*Daemon, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
