@@ -79,8 +79,12 @@ func TestFilesArePrivate(t *testing.T) {
 	defer syscall.Umask(old)
 	opts := Options{EventLogSize: 1000}
 	s, dir := openStore(t, opts)
-	for id := uint64(1); id <= 1500; id++ {
-		if err := s.AppendEvent(Event{ID: id, Name: "servers.changed", Data: []byte(`{"n":1}`)}); err != nil {
+	for id := uint64(1); id <= 1500; id += 100 {
+		batch := make([]Event, 0, 100)
+		for i := range uint64(100) {
+			batch = append(batch, Event{ID: id + i, Name: "servers.changed", Data: []byte(`{"n":1}`)})
+		}
+		if err := s.AppendEvents(batch); err != nil {
 			t.Fatal(err)
 		}
 	}
