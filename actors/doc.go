@@ -26,9 +26,13 @@
 //     errors again with it; the passthrough target carries it too. A resolved value is never
 //     stored, published, logged or answered.
 //   - stdio processes: each stdio upstream runs under a guard process (actors/upstream
-//     guard.go: this binary again) that leads its own process group. Close kills the group;
-//     when the daemon dies, even by kill -9, Pdeathsig gives the guard SIGTERM and it kills
-//     the group, so grandchildren of wrappers like npx do not outlive the daemon.
+//     guard.go: this binary again) that leads its own process group and is a child
+//     subreaper, so every orphan below it is reparented to it, whatever its group or session
+//     (setsid). It reaps them while it runs and, before it exits, ends every descendant it
+//     has (SIGTERM, SIGKILL 300 ms later, until it has no child left). It stops when the
+//     server's process exits, when Close sends it SIGTERM (the group's SIGKILL is only the
+//     fallback), and when the daemon dies, even by kill -9 (Pdeathsig gives it SIGTERM): no
+//     descendant of a stdio server outlives its stop, a restart or the daemon.
 //   - hub (hub.go): event ids, the recent event log (in the store) and the subscribers.
 //   - store (actors/store): pebble, opened once by the daemon and closed last.
 //

@@ -1,6 +1,7 @@
-// Package doctor runs mcpproxy's health checks: is the config valid, are the data dir, the
-// socket and the key files private, does every ${secret:} and ${env:} reference resolve, does
-// a secret go on a command line (args), is every stdio command on PATH, which servers are in error (with a suggested fix), is Docker
+// Package doctor runs mcpproxy's health checks: is the config valid, are the data dir (and
+// every file in it), the socket and the key files private, does every ${secret:} and ${env:}
+// reference resolve, does a secret go on a command line (args), is every stdio command on
+// PATH, which servers are in error (with a suggested fix), is Docker
 // there when isolation is on, and which servers wait in quarantine.
 //
 // The checks are plain functions of an Input, so the running daemon (GET /api/v1/doctor) and
@@ -53,6 +54,7 @@ const (
 	CheckDaemon            = "daemon"
 	CheckConfig            = "config"
 	CheckDataDir           = "data_dir"
+	CheckDataDirFiles      = "data_dir_files"
 	CheckSocket            = "socket"
 	CheckSecretsKey        = "secrets_key"
 	CheckConfigPermissions = "config_permissions"
@@ -142,6 +144,7 @@ func Run(ctx context.Context, in Input) Report {
 	r.daemon()
 	r.config()
 	r.dataDir()
+	r.dataDirFiles()
 	r.privateFile(CheckSocket, in.SocketPath, "socket", 0o600)
 	r.privateFile(CheckSecretsKey, in.SecretsKeyPath, "secrets key file", 0o600)
 	r.configPermissions()
@@ -164,6 +167,9 @@ type run struct {
 	in     Input
 	cfg    *config.Config
 	checks []Check
+	// dirReachable says the data dir exists and lets other users in (any group or other
+	// bit), so that open files in it are readable now, not only once the dir is opened.
+	dirReachable bool
 	// missingRefs maps "secret:NAME" and "env:NAME" to the fix already suggested, so that a
 	// server in error because of it gets the same advice.
 	missingRefs map[string]string
@@ -236,6 +242,7 @@ func (r *run) dataDir() {
 		return
 	}
 	mode := info.Mode().Perm()
+	r.dirReachable = mode&0o077 != 0
 	switch {
 	case mode&0o077 != 0:
 		r.add(CheckDataDir, Fail, fmt.Sprintf("chmod 700 %s", shellQuote(dir)),
@@ -246,6 +253,71 @@ func (r *run) dataDir() {
 	default:
 		r.add(CheckDataDir, OK, "", "data dir %s has mode %04o", dir, mode)
 	}
+}
+
+// maxDataDirEntries bounds the walk of dataDirFiles, so that a doctor run stays quick on a
+// data dir someone filled with a huge tree.
+const maxDataDirEntries = 10_000
+
+// dataDirFiles looks for files and dirs inside the data dir that other users may use (any
+// group or other bit). The daemon keeps everything it writes there private and tightens
+// what it finds at start, so one is a file copied in or chmodded since. It fails when the
+// data dir lets others in too (the file is readable now) and warns when the dir is private
+// (it is readable once the dir is opened). The socket, the secrets key and the config have
+// checks of their own and are left to them. A few names are given, relative to the dir.
+func (r *run) dataDirFiles() {
+	dir := r.in.DataDir
+	if dir == "" {
+		return
+	}
+	if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+		return // the data_dir check said why
+	}
+	own := map[string]bool{r.in.SocketPath: true, r.in.SecretsKeyPath: true, r.in.ConfigPath: true}
+	var open []string
+	seen, truncated := 0, false
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || path == dir || own[path] {
+			return nil
+		}
+		if seen++; seen > maxDataDirEntries {
+			truncated = true
+			return filepath.SkipAll
+		}
+		if !d.Type().IsRegular() && !d.IsDir() {
+			return nil // a symlink's mode says nothing; a socket is checked by name
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		if mode := info.Mode().Perm(); mode&0o077 != 0 {
+			rel, _ := filepath.Rel(dir, path)
+			open = append(open, fmt.Sprintf("%s (%04o)", rel, mode))
+		}
+		return nil
+	})
+	if len(open) == 0 {
+		note := ""
+		if truncated {
+			note = fmt.Sprintf(" (the first %d entries)", maxDataDirEntries)
+		}
+		r.add(CheckDataDirFiles, OK, "", "no file in data dir %s is open to other users%s", dir, note)
+		return
+	}
+	names := open
+	if len(names) > 3 {
+		names = append(names[:3:3], fmt.Sprintf("and %d more", len(open)-3))
+	}
+	fix := fmt.Sprintf("chmod -R go-rwx %s", shellQuote(dir))
+	if r.dirReachable {
+		r.add(CheckDataDirFiles, Fail, fix, "%d of the files in data dir %s are open to other users, who can reach them: %s",
+			len(open), dir, strings.Join(names, ", "))
+		return
+	}
+	r.add(CheckDataDirFiles, Warn, fix+"   (the daemon also does it at start)",
+		"%d of the files in data dir %s are open to other users, readable should the dir be opened: %s",
+		len(open), dir, strings.Join(names, ", "))
 }
 
 // privateFile checks that a file only its owner may read has mode want (or stricter). A

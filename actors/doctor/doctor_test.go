@@ -154,6 +154,25 @@ func TestRun(t *testing.T) {
 			check: CheckDataDir, status: Fail, message: "mode 0755", fix: "chmod 700",
 		},
 		{
+			name: "file open to others in a private data dir warns",
+			change: func(t *testing.T, s *setup) {
+				writeFile(t, filepath.Join(s.dir, "db", "000001.log"), 0o644)
+			},
+			healthy: true, check: CheckDataDirFiles, status: Warn, message: "1 of the files in data dir", fix: "chmod -R go-rwx",
+		},
+		{
+			name: "files open to others in an open data dir fail, a few named",
+			change: func(t *testing.T, s *setup) {
+				for i := range 5 {
+					writeFile(t, filepath.Join(s.dir, "db", fmt.Sprintf("00000%d.sst", i)), 0o604)
+				}
+				if err := os.Chmod(s.dir, 0o711); err != nil {
+					t.Fatal(err)
+				}
+			},
+			check: CheckDataDirFiles, status: Fail, message: "db/000000.sst (0604), db/000001.sst (0604), db/000002.sst (0604), and 2 more", fix: "chmod -R go-rwx",
+		},
+		{
 			name: "socket open to everyone",
 			change: func(t *testing.T, s *setup) {
 				if err := os.Chmod(filepath.Join(s.dir, "mcpproxy.sock"), 0o666); err != nil {
@@ -244,10 +263,45 @@ func TestRunHealthyHasNoProblems(t *testing.T) {
 			t.Errorf("check %s has no message", c.Name)
 		}
 	}
-	for _, name := range []string{CheckDaemon, CheckConfig, CheckDataDir, CheckReferences, CheckCommands, CheckServers, CheckDocker, CheckQuarantine} {
+	for _, name := range []string{CheckDaemon, CheckConfig, CheckDataDir, CheckDataDirFiles, CheckReferences, CheckCommands, CheckServers, CheckDocker, CheckQuarantine} {
 		if len(find(rep, name, OK)) == 0 {
 			t.Errorf("no ok %s check: %+v", name, rep.Checks)
 		}
+	}
+}
+
+// The socket, the secrets key and the config have checks of their own: an open one is not
+// reported again among the data dir's files.
+func TestDataDirFilesLeavesOwnChecks(t *testing.T) {
+	s := newSetup(t)
+	writeFile(t, filepath.Join(s.dir, "secrets.key"), 0o644)
+	for _, name := range []string{"mcpproxy.sock", "mcp_config.json"} {
+		if err := os.Chmod(filepath.Join(s.dir, name), 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep := Run(context.Background(), s.in)
+	if len(find(rep, CheckDataDirFiles, OK)) != 1 {
+		t.Errorf("data_dir_files reported the files with their own checks: %+v", rep.Checks)
+	}
+	for _, name := range []string{CheckSocket, CheckSecretsKey} {
+		if len(find(rep, name, Fail)) != 1 {
+			t.Errorf("no failing %s check: %+v", name, rep.Checks)
+		}
+	}
+}
+
+// writeFile writes a small file with mode, creating its dir (0700).
+func writeFile(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("x"), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil { // WriteFile's mode is less the umask
+		t.Fatal(err)
 	}
 }
 

@@ -150,7 +150,8 @@ func Open(dir string, opts Options) (*Store, error) {
 	// default, but pebble only stops its ticker goroutine when a DB closes,
 	// not when Open fails (a held lock, say). Owning it here lets a failed
 	// Open release it too.
-	healthFS, fsCloser := vfs.WithDiskHealthChecks(vfs.Default, slowDiskThreshold, nil,
+	// Under the health checks, privateFS keeps every file pebble writes 0600 (privatefs.go).
+	healthFS, fsCloser := vfs.WithDiskHealthChecks(privateFS{vfs.Default}, slowDiskThreshold, nil,
 		func(info vfs.DiskSlowInfo) {
 			logger.Warn("slow disk operation in store", "component", "pebble",
 				"path", info.Path, "op", info.OpType.String(), "duration", info.Duration)

@@ -2,12 +2,15 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -65,6 +68,61 @@ func TestOpenCreatesPrivateDir(t *testing.T) {
 	}
 	if s.events.size != DefaultEventLogSize {
 		t.Errorf("default event log size = %d, want %d", s.events.size, DefaultEventLogSize)
+	}
+}
+
+// TestFilesArePrivate checks every file pebble wrote, through a flush, a compaction and a
+// reopen (WAL, sstables, MANIFEST, OPTIONS, LOCK, markers), under a umask that lets others
+// read: none may be open to other users.
+func TestFilesArePrivate(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	opts := Options{EventLogSize: 1000}
+	s, dir := openStore(t, opts)
+	for id := uint64(1); id <= 1500; id += 100 {
+		batch := make([]Event, 0, 100)
+		for i := range uint64(100) {
+			batch = append(batch, Event{ID: id + i, Name: "servers.changed", Data: []byte(`{"n":1}`)})
+		}
+		if err := s.AppendEvents(batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Compact(context.Background(), []byte{0}, []byte{0xff}, true); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen(t, s, dir, opts)
+	files := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // an obsolete file pebble deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			files++
+		}
+		if info.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %04o: open to other users", filepath.Base(path), info.Mode().Perm())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files < 5 {
+		t.Errorf("only %d files in the store: the walk missed them", files)
 	}
 }
 

@@ -8,7 +8,7 @@
 //	conn, err := upstream.Dial(ctx, serverConfig, upstream.Options{OnNotification: f})
 //	tools, err := conn.Client.ListTools(ctx, mcp.ListToolsRequest{})
 //	<-conn.Done()  // closed when the process exits or the stream breaks
-//	conn.Close()   // closes the client and kills the whole process group
+//	conn.Close()   // closes the client and ends every process the server started
 //
 // # Concurrency
 //
@@ -153,9 +153,10 @@ func (c *Conn) lost(err error) {
 	})
 }
 
-// Close ends the connection and, for stdio, makes sure the whole process group is gone before
+// Close ends the connection and, for stdio, makes sure the server's processes are gone before
 // it returns: stdin is closed first (well-behaved servers exit at once), then SIGTERM to the
-// group, then SIGKILL. It takes at most about 1.5 s.
+// guard, which ends every descendant (guard.go), then SIGKILL to the group. It takes at most
+// about 1.5 s.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.lost(errors.New("connection closed"))
@@ -178,7 +179,8 @@ func (c *Conn) Close() error {
 	return nil
 }
 
-// killGroup stops the process group led by pid. exited is closed once the leader is reaped.
+// killGroup stops the guard pid and the process group it leads. exited is closed once the
+// guard is reaped.
 func killGroup(pid int, exited <-chan struct{}) {
 	wait := func(d time.Duration) bool {
 		t := time.NewTimer(d)
@@ -191,7 +193,9 @@ func killGroup(pid int, exited <-chan struct{}) {
 		}
 	}
 	if !wait(300 * time.Millisecond) {
-		_ = syscall.Kill(-pid, syscall.SIGTERM)
+		// The guard alone: it passes SIGTERM on to every descendant, in the group or not,
+		// and exits once they are gone. The group's SIGKILL is the fallback for a stuck guard.
+		_ = syscall.Kill(pid, syscall.SIGTERM)
 		if !wait(700 * time.Millisecond) {
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 			wait(500 * time.Millisecond)
@@ -310,9 +314,8 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 	cmd.Args[0] = gargs[0]
 	cmd.Env = genv
 	cmd.Dir = cfg.WorkingDir
-	// The guard (guard.go) leads its own process group, so that stop kills grandchildren
-	// too; Pdeathsig tells it when the daemon dies, even by kill -9, and it then kills the
-	// group.
+	// The guard (guard.go) leads its own process group and ends every descendant when it
+	// stops; Pdeathsig tells it when the daemon dies, even by kill -9.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -363,7 +366,13 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 			t.Stop()
 		}
 		c.lost(err)
-		_ = syscall.Kill(-c.PID, syscall.SIGKILL)
+		// SIGTERM to the guard, not SIGKILL to the group: killed, the guard could not end
+		// descendants that left the group. Once it is reaped its pid may be another's.
+		select {
+		case <-exited:
+		default:
+			_ = syscall.Kill(c.PID, syscall.SIGTERM)
+		}
 	}}
 	return out, stdin, nil
 }

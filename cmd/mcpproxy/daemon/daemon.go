@@ -117,9 +117,10 @@ func (d *Daemon) URL() string { return "http://" + d.Addr() }
 // APIKey is the key clients must present.
 func (d *Daemon) APIKey() string { return d.Config.APIKey }
 
-// Start loads (or creates) the config, opens the store, starts the actors and both
-// listeners, and returns once requests are served. Upstreams connect in the background.
-// An invalid config returns a *config.ValidationError and changes nothing on disk.
+// Start makes the data dir private (or refuses it, datadir.go), loads (or creates) the
+// config, opens the store, starts the actors and both listeners, and returns once requests
+// are served. Upstreams connect in the background. An invalid config returns a
+// *config.ValidationError and changes nothing on disk (but the data dir's modes).
 func Start(ctx context.Context, opts Options) (*Daemon, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
@@ -183,6 +184,10 @@ func (d *Daemon) loadConfig() error {
 	}
 	if err := os.MkdirAll(d.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
+	}
+	// An existing dir keeps its mode through MkdirAll.
+	if err := privateDataDir(d.DataDir, d.Logger); err != nil {
+		return err
 	}
 	if d.ConfigPath == "" {
 		d.ConfigPath = filepath.Join(d.DataDir, config.FileName)
