@@ -110,9 +110,17 @@ func (s *Store) AppendEvents(events []Event) error {
 		prev = e.ID
 	}
 
+	// drop is how many of the oldest stored ids this append removes: once the log holds
+	// size+slack events, it is cut back to the newest size. When this batch alone overflows
+	// the log, its own oldest events (skip of them) are never written.
+	drop, skip := 0, 0
+	if n := len(l.ids) + len(events); n >= l.size+l.slack() {
+		drop = n - l.size
+		skip = max(0, drop-len(l.ids))
+	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	for _, e := range events {
+	for _, e := range events[skip:] {
 		key := eventKey(e.ID)
 		if err := b.Set(key[:], encodeEvent(e), nil); err != nil {
 			return fmt.Errorf("append event %d: %w", e.ID, err)
@@ -124,18 +132,13 @@ func (s *Store) AppendEvents(events []Event) error {
 	if err := b.Set([]byte(keyLastEventID), last[:], nil); err != nil {
 		return fmt.Errorf("append event %d: %w", e.ID, err)
 	}
-	// drop is how many of the oldest stored ids this batch deletes.
-	drop := 0
-	if n := len(l.ids) + len(events); n >= l.size+l.slack() {
-		drop = n - l.size
+	if drop > 0 && len(l.ids) > 0 {
+		// The old ids below the first kept one go in one range deletion: to l.ids[drop],
+		// or to this batch's first written event when every old one goes.
 		from := eventKey(l.ids[0])
-		// The first kept id: l.ids[drop], or the new event if all old
-		// ones go (impossible while slack < size, but cheap to handle).
-		var keep uint64
+		keep := events[skip].ID
 		if drop < len(l.ids) {
 			keep = l.ids[drop]
-		} else {
-			keep = events[min(drop-len(l.ids), len(events)-1)].ID
 		}
 		to := eventKey(keep)
 		if err := b.DeleteRange(from[:], to[:], nil); err != nil {
@@ -147,9 +150,10 @@ func (s *Store) AppendEvents(events []Event) error {
 	}
 
 	l.last = e.ID
-	for _, e := range events {
+	for _, e := range events[skip:] {
 		l.ids = append(l.ids, e.ID)
 	}
+	drop -= skip
 	if drop > 0 {
 		// Shift in place so the slice's backing array is reused.
 		n := copy(l.ids, l.ids[min(drop, len(l.ids)):])

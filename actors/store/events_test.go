@@ -369,3 +369,26 @@ func (s *Store) oldestEventID() (uint64, error) {
 
 // appendEvent appends one event, as the hub's writer does in batches.
 func (s *Store) appendEvent(e Event) error { return s.AppendEvents([]Event{e}) }
+
+// TestAppendBatchLargerThanLog: one batch bigger than the whole log, into an empty log, keeps
+// the newest EventLogSize events (it used to index the empty log and panic).
+func TestAppendBatchLargerThanLog(t *testing.T) {
+	s, _ := openStore(t, Options{EventLogSize: 10})
+	var batch []Event
+	for id := uint64(1); id <= 25; id++ {
+		batch = append(batch, Event{ID: id, Name: "servers.changed", Data: []byte(`{}`)})
+	}
+	if err := s.AppendEvents(batch); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.EventsAfter(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 10 || got[0].ID != 16 || got[9].ID != 25 {
+		t.Fatalf("events after the batch: %d, from %v; want 10 from 16 to 25", len(got), got)
+	}
+	if oldest, _ := s.oldestEventID(); oldest != 16 {
+		t.Fatalf("oldest = %d, want 16", oldest)
+	}
+}
