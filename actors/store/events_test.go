@@ -373,9 +373,9 @@ func (s *Store) appendEvent(e Event) error { return s.AppendEvents([]Event{e}) }
 // TestAppendBatchLargerThanLog: one batch bigger than the whole log, into an empty log, keeps
 // the newest EventLogSize events (it used to index the empty log and panic).
 func TestAppendBatchLargerThanLog(t *testing.T) {
-	s, _ := openStore(t, Options{EventLogSize: 10})
+	s, _ := openStore(t, Options{EventLogSize: MinEventLogSize})
 	var batch []Event
-	for id := uint64(1); id <= 25; id++ {
+	for id := uint64(1); id <= 2500; id++ {
 		batch = append(batch, Event{ID: id, Name: "servers.changed", Data: []byte(`{}`)})
 	}
 	if err := s.AppendEvents(batch); err != nil {
@@ -385,10 +385,17 @@ func TestAppendBatchLargerThanLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 10 || got[0].ID != 16 || got[9].ID != 25 {
-		t.Fatalf("events after the batch: %d, from %v; want 10 from 16 to 25", len(got), got)
+	if len(got) != MinEventLogSize || got[0].ID != 1501 || got[len(got)-1].ID != 2500 {
+		t.Fatalf("events after the batch: %d; want %d from 1501 to 2500", len(got), MinEventLogSize)
 	}
-	if oldest, _ := s.oldestEventID(); oldest != 16 {
-		t.Fatalf("oldest = %d, want 16", oldest)
+	if oldest, _ := s.oldestEventID(); oldest != 1501 {
+		t.Fatalf("oldest = %d, want 1501", oldest)
+	}
+	// The next batch trims the log as usual.
+	if err := s.AppendEvents([]Event{{ID: 2501, Name: "x", Data: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	if last, _ := s.LastEventID(); last != 2501 {
+		t.Fatalf("last = %d, want 2501", last)
 	}
 }
