@@ -63,8 +63,8 @@ func TestBodyLimiter(t *testing.T) {
 				if *calls != 1 {
 					t.Fatalf("over called %d times, want 1", *calls)
 				}
-				if len(got) > 100 {
-					t.Fatalf("read %d bytes past a limit of 100", len(got))
+				if len(got) != 0 {
+					t.Fatalf("%d bytes of an oversized body were handed on", len(got))
 				}
 				if _, err := b.Read(make([]byte, 10)); !errors.Is(err, ErrMessageTooLarge) {
 					t.Fatalf("a Read after the failure: %v", err)
@@ -80,24 +80,28 @@ func TestBodyLimiter(t *testing.T) {
 
 func TestEventLimiter(t *testing.T) {
 	long := strings.Repeat("y", 60)
+	small := strings.Repeat("data: "+long+"\n\n", 5)
 	for _, tc := range []struct {
 		name   string
 		stream string
 		failed bool
+		before string // what is handed on before a failure: the whole events before it
 	}{
 		// A stream is endless by nature: many events, each under the limit, pass however
 		// much they add up to.
-		{"many small events (LF)", strings.Repeat("event: message\ndata: "+long+"\n\n", 200), false},
-		{"many small events (CRLF)", strings.Repeat("data: "+long+"\r\n\r\n", 200), false},
-		{"keep-alive comments", strings.Repeat(": ping\n\n", 1000), false},
-		{"blank line of carriage returns ends the event", strings.Repeat("data: "+long+"\n\r\r\n", 200), false},
-		{"one endless line", "event: endpoint\ndata: /m?s=" + strings.Repeat("z", 500), true},
-		{"many short data lines in one event", strings.Repeat("data: ab\n", 100), true},
+		{"many small events (LF)", strings.Repeat("event: message\ndata: "+long+"\n\n", 200), false, ""},
+		{"many small events (CRLF)", strings.Repeat("data: "+long+"\r\n\r\n", 200), false, ""},
+		{"keep-alive comments", strings.Repeat(": ping\n\n", 1000), false, ""},
+		{"blank line of carriage returns ends the event", strings.Repeat("data: "+long+"\n\r\r\n", 200), false, ""},
+		{"one endless line", "event: endpoint\ndata: /m?s=" + strings.Repeat("z", 500), true, ""},
+		{"small events, then an endless one", small + "data: " + strings.Repeat("z", 500), true, small},
+		{"an unterminated last event is handed on at the end", small + "data: tail", false, ""},
+		{"many short data lines in one event", strings.Repeat("data: ab\n", 100), true, ""},
 		// mcp-go splits lines only at '\n', so carriage returns alone must not reset the count.
-		{"CR-only line endings", strings.Repeat("data: "+long+"\r\r", 200), true},
-		{"endless carriage returns", strings.Repeat("\r", 500), true},
-		{"an event exactly at the limit", "data: " + strings.Repeat("q", 93) + "\n\n", false},
-		{"an event one byte over", "data: " + strings.Repeat("q", 94) + "\n\n", true},
+		{"CR-only line endings", strings.Repeat("data: "+long+"\r\r", 200), true, ""},
+		{"endless carriage returns", strings.Repeat("\r", 500), true, ""},
+		{"an event exactly at the limit", "data: " + strings.Repeat("q", 93) + "\n\n", false, ""},
+		{"an event one byte over", "data: " + strings.Repeat("q", 94) + "\n\n", true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			over, calls := countOver()
@@ -106,6 +110,9 @@ func TestEventLimiter(t *testing.T) {
 			if tc.failed {
 				if !errors.Is(err, ErrMessageTooLarge) || *calls != 1 {
 					t.Fatalf("err = %v, over called %d times; want ErrMessageTooLarge once", err, *calls)
+				}
+				if string(got) != tc.before {
+					t.Fatalf("handed on %q, want only the whole events before the oversized one, %q", got, tc.before)
 				}
 				return
 			}
@@ -142,6 +149,16 @@ func TestLimitTransport(t *testing.T) {
 		w.WriteHeader(http.StatusBadGateway)
 		endless(w, "<p>bad gateway</p>")
 	})
+	mux.HandleFunc("/sized", func(w http.ResponseWriter, r *http.Request) {
+		// Told by Content-Length: failed before a byte is read.
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", fmt.Sprint(limit+1))
+		_, _ = w.Write(bytes.Repeat([]byte(" "), limit+1))
+	})
+	mux.HandleFunc("/fits", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(bytes.Repeat([]byte(" "), limit))
+	})
 	mux.HandleFunc("/events", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
 		for range 4 * limit / 64 {
@@ -159,7 +176,7 @@ func TestLimitTransport(t *testing.T) {
 	for _, tc := range []struct {
 		path   string
 		failed bool
-	}{{"/json", true}, {"/error", true}, {"/events", false}, {"/endless-event", true}} {
+	}{{"/json", true}, {"/error", true}, {"/sized", true}, {"/fits", false}, {"/events", false}, {"/endless-event", true}} {
 		t.Run(tc.path, func(t *testing.T) {
 			over, calls := countOver()
 			c := newHTTPClient(limit, over)
@@ -176,7 +193,7 @@ func TestLimitTransport(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || n < 2*limit || *calls != 0 {
+			if err != nil || (n < 2*limit && tc.path == "/events") || (n != limit && tc.path == "/fits") || *calls != 0 {
 				t.Fatalf("read %d bytes, err %v, over called %d times; want the whole stream", n, err, *calls)
 			}
 		})
