@@ -200,3 +200,61 @@ func TestHostileListChangedFlood(t *testing.T) {
 		t.Errorf("daemon RSS peaked at %d MiB during the flood (limit %d MiB)", peak>>10, rssLimitKB>>10)
 	}
 }
+
+// TestMaxMessageBytesApply lowers max_message_bytes to 64 KiB through the API while a
+// stdio and a streamable HTTP server with 300 tools (a tool list of about 140 KiB) run:
+// their connections are left alone; once restarted, each fails with last_error naming the
+// new limit (so the stdio line and the HTTP body are bounded by the config); removing the
+// setting brings them back. A value out of range is refused and names the field.
+func TestMaxMessageBytesApply(t *testing.T) {
+	httpURL, _ := startFixtureHTTP(t, "http", "--tools", "300")
+	p := startProxy(t, servers(
+		stdioFixture(t, "big", "--tools", "300"),
+		map[string]any{"name": "bighttp", "url": httpURL, "quarantined": false},
+	))
+	names := []string{"big", "bighttp"}
+	for _, n := range names {
+		p.waitState(n, 30*time.Second, actors.StateReady)
+	}
+	cur, _, _ := p.getConfig()
+
+	bad := withServers(cur, serverList(t, cur)...)
+	bad["max_message_bytes"] = 1000
+	if code, res, body := p.apply(bad); code != 400 || len(res.Errors) != 1 || res.Errors[0].Field != "max_message_bytes" {
+		t.Fatalf("apply with max_message_bytes 1000: %d %s", code, body)
+	}
+
+	small := withServers(cur, serverList(t, cur)...)
+	small["max_message_bytes"] = 65536
+	if code, res, body := p.apply(small); code != 200 || !res.Applied || len(res.Changed) != 0 {
+		t.Fatalf("apply with max_message_bytes 65536: %d %s", code, body)
+	}
+	for _, n := range names {
+		if s := p.server(n); s.State != actors.StateReady {
+			t.Errorf("%s: %s right after the apply; running connections keep their limit", n, s.State)
+		}
+		if code, body := p.do("POST", "/api/v1/servers/"+n+"/restart", nil, nil); code != 200 {
+			t.Fatalf("restart %s: %d %s", n, code, body)
+		}
+	}
+	for _, n := range names {
+		var s actors.Server
+		waitFor(t, 30*time.Second, n+" to fail with the new limit", func() bool {
+			s = p.server(n)
+			return strings.Contains(s.LastError, "answer exceeded max_message_bytes (65536)")
+		})
+		t.Logf("%s: state %s, last_error %q", n, s.State, s.LastError)
+	}
+
+	if code, _, body := p.apply(withServers(cur, serverList(t, cur)...)); code != 200 {
+		t.Fatalf("apply without max_message_bytes: %d %s", code, body)
+	}
+	for _, n := range names {
+		if code, body := p.do("POST", "/api/v1/servers/"+n+"/restart", nil, nil); code != 200 {
+			t.Fatalf("restart %s: %d %s", n, code, body)
+		}
+		if s := p.waitState(n, 30*time.Second, actors.StateReady); s.ToolsCount < 300 {
+			t.Errorf("%s: %d tools after the limit was lifted", n, s.ToolsCount)
+		}
+	}
+}
