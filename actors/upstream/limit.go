@@ -27,7 +27,8 @@ func tooLarge(limit int) error { return fmt.Errorf("%w (%d)", ErrMessageTooLarge
 // once per body that crosses the limit, before its Read fails, so the connection can be
 // marked lost with ErrMessageTooLarge before mcp-go reports its own, vaguer, error.
 //
-// Both limiters read a message whole before handing any of it on. mcp-go's readers buffer
+// Both limiters (like lineLimiter on a stdio child's stdout) read a message whole before
+// handing any of it on. mcp-go's readers buffer
 // a message by doubling (json.Decoder, bufio.Reader.ReadString), so one that reached the
 // limit there would cost three to four times the limit and, with the collector's headroom,
 // twice that again; held here in the chunks it arrived in, an oversized message costs the
@@ -47,7 +48,7 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// is always the one capped per event.
 	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if mediaType == "text/event-stream" {
-		resp.Body = &eventLimiter{rc: resp.Body, max: t.max, over: t.over}
+		resp.Body = newEventLimiter(resp.Body, t.max, t.over)
 	} else {
 		resp.Body = &bodyLimiter{rc: resp.Body, max: t.max, over: t.over, length: resp.ContentLength}
 	}
@@ -146,65 +147,83 @@ func (b *bodyLimiter) fail() {
 
 func (b *bodyLimiter) Close() error { return b.rc.Close() }
 
-// eventLimiter hands an SSE stream on one whole event at a time and fails it once one
-// event grows past max bytes. It follows mcp-go's reader: a line ends only at '\n', and a
-// line holding nothing but '\r' (blank once its line ending is trimmed) ends the event.
-// Every byte of the event counts, line endings and fields mcp-go ignores included, because
-// its reader buffers each line whole and joins an event's data lines: so neither one
-// endless line nor an endless run of short lines in one event can grow past the limit.
-// mcp-go dispatches an event only at its end, so holding it until then delays nothing;
-// when the stream ends, what is held is handed on, as mcp-go handles a last unterminated
-// event.
-type eventLimiter struct {
-	rc   io.ReadCloser
-	max  int
-	over func(error)
+// framer hands a stream on one whole message at a time and fails it, handing on nothing
+// of that message, once one grows past max bytes. split says where messages end: it
+// advances its own state over b and returns the offset just past the last message that
+// ends in b (0 if none does), and whether the current message grew past max. Holding a
+// message until its end delays nothing: mcp-go's readers act on a message only once it is
+// whole. When the stream ends, what is held is handed on before the error, as mcp-go
+// handles a last unterminated message itself.
+type framer struct {
+	max   int
+	over  func(error)
+	split func(b []byte) (end int, over bool)
 
-	n       int  // bytes of the current event so far
-	content bool // the current line has a byte other than '\r'
-	buf     held // read but not handed on: complete events first, then the current one
-	ready   int  // how many bytes of buf are complete events
-	err     error
+	buf   held // read but not handed on: whole messages first, then the current one
+	ready int  // how many bytes of buf are whole messages
+	err   error
 }
 
-func (e *eventLimiter) Read(p []byte) (int, error) {
-	for e.ready == 0 {
-		if e.err != nil {
-			if e.buf.n == 0 || errors.Is(e.err, ErrMessageTooLarge) {
-				return 0, e.err
+func (f *framer) read(r io.Reader, p []byte) (int, error) {
+	for f.ready == 0 {
+		if f.err != nil {
+			if f.buf.n == 0 || errors.Is(f.err, ErrMessageTooLarge) {
+				return 0, f.err
 			}
-			e.ready = e.buf.n
+			f.ready = f.buf.n
 			break
 		}
-		// Read straight into p: when nothing is held and p ends with whole events, they
+		// Read straight into p: when nothing is held and p ends with whole messages, they
 		// are handed on without a copy.
-		n, err := e.rc.Read(p)
-		end, over := e.scan(p[:n])
+		n, err := r.Read(p)
+		end, over := f.split(p[:n])
 		if over {
-			e.buf.reset()
-			e.err = tooLarge(e.max)
-			if e.over != nil {
-				e.over(e.err)
+			f.buf.reset()
+			f.ready = 0
+			f.err = tooLarge(f.max)
+			if f.over != nil {
+				f.over(f.err)
 			}
-			return 0, e.err
+			return 0, f.err
 		}
-		e.err = err
-		if e.buf.n == 0 && end > 0 {
-			e.buf.add(p[end:n])
+		f.err = err
+		if f.buf.n == 0 && end > 0 {
+			f.buf.add(p[end:n])
 			return end, nil
 		}
-		e.buf.add(p[:n])
+		f.buf.add(p[:n])
 		if end > 0 {
-			e.ready = e.buf.n - (n - end)
+			f.ready = f.buf.n - (n - end)
 		}
 	}
-	k := e.buf.take(p[:min(len(p), e.ready)])
-	e.ready -= k
+	k := f.buf.take(p[:min(len(p), f.ready)])
+	f.ready -= k
 	return k, nil
 }
 
-// scan advances the event state over b and returns the offset just past the last event
-// that ends in b (0 if none does), and whether the current event grew past the limit.
+// eventLimiter bounds an SSE stream per event (see framer). It follows mcp-go's reader: a
+// line ends only at '\n', and a line holding nothing but '\r' (blank once its line ending
+// is trimmed) ends the event. Every byte of the event counts, line endings and fields
+// mcp-go ignores included, because its reader buffers each line whole and joins an event's
+// data lines: so neither one endless line nor an endless run of short lines in one event
+// can grow past the limit.
+type eventLimiter struct {
+	rc      io.ReadCloser
+	f       framer
+	n       int  // bytes of the current event so far
+	content bool // the current line has a byte other than '\r'
+}
+
+func newEventLimiter(rc io.ReadCloser, max int, over func(error)) *eventLimiter {
+	e := &eventLimiter{rc: rc}
+	e.f = framer{max: max, over: over, split: e.scan}
+	return e
+}
+
+func (e *eventLimiter) Read(p []byte) (int, error) { return e.f.read(e.rc, p) }
+
+func (e *eventLimiter) Close() error { return e.rc.Close() }
+
 func (e *eventLimiter) scan(b []byte) (end int, over bool) {
 	for i, c := range b {
 		e.n++
@@ -219,11 +238,47 @@ func (e *eventLimiter) scan(b []byte) (end int, over bool) {
 		default:
 			e.content = true
 		}
-		if e.n > e.max {
+		if e.n > e.f.max {
 			return end, true
 		}
 	}
 	return end, false
 }
 
-func (e *eventLimiter) Close() error { return e.rc.Close() }
+// lineLimiter bounds a stdio child's stdout per line (see framer), because mcp-go's
+// reader buffers whole lines without bound. onErr is told why the stream failed: the
+// limit (ErrMessageTooLarge), or "stdout closed" with the read error.
+type lineLimiter struct {
+	r       io.Reader
+	f       framer
+	current int // bytes of the current line, its '\n' not counted
+	onErr   func(error)
+}
+
+func newLineLimiter(r io.Reader, max int, onErr func(error)) *lineLimiter {
+	l := &lineLimiter{r: r, onErr: onErr}
+	l.f = framer{max: max, over: onErr, split: l.scan}
+	return l
+}
+
+func (l *lineLimiter) Read(p []byte) (int, error) {
+	n, err := l.f.read(l.r, p)
+	if err != nil && !errors.Is(err, ErrMessageTooLarge) {
+		l.onErr(fmt.Errorf("stdout closed: %w", err))
+	}
+	return n, err
+}
+
+func (l *lineLimiter) scan(b []byte) (end int, over bool) {
+	for i, c := range b {
+		if c == '\n' {
+			l.current = 0
+			end = i + 1
+			continue
+		}
+		if l.current++; l.current > l.f.max {
+			return end, true
+		}
+	}
+	return end, false
+}

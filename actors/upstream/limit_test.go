@@ -105,7 +105,7 @@ func TestEventLimiter(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			over, calls := countOver()
-			e := &eventLimiter{rc: io.NopCloser(smallReads{strings.NewReader(tc.stream), 13}), max: 100, over: over}
+			e := newEventLimiter(io.NopCloser(smallReads{strings.NewReader(tc.stream), 13}), 100, over)
 			got, err := io.ReadAll(e)
 			if tc.failed {
 				if !errors.Is(err, ErrMessageTooLarge) || *calls != 1 {
@@ -268,6 +268,42 @@ func TestDialBounded(t *testing.T) {
 			}
 			if !errors.Is(err, ErrMessageTooLarge) {
 				t.Fatalf("err = %v, want ErrMessageTooLarge", err)
+			}
+		})
+	}
+}
+
+func TestLineLimiter(t *testing.T) {
+	lines := strings.Repeat(`{"jsonrpc":"2.0","method":"x"}`+"\n", 20)
+	for _, tc := range []struct {
+		name, stream string
+		failed       bool
+		before       string // whole lines handed on before the failure
+	}{
+		{"lines under the limit", lines, false, ""},
+		{"a line exactly at the limit", strings.Repeat("a", 100) + "\n", false, ""},
+		{"an unterminated last line is handed on at the end", lines + "tail", false, ""},
+		{"lines, then an endless one", lines + strings.Repeat("b", 500), true, lines},
+		{"one byte over", strings.Repeat("a", 101) + "\n", true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var errs []error
+			l := newLineLimiter(smallReads{strings.NewReader(tc.stream), 13}, 100, func(err error) { errs = append(errs, err) })
+			got, err := io.ReadAll(l)
+			if tc.failed {
+				if !errors.Is(err, ErrMessageTooLarge) || len(errs) != 1 || !errors.Is(errs[0], ErrMessageTooLarge) {
+					t.Fatalf("err = %v, onErr got %v; want ErrMessageTooLarge once", err, errs)
+				}
+				if string(got) != tc.before {
+					t.Fatalf("handed on %q, want only the whole lines before the long one", got)
+				}
+				return
+			}
+			if err != nil || string(got) != tc.stream {
+				t.Fatalf("err = %v, passed %d of %d bytes", err, len(got), len(tc.stream))
+			}
+			if len(errs) == 0 || !strings.Contains(errs[0].Error(), "stdout closed") {
+				t.Fatalf("onErr got %v, want stdout closed at the end", errs)
 			}
 		})
 	}

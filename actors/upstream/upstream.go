@@ -351,7 +351,7 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 		close(c.exited)
 	}()
 	exited := c.exited
-	out := &lineLimiter{r: stdout, max: opts.MaxMessageBytes, onErr: func(err error) {
+	out := newLineLimiter(stdout, opts.MaxMessageBytes, func(err error) {
 		if !errors.Is(err, ErrMessageTooLarge) {
 			// stdout ends because the process is exiting (Wait closes the pipe first): let
 			// its exit status ("signal: killed", "exit status 1") be the reason when it
@@ -365,7 +365,7 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 		}
 		c.lost(err)
 		_ = syscall.Kill(-c.PID, syscall.SIGKILL)
-	}}
+	})
 	return out, stdin, nil
 }
 
@@ -477,40 +477,6 @@ func lookPath(command, workDir string, env []string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("command %q not found in PATH", command)
-}
-
-// lineLimiter passes a child's stdout through and fails with ErrMessageTooLarge once one
-// line grows past max bytes, because mcp-go's reader buffers whole lines without bound.
-type lineLimiter struct {
-	r       io.Reader
-	max     int
-	current int
-	onErr   func(error)
-	failed  bool
-}
-
-func (l *lineLimiter) Read(p []byte) (int, error) {
-	if l.failed {
-		return 0, tooLarge(l.max)
-	}
-	n, err := l.r.Read(p)
-	for _, b := range p[:n] {
-		if b == '\n' {
-			l.current = 0
-			continue
-		}
-		l.current++
-		if l.current > l.max {
-			l.failed = true
-			err := tooLarge(l.max)
-			l.onErr(err)
-			return 0, err
-		}
-	}
-	if err != nil {
-		l.onErr(fmt.Errorf("stdout closed: %w", err))
-	}
-	return n, err
 }
 
 // drain copies a child's stderr into the ring until the child (and every process that
