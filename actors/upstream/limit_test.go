@@ -308,3 +308,36 @@ func TestLineLimiter(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkBodyLimiter measures the cost of bounding one ordinary 4 KiB JSON answer.
+func BenchmarkBodyLimiter(b *testing.B) {
+	body := bytes.Repeat([]byte("x"), 4<<10)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	buf := make([]byte, 512) // json.Decoder's first read
+	for b.Loop() {
+		l := &bodyLimiter{rc: io.NopCloser(bytes.NewReader(body)), max: 16 << 20, length: -1}
+		for {
+			if _, err := l.Read(buf); err != nil {
+				break
+			}
+		}
+	}
+}
+
+// BenchmarkEventLimiter measures the scan of an event stream of 1 KiB events read through
+// a 4 KiB buffer, as mcp-go's bufio.Reader reads it.
+func BenchmarkEventLimiter(b *testing.B) {
+	stream := []byte(strings.Repeat("event: message\ndata: "+strings.Repeat("d", 1000)+"\n\n", 1024))
+	b.SetBytes(int64(len(stream)))
+	b.ReportAllocs()
+	buf := make([]byte, 4<<10)
+	for b.Loop() {
+		e := newEventLimiter(io.NopCloser(bytes.NewReader(stream)), 16<<20, nil)
+		for {
+			if _, err := e.Read(buf); err != nil {
+				break
+			}
+		}
+	}
+}
