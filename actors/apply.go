@@ -21,7 +21,18 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 		return
 	}
 	diff := config.Compare(r.eff, eff)
+	limitChanged := r.eff.MessageLimit() != eff.MessageLimit()
 	r.cfg, r.eff = next, eff
+	if limitChanged {
+		// Running upstreams keep their connections; the next one each makes (a reconnect
+		// after a failure, a restart) uses the new limit. Servers spawned below get it from
+		// dialOptions.
+		for _, rw := range r.rows {
+			if rw.pid != nil {
+				ctx.Send(rw.pid, setMessageLimit{Bytes: eff.MessageLimit()})
+			}
+		}
+	}
 
 	for _, name := range diff.Removed {
 		rw := r.rows[name]

@@ -45,8 +45,14 @@
 // Passthrough sessions), getConfig, applyConfig, shutdownAll; from its children
 // upstreamStatus and *actor.Terminated. Each request gets exactly one reply.
 //
-// upstream actor: restartUpstream, reconnectUpstream, callUpstreamTool, withUpstreamConn;
-// internal connectDone, connLost, retryDue, toolsChanged, toolsListed.
+// upstream actor: restartUpstream, reconnectUpstream, callUpstreamTool, withUpstreamConn,
+// setMessageLimit (from the registry when an apply changes max_message_bytes; used by the
+// next connection); internal connectDone, connLost, retryDue, toolsChanged, toolsListed.
+// notifications/tools/list_changed is coalesced twice: the connection's notification
+// handler rings a doorbell that leaves at most one toolsChanged in the mailbox, and the
+// actor runs at most one re-list at a time with at most one queued behind it, so a server
+// that floods notifications costs a few lists, and the last list taken follows the last
+// notification.
 //
 // hub: Event (from the registry: servers.changed, tools.indexed, config.reloaded);
 // subscribe (from GET /events; answered with a Subscription), subscriberReady and
@@ -58,7 +64,10 @@
 // disabled -> connecting -> ready; a failure goes to error and at once to backoff, whose
 // timer (about 1 s, doubling with ±20% jitter up to 5 min) returns to connecting. A stdio
 // upstream fails when its process exits; a remote one when its event stream breaks or a
-// health ping (every 30 s while ready) fails. restart
+// health ping (every 30 s while ready) fails; any upstream, quarantined or not, when one
+// message it sends (a stdio line, an HTTP body, an SSE event) exceeds max_message_bytes
+// (actors/upstream: ErrMessageTooLarge, "answer exceeded max_message_bytes (N)"), which
+// bounds what an upstream can make the daemon hold. restart
 // drops the connection and resets the backoff; reconnect connects now when not ready;
 // disable stops the actor (stopping -> disabled). Quarantine is a flag: a quarantined server
 // stays connected so its tools can be reviewed, but they are kept out of the index and calls

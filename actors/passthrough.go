@@ -70,11 +70,7 @@ func (r *registry) passthroughTarget(ctx actor.Context, m getPassthroughTarget) 
 		return
 	}
 	cfg := r.eff.Prepared(rw.cfg)
-	dial := r.opts.Dial
-	if dial.Logger == nil {
-		dial.Logger = r.log
-	}
-	target := PassthroughTarget{Dial: dial, Timeout: r.eff.Timeout(), Gen: rw.childGen}
+	target := PassthroughTarget{Dial: r.dialOptions(), Timeout: r.eff.Timeout(), Gen: rw.childGen}
 	resolve, sender, sys, name := r.resolver(), ctx.Sender(), r.sys, m.Name
 	go func() {
 		resolved, scrub, err := resolve(cfg)

@@ -33,7 +33,8 @@ type RegistryOptions struct {
 	// BeforeSave is called with the exact bytes before the registry writes the config file,
 	// so the file watcher can recognise the proxy's own writes.
 	BeforeSave func(data []byte)
-	// Dial is the base for every upstream connection (client info, line limit, wrappers).
+	// Dial is the base for every upstream connection (client info, wrappers). Its
+	// MaxMessageBytes is replaced by the config's max_message_bytes.
 	Dial upstream.Options
 	// BackoffBase overrides the first reconnect delay (default 1 s).
 	BackoffBase time.Duration
@@ -262,10 +263,7 @@ func (r *registry) persist(to *actor.PID, rep any) {
 func (r *registry) spawn(ctx actor.Context, name string, rw *row) {
 	r.gen++
 	rw.childGen = r.gen
-	dial := r.opts.Dial
-	if dial.Logger == nil {
-		dial.Logger = r.log
-	}
+	dial := r.dialOptions()
 	cfg := r.eff.Prepared(rw.cfg)
 	props := actor.PropsFromProducer(newUpstreamActor(upstreamProps{
 		name: name, childGen: rw.childGen, cfg: cfg, resolve: r.resolver(),
@@ -279,6 +277,17 @@ func (r *registry) spawn(ctx actor.Context, name string, rw *row) {
 	rw.pid = pid
 	rw.st.State = StateConnecting
 	rw.since = time.Time{}
+}
+
+// dialOptions are the options of a new upstream connection: the daemon's, with the
+// registry's logger by default and the running config's max_message_bytes.
+func (r *registry) dialOptions() upstream.Options {
+	dial := r.opts.Dial
+	if dial.Logger == nil {
+		dial.Logger = r.log
+	}
+	dial.MaxMessageBytes = r.eff.MessageLimit()
+	return dial
 }
 
 // resolver expands references when a server starts: ${secret:NAME} from the store,

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -62,6 +63,11 @@ type upstreamActor struct {
 	// relist is set when list_changed arrives while connecting: the list taken during the
 	// connect may predate it, so it is listed again once ready.
 	relist bool
+	// listing is set while a re-list runs, listAgain when list_changed arrived during it.
+	// However many notifications an upstream sends, at most one re-list is in flight and
+	// one waits behind it; the waiting one starts after the notifications that caused it,
+	// so the last list taken is at least as new as the last notification.
+	listing, listAgain bool
 	// dialing is the connect attempt in flight, if any.
 	dialing *attempt
 	// prevClosed is closed once the previous connection is fully closed; the next connect
@@ -157,8 +163,17 @@ type (
 		err error
 	}
 	retryDue     struct{ gen int }
-	toolsChanged struct{ gen int }
-	toolsListed  struct {
+	toolsChanged struct {
+		gen int
+		// bell is the connection's doorbell: set by the notification handler when it sends
+		// a toolsChanged, cleared by the actor when it takes one, so a flood of
+		// notifications leaves at most one toolsChanged in the mailbox. Nil for the actor's
+		// own relist.
+		bell *atomic.Bool
+	}
+	// setMessageLimit changes max_message_bytes for connections made from now on.
+	setMessageLimit struct{ Bytes int }
+	toolsListed     struct {
 		gen   int
 		tools []Tool
 		err   error
@@ -199,6 +214,8 @@ func (u *upstreamActor) Receive(ctx actor.Context) {
 		u.onToolsChanged(m)
 	case toolsListed:
 		u.onToolsListed(m)
+	case setMessageLimit:
+		u.p.dial.MaxMessageBytes = m.Bytes
 	case restartUpstream:
 		u.dropConn()
 		u.retryCount = 0
@@ -233,7 +250,7 @@ func (u *upstreamActor) report(tools []Tool) {
 func (u *upstreamActor) connect() {
 	u.stopRetry()
 	u.gen++
-	u.relist = false
+	u.relist, u.listing, u.listAgain = false, false, false
 	gen, self, sys := u.gen, u.self, u.sys
 	u.state = StateConnecting
 	u.report(nil)
@@ -263,9 +280,10 @@ func (u *upstreamActor) connect() {
 		}
 		opts := p.dial
 		opts.Scrub = scrub
+		bell := new(atomic.Bool)
 		opts.OnNotification = func(n mcp.JSONRPCNotification) {
-			if n.Method == string(mcp.MethodNotificationToolsListChanged) {
-				sys.Root.Send(self, toolsChanged{gen: gen})
+			if n.Method == string(mcp.MethodNotificationToolsListChanged) && bell.CompareAndSwap(false, true) {
+				sys.Root.Send(self, toolsChanged{gen: gen, bell: bell})
 			}
 		}
 		conn, err := upstream.Dial(ctx, cfg, opts)
@@ -374,6 +392,11 @@ func backoffDelay(base time.Duration, failures int) time.Duration {
 }
 
 func (u *upstreamActor) onToolsChanged(m toolsChanged) {
+	if m.bell != nil {
+		// Cleared before anything else: a notification from now on rings again, and is
+		// then covered by the queued re-list below.
+		m.bell.Store(false)
+	}
 	if m.gen != u.gen {
 		return
 	}
@@ -384,6 +407,16 @@ func (u *upstreamActor) onToolsChanged(m toolsChanged) {
 	if u.state != StateReady {
 		return
 	}
+	if u.listing {
+		u.listAgain = true
+		return
+	}
+	u.startList()
+}
+
+// startList re-lists the tools in a goroutine; its result comes back as toolsListed.
+func (u *upstreamActor) startList() {
+	u.listing = true
 	gen, self, sys, conn, name := u.gen, u.self, u.sys, u.conn, u.p.name
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -397,14 +430,19 @@ func (u *upstreamActor) onToolsListed(m toolsListed) {
 	if m.gen != u.gen || u.state != StateReady {
 		return
 	}
+	u.listing = false
 	if m.err != nil {
 		u.p.logger.Warn("re-list tools failed", "server", u.p.name, "err", u.scrub.Scrub(m.err.Error()))
-		return
+	} else {
+		if m.tools == nil {
+			m.tools = []Tool{}
+		}
+		u.report(m.tools)
 	}
-	if m.tools == nil {
-		m.tools = []Tool{}
+	if u.listAgain {
+		u.listAgain = false
+		u.startList()
 	}
-	u.report(m.tools)
 }
 
 func (u *upstreamActor) call(ctx actor.Context, m callUpstreamTool) {
@@ -423,6 +461,10 @@ func (u *upstreamActor) call(ctx actor.Context, m callUpstreamTool) {
 		req.Params.Meta = m.Meta
 		res, err := conn.Client.CallTool(cctx, req)
 		if err != nil {
+			if lost := conn.Err(); errors.Is(lost, upstream.ErrMessageTooLarge) {
+				// The answer was cut at the limit; mcp-go's own error may quote it.
+				err = lost
+			}
 			switch {
 			case errors.Is(err, context.DeadlineExceeded):
 				err = Errorf(CodeTimeout, "call to %s:%s timed out after %s", u.p.name, m.Tool, m.Timeout)

@@ -42,12 +42,20 @@ const (
 	DefaultCallToolTimeout    = 2 * time.Minute
 	DefaultRestartConcurrency = 8
 	DefaultDockerImage        = "node:22-slim"
+	DefaultMaxMessageBytes    = 16 << 20 // see Config.MaxMessageBytes
 	// FileName is the config file's name inside the data dir.
 	FileName = "mcp_config.json"
 )
 
 // Config is the whole config file. Pointer fields distinguish "not set" from the zero value
 // so that defaults can be applied and the file written back without inventing settings.
+//
+// MaxMessageBytes bounds one message read from any upstream: a JSON-RPC line of a stdio
+// server, the body of an HTTP answer (error bodies too), one event of an SSE stream (the
+// stream itself may run for ever). An upstream that sends more is disconnected and goes to
+// error/backoff with last_error "answer exceeded max_message_bytes (N)". 0 means
+// DefaultMaxMessageBytes (16 MiB); Validate allows 64 KiB to 1 GiB. A change applies to every
+// upstream connection made after it (restart a server to apply it at once).
 type Config struct {
 	Listen             string          `json:"listen,omitempty"`
 	DataDir            string          `json:"data_dir,omitempty"`
@@ -57,6 +65,7 @@ type Config struct {
 	ToolsLimit         int             `json:"tools_limit,omitempty"`
 	CallToolTimeout    Duration        `json:"call_tool_timeout,omitempty"`
 	RestartConcurrency int             `json:"restart_concurrency,omitempty"`
+	MaxMessageBytes    int             `json:"max_message_bytes,omitempty"`
 	DockerIsolation    DockerIsolation `json:"docker_isolation,omitzero"`
 	Servers            []ServerConfig  `json:"mcpServers"`
 }

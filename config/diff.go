@@ -19,7 +19,8 @@ import (
 //   - Unchanged: servers in both with nothing different.
 //   - RestartRequired: top-level fields that differ and only take effect when the daemon
 //     restarts: "listen", "data_dir". (api_key, trusted_hosts, require_mcp_auth, tools_limit,
-//     call_tool_timeout, restart_concurrency apply live.)
+//     call_tool_timeout, restart_concurrency apply live; max_message_bytes applies to every
+//     upstream connection made after the change, without restarting running ones.)
 type Diff struct {
 	Added, Removed, Changed, FlagsChanged, Unchanged, RestartRequired []string
 }

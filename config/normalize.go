@@ -7,7 +7,8 @@ import (
 )
 
 // Normalize fills defaults in place: each server's Protocol (command -> stdio, url -> http),
-// Listen, ToolsLimit, CallToolTimeout, RestartConcurrency, DockerIsolation.DefaultImage, and an
+// Listen, ToolsLimit, CallToolTimeout, RestartConcurrency, MaxMessageBytes,
+// DockerIsolation.DefaultImage, and an
 // empty (not nil) server list. Enabled and Quarantined are left as written; read them with
 // IsEnabled and IsQuarantined. Normalize is idempotent.
 //
@@ -26,6 +27,9 @@ func (c *Config) Normalize() {
 	if c.RestartConcurrency == 0 {
 		c.RestartConcurrency = DefaultRestartConcurrency
 	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
 	if c.DockerIsolation.DefaultImage == "" {
 		c.DockerIsolation.DefaultImage = DefaultDockerImage
 	}
@@ -43,6 +47,14 @@ func (c *Config) Timeout() time.Duration {
 		return DefaultCallToolTimeout
 	}
 	return time.Duration(c.CallToolTimeout)
+}
+
+// MessageLimit returns MaxMessageBytes, or the default when unset.
+func (c *Config) MessageLimit() int {
+	if c.MaxMessageBytes <= 0 {
+		return DefaultMaxMessageBytes
+	}
+	return c.MaxMessageBytes
 }
 
 // MCPAuthRequired reports whether /mcp needs the API key; it does unless the config says

@@ -26,7 +26,8 @@ func TestNormalize(t *testing.T) {
 	})
 	t.Run("defaults", func(t *testing.T) {
 		if c.Listen != DefaultListen || c.ToolsLimit != DefaultToolsLimit || c.RestartConcurrency != DefaultRestartConcurrency ||
-			time.Duration(c.CallToolTimeout) != DefaultCallToolTimeout || c.DockerIsolation.DefaultImage != DefaultDockerImage {
+			time.Duration(c.CallToolTimeout) != DefaultCallToolTimeout || c.DockerIsolation.DefaultImage != DefaultDockerImage ||
+			c.MaxMessageBytes != DefaultMaxMessageBytes || c.MessageLimit() != DefaultMaxMessageBytes {
 			t.Errorf("defaults not applied: %+v", c)
 		}
 		if !c.MCPAuthRequired() || c.Timeout() != DefaultCallToolTimeout {
@@ -54,9 +55,10 @@ func TestNormalize(t *testing.T) {
 		}
 	})
 	t.Run("explicit values kept", func(t *testing.T) {
-		d := &Config{Listen: "127.0.0.1:1", ToolsLimit: 3, CallToolTimeout: Duration(time.Second), RestartConcurrency: 1}
+		d := &Config{Listen: "127.0.0.1:1", ToolsLimit: 3, CallToolTimeout: Duration(time.Second), RestartConcurrency: 1, MaxMessageBytes: 1 << 20}
 		d.Normalize()
-		if d.Listen != "127.0.0.1:1" || d.ToolsLimit != 3 || d.CallToolTimeout != Duration(time.Second) || d.RestartConcurrency != 1 {
+		if d.Listen != "127.0.0.1:1" || d.ToolsLimit != 3 || d.CallToolTimeout != Duration(time.Second) || d.RestartConcurrency != 1 ||
+			d.MessageLimit() != 1<<20 {
 			t.Errorf("explicit values overwritten: %+v", d)
 		}
 		if d.Servers == nil {

@@ -116,6 +116,7 @@ func (p *parser) config(data []byte) *Config {
 		"tools_limit":         func(path string, raw json.RawMessage) { p.integer(path, raw, &c.ToolsLimit) },
 		"call_tool_timeout":   func(path string, raw json.RawMessage) { p.duration(path, raw, &c.CallToolTimeout) },
 		"restart_concurrency": func(path string, raw json.RawMessage) { p.integer(path, raw, &c.RestartConcurrency) },
+		"max_message_bytes":   func(path string, raw json.RawMessage) { p.integer(path, raw, &c.MaxMessageBytes) },
 		"docker_isolation": func(path string, raw json.RawMessage) {
 			p.fields(path, raw, map[string]func(string, json.RawMessage){
 				"enabled":       func(path string, raw json.RawMessage) { p.boolean(path, raw, &c.DockerIsolation.Enabled) },

@@ -37,7 +37,7 @@ func TestParseValid(t *testing.T) {
 			input: `{
 				"listen": "127.0.0.1:9000", "data_dir": "/var/lib/mcpproxy", "api_key": "k",
 				"require_mcp_auth": false, "trusted_hosts": ["proxy.example.com"], "tools_limit": 20,
-				"call_tool_timeout": "90s", "restart_concurrency": 4,
+				"call_tool_timeout": "90s", "restart_concurrency": 4, "max_message_bytes": 1048576,
 				"docker_isolation": {"enabled": true, "default_image": "python:3.12-slim"},
 				"mcpServers": [
 					{"name": "gh", "protocol": "stdio", "command": "npx", "args": ["-y", "server-github"],
@@ -53,7 +53,7 @@ func TestParseValid(t *testing.T) {
 				if c.RequireMCPAuth == nil || *c.RequireMCPAuth || c.MCPAuthRequired() {
 					t.Errorf("require_mcp_auth = %v, want explicit false", c.RequireMCPAuth)
 				}
-				if c.ToolsLimit != 20 || c.RestartConcurrency != 4 || time.Duration(c.CallToolTimeout) != 90*time.Second {
+				if c.ToolsLimit != 20 || c.RestartConcurrency != 4 || time.Duration(c.CallToolTimeout) != 90*time.Second || c.MaxMessageBytes != 1<<20 {
 					t.Errorf("numbers wrong: %+v", c)
 				}
 				if !c.DockerIsolation.Enabled || c.DockerIsolation.DefaultImage != "python:3.12-slim" {

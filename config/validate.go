@@ -32,6 +32,11 @@ func ValidName(name string) bool { return nameRE.MatchString(name) }
 const (
 	MaxToolsLimit         = 1000
 	MaxRestartConcurrency = 256
+	// MinMessageBytes and MaxMessageBytesLimit bound max_message_bytes: below 64 KiB
+	// ordinary tool lists no longer fit; above 1 GiB the limit no longer protects the
+	// daemon's memory.
+	MinMessageBytes      = 64 << 10
+	MaxMessageBytesLimit = 1 << 30
 )
 
 // Validate checks a config and returns every problem found, each naming its field path
@@ -48,7 +53,8 @@ const (
 //     would break the process environment or the HTTP request);
 //   - ${secret:NAME} and ${env:NAME} references in env, headers, args and url are well formed;
 //   - listen is host:port, tools_limit is 0..1000, restart_concurrency is 0..256,
-//     call_tool_timeout is not negative, trusted_hosts has no empty entries.
+//     call_tool_timeout is not negative, max_message_bytes is 0 or 64 KiB..1 GiB,
+//     trusted_hosts has no empty entries.
 //
 // Zero values mean "use the default" (see Normalize), so an unnormalised config validates.
 func (c *Config) Validate() []FieldError {
@@ -72,6 +78,10 @@ func (c *Config) Validate() []FieldError {
 	}
 	if c.RestartConcurrency < 0 || c.RestartConcurrency > MaxRestartConcurrency {
 		v.fail("restart_concurrency", "must be between 0 and %d (0 means the default, %d)", MaxRestartConcurrency, DefaultRestartConcurrency)
+	}
+	if m := c.MaxMessageBytes; m != 0 && (m < MinMessageBytes || m > MaxMessageBytesLimit) {
+		v.fail("max_message_bytes", "must be between %d (64 KiB) and %d (1 GiB), or 0 for the default, %d (16 MiB)",
+			MinMessageBytes, MaxMessageBytesLimit, DefaultMaxMessageBytes)
 	}
 	v.dockerName("docker_isolation.default_image", c.DockerIsolation.DefaultImage)
 

@@ -43,8 +43,8 @@ func repoRoot() string {
 	return filepath.Dir(filepath.Dir(file))
 }
 
-// binaries builds cmd/mcpproxy and test/fixture once per test binary run and returns the
-// directory holding "mcpproxy" and "fixture".
+// binaries builds cmd/mcpproxy, test/fixture and test/hostile once per test binary run and
+// returns the directory holding "mcpproxy", "fixture" and "hostile".
 func binaries(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -54,7 +54,7 @@ func binaries(t testing.TB) string {
 			return
 		}
 		binDir = dir
-		for _, b := range []struct{ out, pkg string }{{"mcpproxy", "./cmd/mcpproxy"}, {"fixture", "./test/fixture"}} {
+		for _, b := range []struct{ out, pkg string }{{"mcpproxy", "./cmd/mcpproxy"}, {"fixture", "./test/fixture"}, {"hostile", "./test/hostile"}} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
 			cmd.Dir = repoRoot()
 			if out, err := cmd.CombinedOutput(); err != nil {

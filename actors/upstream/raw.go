@@ -97,7 +97,7 @@ func dialRaw(ctx context.Context, cfg config.ServerConfig, opts Options, h RawHa
 			go s.readLoop(out)
 		}
 	case "http":
-		conn.http = newHTTPClient()
+		conn.http = newHTTPClient(opts.MaxMessageBytes, conn.lost)
 		var tr *transport.StreamableHTTP
 		tr, err = transport.NewStreamableHTTP(cfg.URL, transport.WithHTTPBasicClient(conn.http),
 			transport.WithHTTPHeaders(cfg.Headers), transport.WithHTTPLogger(opts.Logger),
@@ -108,7 +108,7 @@ func dialRaw(ctx context.Context, cfg config.ServerConfig, opts Options, h RawHa
 			err = tr.Start(life)
 		}
 	case "sse":
-		conn.http = newHTTPClient()
+		conn.http = newHTTPClient(opts.MaxMessageBytes, conn.lost)
 		var tr *transport.SSE
 		tr, err = transport.NewSSE(cfg.URL, transport.WithHTTPClient(conn.http),
 			transport.WithHeaders(cfg.Headers), transport.WithSSELogger(opts.Logger))

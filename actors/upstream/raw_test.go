@@ -277,17 +277,17 @@ func TestRawConnLoss(t *testing.T) {
 	}
 }
 
-// TestRawConnLineLimit: a line over MaxLineBytes drops the connection.
+// TestRawConnLineLimit: a line over MaxMessageBytes drops the connection.
 func TestRawConnLineLimit(t *testing.T) {
 	noLeaks(t)
-	c := dialHelper(t, Options{MaxLineBytes: 1024}, RawHandlers{})
+	c := dialHelper(t, Options{MaxMessageBytes: 1024}, RawHandlers{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, _, err := c.Call(ctx, c.NewID(), "flood", nil); !errors.Is(err, ErrConnLost) {
 		t.Fatalf("flood: %v, want ErrConnLost", err)
 	}
-	if !strings.Contains(c.Err().Error(), "size limit") {
-		t.Fatalf("Err = %v", c.Err())
+	if !errors.Is(c.Err(), ErrMessageTooLarge) || !strings.Contains(c.Err().Error(), "max_message_bytes (1024)") {
+		t.Fatalf("Err = %v, want ErrMessageTooLarge naming the limit", c.Err())
 	}
 }
 

@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -56,6 +57,11 @@ func (c *Conn) listTools(ctx context.Context) ([]Tool, error) {
 			Params:  params,
 		})
 		if err != nil {
+			if lost := c.Err(); errors.Is(lost, ErrMessageTooLarge) {
+				// The answer was cut at the limit: say so, rather than mcp-go's error, which
+				// may quote the partial body.
+				return nil, fmt.Errorf("tools/list: %w", lost)
+			}
 			return nil, fmt.Errorf("tools/list: %w", err)
 		}
 		if resp.Error != nil {

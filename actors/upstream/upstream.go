@@ -1,7 +1,8 @@
 // Package upstream dials one upstream MCP server with mark3labs/mcp-go: a stdio child process,
 // a streamable-HTTP remote, or a legacy HTTP+SSE remote. It owns the details the upstream actor
-// should not care about: the child's process group and minimal environment, a bounded reader on
-// the child's stdout, and telling the caller when the connection is gone.
+// should not care about: the child's process group and minimal environment, bounded reads
+// (Options.MaxMessageBytes: a stdio line, an HTTP body, an SSE event), and telling the caller
+// when the connection is gone.
 //
 // # Usage
 //
@@ -48,10 +49,15 @@ type Options struct {
 	// OnNotification is called on the transport's read loop for every notification; it must
 	// not block (send a message and return).
 	OnNotification func(mcp.JSONRPCNotification)
-	// MaxLineBytes bounds one JSON-RPC line from a stdio child. A longer line is a protocol
-	// violation: the connection is dropped, so a flooding child cannot grow our memory.
-	// Default 16 MiB.
-	MaxLineBytes int
+	// MaxMessageBytes bounds one message from the upstream: a JSON-RPC line from a stdio
+	// child, an HTTP response body (answers and error bodies), one event of an SSE stream
+	// (the stream itself is endless by nature). mcp-go reads all of these without a limit, so
+	// a hostile or broken server could otherwise grow our memory without end. Past it the
+	// connection is dropped and Err (or Dial's error) matches ErrMessageTooLarge. Default
+	// config.DefaultMaxMessageBytes (16 MiB): far more than any tool list or call result we
+	// have met, and small enough that a few upstreams failing at once cost tens of MiB. The
+	// daemon sets the config's max_message_bytes.
+	MaxMessageBytes int
 	// InitTimeout bounds start plus initialize. Default 30 s.
 	InitTimeout time.Duration
 	// DiscoverTimeout bounds mcp-go's probe for the 2026 protocol before it falls back to the
@@ -89,8 +95,8 @@ func (o *Options) defaults() {
 	if o.ClientVersion == "" {
 		o.ClientVersion = "dev"
 	}
-	if o.MaxLineBytes <= 0 {
-		o.MaxLineBytes = 16 << 20
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = config.DefaultMaxMessageBytes
 	}
 	if o.InitTimeout <= 0 {
 		o.InitTimeout = 30 * time.Second
@@ -224,7 +230,7 @@ func dial(ctx context.Context, cfg config.ServerConfig, opts Options) (*Conn, er
 	case "http":
 		err = conn.startHTTP(life, cfg, opts)
 	case "sse":
-		err = conn.startSSE(life, cfg, opts)
+		err = conn.startSSE(ctx, life, cfg, opts)
 	default:
 		err = fmt.Errorf("unknown protocol %q", cfg.Protocol)
 	}
@@ -252,6 +258,11 @@ func dial(ctx context.Context, cfg config.ServerConfig, opts Options) (*Conn, er
 	case d := <-ch:
 		if d.err != nil {
 			err := fmt.Errorf("initialize: %w", d.err)
+			if lost := conn.Err(); errors.Is(lost, ErrMessageTooLarge) {
+				// The limiter marked the connection lost before mcp-go saw the read fail;
+				// its reason is the clear one (mcp-go's may quote the partial body).
+				err = lost
+			}
 			if tail := conn.Stderr(); tail != "" {
 				err = fmt.Errorf("%w (stderr: %s)", err, tail)
 			}
@@ -296,7 +307,7 @@ func (c *Conn) startStdio(life context.Context, cfg config.ServerConfig, opts Op
 }
 
 // spawn starts a stdio server in its own process group and returns its stdout, bounded per
-// line by opts.MaxLineBytes, and its stdin. The connection is lost when the process exits.
+// line by opts.MaxMessageBytes, and its stdin. The connection is lost when the process exits.
 func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.WriteCloser, error) {
 	command, args, env := cfg.Command, cfg.Args, ChildEnv(cfg.Env)
 	if opts.CommandWrapper != nil {
@@ -353,8 +364,8 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 		close(c.exited)
 	}()
 	exited := c.exited
-	out := &lineLimiter{r: stdout, max: opts.MaxLineBytes, onErr: func(err error) {
-		if !errors.Is(err, errLineTooLong) {
+	out := newLineLimiter(stdout, opts.MaxMessageBytes, func(err error) {
+		if !errors.Is(err, ErrMessageTooLarge) {
 			// stdout ends because the process is exiting (Wait closes the pipe first): let
 			// its exit status ("signal: killed", "exit status 1") be the reason when it
 			// comes promptly.
@@ -373,12 +384,12 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 		default:
 			_ = syscall.Kill(c.PID, syscall.SIGTERM)
 		}
-	}}
+	})
 	return out, stdin, nil
 }
 
 func (c *Conn) startHTTP(life context.Context, cfg config.ServerConfig, opts Options) error {
-	c.http = newHTTPClient()
+	c.http = newHTTPClient(opts.MaxMessageBytes, c.lost)
 	topts := []transport.StreamableHTTPCOption{transport.WithHTTPBasicClient(c.http),
 		transport.WithHTTPHeaders(cfg.Headers), transport.WithHTTPLogger(opts.Logger)}
 	if opts.ProtocolVersion != "latest" && !mcp.IsModernProtocol(opts.ProtocolVersion) {
@@ -396,8 +407,8 @@ func (c *Conn) startHTTP(life context.Context, cfg config.ServerConfig, opts Opt
 	return c.Client.Start(life)
 }
 
-func (c *Conn) startSSE(life context.Context, cfg config.ServerConfig, opts Options) error {
-	c.http = newHTTPClient()
+func (c *Conn) startSSE(ctx, life context.Context, cfg config.ServerConfig, opts Options) error {
+	c.http = newHTTPClient(opts.MaxMessageBytes, c.lost)
 	tr, err := transport.NewSSE(cfg.URL, transport.WithHTTPClient(c.http),
 		transport.WithHeaders(cfg.Headers), transport.WithSSELogger(opts.Logger))
 	if err != nil {
@@ -408,19 +419,30 @@ func (c *Conn) startSSE(life context.Context, cfg config.ServerConfig, opts Opti
 	if opts.OnNotification != nil {
 		c.Client.OnNotification(opts.OnNotification)
 	}
-	return c.Client.Start(life)
+	// Start waits for the endpoint event; a stream that breaks first (an endpoint line over
+	// the limit) must fail the dial now, not when mcp-go's endpoint timeout (30 s) runs out.
+	return startBounded(ctx, c, func() error { return c.Client.Start(life) })
 }
 
 // newHTTPClient returns the client of one remote upstream. Its own transport keeps enough idle
 // connections for concurrent calls (http.DefaultTransport keeps two per host, so parallel
 // calls would re-dial), and it has no overall timeout, which would cut long event streams:
-// calls are bounded by their contexts instead.
-func newHTTPClient() *http.Client {
+// calls are bounded by their contexts instead. Every response body is bounded by
+// maxMessage (see limitTransport); over is told when one crosses it.
+func newHTTPClient(maxMessage int, over func(error)) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 128
 	t.MaxIdleConnsPerHost = 64
 	t.IdleConnTimeout = 90 * time.Second
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: &limitTransport{base: t, max: maxMessage, over: over}}
+}
+
+// CloseIdleConnections is forwarded to the wrapped transport, so that Conn.Close still
+// releases idle sockets through http.Client.CloseIdleConnections.
+func (t *limitTransport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 // ChildEnv is the whole environment a stdio child gets: PATH and HOME from the daemon, and the
@@ -485,42 +507,6 @@ func envPath(env []string) string {
 		}
 	}
 	return path
-}
-
-// errLineTooLong is returned when a stdio child writes a line over Options.MaxLineBytes.
-var errLineTooLong = errors.New("upstream wrote a line over the size limit")
-
-// lineLimiter passes a child's stdout through and fails once one line grows past max bytes,
-// because mcp-go's reader buffers whole lines without bound.
-type lineLimiter struct {
-	r       io.Reader
-	max     int
-	current int
-	onErr   func(error)
-	failed  bool
-}
-
-func (l *lineLimiter) Read(p []byte) (int, error) {
-	if l.failed {
-		return 0, errLineTooLong
-	}
-	n, err := l.r.Read(p)
-	for _, b := range p[:n] {
-		if b == '\n' {
-			l.current = 0
-			continue
-		}
-		l.current++
-		if l.current > l.max {
-			l.failed = true
-			l.onErr(errLineTooLong)
-			return 0, errLineTooLong
-		}
-	}
-	if err != nil {
-		l.onErr(fmt.Errorf("stdout closed: %w", err))
-	}
-	return n, err
 }
 
 // drain copies a child's stderr into the ring until the child (and every process that
