@@ -35,6 +35,14 @@
 //     descendant of a stdio server outlives its stop, a restart or the daemon.
 //   - hub (hub.go): event ids, the recent event log (in the store) and the subscribers.
 //   - store (actors/store): pebble, opened once by the daemon and closed last.
+//   - secrets service (secrets.go): values live in the store (sealed there); who uses a
+//     secret is the registry's answer (config.Config.SecretUsers over its cfg), and a change
+//     restarts every enabled user in one registry turn (restartSecretUsers).
+//   - diagnostics (diagnostics.go): Client.Diagnostics gathers the registry's servers in
+//     error, the hub's counters, the store's size and the runtime's figures; it owns nothing.
+//   - how a server is started (config.Config.Prepared): the registry fixes the isolation in
+//     force into the server's own config when it spawns an actor or prepares a passthrough
+//     target, so the Docker wrapper (actors/upstream docker.go) reads only that config.
 //
 // # Messages
 //
@@ -42,7 +50,8 @@
 // bulkOp, getServerTools, searchTools, callTool and getUpstreamConn (forwarded to the
 // upstream actor with the caller as sender, so the upstream answers the caller directly and
 // many calls to one upstream run at once), getPassthroughTarget and checkPassthrough (see
-// Passthrough sessions), getConfig, applyConfig, shutdownAll; from its children
+// Passthrough sessions), getConfig, applyConfig, getSecretUsers, restartSecretUsers,
+// shutdownAll; from its children
 // upstreamStatus and *actor.Terminated. Each request gets exactly one reply.
 //
 // upstream actor: restartUpstream, reconnectUpstream, callUpstreamTool, withUpstreamConn,
