@@ -92,7 +92,14 @@ func everythingCmd(t testing.TB) (string, []string) {
 func startFixtureHTTP(t testing.TB, transport string, extra ...string) (url string, cmd *exec.Cmd) {
 	t.Helper()
 	args := append([]string{"--transport", transport, "--listen", "127.0.0.1:0"}, extra...)
-	cmd = exec.Command(fixtureBin(t), args...)
+	return startListening(t, fixtureBin(t), args...)
+}
+
+// startListening starts a test server binary that prints "LISTENING <url>" on stdout once
+// it serves, and returns that URL. The process is stopped at cleanup.
+func startListening(t testing.TB, bin string, args ...string) (url string, cmd *exec.Cmd) {
+	t.Helper()
+	cmd = exec.Command(bin, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +125,7 @@ func startFixtureHTTP(t testing.TB, transport string, extra ...string) (url stri
 	case url = <-lines:
 		return url, cmd
 	case <-time.After(20 * time.Second):
-		t.Fatalf("fixture %s did not print its URL", transport)
+		t.Fatalf("%s %v did not print its URL", filepath.Base(bin), args)
 	}
 	return "", nil
 }

@@ -1,12 +1,9 @@
 package test
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,35 +21,8 @@ func hostileBin(t testing.TB) string { return filepath.Join(binaries(t), "hostil
 // process is stopped at cleanup.
 func startHostileHTTP(t testing.TB, mode string) string {
 	t.Helper()
-	cmd := exec.Command(hostileBin(t), "--mode", mode)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "LISTENING "); ok {
-				urls <- u
-			}
-		}
-	}()
-	select {
-	case u := <-urls:
-		return u
-	case <-time.After(20 * time.Second):
-		t.Fatalf("hostile %s did not print its URL", mode)
-	}
-	return ""
+	url, _ := startListening(t, hostileBin(t), "--mode", mode)
+	return url
 }
 
 // rssLimitKB is the daemon's memory budget while upstreams attack it. An oversized message
