@@ -350,7 +350,11 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 		return nil, nil, fmt.Errorf("start %s: %w", command, err)
 	}
 	errW.Close()
-	go drain(errR, c.stderr)
+	drained := make(chan struct{})
+	go func() {
+		drain(errR, c.stderr)
+		close(drained)
+	}()
 	c.PID = cmd.Process.Pid
 	c.exited = make(chan struct{})
 	go func() {
@@ -360,6 +364,15 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 		} else {
 			err = fmt.Errorf("process exited: %w", err)
 		}
+		// What the process wrote to stderr last explains its exit, so the loss waits for
+		// the drain to reach the end of the pipe; briefly, because a descendant may still
+		// hold the pipe open.
+		t := time.NewTimer(250 * time.Millisecond)
+		select {
+		case <-drained:
+		case <-t.C:
+		}
+		t.Stop()
 		c.lost(err)
 		close(c.exited)
 	}()
