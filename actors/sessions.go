@@ -276,7 +276,10 @@ func (t *sessions) Receive(ctx actor.Context) {
 	case *actor.Started:
 		t.start(ctx)
 	case *actor.Stopping:
+		// The children stop next; nothing may be spawned after that, or the actor would
+		// wait for that child for ever.
 		t.stopTicker()
+		t.refuseOpens(Errorf(CodeUnavailable, "the proxy is shutting down"))
 	case *actor.Stopped, *actor.Restarting:
 		t.stopTicker()
 		t.finish()
@@ -581,9 +584,16 @@ func (t *sessions) onTerminated(ctx actor.Context, who *actor.PID) {
 	}
 	delete(t.byPID, who.Id)
 	r.pid = nil
-	if r.closed {
+	switch {
+	case r.closed:
 		t.forget(r)
-	} else {
+	case t.closing:
+		// Stopped with the sessions actor.
+		if r.opening && r.openRep == nil {
+			r.openRep = &openReply{Err: Errorf(CodeUnavailable, "the proxy is shutting down")}
+		}
+		t.closeRec(r, "the proxy is shutting down")
+	default:
 		// It stopped by itself: a bug in it, already logged by the supervisor.
 		if r.opening && r.openRep == nil {
 			r.openRep = &openReply{Err: Errorf(CodeInternal, "internal error")}
@@ -884,13 +894,11 @@ func (t *sessions) get(ctx actor.Context, id string) {
 // closeAll ends every session for shutdown and refuses new ones; the answer comes once
 // every passthrough connection is closed and every record written.
 func (t *sessions) closeAll(ctx actor.Context) {
-	t.closing = true
 	shutting := Errorf(CodeUnavailable, "the proxy is shutting down")
+	t.refuseOpens(shutting)
 	for _, r := range t.recs {
 		switch {
 		case r.closed:
-		case r.opening && r.pid == nil:
-			t.refuseOpen(r, shutting)
 		case r.opening:
 			r.openRep = &openReply{Err: shutting}
 			t.closeRec(r, "the proxy is shutting down")
@@ -898,9 +906,19 @@ func (t *sessions) closeAll(ctx actor.Context) {
 			t.closeRec(r, "the proxy is shutting down")
 		}
 	}
-	t.queue = map[string][]string{}
 	t.closeWaiters = append(t.closeWaiters, ctx.Sender())
 	t.maybeFinishClose()
+}
+
+// refuseOpens stops taking sessions: opens that have no actor yet are refused with err.
+func (t *sessions) refuseOpens(err error) {
+	t.closing = true
+	for _, r := range t.recs {
+		if r.opening && r.pid == nil {
+			t.refuseOpen(r, err)
+		}
+	}
+	t.queue = map[string][]string{}
 }
 
 func (t *sessions) maybeFinishClose() {
