@@ -300,3 +300,32 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// BenchmarkSessionsRequest is what the sessions actor adds to every /mcp request: Begin (an
+// ask), CountCall and End (sends), from parallel clients of one session:
+//
+//	go test -run '^$' -bench SessionsRequest -count 5 ./actors/
+func BenchmarkSessionsRequest(b *testing.B) {
+	quiet := slog.New(slog.DiscardHandler)
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+	c, err := SpawnSessions(sys, SessionsOptions{Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = sys.Root.PoisonFuture(c.PID()).Wait()
+		sys.Shutdown()
+	})
+	id := c.NewSession("/mcp")
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Begin(ctx, id, "/mcp"); err != nil {
+				b.Fatal(err)
+			}
+			c.CountCall(id)
+			c.End(id)
+		}
+	})
+}

@@ -187,7 +187,7 @@ func New(opts Options) *Endpoint {
 func (e *Endpoint) newHTTP(srv *server.MCPServer, endpoint string) (*server.StreamableHTTPServer, *idManager) {
 	ids := &idManager{s: e.sessions, endpoint: endpoint}
 	opts := []server.StreamableHTTPOption{
-		server.WithSessionIdManager(ids),
+		server.WithSessionIdManagerResolver(ids),
 		// The http package's Host/Origin guard runs first and knows trusted_hosts.
 		server.WithDisableLocalhostProtection(true),
 		server.WithStreamableHTTPProtocolVersions(mcp.LegacyProtocolVersions()...),
@@ -280,8 +280,10 @@ func (e *Endpoint) serveMain(c *gin.Context) {
 			return
 		}
 		defer e.sessions.End(id)
+		ctx := context.WithValue(r.Context(), checkedKey{}, id)
 		if r.Method == http.MethodGet {
-			ctx, cancel := context.WithCancel(r.Context())
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
 			defer cancel()
 			go func() {
 				select {
@@ -290,8 +292,8 @@ func (e *Endpoint) serveMain(c *gin.Context) {
 				case <-ctx.Done():
 				}
 			}()
-			r = r.WithContext(ctx)
 		}
+		r = r.WithContext(ctx)
 	}
 	e.mainHTTP.ServeHTTP(c.Writer, r)
 }

@@ -25,14 +25,45 @@ type idManager struct {
 	handler  http.Handler // the endpoint's mcp-go handler, for purge
 }
 
-var _ server.SessionIdManager = (*idManager)(nil)
+var (
+	_ server.SessionIdManager         = (*idManager)(nil)
+	_ server.SessionIdManagerResolver = (*idManager)(nil)
+)
+
+// checkedKey marks, in a request's context, the session id serveMain has just checked with
+// the sessions actor (Begin).
+type checkedKey struct{}
+
+// ResolveSessionIdManager is how mcp-go gets the manager for a request: for one whose
+// session serveMain has just checked, a manager that does not ask the sessions actor again
+// in Validate (one round trip less per request).
+func (m *idManager) ResolveSessionIdManager(r *http.Request) server.SessionIdManager {
+	if r != nil {
+		if id, ok := r.Context().Value(checkedKey{}).(string); ok {
+			return checkedManager{idManager: m, id: id}
+		}
+	}
+	return m
+}
+
+// checkedManager is idManager for a request whose session id was checked just before.
+type checkedManager struct {
+	*idManager
+	id string
+}
+
+func (c checkedManager) Validate(id string) (bool, error) {
+	if id != "" && id == c.id {
+		return false, nil
+	}
+	return c.idManager.Validate(id)
+}
 
 // Generate is called by mcp-go for an initialize request.
 func (m *idManager) Generate() string { return m.s.NewSession(m.endpoint) }
 
-// Validate is called by mcp-go for every other POST. serveMain has already refused
-// unknown and closed ids, so this only repeats the check for a session closed meanwhile
-// (a DELETE of another connection) and for a POST that names no session.
+// Validate is called by mcp-go for every other POST. For a request that serveMain checked
+// (Begin) it is checkedManager's; this one asks the sessions actor, for any other caller.
 func (m *idManager) Validate(id string) (bool, error) {
 	if id == "" {
 		return false, errNoSession
