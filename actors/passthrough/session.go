@@ -211,6 +211,9 @@ type (
 	connLost struct{}
 )
 
+// IgnoreDeadLetterLogging: an HTTP handler that gave up no longer waits for it.
+func (Accepted) IgnoreDeadLetterLogging() {}
+
 func (openDone) IgnoreDeadLetterLogging()     {}
 func (callDone) IgnoreDeadLetterLogging()     {}
 func (notified) IgnoreDeadLetterLogging()     {}
