@@ -26,12 +26,13 @@
 //     when the daemon dies, even by kill -9, Pdeathsig gives the guard SIGTERM and it kills
 //     the group, so grandchildren of wrappers like npx do not outlive the daemon.
 //   - hub (hub.go): event ids, the recent event log (in the store) and the subscribers.
-//   - sessions actor (sessions.go, sessions_store.go, client sessions_client.go), named
-//     "sessions": the MCP session table of both endpoints (ids, client info, counters, last
-//     activity, requests in flight), the idle timeout, and the records in the store, which
-//     a writer goroutine reads and writes in order, off the mailbox. It is the parent of the
-//     passthrough session actors and owns what concerns them together: the bound per server
-//     and eviction, and the registry's revocations. See Passthrough sessions. Like the
+//   - sessions actor (sessions.go, sessions_passthrough.go, sessions_store.go, client
+//     sessions_client.go), named "sessions": the MCP session table of both endpoints (ids,
+//     client info, counters, last activity, requests in flight), the idle timeout, and the
+//     records in the store, which a writer goroutine reads and writes in order, off the
+//     mailbox. It is the parent of the passthrough session actors and owns what concerns
+//     them together: the bound per server and eviction, and the registry's revocations
+//     (sessions_passthrough.go). See Passthrough sessions. Like the
 //     registry, its Receive recovers a bug; a session actor that fails is stopped, not
 //     restarted, since a restart would dial again behind the agent's back.
 //   - passthrough session actor (actors/passthrough), a child of the sessions actor: one
