@@ -134,6 +134,13 @@
 //     revocation, or shutdown (Endpoint.Close asks closeAllSessions, answered once every
 //     session's connection is closed and every record written).
 //
+// The session actors are children of the sessions actor rather than of the registry or the
+// upstream actor because every request of a session must be accounted for anyway (idle
+// timeout, eviction, /api/v1/sessions), and the sessions actor does that for /mcp too: as
+// children of the registry they would add a registry message per request (the registry was
+// asked on every request before, to check the generation), and the ordering above would
+// need the registry to know every session.
+//
 // A tools/call through /mcp/server/{name} takes: one ask from the handler to the sessions
 // actor, which accounts for it and forwards it to the session actor, which answers the
 // handler (Accepted) and starts the upstream call in a goroutine; the call's answer comes
