@@ -36,6 +36,7 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 
 	for _, name := range diff.Removed {
 		rw := r.rows[name]
+		r.revokePassthrough(ctx, name, Errorf(CodeNotFound, "server %q not found", name))
 		if rw.pid == nil {
 			r.reindex(ctx, name)
 			delete(r.rows, name)
@@ -62,6 +63,7 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 		sc, _ := eff.Server(name)
 		rw := r.rows[name]
 		rw.cfg = sc
+		r.revokePassthrough(ctx, name, Errorf(CodeNotFound, "server %q was reconfigured; initialize a new session", name))
 		switch {
 		case rw.pid != nil:
 			rw.respawn = sc.IsEnabled()
@@ -87,6 +89,7 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 			reason := ReasonUnquarantined
 			if sc.IsQuarantined() {
 				reason = ReasonQuarantined
+				r.revokePassthrough(ctx, name, r.passthroughRefusal(name))
 			}
 			r.changed(ctx, name, reason)
 		}

@@ -1,7 +1,9 @@
 // Package actors is mcpproxy's core: a registry actor that owns the server table, one
-// supervised upstream actor per enabled server, and a hub actor that fans domain events out to
-// /events subscribers. The HTTP and MCP layers talk to them only through Client, a typed ask
-// API whose every call is bounded by the caller's context.
+// supervised upstream actor per enabled server, a hub actor that fans domain events out to
+// /events subscribers, and a sessions actor that owns the MCP sessions, with one
+// passthrough session actor per agent session on /mcp/server/{name}. The HTTP and MCP
+// layers talk to them only through Client, HubClient and SessionsClient, typed APIs whose
+// every ask is bounded by the caller's context.
 //
 // # Who owns what
 //
@@ -34,6 +36,22 @@
 //     fallback), and when the daemon dies, even by kill -9 (Pdeathsig gives it SIGTERM): no
 //     descendant of a stdio server outlives its stop, a restart or the daemon.
 //   - hub (hub.go): event ids, the recent event log (in the store) and the subscribers.
+//   - sessions actor (sessions.go, sessions_passthrough.go, sessions_store.go, client
+//     sessions_client.go), named "sessions": the MCP session table of both endpoints (ids,
+//     client info, counters, last activity, requests in flight), the idle timeout, and the
+//     records in the store, which a writer goroutine reads and writes in order, off the
+//     mailbox. It is the parent of the passthrough session actors and owns what concerns
+//     them together: the bound per server and eviction, and the registry's revocations
+//     (sessions_passthrough.go). See Passthrough sessions. Like the
+//     registry, its Receive recovers a bug; a session actor that fails is stopped, not
+//     restarted, since a restart would dial again behind the agent's back.
+//   - passthrough session actor (actors/passthrough), a child of the sessions actor: one
+//     agent session on /mcp/server/{name} with its own upstream connection (for stdio, its
+//     own process), the id mapping of its requests in flight, the routing of what the
+//     upstream sends (notifications, sampling, elicitation, roots) to the agent's streams,
+//     and the backlog for the next GET stream. Like the upstream actor, its Stopping closes
+//     the connection synchronously, so when the sessions actor sees it terminated, its
+//     process is gone.
 //   - store (actors/store): pebble, opened once by the daemon and closed last.
 //   - secrets service (secrets.go): values live in the store (sealed there); who uses a
 //     secret is the registry's answer (config.Config.SecretUsers over its cfg), and a change
@@ -52,7 +70,22 @@
 // many calls to one upstream run at once), getPassthroughTarget and checkPassthrough (see
 // Passthrough sessions), getConfig, applyConfig, getSecretUsers, restartSecretUsers,
 // shutdownAll; from its children
-// upstreamStatus and *actor.Terminated. Each request gets exactly one reply.
+// upstreamStatus and *actor.Terminated. Each request gets exactly one reply. It sends the
+// sessions actor RevokePassthrough.
+//
+// sessions actor: for mcp-go's sessions (/mcp) newSession, setClient, countCall,
+// beginRequest and endRequest (around every request), sessionLive, terminate,
+// registerPurge; for passthrough sessions openPassthrough (answered when the session has
+// opened or failed), abandonOpen, passthroughPost and passthroughListen (forwarded to the
+// session actor with the caller as sender), passthroughEnd, deletePassthrough (answered
+// once the session's connection is closed), countPassthrough; RevokePassthrough from the
+// registry; listSessions and getSession (answered by the writer goroutine after the writes
+// queued before), closeAllSessions (shutdown); internal targetReady and sessionsTick; from
+// its children passthrough.Opened, OpenFailed and Lost, and *actor.Terminated.
+//
+// passthrough session actor: Post, Listen, Done and Close from the sessions actor; internal
+// openDone, callDone, notified, fromUpstream, upstreamAsk, askGone, connLost (see the
+// package doc of actors/passthrough).
 //
 // upstream actor: restartUpstream, reconnectUpstream, callUpstreamTool, withUpstreamConn,
 // setMessageLimit (from the registry when an apply changes max_message_bytes; used by the
@@ -90,28 +123,57 @@
 // clients), the logging level, resource subscriptions, and the requests a server sends to
 // its client (sampling/createMessage, elicitation/create, roots/list), which on stdio carry
 // nothing that says which of several clients they are for. So each agent session on that
-// endpoint gets a connection of its own, and the upstream actor's shared connection (used by
-// /mcp's call_tool, listing and indexing) is left alone:
+// endpoint gets a connection of its own, owned by an actor of its own, and the upstream
+// actor's shared connection (used by /mcp's call_tool, listing and indexing) is left alone.
+// The rooms, in the order a session meets them:
 //
-//   - getPassthroughTarget (Client.PassthroughTarget): for a reachable server (as for
-//     callTool: known, enabled, not quarantined, ready), the registry returns its config,
-//     prepared as spawn prepares it (isolation fixed; references expanded in a goroutine,
-//     which sends the reply, because secrets are read from the store), the daemon's dial
-//     options, call_tool_timeout and the row's childGen.
-//   - The endpoint dials with upstream.DialRaw and sends the agent's own initialize, so the
-//     upstream sees the agent's capabilities and client info; a stdio upstream is a process
-//     per session, started in its own process group like the shared one. JSON-RPC passes
-//     raw in both directions, so schemas and unknown fields are untouched.
-//   - checkPassthrough (Client.PassthroughGen), on every agent request and once a second
-//     for every server with sessions: a session whose server was removed, disabled or
-//     quarantined, or whose childGen changed (a config change respawned the actor), is
-//     closed, its connection with it; the agent gets 404 and initializes again, which then
-//     fails or uses the new config. A restart of the shared connection leaves sessions be.
-//   - A session's connection is closed with the session: the agent's DELETE, the idle
-//     timeout, the connection's own loss, eviction, or shutdown (which waits for them).
-//     Sessions per server are bounded (mcpserver.Options.PassthroughSessions, default 32);
-//     past that the least recently active idle one is closed to make room, so agents that
-//     never DELETE cannot pile up processes.
+//   - http/mcpserver/passthrough.go: the streamable-HTTP framing only. It parses the body,
+//     answers what the transport refuses (400, 405, 413, the API key), and hands each
+//     response stream to the session as a passthrough.Stream, a queue the session fills and
+//     the handler writes (events, or JSON for a client that takes only JSON).
+//   - sessions actor, openPassthrough: it asks the registry for the target
+//     (Client.PassthroughTarget, getPassthroughTarget, in a goroutine): the server must be
+//     reachable as for callTool (known, enabled, not quarantined, ready); the registry
+//     returns its config prepared as spawn prepares it (isolation fixed; references
+//     expanded in a goroutine, which sends the reply, because secrets are read from the
+//     store), the daemon's dial options, call_tool_timeout and its generation (Gen). Then a
+//     slot: sessions per server are bounded (SessionsOptions.PassthroughSessions, default
+//     32); past that the least recently active idle one is closed to make room (its slot is
+//     free once its process is gone), and when all are busy the open is refused (503), so
+//     agents that never DELETE cannot pile up processes. Then it spawns the session actor.
+//   - passthrough session actor (actors/passthrough): it dials with upstream.DialRaw in a
+//     goroutine and sends the agent's own initialize, so the upstream sees the agent's
+//     capabilities and client info; a stdio upstream is a process per session, started in
+//     its own process group like the shared one. JSON-RPC passes raw in both directions, so
+//     schemas and unknown fields are untouched. Agent requests go upstream under ids of the
+//     connection's own, each from a goroutine that reports callDone; server-to-client
+//     requests come in as upstreamAsk from the connection's goroutine, which waits (at most
+//     call_tool_timeout) for the agent's answer, routed back by id.
+//   - The registry's verdicts arrive by push, not by polling: when a server is quarantined,
+//     disabled, removed or reconfigured, the registry sends RevokePassthrough to the sessions
+//     actor before it answers the request that caused it. Every passthrough request passes
+//     through the sessions actor, so none reaches a revoked session after that answer: the
+//     session is closed at once (connection and all), a session still opening is refused,
+//     and the agent's next request is told why (then it gets 404 and initializes again,
+//     which fails or uses the new config). A restart of the shared connection leaves
+//     sessions be: they do not depend on it.
+//   - A session's connection is closed with the session: the agent's DELETE (answered once
+//     the connection is closed), the idle timeout, the connection's own loss, eviction,
+//     revocation, or shutdown (Endpoint.Close asks closeAllSessions, answered once every
+//     session's connection is closed and every record written).
+//
+// The session actors are children of the sessions actor rather than of the registry or the
+// upstream actor because every request of a session must be accounted for anyway (idle
+// timeout, eviction, /api/v1/sessions), and the sessions actor does that for /mcp too: as
+// children of the registry they would add a registry message per request (the registry was
+// asked on every request before, to check the generation), and the ordering above would
+// need the registry to know every session.
+//
+// A tools/call through /mcp/server/{name} takes: one ask from the handler to the sessions
+// actor, which accounts for it and forwards it to the session actor, which answers the
+// handler (Accepted) and starts the upstream call in a goroutine; the call's answer comes
+// back to the session actor as callDone and goes into the handler's Stream; and one
+// one-way passthroughEnd when the handler is done. The registry is not asked at all.
 //
 // The cost is a process (or remote session) per agent session rather than per server; the
 // alternative, sharing one connection and guessing which agent a server-to-client request
@@ -120,8 +182,11 @@
 //
 // # Scaling out
 //
-// Messages are plain values (no channels or functions cross actor boundaries except the
-// upstream connection handed to /mcp for progress and the dial options, with their Docker
-// hooks, handed to the passthrough endpoint), so the actors could move to protoactor's
-// cluster later without changing their contracts.
+// Messages are plain values, so the actors could move to protoactor's cluster later without
+// changing their contracts, except for what only makes sense in one process: the upstream
+// connection handed to /mcp for progress, the dial options with their Docker hooks in a
+// passthrough target, the hub's subscriptions, and, between the MCP transport and the
+// sessions actor, the channel beginRequest answers with (closed when the session closes),
+// the purge function of registerPurge, and the passthrough.Stream each response is written
+// from.
 package actors

@@ -2,44 +2,13 @@ package actors
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-
-	"github.com/mcpproxy/mcpproxy/actors/upstream"
-	"github.com/mcpproxy/mcpproxy/config"
 )
 
-// PassthroughTarget is what /mcp/server/{name} needs to open a connection of its own to a
-// server for one agent session (see "Passthrough sessions" in doc.go).
-type PassthroughTarget struct {
-	// Config is the server's config with ${secret:} and ${env:} references expanded and its
-	// Docker isolation fixed, as its upstream actor dials it.
-	Config config.ServerConfig
-	// Dial holds the daemon's dial options (logger, client info, Docker wrapper) and the
-	// Scrubber of the resolved config, so that the session's errors are scrubbed as the
-	// shared connection's are.
-	Dial upstream.Options
-	// Timeout is call_tool_timeout: it bounds each request forwarded to the upstream.
-	Timeout time.Duration
-	// Gen identifies the server's running configuration; it changes when the server's
-	// upstream actor is replaced (a config change), and sessions dialled with an older one
-	// end.
-	Gen int
-}
-
-// String and LogValue keep the resolved config, which holds the server's secrets, out of
-// anything that prints a target (protoactor logs an undelivered reply with %+v).
-func (t PassthroughTarget) String() string {
-	return fmt.Sprintf("PassthroughTarget{server %q, gen %d}", t.Config.Name, t.Gen)
-}
-
-// LogValue: see String.
-func (t PassthroughTarget) LogValue() slog.Value { return slog.StringValue(t.String()) }
-
-// LogValue keeps the target's config out of logs; see PassthroughTarget.String.
+// LogValue keeps the target's config, which holds the server's resolved secrets, out of
+// logs; see passthrough.Target.String.
 func (r passthroughTargetReply) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("target", r.Target.String()), slog.Any("err", r.Err))
 }
@@ -49,8 +18,8 @@ type (
 	// getPassthroughTarget asks for a reachable server's PassthroughTarget; the reply is a
 	// passthroughTargetReply.
 	getPassthroughTarget struct{ Name string }
-	// checkPassthrough asks whether an agent session may still use a server (it exists,
-	// is enabled and not quarantined); the reply carries its Gen.
+	// checkPassthrough asks whether a server may be used through the passthrough at all
+	// (it exists, is enabled and not quarantined), for a request that names no session.
 	checkPassthrough struct{ Name string }
 
 	passthroughTargetReply struct {
@@ -70,7 +39,9 @@ func (r *registry) passthroughTarget(ctx actor.Context, m getPassthroughTarget) 
 		return
 	}
 	cfg := r.eff.Prepared(rw.cfg)
-	target := PassthroughTarget{Dial: r.dialOptions(), Timeout: r.eff.Timeout(), Gen: rw.childGen}
+	// Gen is the registry's generation now: a revocation sent later names a higher one, so
+	// a session dialled with this target ends then, even if it is still opening.
+	target := PassthroughTarget{Dial: r.dialOptions(), Timeout: r.eff.Timeout(), Gen: r.gen}
 	resolve, sender, sys, name := r.resolver(), ctx.Sender(), r.sys, m.Name
 	go func() {
 		resolved, scrub, err := resolve(cfg)
@@ -87,17 +58,34 @@ func (r *registry) passthroughTarget(ctx actor.Context, m getPassthroughTarget) 
 // checkPassthroughAccess answers checkPassthrough. Readiness is not required: a session's
 // own connection does not depend on the shared one.
 func (r *registry) checkPassthroughAccess(ctx actor.Context, m checkPassthrough) {
-	rw, ok := r.rows[m.Name]
+	ctx.Respond(reply{err: r.passthroughRefusal(m.Name)})
+}
+
+// passthroughRefusal says why the passthrough may not use a server, nil if it may.
+func (r *registry) passthroughRefusal(name string) error {
+	rw, ok := r.rows[name]
 	switch {
 	case !ok:
-		ctx.Respond(reply{err: Errorf(CodeNotFound, "server %q not found", m.Name)})
+		return Errorf(CodeNotFound, "server %q not found", name)
 	case rw.cfg.IsQuarantined():
-		ctx.Respond(reply{err: Errorf(CodeConflict, "server %q is quarantined; approve it before using it", m.Name)})
+		return Errorf(CodeConflict, "server %q is quarantined; approve it before using it", name)
 	case !rw.cfg.IsEnabled():
-		ctx.Respond(reply{err: Errorf(CodeConflict, "server %q is disabled", m.Name)})
-	default:
-		ctx.Respond(reply{v: rw.childGen})
+		return Errorf(CodeConflict, "server %q is disabled", name)
 	}
+	return nil
+}
+
+// revokePassthrough ends the passthrough sessions of a server that may no longer be used
+// as they were dialled: quarantined, disabled, removed, or reconfigured (err says which).
+// It runs before the registry answers the request that caused it, and every passthrough
+// request passes through the sessions actor, so none reaches those sessions after the
+// answer. A restart of the shared connection leaves them be: they do not depend on it.
+func (r *registry) revokePassthrough(ctx actor.Context, name string, err error) {
+	if r.opts.Sessions == nil {
+		return
+	}
+	r.gen++
+	ctx.Send(r.opts.Sessions, RevokePassthrough{Server: name, Gen: r.gen, Err: err})
 }
 
 // PassthroughTarget returns what the passthrough endpoint needs to dial its own connection
@@ -118,8 +106,9 @@ func (c *Client) PassthroughTarget(ctx context.Context, name string) (Passthroug
 	}
 }
 
-// PassthroughGen says whether an agent session may still use a server, and returns the
-// Gen of its running configuration (compare it with the target's).
-func (c *Client) PassthroughGen(ctx context.Context, name string) (int, error) {
-	return askValue[int](c, ctx, checkPassthrough{Name: name})
+// CheckPassthrough says whether a server may be used through the passthrough (it exists, is
+// enabled and not quarantined), for a request that names no session.
+func (c *Client) CheckPassthrough(ctx context.Context, name string) error {
+	_, err := askValue[any](c, ctx, checkPassthrough{Name: name})
+	return err
 }

@@ -4,16 +4,18 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/mcpproxy/mcpproxy/config"
 )
 
 // TestPassthroughTarget: a ready server's target has its references expanded, its isolation
 // fixed and the running config's timeout; quarantined, disabled and unknown servers are
-// refused like a tool call; PassthroughGen does not need readiness and changes when a config
-// change replaces the server's actor.
+// refused like a tool call, and CheckPassthrough says the same without needing readiness.
 func TestPassthroughTarget(t *testing.T) {
 	t.Setenv("MCPPROXY_PT_TEST", "from-env")
 	fx := fixtureServer(t, "fx", false)
@@ -65,23 +67,108 @@ func TestPassthroughTarget(t *testing.T) {
 			if _, err := h.c.PassthroughTarget(ctxT(t), tc.name); ErrorCode(err) != tc.code {
 				t.Errorf("target: %v, want %s", err, tc.code)
 			}
-			if _, err := h.c.PassthroughGen(ctxT(t), tc.name); ErrorCode(err) != tc.code {
-				t.Errorf("gen: %v, want %s", err, tc.code)
+			if err := h.c.CheckPassthrough(ctxT(t), tc.name); ErrorCode(err) != tc.code {
+				t.Errorf("check: %v, want %s", err, tc.code)
 			}
 		})
 	}
-
-	gen, err := h.c.PassthroughGen(ctxT(t), "fx")
-	if err != nil || gen != target.Gen {
-		t.Fatalf("gen = %d %v, want %d", gen, err, target.Gen)
+	if err := h.c.CheckPassthrough(ctxT(t), "fx"); err != nil {
+		t.Fatalf("check fx: %v", err)
 	}
-	changed := fx
-	changed.Env = map[string]string{"TOKEN": "new"}
-	if _, err := h.c.Apply(ctxT(t), &config.Config{Servers: []config.ServerConfig{changed, q, off}}, "api"); err != nil {
+}
+
+// revocations records the RevokePassthrough messages the registry sends its sessions actor.
+type revocations chan RevokePassthrough
+
+func (r revocations) Receive(ctx actor.Context) {
+	if m, ok := ctx.Message().(RevokePassthrough); ok {
+		r <- m
+	}
+}
+
+// TestPassthroughRevoked: the registry tells the sessions actor, before it answers, that a
+// server's passthrough sessions must end when the server is quarantined, disabled,
+// reconfigured or removed, naming a generation above every target handed out before and
+// at most that of every target handed out after; a restart of the shared connection and
+// an unquarantine leave the sessions be.
+func TestPassthroughRevoked(t *testing.T) {
+	fx := fixtureServer(t, "fx", false)
+	other := fixtureServer(t, "other", false)
+	rev := make(revocations, 10)
+	h := startRegistry(t, &config.Config{Servers: []config.ServerConfig{fx, other}}, func(h *regHarness, o *RegistryOptions) {
+		o.Sessions = h.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return rev }))
+	})
+	h.waitState(t, "fx", StateReady)
+	h.waitState(t, "other", StateReady)
+	none := func(t *testing.T, what string) {
+		t.Helper()
+		select {
+		case m := <-rev:
+			t.Fatalf("%s revoked the sessions: %+v", what, m)
+		default:
+		}
+	}
+	got := func(t *testing.T, what string, older int, code Code, text string) RevokePassthrough {
+		t.Helper()
+		select {
+		case m := <-rev:
+			if m.Server != "fx" || m.Gen <= older || ErrorCode(m.Err) != code || !strings.Contains(m.Err.Error(), text) {
+				t.Fatalf("%s: %+v (err %v), want fx above gen %d, %s %q", what, m, m.Err, older, code, text)
+			}
+			return m
+		default:
+			t.Fatalf("%s did not revoke the sessions before the answer", what)
+			return RevokePassthrough{}
+		}
+	}
+	target := func(t *testing.T) int {
+		t.Helper()
+		h.waitState(t, "fx", StateReady)
+		tg, err := h.c.PassthroughTarget(ctxT(t), "fx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tg.Gen
+	}
+
+	gen := target(t)
+	if _, err := h.c.Restart(ctxT(t), "fx"); err != nil {
 		t.Fatal(err)
 	}
-	h.waitState(t, "fx", StateReady)
-	if gen, err := h.c.PassthroughGen(ctxT(t), "fx"); err != nil || gen == target.Gen {
-		t.Errorf("gen after a config change = %d %v, want a new one", gen, err)
+	none(t, "a restart")
+	if _, err := h.c.SetQuarantined(ctxT(t), "fx", true); err != nil {
+		t.Fatal(err)
 	}
+	got(t, "quarantine", gen, CodeConflict, "quarantined")
+	if _, err := h.c.SetQuarantined(ctxT(t), "fx", false); err != nil {
+		t.Fatal(err)
+	}
+	none(t, "an unquarantine")
+
+	gen = target(t)
+	if _, err := h.c.SetEnabled(ctxT(t), "fx", false); err != nil {
+		t.Fatal(err)
+	}
+	got(t, "disable", gen, CodeConflict, "disabled")
+	if _, err := h.c.SetEnabled(ctxT(t), "fx", true); err != nil {
+		t.Fatal(err)
+	}
+	none(t, "an enable")
+
+	gen = target(t)
+	changed := fx
+	changed.Args = append(slices.Clone(fx.Args), "--tools", "1")
+	if _, err := h.c.Apply(ctxT(t), &config.Config{Servers: []config.ServerConfig{changed, other}}, "api"); err != nil {
+		t.Fatal(err)
+	}
+	r := got(t, "a config change", gen, CodeNotFound, "reconfigured")
+	if after := target(t); after < r.Gen {
+		t.Errorf("a target after the revocation has gen %d, below the revocation's %d", after, r.Gen)
+	}
+
+	gen = target(t)
+	if _, err := h.c.Apply(ctxT(t), &config.Config{Servers: []config.ServerConfig{other}}, "api"); err != nil {
+		t.Fatal(err)
+	}
+	got(t, "a removal", gen, CodeNotFound, "not found")
 }

@@ -28,6 +28,9 @@ type RegistryOptions struct {
 	Secret func(name string) (string, bool)
 	// Hub receives domain events (Event). Nil means no events are published.
 	Hub *actor.PID
+	// Sessions is the sessions actor, told (RevokePassthrough) when a server's passthrough
+	// sessions must end. Nil means there are none.
+	Sessions *actor.PID
 	// Logger default discards.
 	Logger *slog.Logger
 	// BeforeSave is called with the exact bytes before the registry writes the config file,
@@ -528,6 +531,7 @@ func (r *registry) enable(ctx actor.Context, name string, rw *row, on bool) bool
 		r.changed(ctx, name, ReasonEnabled)
 	} else {
 		rw.respawn = false
+		r.revokePassthrough(ctx, name, Errorf(CodeConflict, "server %q is disabled", name))
 		r.stopChild(ctx, name, rw)
 		if rw.pid == nil {
 			rw.st = upstreamStatus{Name: name, State: StateDisabled}
@@ -567,6 +571,7 @@ func (r *registry) setQuarantined(ctx actor.Context, m setQuarantined) {
 	reason := ReasonUnquarantined
 	if m.Quarantined {
 		reason = ReasonQuarantined
+		r.revokePassthrough(ctx, m.Name, r.passthroughRefusal(m.Name))
 	}
 	r.changed(ctx, m.Name, reason)
 	r.persist(ctx.Sender(), reply{v: r.view(m.Name, rw)})

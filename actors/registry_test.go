@@ -182,7 +182,7 @@ type regHarness struct {
 }
 
 // startRegistry writes cfg to a temporary config file and starts a registry on it.
-func startRegistry(t testing.TB, cfg *config.Config, tune ...func(*RegistryOptions)) *regHarness {
+func startRegistry(t testing.TB, cfg *config.Config, tune ...func(*regHarness, *RegistryOptions)) *regHarness {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), config.FileName)
 	if _, err := config.Save(path, cfg); err != nil {
@@ -194,7 +194,7 @@ func startRegistry(t testing.TB, cfg *config.Config, tune ...func(*RegistryOptio
 	h.hub = h.sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return h.events }))
 	opts := RegistryOptions{Config: cfg, ConfigPath: path, Hub: h.hub, BackoffBase: 50 * time.Millisecond}
 	for _, f := range tune {
-		f(&opts)
+		f(h, &opts)
 	}
 	pid, err := h.sys.Root.SpawnNamed(NewRegistryProps(opts), "registry")
 	if err != nil {
@@ -623,7 +623,7 @@ func BenchmarkRegistryReindex100(b *testing.B) {
 			Name: fmt.Sprintf("srv%03d", i), Command: "/nonexistent/mcp-server", Quarantined: boolPtr(false),
 		})
 	}
-	h := startRegistry(b, cfg, func(o *RegistryOptions) { o.BackoffBase = time.Hour })
+	h := startRegistry(b, cfg, func(_ *regHarness, o *RegistryOptions) { o.BackoffBase = time.Hour })
 	for i := range servers {
 		h.waitState(b, fmt.Sprintf("srv%03d", i), StateBackoff)
 	}

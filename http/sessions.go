@@ -9,8 +9,9 @@ import (
 	"github.com/mcpproxy/mcpproxy/actors/store"
 )
 
-// SessionSource is what the session routes need: the MCP endpoint's session tracker
-// (*mcpserver.Tracker). Session returns an error with actors.CodeNotFound for an unknown id.
+// SessionSource is what the session routes need: the sessions actor's client
+// (*actors.SessionsClient). Session returns an error with actors.CodeNotFound for an
+// unknown id.
 type SessionSource interface {
 	Sessions(ctx context.Context) ([]store.Session, error)
 	Session(ctx context.Context, id string) (store.Session, error)

@@ -12,27 +12,32 @@
 //
 // # Sessions
 //
-// Every MCP session is recorded by the Tracker (see sessions.go) and listed by
-// /api/v1/sessions. The endpoints speak only the session-oriented protocol revisions (up to
-// 2025-11-25) toward agents: mcp-go v1.2.1 also offers the stateless 2026-07-28 core, whose
-// requests carry no session id at all, which would leave nothing to record or expire. A
-// modern client learns this from server/discover (or the answer to its first request) and
-// falls back to the initialize handshake, as mcp-go's and the official SDKs' clients do.
+// Every MCP session is recorded by the sessions actor (actors/sessions.go), which mints
+// the ids (idManager hands them to mcp-go), accounts for every request, closes idle
+// sessions, persists the records and answers /api/v1/sessions; this package holds no store
+// handle and no session table. The endpoints speak only the session-oriented protocol
+// revisions (up to 2025-11-25) toward agents: mcp-go v1.2.1 also offers the stateless
+// 2026-07-28 core, whose requests carry no session id at all, which would leave nothing to
+// record or expire. A modern client learns this from server/discover (or the answer to its
+// first request) and falls back to the initialize handshake, as mcp-go's and the official
+// SDKs' clients do.
 //
 // # Passthrough
 //
 // /mcp/server/{name} is not an mcp-go server: it is a streamable HTTP transport of its own
-// (passthrough.go, passthrough_session.go) that relays raw JSON-RPC between each agent
-// session and a connection to the upstream that belongs to that session alone, dialled at
-// the agent's initialize with the agent's own initialize (so its capabilities) and closed
-// with the session. Everything the two sides negotiate passes unchanged, in both
-// directions: tools with their schemas as the upstream wrote them, prompts, resources and
-// subscriptions, completions, logging, progress with the agent's token, cancellation,
-// list_changed, and the upstream's sampling, elicitation and roots requests, which reach
-// the agent that owns the connection. The registry still decides quarantine, disable and
-// config changes (checked on every request and swept every second), and call_tool_timeout
-// bounds every relayed request. See "Passthrough sessions" in package actors for why a
-// connection per session.
+// (passthrough.go) in front of the passthrough session actors (actors/passthrough), each of
+// which relays raw JSON-RPC between one agent session and a connection to the upstream that
+// belongs to that session alone, dialled at the agent's initialize with the agent's own
+// initialize (so its capabilities) and closed with the session. Everything the two sides
+// negotiate passes unchanged, in both directions: tools with their schemas as the upstream
+// wrote them, prompts, resources and subscriptions, completions, logging, progress with the
+// agent's token, cancellation, list_changed, and the upstream's sampling, elicitation and
+// roots requests, which reach the agent that owns the connection. This file keeps only the
+// framing: it parses the body, answers what the transport refuses, hands each response
+// stream to the session as a passthrough.Stream and writes what arrives there (an event
+// stream, or JSON for a client that takes only JSON). The registry's verdicts (quarantine,
+// disable, removal, config change) reach the sessions without this package: the registry
+// tells the sessions actor, which closes them. See "Passthrough sessions" in package actors.
 //
 // # Progress
 //
@@ -45,18 +50,19 @@
 // # Concurrency
 //
 // Requests are served concurrently; calls to one upstream overlap (the upstream actor runs
-// each call in its own goroutine). Endpoint state is guarded by mutexes or is atomic.
+// each call in its own goroutine). The endpoint keeps no session state of its own; what it
+// keeps (the progress routes of /mcp, notify.go) is guarded by a mutex.
 package mcpserver
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -64,59 +70,68 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpproxy/mcpproxy/actors"
+	"github.com/mcpproxy/mcpproxy/actors/passthrough"
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
 	mhttp "github.com/mcpproxy/mcpproxy/http"
 )
 
-// Backend is what the endpoints need from the actors. *actors.Client implements it.
+// Backend is what the endpoints need from the registry. *actors.Client implements it.
 type Backend interface {
 	SearchTools(ctx context.Context, query string, limit int) ([]actors.ToolHit, int, error)
 	Servers(ctx context.Context) ([]actors.Server, error)
 	CallTool(ctx context.Context, name string, args any, meta *mcp.Meta, timeout time.Duration) (*mcp.CallToolResult, error)
 	UpstreamConn(ctx context.Context, name string) (*upstream.Conn, error)
-	PassthroughTarget(ctx context.Context, name string) (actors.PassthroughTarget, error)
-	PassthroughGen(ctx context.Context, name string) (int, error)
+	CheckPassthrough(ctx context.Context, name string) error
 }
 
 var _ Backend = (*actors.Client)(nil)
 
-// Options configure New. Backend is required; the zero value of every other field is usable.
+// Sessions is what the endpoints need from the sessions actor, which owns the MCP session
+// table and the passthrough sessions. *actors.SessionsClient implements it.
+type Sessions interface {
+	// For mcp-go's sessions (/mcp).
+	NewSession(endpoint string) string
+	SetClient(id string, info mcp.Implementation)
+	CountCall(id string)
+	Begin(ctx context.Context, id, endpoint string) (<-chan struct{}, error)
+	End(id string)
+	Live(ctx context.Context, id, endpoint string) bool
+	Terminate(id, endpoint string)
+	OnIdleClose(endpoint string, purge func(id string))
+	// For /mcp/server/{name}.
+	OpenPassthrough(ctx context.Context, server, endpoint string, init json.RawMessage, info mcp.Implementation) (string, json.RawMessage, *upstream.RPCError, error)
+	PostPassthrough(ctx context.Context, id, endpoint string, msgs []passthrough.Message, out *passthrough.Stream) error
+	ListenPassthrough(ctx context.Context, id, endpoint string, out *passthrough.Stream) error
+	EndPassthrough(id string, out *passthrough.Stream)
+	DeletePassthrough(ctx context.Context, id, endpoint string) error
+	PassthroughCount(ctx context.Context) (int, error)
+	// At shutdown.
+	CloseAll(ctx context.Context) error
+}
+
+var _ Sessions = (*actors.SessionsClient)(nil)
+
+// Options configure New. Backend and Sessions are required; the zero value of every other
+// field is usable. Session limits (idle TTL, the bound of passthrough sessions per server)
+// are the sessions actor's (actors.SessionsOptions).
 type Options struct {
-	Backend Backend
-	// Store keeps the session records. Nil keeps them in memory only.
-	Store SessionStore
+	Backend  Backend
+	Sessions Sessions
 	// Logger default discards.
 	Logger *slog.Logger
 	// Version is the proxy's version in serverInfo. Default "dev".
 	Version string
-	// IdleTTL closes a session that has had no request in flight, no open stream and no
-	// request for this long. Default 30 minutes; negative never closes idle sessions.
-	IdleTTL time.Duration
-	// FlushInterval is how often changed session records are written. Default 2 s.
-	FlushInterval time.Duration
-	// KeepClosed is how many closed sessions the store keeps. Default 1000.
-	KeepClosed int
 	// MaxBody bounds one request body. Default 16 MiB.
 	MaxBody int64
 	// Heartbeat is the interval of pings on an agent's GET stream, which finds dead
 	// connections. Default 30 s; negative sends none.
 	Heartbeat time.Duration
-	// PassthroughSessions bounds the sessions of one server on /mcp/server/{name}, each of
-	// which has a connection (for stdio, a process) of its own; when a new one would pass
-	// it, the least recently active idle session is closed. Default
-	// DefaultPassthroughSessions.
-	PassthroughSessions int
-	// DialUpstream opens a passthrough session's connection. Default DialRaw.
-	DialUpstream DialFunc
 }
 
 // Defaults of Options.
 const (
-	DefaultIdleTTL       = 30 * time.Minute
-	DefaultFlushInterval = 2 * time.Second
-	DefaultKeepClosed    = 1000
-	DefaultMaxBody       = 16 << 20
-	DefaultHeartbeat     = 30 * time.Second
+	DefaultMaxBody   = 16 << 20
+	DefaultHeartbeat = 30 * time.Second
 )
 
 func (o *Options) defaults() {
@@ -126,26 +141,11 @@ func (o *Options) defaults() {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
-	if o.IdleTTL == 0 {
-		o.IdleTTL = DefaultIdleTTL
-	}
-	if o.FlushInterval <= 0 {
-		o.FlushInterval = DefaultFlushInterval
-	}
-	if o.KeepClosed <= 0 {
-		o.KeepClosed = DefaultKeepClosed
-	}
 	if o.MaxBody <= 0 {
 		o.MaxBody = DefaultMaxBody
 	}
 	if o.Heartbeat == 0 {
 		o.Heartbeat = DefaultHeartbeat
-	}
-	if o.PassthroughSessions <= 0 {
-		o.PassthroughSessions = DefaultPassthroughSessions
-	}
-	if o.DialUpstream == nil {
-		o.DialUpstream = DialRaw
 	}
 }
 
@@ -153,7 +153,7 @@ func (o *Options) defaults() {
 type Endpoint struct {
 	opts     Options
 	log      *slog.Logger
-	sessions *Tracker
+	sessions Sessions
 	main     *server.MCPServer
 	mainHTTP *server.StreamableHTTPServer
 	progress progressRouter
@@ -161,25 +161,13 @@ type Endpoint struct {
 	done     chan struct{}
 
 	httpSrv   *mhttp.Server // set by Routes
-	mu        sync.Mutex    // guards closed, pt and ptCount
-	closed    bool
 	closeOnce sync.Once
-
-	pt        map[string]*ptSession // passthrough sessions by id
-	ptCount   map[string]int        // passthrough sessions by server, starting ones included
-	ptWG      sync.WaitGroup        // passthrough work: starting sessions, watchers, calls
-	ptSeq     atomic.Int64          // numbers the Docker containers of passthrough sessions
-	sweepDone chan struct{}
 }
 
 // New builds the endpoints. Mount them with Routes; stop them with Close.
 func New(opts Options) *Endpoint {
 	opts.defaults()
-	e := &Endpoint{opts: opts, log: opts.Logger, done: make(chan struct{}), sweepDone: make(chan struct{}),
-		pt: map[string]*ptSession{}, ptCount: map[string]int{}}
-	e.sessions = newTracker(opts.Store, opts.Logger, trackerOptions{
-		idleTTL: opts.IdleTTL, flushInterval: opts.FlushInterval, keepClosed: opts.KeepClosed,
-	})
+	e := &Endpoint{opts: opts, log: opts.Logger, sessions: opts.Sessions, done: make(chan struct{})}
 	e.main = server.NewMCPServer("mcpproxy", opts.Version,
 		server.WithToolCapabilities(false),
 		server.WithRecovery(),
@@ -188,19 +176,18 @@ func New(opts Options) *Endpoint {
 		server.WithHooks(e.sessionHooks()),
 	)
 	e.main.AddTools(e.mainTools()...)
-	e.mainHTTP = e.newHTTP(e.main, "/mcp")
-	go e.sweepPassthrough()
+	var ids *idManager
+	e.mainHTTP, ids = e.newHTTP(e.main, "/mcp")
+	opts.Sessions.OnIdleClose("/mcp", ids.purge)
 	return e
 }
 
-// Sessions is the session tracker, for GET /api/v1/sessions.
-func (e *Endpoint) Sessions() *Tracker { return e.sessions }
-
-// newHTTP wraps an MCPServer in a streamable HTTP handler whose sessions the tracker owns.
-func (e *Endpoint) newHTTP(srv *server.MCPServer, endpoint string) *server.StreamableHTTPServer {
-	ids := &idManager{t: e.sessions, endpoint: endpoint}
+// newHTTP wraps an MCPServer in a streamable HTTP handler whose session ids come from the
+// sessions actor.
+func (e *Endpoint) newHTTP(srv *server.MCPServer, endpoint string) (*server.StreamableHTTPServer, *idManager) {
+	ids := &idManager{s: e.sessions, endpoint: endpoint}
 	opts := []server.StreamableHTTPOption{
-		server.WithSessionIdManager(ids),
+		server.WithSessionIdManagerResolver(ids),
 		// The http package's Host/Origin guard runs first and knows trusted_hosts.
 		server.WithDisableLocalhostProtection(true),
 		server.WithStreamableHTTPProtocolVersions(mcp.LegacyProtocolVersions()...),
@@ -211,7 +198,7 @@ func (e *Endpoint) newHTTP(srv *server.MCPServer, endpoint string) *server.Strea
 	}
 	h := server.NewStreamableHTTPServer(srv, opts...)
 	ids.handler = h
-	return h
+	return h, ids
 }
 
 // sessionHooks record the client of each session and count its tool calls.
@@ -219,12 +206,12 @@ func (e *Endpoint) sessionHooks() *server.Hooks {
 	hooks := &server.Hooks{}
 	hooks.AddAfterInitialize(func(ctx context.Context, _ any, req *mcp.InitializeRequest, _ *mcp.InitializeResult) {
 		if s := server.ClientSessionFromContext(ctx); s != nil && req != nil {
-			e.sessions.setClient(s.SessionID(), req.Params.ClientInfo)
+			e.sessions.SetClient(s.SessionID(), req.Params.ClientInfo)
 		}
 	})
 	hooks.AddBeforeCallTool(func(ctx context.Context, _ any, _ *mcp.CallToolRequest) {
 		if s := server.ClientSessionFromContext(ctx); s != nil {
-			e.sessions.countCall(s.SessionID())
+			e.sessions.CountCall(s.SessionID())
 		}
 	})
 	return hooks
@@ -257,82 +244,103 @@ func (e *Endpoint) authorized(c *gin.Context, endpoint string) bool {
 	if !e.httpSrv.Settings().RequireMCPAuth || e.httpSrv.KeyOK(r) {
 		return true
 	}
-	if r.Method == http.MethodDelete && e.sessions.isLive(r.Header.Get(server.HeaderKeySessionID), endpoint) {
+	if r.Method == http.MethodDelete && e.sessions.Live(r.Context(), r.Header.Get(server.HeaderKeySessionID), endpoint) {
 		return true
 	}
 	e.httpSrv.WriteError(c, actors.Errorf(codeUnauthorized, "missing or wrong API key"))
 	return false
 }
 
-// serveMain handles ANY /mcp.
+// serveMain handles ANY /mcp. Before mcp-go sees a request, the session it names is
+// checked (so that an unknown or closed id gets 404 on every method, GET included) and
+// accounted for, so that a session with a request in flight or an open stream is never
+// idle; closing the session ends its GET stream.
 func (e *Endpoint) serveMain(c *gin.Context) {
-	if !e.authorized(c, "/mcp") {
+	const endpoint = "/mcp"
+	if !e.authorized(c, endpoint) || !e.boundBody(c) {
 		return
 	}
-	e.serve(c, e.mainHTTP, "/mcp")
-}
-
-// serve hands a request to an endpoint's mcp-go handler, after checking the session it
-// names (so that an unknown or closed id gets 404 on every method, GET included) and
-// accounting for it, so that a session with a request in flight or an open stream is never
-// idle.
-func (e *Endpoint) serve(c *gin.Context, h http.Handler, endpoint string) {
 	r := c.Request
-	if r.Method == http.MethodPost && r.Body != nil {
-		// mcp-go reads the whole body without a bound; read it here so that an oversized
-		// one is a clean 413.
-		data, err := io.ReadAll(http.MaxBytesReader(c.Writer, r.Body, e.opts.MaxBody))
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				e.httpSrv.WriteError(c, actors.Errorf(codePayloadTooLarge, "request body is over %d bytes", e.opts.MaxBody))
-			} else {
-				e.httpSrv.WriteError(c, actors.Errorf(actors.CodeInvalidArgument, "reading body: %v", err))
-			}
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(data))
-	}
 	id := r.Header.Get(server.HeaderKeySessionID)
 	if id == "" && r.Method == http.MethodGet {
 		// mcp-go would mint a session for a GET without one; a stream belongs to an
 		// initialized session.
-		e.httpSrv.WriteError(c, actors.Errorf(actors.CodeInvalidArgument, "a GET stream needs the %s header of an initialized session", server.HeaderKeySessionID))
+		e.httpSrv.WriteError(c, errGETNeedsSession)
 		return
 	}
-	if id != "" && r.Method == http.MethodDelete && !e.sessions.isLive(id, endpoint) {
+	if id != "" && r.Method == http.MethodDelete && !e.sessions.Live(r.Context(), id, endpoint) {
 		// mcp-go answers 200 to a DELETE of a session it does not know.
 		e.httpSrv.WriteError(c, actors.Errorf(actors.CodeNotFound, "MCP session %q not found or closed", id))
 		return
 	}
 	if id != "" && r.Method != http.MethodDelete {
-		ctx, end, err := e.sessions.begin(r.Context(), id, endpoint, r.Method == http.MethodGet)
+		closed, err := e.sessions.Begin(r.Context(), id, endpoint)
 		if err != nil {
-			e.httpSrv.WriteError(c, actors.Errorf(actors.CodeNotFound, "MCP session %q not found or closed; initialize a new one", id))
+			e.httpSrv.WriteError(c, err)
 			return
 		}
-		defer end()
+		defer e.sessions.End(id)
+		ctx := context.WithValue(r.Context(), checkedKey{}, id)
+		if r.Method == http.MethodGet {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			defer cancel()
+			go func() {
+				select {
+				case <-closed:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+		}
 		r = r.WithContext(ctx)
 	}
-	h.ServeHTTP(c.Writer, r)
+	e.mainHTTP.ServeHTTP(c.Writer, r)
 }
 
-// Close ends every session and stops the background work; the HTTP servers must have
+var errGETNeedsSession = actors.Errorf(actors.CodeInvalidArgument, "a GET stream needs the %s header of an initialized session", server.HeaderKeySessionID)
+
+// boundBody reads a POST body with the MaxBody bound (mcp-go reads it without one), so that
+// an oversized one is a clean 413; false if it answered.
+func (e *Endpoint) boundBody(c *gin.Context) bool {
+	r := c.Request
+	if r.Method != http.MethodPost || r.Body == nil {
+		return true
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(c.Writer, r.Body, e.opts.MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			e.httpSrv.WriteError(c, actors.Errorf(codePayloadTooLarge, "request body is over %d bytes", e.opts.MaxBody))
+		} else {
+			e.httpSrv.WriteError(c, actors.Errorf(actors.CodeInvalidArgument, "reading body: %v", err))
+		}
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(data))
+	return true
+}
+
+// PassthroughSessions is the number of open agent sessions on /mcp/server/{name}, each of
+// which holds a connection of its own to its server.
+func (e *Endpoint) PassthroughSessions() int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n, _ := e.sessions.PassthroughCount(ctx)
+	return n
+}
+
+// Close ends every session (waiting until the passthrough sessions' connections are
+// closed, bounded by ctx) and stops the background work; the HTTP servers must have
 // stopped first. It is a daemon stopper.
 func (e *Endpoint) Close(ctx context.Context) {
 	e.closeOnce.Do(func() {
 		close(e.done)
-		select {
-		case <-e.sweepDone:
-		case <-ctx.Done():
-		}
-		e.mu.Lock()
-		e.closed = true
-		e.mu.Unlock()
 		if err := e.mainHTTP.Shutdown(ctx); err != nil {
 			e.log.Debug("closing MCP sessions", "err", err)
 		}
-		e.closePassthrough(ctx)
-		e.sessions.Close()
+		if err := e.sessions.CloseAll(ctx); err != nil {
+			e.log.Warn("MCP sessions did not close in time", "err", err)
+		}
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/gin-gonic/gin"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
@@ -30,9 +31,9 @@ type fakeBackend struct {
 	search  func(query string, limit int) ([]actors.ToolHit, int, error)
 	servers func() ([]actors.Server, error)
 	call    func(ctx context.Context, name string, args any, meta *mcp.Meta) (*mcp.CallToolResult, error)
-	// target and gen answer the passthrough's questions; nil fields know no server.
+	// target and check answer the passthrough's questions; nil fields know no server.
 	target func(name string) (actors.PassthroughTarget, error)
-	gen    func(name string) (int, error)
+	check  func(name string) error
 }
 
 var _ Backend = (*fakeBackend)(nil)
@@ -58,14 +59,14 @@ func (f *fakeBackend) PassthroughTarget(_ context.Context, name string) (actors.
 	return f.target(name)
 }
 
-func (f *fakeBackend) PassthroughGen(_ context.Context, name string) (int, error) {
-	if f.gen == nil {
-		return 0, actors.Errorf(actors.CodeNotFound, "server %q not found", name)
+func (f *fakeBackend) CheckPassthrough(_ context.Context, name string) error {
+	if f.check == nil {
+		return actors.Errorf(actors.CodeNotFound, "server %q not found", name)
 	}
-	return f.gen(name)
+	return f.check(name)
 }
 
-// memStore is an in-memory SessionStore.
+// memStore is an in-memory actors.SessionStore.
 type memStore struct {
 	mu sync.Mutex
 	m  map[string]store.Session
@@ -111,20 +112,46 @@ func noLeaks(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
 }
 
-// serve mounts an Endpoint on a test HTTP server and returns its URL.
-func serve(t *testing.T, b Backend, st SessionStore, o Options) (*Endpoint, string) {
+// serve mounts an Endpoint on a test HTTP server and returns its URL. Its sessions actor
+// runs in an actor system of the test's own, with st as its store and the backend's
+// passthrough target.
+func serve(t *testing.T, b *fakeBackend, st actors.SessionStore, o Options) (*Endpoint, string) {
+	e, url, _ := serveWith(t, b, actors.SessionsOptions{Store: st}, o)
+	return e, url
+}
+
+// serveWith is serve with the sessions actor's options (Target and Logger are filled in);
+// it also returns the actor system.
+func serveWith(t *testing.T, b *fakeBackend, so actors.SessionsOptions, o Options) (*Endpoint, string, *actor.ActorSystem) {
 	t.Helper()
-	o.Backend, o.Store = b, st
+	quiet := slog.New(slog.DiscardHandler)
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+	so.Target = func(ctx context.Context, name string) (actors.PassthroughTarget, error) {
+		return b.PassthroughTarget(ctx, name)
+	}
+	if so.Logger == nil {
+		so.Logger = quiet
+	}
+	sessions, err := actors.SpawnSessions(sys, so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Backend, o.Sessions = b, sessions
 	e := New(o)
 	s := mhttp.New(mhttp.Options{Backend: nil, Settings: mhttp.Settings{APIKey: testKey, RequireMCPAuth: true},
-		Routes: []func(*mhttp.Server, *gin.RouterGroup, *gin.RouterGroup){e.Routes, mhttp.SessionRoutes(e.Sessions())}})
+		Routes: []func(*mhttp.Server, *gin.RouterGroup, *gin.RouterGroup){e.Routes, mhttp.SessionRoutes(sessions)}})
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		ts.Close()
 		e.Close(context.Background())
+		_ = sys.Root.PoisonFuture(sessions.PID()).Wait()
+		sys.Shutdown()
 	})
-	return e, ts.URL
+	return e, ts.URL, sys
 }
+
+// sessionsOf is the sessions actor's client of an endpoint started by serve.
+func sessionsOf(e *Endpoint) *actors.SessionsClient { return e.sessions.(*actors.SessionsClient) }
 
 func connect(t *testing.T, url, name string) *client.Client {
 	t.Helper()
@@ -277,7 +304,7 @@ func TestSessionLifecycle(t *testing.T) {
 	b := &fakeBackend{call: func(context.Context, string, any, *mcp.Meta) (*mcp.CallToolResult, error) {
 		return mcp.NewToolResultText("ok"), nil
 	}}
-	e, url := serve(t, b, st, Options{})
+	e, url, _ := serveWith(t, b, actors.SessionsOptions{Store: st, FlushInterval: 50 * time.Millisecond}, Options{})
 	if s, _ := st.GetSession("old"); s.Status != store.SessionClosed {
 		t.Fatalf("a session left active by an earlier run is %q", s.Status)
 	}
@@ -285,14 +312,15 @@ func TestSessionLifecycle(t *testing.T) {
 	call(t, c, "call_tool", map[string]any{"name": "a:b"})
 	call(t, c, "call_tool", map[string]any{"name": "a:b"})
 	id := c.GetSessionId()
-	s, err := e.Sessions().Session(context.Background(), id)
+	s, err := sessionsOf(e).Session(context.Background(), id)
 	if err != nil || s.ClientName != "lifecycle" || s.ClientVersion != "0.1" || s.ToolCalls != 2 || s.Status != store.SessionActive {
 		t.Fatalf("live session %+v %v", s, err)
 	}
-	e.sessions.flushAll()
-	if s, _ := st.GetSession(id); s.ToolCalls != 2 || s.ClientName != "lifecycle" {
-		t.Fatalf("stored session %+v", s)
-	}
+	// The sessions actor writes changed records every FlushInterval.
+	waitUntil(t, "the session to be written", func() bool {
+		s, _ := st.GetSession(id)
+		return s.ToolCalls == 2 && s.ClientName == "lifecycle"
+	})
 
 	req, _ := http.NewRequest(http.MethodGet, url+"/api/v1/sessions", nil)
 	req.Header.Set("X-API-Key", testKey)
@@ -324,7 +352,7 @@ func TestSessionLifecycle(t *testing.T) {
 	if _, err := c.ListTools(context.Background(), mcp.ListToolsRequest{}); err == nil {
 		t.Fatal("a closed session still answers")
 	}
-	if _, err := e.Sessions().Session(context.Background(), "nope"); actors.ErrorCode(err) != actors.CodeNotFound {
+	if _, err := sessionsOf(e).Session(context.Background(), "nope"); actors.ErrorCode(err) != actors.CodeNotFound {
 		t.Fatalf("unknown session: %v", err)
 	}
 }
@@ -351,24 +379,35 @@ func TestProgressRouter(t *testing.T) {
 		Params: mcp.NotificationParams{AdditionalFields: map[string]any{"progressToken": k1, "progress": 1}}}})
 }
 
-// TestTrackerIdleAndStreams: a session idles out only with no request in flight and no
+// TestSessionIdleAndStreams: a session idles out only with no request in flight and no
 // open stream; closing a session ends its streams and makes mcp-go forget it; its id is
 // refused afterwards, and one endpoint's ids are refused on another.
-func TestTrackerIdleAndStreams(t *testing.T) {
+func TestSessionIdleAndStreams(t *testing.T) {
 	noLeaks(t)
 	st := &memStore{}
-	tr := newTracker(st, slog.New(slog.DiscardHandler), trackerOptions{idleTTL: 100 * time.Millisecond, flushInterval: time.Hour, keepClosed: 10})
-	t.Cleanup(tr.Close)
-	purged := make(chan string, 4)
-	m := &idManager{t: tr, endpoint: "/mcp", handler: http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
-		purged <- r.Header.Get("Mcp-Session-Id")
-	})}
-	busy, idle := m.Generate(), m.Generate()
-	streamCtx, endStream, err := tr.begin(context.Background(), busy, "/mcp", true)
+	quiet := slog.New(slog.DiscardHandler)
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+	sessions, err := actors.SpawnSessions(sys, actors.SessionsOptions{Store: st, Logger: quiet,
+		IdleTTL: 100 * time.Millisecond, FlushInterval: time.Hour, KeepClosed: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := tr.begin(context.Background(), busy, "/mcp/server/x", false); err == nil {
+	t.Cleanup(func() {
+		_ = sys.Root.PoisonFuture(sessions.PID()).Wait()
+		sys.Shutdown()
+	})
+	purged := make(chan string, 4)
+	m := &idManager{s: sessions, endpoint: "/mcp", handler: http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		purged <- r.Header.Get("Mcp-Session-Id")
+	})}
+	sessions.OnIdleClose("/mcp", m.purge)
+	ctx := context.Background()
+	busy, idle := m.Generate(), m.Generate()
+	streamDone, err := sessions.Begin(ctx, busy, "/mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sessions.Begin(ctx, busy, "/mcp/server/x"); err == nil {
 		t.Fatal("a /mcp session was accepted on another endpoint")
 	}
 	select {
@@ -379,27 +418,34 @@ func TestTrackerIdleAndStreams(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the idle session was not closed")
 	}
-	if s, _ := st.GetSession(idle); s.Status != store.SessionClosed {
-		t.Fatalf("stored idle session %+v", s)
-	}
+	waitUntil(t, "the idle session to be stored closed", func() bool {
+		s, _ := st.GetSession(idle)
+		return s.Status == store.SessionClosed
+	})
 	if terminated, err := m.Validate(idle); err == nil && !terminated {
 		t.Fatal("a closed session still validates")
 	}
-	if tr.lookup(busy) == nil || streamCtx.Err() != nil {
+	select {
+	case <-streamDone:
 		t.Fatal("the session with an open stream was closed")
+	default:
+	}
+	if _, err := m.Validate(busy); err != nil {
+		t.Fatalf("the busy session does not validate: %v", err)
 	}
 
-	// A DELETE (mcp-go calls Terminate) ends the open stream.
+	// A DELETE (mcp-go calls Terminate) ends the open stream, and the record is written
+	// before Terminate returns.
 	if _, err := m.Terminate(busy); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-streamCtx.Done():
+	case <-streamDone:
 	case <-time.After(5 * time.Second):
 		t.Fatal("closing the session did not end its stream")
 	}
-	endStream()
-	if _, _, err := tr.begin(context.Background(), busy, "/mcp", false); err == nil {
+	sessions.End(busy)
+	if _, err := sessions.Begin(ctx, busy, "/mcp"); err == nil {
 		t.Fatal("a terminated session was accepted")
 	}
 	if s, _ := st.GetSession(busy); s.Status != store.SessionClosed {

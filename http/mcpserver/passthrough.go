@@ -1,13 +1,14 @@
 package mcpserver
 
 import (
-	"context"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -15,57 +16,14 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpproxy/mcpproxy/actors"
+	"github.com/mcpproxy/mcpproxy/actors/passthrough"
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
 	mhttp "github.com/mcpproxy/mcpproxy/http"
 )
 
-// Upstream is one agent session's own connection to its server on /mcp/server/{name}.
-// *upstream.RawConn implements it.
-type Upstream interface {
-	NewID() int64
-	Call(ctx context.Context, id int64, method string, params json.RawMessage) (json.RawMessage, *upstream.RPCError, error)
-	Notify(ctx context.Context, method string, params json.RawMessage) error
-	SetProtocolVersion(v string)
-	Done() <-chan struct{}
-	Close() error
-}
-
-// DialFunc opens an agent session's connection to the server t describes; h receives what
-// the server sends on its own. ctx bounds the dial only.
-type DialFunc func(ctx context.Context, t actors.PassthroughTarget, h upstream.RawHandlers) (Upstream, error)
-
-// DialRaw is the default DialFunc: upstream.DialRaw with the daemon's dial options.
-func DialRaw(ctx context.Context, t actors.PassthroughTarget, h upstream.RawHandlers) (Upstream, error) {
-	c, err := upstream.DialRaw(ctx, t.Config, t.Dial, h)
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// Passthrough limits and timeouts.
-const (
-	// DefaultPassthroughSessions bounds the agent sessions (each with its own upstream
-	// connection) of one server on /mcp/server/{name}.
-	DefaultPassthroughSessions = 32
-	// passthroughInitTimeout bounds starting a session's upstream and its initialize.
-	passthroughInitTimeout = 60 * time.Second
-	// passthroughSweep is how often sessions are checked against quarantine, disable and
-	// config changes when no request of theirs has been.
-	passthroughSweep = time.Second
-	// maxBacklog bounds the messages kept for a session's next GET stream.
-	maxBacklog = 1000
-)
-
-// JSON-RPC error codes the passthrough answers with, besides the standard ones.
-const (
-	codeRequestTimeout = -32001 // as the official SDKs
-	codeRefused        = -32000 // the proxy refuses the request (quarantine, session gone)
-)
-
-// ptHandler serves /mcp/server/{name} for one server: the endpoint's own streamable HTTP
-// transport, relaying raw JSON-RPC between an agent session and that session's upstream
-// connection. c is the request's gin context, nil for internal requests (purge).
+// ptHandler serves /mcp/server/{name} for one server: the streamable HTTP framing in front
+// of that server's passthrough session actors (see the package doc). c is the request's
+// gin context.
 type ptHandler struct {
 	e        *Endpoint
 	name     string
@@ -77,15 +35,11 @@ type ptHandler struct {
 func (e *Endpoint) servePassthrough(c *gin.Context) {
 	name := c.Param("name")
 	endpoint := "/mcp/server/" + name
-	if !e.authorized(c, endpoint) {
+	if !e.authorized(c, endpoint) || !e.boundBody(c) {
 		return
 	}
-	e.serve(c, ptHandler{e: e, name: name, endpoint: endpoint, c: c}, endpoint)
-}
-
-// ServeHTTP runs after Endpoint.serve has bounded the body and accounted for the session
-// the request names (unknown or closed ids have had their 404).
-func (h ptHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := ptHandler{e: e, name: name, endpoint: endpoint, c: c}
+	w, r := c.Writer, c.Request
 	switch r.Method {
 	case http.MethodPost:
 		h.post(w, r)
@@ -111,14 +65,14 @@ func (h ptHandler) fail(w http.ResponseWriter, err error) {
 // rpcFail answers a request the transport cannot take with an HTTP status and a JSON-RPC
 // error, as MCP servers do.
 func rpcFail(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string) {
-	if !hasID(id) {
+	if !passthrough.HasID(id) {
 		id = json.RawMessage("null")
 	}
-	writeJSON(w, status, wireMsg{JSONRPC: "2.0", ID: id, Error: &upstream.RPCError{Code: code, Message: msg}})
+	writeJSON(w, status, passthrough.Wire{JSONRPC: "2.0", ID: id, Error: &upstream.RPCError{Code: code, Message: msg}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	data, err := encode(v)
+	data, err := passthrough.Encode(v)
 	if err != nil {
 		status, data = http.StatusInternalServerError, []byte(`{"error":"internal error","code":"INTERNAL"}`)
 	}
@@ -133,7 +87,7 @@ func (h ptHandler) post(w http.ResponseWriter, r *http.Request) {
 		rpcFail(w, http.StatusBadRequest, nil, mcp.PARSE_ERROR, "reading the body: "+err.Error())
 		return
 	}
-	msgs, batch, err := parseMessages(body)
+	msgs, batch, err := passthrough.Parse(body)
 	if err != nil {
 		rpcFail(w, http.StatusBadRequest, nil, mcp.PARSE_ERROR, err.Error())
 		return
@@ -159,7 +113,7 @@ func (h ptHandler) post(w http.ResponseWriter, r *http.Request) {
 	}
 	if sid == "" {
 		// An unknown or refused server says so first, as for initialize.
-		if _, err := h.e.opts.Backend.PassthroughGen(r.Context(), h.name); err != nil {
+		if err := h.e.opts.Backend.CheckPassthrough(r.Context(), h.name); err != nil {
 			h.fail(w, err)
 			return
 		}
@@ -171,291 +125,201 @@ func (h ptHandler) post(w http.ResponseWriter, r *http.Request) {
 		rpcFail(w, http.StatusBadRequest, msgs[0].ID, code, "Bad Request: "+server.HeaderKeySessionID+" header is required; initialize a session first")
 		return
 	}
-	s := h.e.ptSession(sid)
-	if s == nil {
-		h.fail(w, actors.Errorf(actors.CodeNotFound, "MCP session %q not found or closed; initialize a new one", sid))
-		return
+	var reqs []passthrough.Message
+	for _, m := range msgs {
+		if m.IsRequest() {
+			reqs = append(reqs, m)
+		}
 	}
-	s.post(h, w, r, msgs, batch)
+	events := acceptsEvents(r)
+	out := passthrough.NewStream(events)
+	err = h.e.sessions.PostPassthrough(r.Context(), sid, h.endpoint, msgs, out)
+	defer h.e.sessions.EndPassthrough(sid, out)
+	var revoked *actors.RevokedError
+	switch {
+	case err != nil && errors.As(err, &revoked) && len(reqs) > 0:
+		// The registry closed the session (quarantine, config change): each request is
+		// refused with the reason, which the agent's model sees for a tool call.
+		answers := make([]passthrough.Wire, len(reqs))
+		for i, m := range reqs {
+			answers[i] = passthrough.Failure(m, passthrough.CodeRefused, revoked.Error())
+		}
+		if batch {
+			writeJSON(w, http.StatusOK, answers)
+		} else {
+			writeJSON(w, http.StatusOK, answers[0])
+		}
+	case err != nil:
+		h.fail(w, err)
+	case len(reqs) == 0:
+		w.WriteHeader(http.StatusAccepted)
+	default:
+		relay(w, r, out, events, batch)
+	}
 }
 
-func (h ptHandler) get(w http.ResponseWriter, r *http.Request) {
-	sid := r.Header.Get(server.HeaderKeySessionID)
-	s := h.e.ptSession(sid)
-	if s == nil {
-		h.fail(w, actors.Errorf(actors.CodeNotFound, "MCP session %q not found or closed; initialize a new one", sid))
+// relay writes the answers of one POST's requests. A client that accepts event streams
+// (every conformant one) gets one: the messages the upstream sends while working on these
+// requests, in order, then the responses, each as soon as it is there. A client that
+// accepts only JSON gets the response (or, for a batch, the array of them), and what the
+// upstream sends meanwhile goes to its GET stream. If the agent goes away, its requests go
+// on upstream (a disconnect is not a cancellation) but their answers have nowhere to go.
+func relay(w http.ResponseWriter, r *http.Request, out *passthrough.Stream, events, batch bool) {
+	if events {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.WriteHeader(http.StatusOK)
+		flush(w)
+	}
+	var answers []json.RawMessage
+	for done := false; !done; {
+		select {
+		case <-out.Wake():
+		case <-r.Context().Done():
+			return
+		}
+		var msgs [][]byte
+		msgs, done = out.Take()
+		if !events {
+			for _, m := range msgs {
+				answers = append(answers, m)
+			}
+			continue
+		}
+		if writeEvents(w, msgs) != nil {
+			return
+		}
+	}
+	if events {
 		return
 	}
-	if err := s.check(r.Context()); err != nil {
+	switch {
+	case batch && len(answers) > 0:
+		writeJSON(w, http.StatusOK, answers)
+	case len(answers) == 1:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(answers[0])
+	default: // the agent cancelled it: there is no answer
+		w.WriteHeader(http.StatusAccepted)
+	}
+}
+
+// acceptsEvents reports whether the client takes text/event-stream answers.
+func acceptsEvents(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		for part := range strings.SplitSeq(v, ",") {
+			mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if mt = strings.TrimSpace(mt); mt == "text/event-stream" || mt == "*/*" || mt == "text/*" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// get serves the session's GET stream: what the upstream sends outside the agent's
+// requests. A new GET replaces an older one; what the session kept meanwhile comes first.
+func (h ptHandler) get(w http.ResponseWriter, r *http.Request) {
+	sid := r.Header.Get(server.HeaderKeySessionID)
+	if sid == "" {
+		h.fail(w, errGETNeedsSession)
+		return
+	}
+	out := passthrough.NewStream(true)
+	err := h.e.sessions.ListenPassthrough(r.Context(), sid, h.endpoint, out)
+	defer h.e.sessions.EndPassthrough(sid, out)
+	if err != nil {
 		h.fail(w, err)
 		return
 	}
-	s.stream(w, r)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	flush(w)
+	var beat <-chan time.Time
+	if h.e.opts.Heartbeat > 0 {
+		t := time.NewTicker(h.e.opts.Heartbeat)
+		defer t.Stop()
+		beat = t.C
+	}
+	for {
+		select {
+		case <-out.Wake():
+			msgs, done := out.Take()
+			if err := writeEvents(w, msgs); err != nil {
+				out.Unread(msgs) // kept for the next GET stream
+				return
+			}
+			if done {
+				return
+			}
+		case <-beat:
+			if _, err := w.Write([]byte(": keepalive\n\n")); err != nil {
+				return
+			}
+			flush(w)
+		case <-r.Context().Done():
+			return
+		}
+	}
 }
 
-// delete ends a session: its upstream connection is closed. The tracker's purge of an idle
-// session comes here too.
+// delete ends a session: it answers once the session's upstream connection is closed.
 func (h ptHandler) delete(w http.ResponseWriter, r *http.Request) {
 	sid := r.Header.Get(server.HeaderKeySessionID)
-	if s := h.e.ptSession(sid); s != nil && s.server == h.name {
-		s.close("ended by the agent")
-		w.WriteHeader(http.StatusOK)
+	if err := h.e.sessions.DeletePassthrough(r.Context(), sid, h.endpoint); err != nil {
+		h.fail(w, err)
 		return
 	}
-	if h.e.sessions.isLive(sid, h.endpoint) {
-		// Known to the tracker but not (or no longer) relayed: just end the record.
-		(&idManager{t: h.e.sessions, endpoint: h.endpoint}).Terminate(sid)
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	h.fail(w, actors.Errorf(actors.CodeNotFound, "MCP session %q not found or closed", sid))
+	w.WriteHeader(http.StatusOK)
 }
 
 // initialize starts a session: the server must be reachable, a connection of the session's
 // own is dialled, and the agent's initialize goes to it unchanged (capabilities, client
 // info), except that a protocol revision newer than this endpoint speaks is lowered to the
 // latest session-oriented one. The upstream's answer goes back unchanged.
-func (h ptHandler) initialize(w http.ResponseWriter, r *http.Request, m rpcMessage) {
-	e := h.e
-	params, info, err := initParams(m.Params)
+func (h ptHandler) initialize(w http.ResponseWriter, r *http.Request, m passthrough.Message) {
+	params, info, err := passthrough.InitParams(m.Params)
 	if err != nil {
 		rpcFail(w, http.StatusOK, m.ID, mcp.INVALID_PARAMS, err.Error())
 		return
 	}
-	target, err := e.opts.Backend.PassthroughTarget(r.Context(), h.name)
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	if err := e.ptReserve(h.name); err != nil {
-		h.fail(w, err)
-		return
-	}
-	registered := false
-	defer func() {
-		if !registered {
-			e.ptRelease(h.name)
-		}
-	}()
-	s := newPTSession(e, h.name, target)
-	ctx, cancel := context.WithTimeout(r.Context(), passthroughInitTimeout)
-	defer cancel()
-	if iso := target.Config.Isolation; iso != nil && iso.Enabled {
-		// Docker names a server's container after it; a session's own must not replace it.
-		target.Config.Name = fmt.Sprintf("%s-pt%d", h.name, e.ptSeq.Add(1))
-	}
-	up, err := e.opts.DialUpstream(ctx, target, upstream.RawHandlers{Notification: s.fromUpstream, Request: s.askAgent})
-	if err != nil {
-		h.fail(w, actors.Errorf(actors.CodeUpstream, "starting %q for this session failed: %v", h.name, err))
-		return
-	}
-	s.up = up
-	res, rpcErr, err := up.Call(ctx, up.NewID(), string(mcp.MethodInitialize), params)
-	var negotiated struct {
-		ProtocolVersion string `json:"protocolVersion"`
-	}
+	id, res, rpcErr, err := h.e.sessions.OpenPassthrough(r.Context(), h.name, h.endpoint, params, info)
 	switch {
 	case err != nil:
-		_ = up.Close()
-		h.fail(w, actors.Errorf(actors.CodeUpstream, "initialize of %q failed: %v", h.name, err))
-		return
+		h.fail(w, err)
 	case rpcErr != nil:
-		_ = up.Close()
-		writeJSON(w, http.StatusOK, wireMsg{JSONRPC: "2.0", ID: m.ID, Error: rpcErr})
-		return
-	case json.Unmarshal(res, &negotiated) != nil || !slices.Contains(mcp.LegacyProtocolVersions(), negotiated.ProtocolVersion):
-		_ = up.Close()
-		rpcFail(w, http.StatusOK, m.ID, mcp.INTERNAL_ERROR,
-			fmt.Sprintf("server %q answered protocol version %q, which /mcp/server/ does not speak", h.name, negotiated.ProtocolVersion))
-		return
+		writeJSON(w, http.StatusOK, passthrough.Wire{JSONRPC: "2.0", ID: m.ID, Error: rpcErr})
+	default:
+		w.Header().Set(server.HeaderKeySessionID, id)
+		writeJSON(w, http.StatusOK, passthrough.Wire{JSONRPC: "2.0", ID: m.ID, Result: res})
 	}
-	up.SetProtocolVersion(negotiated.ProtocolVersion)
-	ids := &idManager{t: e.sessions, endpoint: h.endpoint, handler: ptHandler{e: e, name: h.name, endpoint: h.endpoint}}
-	s.id = ids.Generate()
-	e.sessions.setClient(s.id, info)
-	if !e.ptAdd(s) {
-		s.close("the proxy is shutting down")
-		h.fail(w, actors.Errorf(actors.CodeUnavailable, "the proxy is shutting down"))
-		return
-	}
-	registered = true
-	w.Header().Set(server.HeaderKeySessionID, s.id)
-	writeJSON(w, http.StatusOK, wireMsg{JSONRPC: "2.0", ID: m.ID, Result: res})
 }
 
-// initParams returns the params to send upstream and the client's info for the session
-// record.
-func initParams(raw json.RawMessage) (json.RawMessage, mcp.Implementation, error) {
-	var p struct {
-		ProtocolVersion string             `json:"protocolVersion"`
-		ClientInfo      mcp.Implementation `json:"clientInfo"`
+// writeEvents writes messages as SSE "message" events and flushes.
+func writeEvents(w http.ResponseWriter, msgs [][]byte) error {
+	var b bytes.Buffer
+	for _, m := range msgs {
+		if len(m) == 0 {
+			continue
+		}
+		b.WriteString("event: message\ndata: ")
+		b.Write(m)
+		b.WriteString("\n\n")
 	}
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, mcp.Implementation{}, fmt.Errorf("initialize params: %w", err)
-	}
-	if mcp.IsModernProtocol(p.ProtocolVersion) {
-		out, err := setField(raw, "protocolVersion", mcp.LATEST_LEGACY_PROTOCOL_VERSION)
-		return out, p.ClientInfo, err
-	}
-	return raw, p.ClientInfo, nil
-}
-
-// ptReserve counts a session being started for name, making room by closing the least
-// recently active idle session when the server has PassthroughSessions already.
-func (e *Endpoint) ptReserve(name string) error {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return actors.Errorf(actors.CodeUnavailable, "the proxy is shutting down")
-	}
-	if e.ptCount[name] < e.opts.PassthroughSessions {
-		e.ptCount[name]++
-		e.ptWG.Add(1)
-		e.mu.Unlock()
+	if b.Len() == 0 {
 		return nil
 	}
-	var victim *ptSession
-	var oldest int64
-	for _, s := range e.pt {
-		if s.server != name {
-			continue
-		}
-		ls := e.sessions.lookup(s.id)
-		if ls == nil || ls.inflight.Load() > 0 {
-			continue
-		}
-		if last := ls.last.Load(); victim == nil || last < oldest {
-			victim, oldest = s, last
-		}
+	if _, err := w.Write(b.Bytes()); err != nil {
+		return err
 	}
-	if victim == nil {
-		e.mu.Unlock()
-		return actors.Errorf(actors.CodeUnavailable, "server %q has %d passthrough sessions, all busy; try again later", name, e.opts.PassthroughSessions)
-	}
-	// The victim's slot passes to the new session: forgetting it here means its close
-	// releases none.
-	delete(e.pt, victim.id)
-	e.ptWG.Add(1)
-	e.mu.Unlock()
-	e.log.Info("closing the least recently used passthrough session to make room", "server", name, "session", victim.id)
-	victim.close("evicted: too many sessions for this server")
+	flush(w)
 	return nil
 }
 
-// ptRelease gives back a slot reserved for a session that did not start.
-func (e *Endpoint) ptRelease(name string) {
-	e.mu.Lock()
-	e.ptCount[name]--
-	e.mu.Unlock()
-	e.ptWG.Done()
-}
-
-// ptAdd registers a started session; false if the endpoint closed meanwhile. The slot's
-// WaitGroup count now belongs to the session's watcher.
-func (e *Endpoint) ptAdd(s *ptSession) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return false
-	}
-	e.pt[s.id] = s
-	go s.watch()
-	return true
-}
-
-// ptRemove forgets a closed session and frees its slot.
-func (e *Endpoint) ptRemove(s *ptSession) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if _, ok := e.pt[s.id]; !ok {
-		return
-	}
-	delete(e.pt, s.id)
-	e.ptCount[s.server]--
-}
-
-func (e *Endpoint) ptSession(id string) *ptSession {
-	if id == "" {
-		return nil
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.pt[id]
-}
-
-// PassthroughSessions is the number of agent sessions on /mcp/server/{name} that hold a
-// connection of their own to their server.
-func (e *Endpoint) PassthroughSessions() int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return len(e.pt)
-}
-
-// sweepPassthrough ends sessions whose server was quarantined, disabled, removed or
-// reconfigured, so that an agent that only listens learns it too. One check per server
-// per sweep.
-func (e *Endpoint) sweepPassthrough() {
-	defer close(e.sweepDone)
-	t := time.NewTicker(passthroughSweep)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.done:
-			return
-		case <-t.C:
-		}
-		e.mu.Lock()
-		byServer := map[string][]*ptSession{}
-		for _, s := range e.pt {
-			byServer[s.server] = append(byServer[s.server], s)
-		}
-		e.mu.Unlock()
-		for name, list := range byServer {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			gen, err := e.opts.Backend.PassthroughGen(ctx, name)
-			cancel()
-			if err != nil && actors.ErrorCode(err) != actors.CodeNotFound && actors.ErrorCode(err) != actors.CodeConflict {
-				continue // the registry is busy or stopping: no verdict
-			}
-			// Close in parallel: each close kills a process group (up to about 1.5 s), and
-			// 32 in a row would hold the sweep, and shutdown behind it, for most of a minute.
-			var wg sync.WaitGroup
-			for _, s := range list {
-				reason := ""
-				if err != nil {
-					reason = err.Error()
-				} else if gen != s.gen {
-					reason = "the server was reconfigured"
-				}
-				if reason != "" {
-					wg.Go(func() { s.close(reason) })
-				}
-			}
-			wg.Wait()
-		}
-	}
-}
-
-// closePassthrough ends every passthrough session and waits until their upstream
-// connections are closed (bounded by ctx).
-func (e *Endpoint) closePassthrough(ctx context.Context) {
-	e.mu.Lock()
-	list := make([]*ptSession, 0, len(e.pt))
-	for _, s := range e.pt {
-		list = append(list, s)
-	}
-	e.mu.Unlock()
-	for _, s := range list {
-		go s.close("the proxy is shutting down")
-	}
-	done := make(chan struct{})
-	go func() {
-		e.ptWG.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		e.log.Warn("passthrough sessions did not close in time")
+func flush(w http.ResponseWriter) {
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpproxy/mcpproxy/actors"
+	"github.com/mcpproxy/mcpproxy/actors/passthrough"
 	"github.com/mcpproxy/mcpproxy/actors/store"
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
 )
@@ -121,7 +122,9 @@ func hang(ctx context.Context, f *fakeUp) (json.RawMessage, *upstream.RPCError, 
 }
 
 // fakeServer is the backend and dialer of a passthrough test: one server "up" whose access
-// (gen or error) the test can change, and the connections dialled to it.
+// (gen or error) the test can change, as the registry would, and the connections dialled
+// to it. Like the registry, it tells the sessions actor (revoke) when a change ends the
+// server's sessions: a quarantine or other refusal, or a new gen (a config change).
 type fakeServer struct {
 	fakeBackend
 	serve   func(ctx context.Context, f *fakeUp, method string, params json.RawMessage) (json.RawMessage, *upstream.RPCError, error)
@@ -130,9 +133,11 @@ type fakeServer struct {
 	mu      sync.Mutex
 	access  error
 	genNow  int
+	epoch   int // the registry's generation: it rises with every change
 	ups     []*fakeUp
 	dialErr error
 	dialed  chan *fakeUp
+	revoke  func(actors.RevokePassthrough)
 }
 
 func newFakeServer(serve func(ctx context.Context, f *fakeUp, method string, params json.RawMessage) (json.RawMessage, *upstream.RPCError, error)) *fakeServer {
@@ -146,26 +151,41 @@ func newFakeServer(serve func(ctx context.Context, f *fakeUp, method string, par
 		if s.access != nil {
 			return actors.PassthroughTarget{}, s.access
 		}
-		return actors.PassthroughTarget{Timeout: s.timeout, Gen: s.genNow}, nil
+		return actors.PassthroughTarget{Timeout: s.timeout, Gen: s.epoch}, nil
 	}
-	s.gen = func(name string) (int, error) {
+	s.check = func(name string) error {
 		if name != "up" {
-			return 0, actors.Errorf(actors.CodeNotFound, "server %q not found", name)
+			return actors.Errorf(actors.CodeNotFound, "server %q not found", name)
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.genNow, s.access
+		return s.access
 	}
 	return s
 }
 
+// set changes the server's access and gen; like the registry, it revokes the server's
+// sessions before it returns when the change ends them.
 func (s *fakeServer) set(gen int, access error) {
 	s.mu.Lock()
+	old := s.genNow
 	s.genNow, s.access = gen, access
+	s.epoch++
+	epoch, revoke := s.epoch, s.revoke
 	s.mu.Unlock()
+	var why error
+	switch {
+	case access != nil:
+		why = access
+	case gen != old:
+		why = actors.Errorf(actors.CodeNotFound, `server "up" was reconfigured; initialize a new session`)
+	}
+	if why != nil && revoke != nil {
+		revoke(actors.RevokePassthrough{Server: "up", Gen: epoch, Err: why})
+	}
 }
 
-func (s *fakeServer) dial(_ context.Context, _ actors.PassthroughTarget, h upstream.RawHandlers) (Upstream, error) {
+func (s *fakeServer) dial(_ context.Context, _ actors.PassthroughTarget, h upstream.RawHandlers) (passthrough.Upstream, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dialErr != nil {
@@ -197,11 +217,17 @@ func fakeInit(params json.RawMessage) json.RawMessage {
 	return json.RawMessage(fmt.Sprintf(`{"protocolVersion":%q,"capabilities":{"tools":{"listChanged":true},"prompts":{},"resources":{"subscribe":true},"logging":{},"completions":{},"x-vendor":{"a":1}},"serverInfo":{"name":"fake","version":"9"},"instructions":"hello"}`, p.ProtocolVersion))
 }
 
-func servePT(t *testing.T, s *fakeServer, o Options) (*Endpoint, string) {
+func servePT(t *testing.T, s *fakeServer, so actors.SessionsOptions, o Options) (*Endpoint, string) {
 	t.Helper()
-	o.DialUpstream = s.dial
+	so.Dial = s.dial
+	so.Store = &memStore{}
 	o.Logger = slog.New(slog.DiscardHandler)
-	return serve(t, s, &memStore{}, o)
+	e, url, sys := serveWith(t, &s.fakeBackend, so, o)
+	pid := sessionsOf(e).PID()
+	s.mu.Lock()
+	s.revoke = func(m actors.RevokePassthrough) { sys.Root.Send(pid, m) }
+	s.mu.Unlock()
+	return e, url
 }
 
 // sampler, rooter and elicitor are the agent's answers to server-to-client requests.
@@ -279,7 +305,7 @@ func TestPassthroughForwards(t *testing.T) {
 		}
 		return nil, &upstream.RPCError{Code: mcp.METHOD_NOT_FOUND, Message: method}, nil
 	})
-	e, url := servePT(t, fs, Options{})
+	e, url := servePT(t, fs, actors.SessionsOptions{}, Options{})
 
 	tr, err := transport.NewStreamableHTTP(url+"/mcp/server/up?apikey="+testKey, transport.WithContinuousListening(),
 		transport.WithHTTPLogger(slog.New(slog.DiscardHandler)), transport.WithLogger(slog.New(slog.DiscardHandler)))
@@ -324,7 +350,7 @@ func TestPassthroughForwards(t *testing.T) {
 		}
 	}
 	up.waitGot(t, "notifications/initialized")
-	if s, err := e.Sessions().Session(ctx, tr.GetSessionId()); err != nil || s.ClientName != "forwarding-agent" || s.Endpoint != "/mcp/server/up" {
+	if s, err := sessionsOf(e).Session(ctx, tr.GetSessionId()); err != nil || s.ClientName != "forwarding-agent" || s.Endpoint != "/mcp/server/up" {
 		t.Errorf("session record %+v %v", s, err)
 	}
 
@@ -521,7 +547,7 @@ func TestPassthroughRaw(t *testing.T) {
 		}
 		return nil, &upstream.RPCError{Code: mcp.METHOD_NOT_FOUND, Message: method}, nil
 	})
-	_, url := servePT(t, fs, Options{})
+	_, url := servePT(t, fs, actors.SessionsOptions{}, Options{})
 	a := &rawAgent{t: t, url: url + "/mcp/server/up"}
 
 	t.Run("no session", func(t *testing.T) {
@@ -667,16 +693,17 @@ func TestPassthroughRaw(t *testing.T) {
 		<-cancelled
 		bup.waitGot(t, `notifications/cancelled {"reason":"timed out after 200ms","requestId":`)
 		r = b.post(`{"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"x"}}`, "application/json")
-		if !strings.Contains(string(r.body), fmt.Sprintf(`"code":%d`, codeRequestTimeout)) {
+		if !strings.Contains(string(r.body), fmt.Sprintf(`"code":%d`, passthrough.CodeRequestTimeout)) {
 			t.Errorf("resources/read past the timeout: %s", r.body)
 		}
 	})
 }
 
 // TestPassthroughRefusals: the registry's verdict holds for live sessions (quarantine or a
-// config change closes them, on the next request or by the sweep for an agent that only
-// listens), a lost upstream ends its session, refused initializes get the REST statuses,
-// and messages sent while no GET stream is open wait for the next one.
+// config change closes them at once, connection and all, and the agent's next request is
+// told why, also for an agent that only listens), a lost upstream ends its session,
+// refused initializes get the REST statuses, and messages sent while no GET stream is open
+// wait for the next one.
 func TestPassthroughRefusals(t *testing.T) {
 	noLeaks(t)
 	fs := newFakeServer(func(ctx context.Context, f *fakeUp, method string, params json.RawMessage) (json.RawMessage, *upstream.RPCError, error) {
@@ -685,7 +712,7 @@ func TestPassthroughRefusals(t *testing.T) {
 		}
 		return json.RawMessage(`{"content":[{"type":"text","text":"ok"}]}`), nil, nil
 	})
-	_, url := servePT(t, fs, Options{})
+	_, url := servePT(t, fs, actors.SessionsOptions{}, Options{})
 	start := func() (*rawAgent, *fakeUp) {
 		a := &rawAgent{t: t, url: url + "/mcp/server/up"}
 		r := a.post(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`, both)
@@ -723,13 +750,13 @@ func TestPassthroughRefusals(t *testing.T) {
 			t.Fatalf("prompts/list after a config change: %s (closed %v)", r.body, up.closed())
 		}
 	})
-	t.Run("swept while listening", func(t *testing.T) {
+	t.Run("closed while listening", func(t *testing.T) {
 		_, up := start()
 		fs.set(3, nil)
 		select {
 		case <-up.done:
 		case <-time.After(10 * time.Second):
-			t.Fatal("the sweep did not close a session whose server changed")
+			t.Fatal("a session whose server changed was not closed")
 		}
 	})
 	t.Run("upstream lost", func(t *testing.T) {
@@ -800,7 +827,7 @@ func TestPassthroughSessionBound(t *testing.T) {
 		}
 		return hang(ctx, f)
 	})
-	e, url := servePT(t, fs, Options{PassthroughSessions: 2})
+	e, url := servePT(t, fs, actors.SessionsOptions{PassthroughSessions: 2}, Options{})
 	start := func() (*rawAgent, rawReply) {
 		a := &rawAgent{t: t, url: url + "/mcp/server/up"}
 		r := a.post(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`, both)
@@ -856,7 +883,7 @@ func TestPassthroughHeartbeat(t *testing.T) {
 	fs := newFakeServer(func(ctx context.Context, f *fakeUp, method string, params json.RawMessage) (json.RawMessage, *upstream.RPCError, error) {
 		return fakeInit(params), nil, nil
 	})
-	_, url := servePT(t, fs, Options{Heartbeat: 20 * time.Millisecond})
+	_, url := servePT(t, fs, actors.SessionsOptions{}, Options{Heartbeat: 20 * time.Millisecond})
 	a := &rawAgent{t: t, url: url + "/mcp/server/up"}
 	r := a.post(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`, both)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -888,7 +915,7 @@ func TestPassthroughIdle(t *testing.T) {
 	fs := newFakeServer(func(ctx context.Context, f *fakeUp, method string, params json.RawMessage) (json.RawMessage, *upstream.RPCError, error) {
 		return fakeInit(params), nil, nil
 	})
-	e, url := servePT(t, fs, Options{IdleTTL: 100 * time.Millisecond})
+	e, url := servePT(t, fs, actors.SessionsOptions{IdleTTL: 100 * time.Millisecond}, Options{})
 	a := &rawAgent{t: t, url: url + "/mcp/server/up"}
 	r := a.post(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"idle","version":"1"}}}`, both)
 	sid := r.header.Get("Mcp-Session-Id")
@@ -899,7 +926,7 @@ func TestPassthroughIdle(t *testing.T) {
 		t.Fatal("the idle session's upstream connection was not closed")
 	}
 	waitUntil(t, "the session to be forgotten", func() bool { return e.PassthroughSessions() == 0 })
-	if s, err := e.Sessions().Session(context.Background(), sid); err != nil || s.Status != store.SessionClosed || s.ClientName != "idle" {
+	if s, err := sessionsOf(e).Session(context.Background(), sid); err != nil || s.Status != store.SessionClosed || s.ClientName != "idle" {
 		t.Fatalf("session record %+v %v", s, err)
 	}
 }

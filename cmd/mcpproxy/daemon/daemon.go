@@ -8,8 +8,10 @@
 //	defer d.Shutdown(context.Background())
 //
 // Shutdown order (ARCHITECTURE.md): stop accepting, cancel the HTTP base context (ends
-// /events and /mcp streams), http.Server.Shutdown, stop every upstream (killing process
-// groups, in parallel), stop the hub, close the store, shut the actor system down.
+// /events and /mcp streams), http.Server.Shutdown, end the MCP sessions (waiting for the
+// passthrough sessions' processes), stop every upstream (killing process groups, in
+// parallel), stop the sessions actor, the registry and the hub, close the store, shut the
+// actor system down.
 package daemon
 
 import (
@@ -79,6 +81,9 @@ type Daemon struct {
 	Registry *actor.PID
 	Hub      *actor.PID
 	Client   *actors.Client
+	// Sessions is the sessions actor's client: the MCP session table and the passthrough
+	// sessions.
+	Sessions *actors.SessionsClient
 	HTTP     *mhttp.Server
 
 	// Watcher follows the config file; ConfigErrors holds the errors of the last invalid
@@ -276,8 +281,20 @@ func (d *Daemon) startActors() {
 	}))
 	d.Hub = d.System.Root.Spawn(actors.NewHubProps(actors.HubOptions{Store: d.Store, Logger: d.Logger}))
 	d.ops = newOps(d)
+	// The MCP session table and the passthrough sessions; MCPPROXY_MCP_SESSION_IDLE_TTL (a
+	// Go duration) overrides how long an idle session lives. The registry is asked for
+	// passthrough targets once it runs (d.Client is set below, before anything is served).
+	idle, _ := time.ParseDuration(os.Getenv("MCPPROXY_MCP_SESSION_IDLE_TTL"))
+	sessions, err := actors.SpawnSessions(d.System, actors.SessionsOptions{Store: d.Store, Logger: d.Logger, IdleTTL: idle,
+		Target: func(ctx context.Context, name string) (actors.PassthroughTarget, error) {
+			return d.Client.PassthroughTarget(ctx, name)
+		}})
+	if err != nil {
+		panic(err) // a fresh actor system has no sessions actor yet
+	}
+	d.Sessions = sessions
 	reg, err := d.System.Root.SpawnNamed(actors.NewRegistryProps(actors.RegistryOptions{
-		Config: d.fileConfig, ConfigPath: d.ConfigPath, Hub: d.Hub, Logger: d.Logger,
+		Config: d.fileConfig, ConfigPath: d.ConfigPath, Hub: d.Hub, Sessions: sessions.PID(), Logger: d.Logger,
 		Secret: func(name string) (string, bool) {
 			v, err := d.Store.SecretValue(name)
 			return v, err == nil
@@ -319,13 +336,11 @@ func (d *Daemon) startHTTP() {
 	for _, r := range d.opts.Routes {
 		routes = append(routes, r(d))
 	}
-	// The MCP endpoints for agents and their sessions; MCPPROXY_MCP_SESSION_IDLE_TTL (a Go
-	// duration) overrides how long an idle session lives.
-	idle, _ := time.ParseDuration(os.Getenv("MCPPROXY_MCP_SESSION_IDLE_TTL"))
-	mcpEP := mcpserver.New(mcpserver.Options{Backend: d.Client, Store: d.Store, Logger: d.Logger,
-		Version: d.opts.Version, IdleTTL: idle})
+	// The MCP endpoints for agents; their sessions are the sessions actor's.
+	mcpEP := mcpserver.New(mcpserver.Options{Backend: d.Client, Sessions: d.Sessions, Logger: d.Logger,
+		Version: d.opts.Version})
 	d.stoppers = append(d.stoppers, mcpEP.Close)
-	routes = append(routes, mcpEP.Routes, mhttp.SessionRoutes(mcpEP.Sessions()))
+	routes = append(routes, mcpEP.Routes, mhttp.SessionRoutes(d.Sessions))
 	d.HTTP = mhttp.New(mhttp.Options{
 		Backend: d.Client, Settings: mhttp.SettingsFrom(d.Config), Version: d.opts.Version,
 		ConfigPath: d.ConfigPath, Logger: d.Logger, Ready: d.ready.Load,
@@ -421,7 +436,9 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 	if err := d.Client.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stopping upstreams: %w", err))
 	}
-	for _, pid := range []*actor.PID{d.Registry, d.Hub} {
+	// The sessions actor goes first: its last records are written before the store closes,
+	// and the registry no longer has sessions to revoke.
+	for _, pid := range []*actor.PID{d.Sessions.PID(), d.Registry, d.Hub} {
 		// PoisonFuture's own timeout is 10 s; ctx is the bound that counts.
 		done := make(chan struct{})
 		f := d.System.Root.PoisonFuture(pid)
