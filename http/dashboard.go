@@ -50,10 +50,10 @@ func loadDashboardFile(name string) (dashboardFile, error) {
 	return dashboardFile{name: name, data: data, contentType: ct, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}, nil
 }
 
-// DashboardRoutes is the route plug-in that serves the dashboard: the page at "/" and its
-// script and style sheet under /dashboard/, all without the API key (the page asks for the
-// key and sends it with every API call; it holds no data itself).
-func DashboardRoutes(s *Server, open, _ *gin.RouterGroup) {
+// dashboardRoutes serves the dashboard: the page at "/" and its script and style sheet
+// under /dashboard/, all without the API key (the page asks for the key and sends it with
+// every API call; it holds no data itself).
+func (s *Server) dashboardRoutes(open *gin.RouterGroup) {
 	index, err := loadDashboardFile(dashboard.Index)
 	if err != nil {
 		panic(err) // the files are embedded at build time; a missing one is a build bug

@@ -22,16 +22,6 @@ var _ EventsHub = (*actors.HubClient)(nil)
 // subscribeTimeout bounds the hub's answer to a new subscriber.
 const subscribeTimeout = 5 * time.Second
 
-// EventsRoutes is the route plug-in (Options.Routes) of GET and HEAD /events, in the keyed
-// group: the API key by header or ?apikey= (browser EventSource cannot set headers), 401
-// without it; the Host check applies as everywhere.
-func EventsRoutes(hub EventsHub) func(s *Server, open, keyed *gin.RouterGroup) {
-	return func(s *Server, _, keyed *gin.RouterGroup) {
-		keyed.GET("/events", s.events(hub))
-		keyed.HEAD("/events", headEvents)
-	}
-}
-
 // events handles GET /events: the SSE stream of servers.changed, config.reloaded and
 // tools.indexed (API.md). A client that sends Last-Event-ID (or the lastEventId query
 // some clients use) first gets the logged events after that id, then live ones.

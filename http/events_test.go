@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/mcpproxy/mcpproxy/actors"
 )
 
@@ -71,7 +69,7 @@ func (f *fakeHub) Subscribe(_ context.Context, after uint64, replay bool) (*acto
 // is gone (503), and HEAD answering the stream's headers without a body.
 func TestEventsRoutes(t *testing.T) {
 	hub := &fakeHub{err: actors.Errorf(actors.CodeUnavailable, "the proxy is shutting down")}
-	srv := New(Options{Settings: Settings{APIKey: "k"}, Routes: []func(*Server, *gin.RouterGroup, *gin.RouterGroup){EventsRoutes(hub)}})
+	srv := New(Options{Settings: Settings{APIKey: "k"}, Events: hub})
 	cases := []struct {
 		name, method, target string
 		headers              map[string]string

@@ -53,18 +53,6 @@ type DockerIsolation struct {
 	DefaultImage string `json:"default_image"`
 }
 
-// OpsRoutes is the route plug-in for GET /api/v1/info, /diagnostics, /doctor and
-// /docker/status (all keyed).
-func OpsRoutes(b OpsBackend) func(s *Server, open, keyed *gin.RouterGroup) {
-	return func(s *Server, _, keyed *gin.RouterGroup) {
-		api := keyed.Group("/api/v1")
-		api.GET("/info", opsHandler(s, b.Info))
-		api.GET("/diagnostics", opsHandler(s, b.Diagnostics))
-		api.GET("/doctor", opsHandler(s, b.Doctor))
-		api.GET("/docker/status", opsHandler(s, b.DockerStatus))
-	}
-}
-
 // opsHandler serves one read-only operations route: one backend call, its value as JSON.
 // The doctor answers 200 also when unhealthy: the report is the answer, not an error.
 func opsHandler[T any](s *Server, get func(context.Context) (T, error)) gin.HandlerFunc {

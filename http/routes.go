@@ -12,10 +12,32 @@ import (
 	"github.com/mcpproxy/mcpproxy/actors"
 )
 
-// routes registers the core routes; plug-ins in Options.Routes add the rest.
+// MCPEndpoint is what the route table needs from the MCP endpoints (http/mcpserver): their
+// two handlers, and Attach, which hands them the Server for its settings, key check and
+// error writer before any request arrives. The endpoints check the key themselves (see the
+// package doc), so both are mounted in the open group.
+type MCPEndpoint interface {
+	Attach(s *Server)
+	ServeMain(c *gin.Context)
+	ServePassthrough(c *gin.Context)
+}
+
+// routes is the route table: every route the daemon serves, in the open group (no key) or
+// the keyed one. Surfaces whose backend is nil in Options are left out.
 func (s *Server) routes(open, keyed *gin.RouterGroup) {
 	open.GET("/healthz", s.healthz)
 	open.GET("/readyz", s.readyz)
+	s.dashboardRoutes(open)
+	s.swaggerRoutes(open)
+	if s.opts.MCP != nil {
+		open.Any("/mcp", s.opts.MCP.ServeMain)
+		open.Any("/mcp/server/:name", s.opts.MCP.ServePassthrough)
+	}
+	if s.opts.Events != nil {
+		// The key by header or ?apikey= (browser EventSource cannot set headers).
+		keyed.GET("/events", s.events(s.opts.Events))
+		keyed.HEAD("/events", headEvents)
+	}
 
 	api := keyed.Group("/api/v1")
 	api.GET("/status", s.getStatus)
@@ -34,6 +56,25 @@ func (s *Server) routes(open, keyed *gin.RouterGroup) {
 	api.GET("/config", s.getConfig)
 	api.POST("/config/validate", s.validateConfig)
 	api.POST("/config/apply", s.applyConfig)
+
+	if b := s.opts.Ops; b != nil {
+		api.GET("/info", opsHandler(s, b.Info))
+		api.GET("/diagnostics", opsHandler(s, b.Diagnostics))
+		api.GET("/doctor", opsHandler(s, b.Doctor))
+		api.GET("/docker/status", opsHandler(s, b.DockerStatus))
+	}
+	if b := s.opts.Secrets; b != nil {
+		h := secretsHandlers{s: s, b: b}
+		api.GET("/secrets", h.list)
+		api.GET("/secrets/:name", h.get)
+		api.PUT("/secrets/:name", h.put)
+		api.DELETE("/secrets/:name", h.delete)
+	}
+	if src := s.opts.Sessions; src != nil {
+		h := sessionHandlers{s: s, src: src}
+		api.GET("/sessions", h.list)
+		api.GET("/sessions/:id", h.get)
+	}
 }
 
 // healthz handles GET /healthz: the process is alive.

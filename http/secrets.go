@@ -36,18 +36,6 @@ type secretResponse struct {
 	Restarted []string      `json:"restarted,omitempty"`
 }
 
-// SecretsRoutes is the route plug-in for /api/v1/secrets (all keyed).
-func SecretsRoutes(b SecretsBackend) func(s *Server, open, keyed *gin.RouterGroup) {
-	return func(s *Server, _, keyed *gin.RouterGroup) {
-		h := secretsHandlers{s: s, b: b}
-		api := keyed.Group("/api/v1")
-		api.GET("/secrets", h.list)
-		api.GET("/secrets/:name", h.get)
-		api.PUT("/secrets/:name", h.put)
-		api.DELETE("/secrets/:name", h.delete)
-	}
-}
-
 type secretsHandlers struct {
 	s *Server
 	b SecretsBackend

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/mcpproxy/mcpproxy/actors"
 	"github.com/mcpproxy/mcpproxy/actors/doctor"
 )
@@ -73,7 +71,8 @@ func (f fakeOps) DockerStatus(context.Context) (DockerStatus, error) { return Do
 func newOpsTestServer(sec SecretsBackend, ops OpsBackend) *Server {
 	return New(Options{
 		Settings: Settings{APIKey: "k"},
-		Routes:   []func(*Server, *gin.RouterGroup, *gin.RouterGroup){SecretsRoutes(sec), OpsRoutes(ops)},
+		Secrets:  sec,
+		Ops:      ops,
 	})
 }
 

@@ -90,9 +90,15 @@ type Options struct {
 	// Started is when the daemon started, for uptime.
 	Started time.Time
 
-	// Routes adds further routes (events, MCP, swagger, dashboard, operations). Each gets the
-	// Server and the two route groups: open (no key) and keyed (API key required).
-	Routes []func(s *Server, open *gin.RouterGroup, keyed *gin.RouterGroup)
+	// The surfaces beside the core REST API, each behind the small interface its handlers
+	// need. A nil one is not mounted (handler tests mount only what they test); the daemon
+	// sets them all. The dashboard and Swagger UI need nothing and are always mounted. Every
+	// route is named in one table, routes.go.
+	Events   EventsHub      // GET and HEAD /events
+	Ops      OpsBackend     // /api/v1/info, /diagnostics, /doctor, /docker/status
+	Secrets  SecretsBackend // /api/v1/secrets...
+	Sessions SessionSource  // /api/v1/sessions...
+	MCP      MCPEndpoint    // /mcp and /mcp/server/{name}
 }
 
 // Server is the gin engine and its settings.
@@ -140,10 +146,10 @@ func New(opts Options) *Server {
 	s.engine = r
 	open := r.Group("")
 	keyed := r.Group("", s.requireKey)
-	s.routes(open, keyed)
-	for _, add := range opts.Routes {
-		add(s, open, keyed)
+	if opts.MCP != nil {
+		opts.MCP.Attach(s)
 	}
+	s.routes(open, keyed)
 	return s
 }
 
@@ -164,7 +170,7 @@ func (s *Server) SetSettings(st Settings) {
 // Settings returns the live settings.
 func (s *Server) Settings() Settings { return *s.settings.Load() }
 
-// WriteError writes err as the error envelope, for route plug-ins.
+// WriteError writes err as the error envelope, for handlers outside this package (the MCP endpoints).
 func (s *Server) WriteError(c *gin.Context, err error) { s.writeError(c, err) }
 
 // unixConnKey marks requests that came over the Unix socket.

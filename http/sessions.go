@@ -17,15 +17,6 @@ type SessionSource interface {
 	Session(ctx context.Context, id string) (store.Session, error)
 }
 
-// SessionRoutes is the route plug-in for GET /api/v1/sessions and /api/v1/sessions/{id}.
-func SessionRoutes(src SessionSource) func(s *Server, open, keyed *gin.RouterGroup) {
-	return func(s *Server, _, keyed *gin.RouterGroup) {
-		h := sessionHandlers{s: s, src: src}
-		keyed.GET("/api/v1/sessions", h.list)
-		keyed.GET("/api/v1/sessions/:id", h.get)
-	}
-}
-
 type sessionHandlers struct {
 	s   *Server
 	src SessionSource

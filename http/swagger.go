@@ -13,12 +13,12 @@ import (
 	"github.com/mcpproxy/mcpproxy/oas"
 )
 
-// SwaggerRoutes is the route plug-in for the API documentation: Swagger UI at /swagger/, the
+// swaggerRoutes serves the API documentation: Swagger UI at /swagger/, the
 // OpenAPI document (oas.Spec) at /swagger/swagger.yaml, and the UI's scripts and styles at
 // /swagger/{file}, from the Swagger UI distribution that github.com/swaggo/files/v2 embeds.
 // Everything is served from the binary, so the UI works offline. The routes are open:
 // reading the documentation needs no key, and "Try it out" asks for one (or takes ?apikey=).
-func SwaggerRoutes(s *Server, open, _ *gin.RouterGroup) {
+func (s *Server) swaggerRoutes(open *gin.RouterGroup) {
 	open.GET("/swagger/", swaggerIndex)
 	open.GET("/swagger/swagger.yaml", swaggerSpec)
 	open.GET("/swagger/:file", func(c *gin.Context) { swaggerAsset(s, c) })

@@ -217,13 +217,17 @@ func (e *Endpoint) sessionHooks() *server.Hooks {
 	return hooks
 }
 
-// Routes mounts /mcp and /mcp/server/{name}; it is an http.Options.Routes plug-in. The
-// routes sit in the open group because require_mcp_auth decides whether they need the key.
-func (e *Endpoint) Routes(s *mhttp.Server, open, _ *gin.RouterGroup) {
-	e.httpSrv = s
-	open.Any("/mcp", e.serveMain)
-	open.Any("/mcp/server/:name", e.servePassthrough)
-}
+// Attach hands the endpoint the HTTP server whose route table mounts it (mhttp.Options.MCP):
+// its live settings, key check and error writer. New calls it before serving.
+func (e *Endpoint) Attach(s *mhttp.Server) { e.httpSrv = s }
+
+// ServeMain handles /mcp: the proxy's own tools.
+func (e *Endpoint) ServeMain(c *gin.Context) { e.serveMain(c) }
+
+// ServePassthrough handles /mcp/server/{name}: one upstream as if connected directly.
+func (e *Endpoint) ServePassthrough(c *gin.Context) { e.servePassthrough(c) }
+
+var _ mhttp.MCPEndpoint = (*Endpoint)(nil)
 
 // Codes the http package maps to 401, 413 and 405 (its table decides the status).
 const (

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/gin-gonic/gin"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
@@ -139,7 +138,7 @@ func serveWith(t *testing.T, b *fakeBackend, so actors.SessionsOptions, o Option
 	o.Backend, o.Sessions = b, sessions
 	e := New(o)
 	s := mhttp.New(mhttp.Options{Backend: nil, Settings: mhttp.Settings{APIKey: testKey, RequireMCPAuth: true},
-		Routes: []func(*mhttp.Server, *gin.RouterGroup, *gin.RouterGroup){e.Routes, mhttp.SessionRoutes(sessions)}})
+		MCP: e, Sessions: sessions})
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		ts.Close()

@@ -33,7 +33,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/gin-gonic/gin"
 
 	"github.com/mcpproxy/mcpproxy/actors"
 	"github.com/mcpproxy/mcpproxy/actors/store"
@@ -62,8 +61,6 @@ type Options struct {
 	BackoffBase time.Duration
 	// HealthEvery overrides how often remote upstreams are pinged (default 30 s; tests).
 	HealthEvery time.Duration
-	// Routes are extra HTTP route plug-ins (events, MCP, swagger, dashboard, operations).
-	Routes []func(d *Daemon) func(s *mhttp.Server, open, keyed *gin.RouterGroup)
 }
 
 // Daemon is one running mcpproxy.
@@ -326,26 +323,21 @@ func (d *Daemon) startActors() {
 func (d *Daemon) startHTTP() {
 	host, _, _ := net.SplitHostPort(d.Addr())
 	ip := net.ParseIP(host)
-	var routes []func(s *mhttp.Server, open, keyed *gin.RouterGroup)
-	routes = append(routes, mhttp.DashboardRoutes)
-	routes = append(routes, mhttp.SwaggerRoutes)
-	// /events: cancelling the base context ends every stream before Shutdown, and the hub
-	// drops stalled subscribers itself, so the events need no stopper.
-	routes = append(routes, mhttp.EventsRoutes(actors.NewHubClient(d.System, d.Hub)))
-	routes = append(routes, mhttp.OpsRoutes(d.ops), mhttp.SecretsRoutes(actors.NewSecrets(d.Store, d.Client, d.Logger)))
-	for _, r := range d.opts.Routes {
-		routes = append(routes, r(d))
-	}
 	// The MCP endpoints for agents; their sessions are the sessions actor's.
 	mcpEP := mcpserver.New(mcpserver.Options{Backend: d.Client, Sessions: d.Sessions, Logger: d.Logger,
 		Version: d.opts.Version})
 	d.stoppers = append(d.stoppers, mcpEP.Close)
-	routes = append(routes, mcpEP.Routes, mhttp.SessionRoutes(d.Sessions))
 	d.HTTP = mhttp.New(mhttp.Options{
 		Backend: d.Client, Settings: mhttp.SettingsFrom(d.Config), Version: d.opts.Version,
 		ConfigPath: d.ConfigPath, Logger: d.Logger, Ready: d.ready.Load,
 		Loopback: ip != nil && ip.IsLoopback() || host == "localhost", Started: d.Started,
-		Routes: routes,
+		// /events: cancelling the base context ends every stream before Shutdown, and the
+		// hub drops stalled subscribers itself, so the events need no stopper.
+		Events:   actors.NewHubClient(d.System, d.Hub),
+		Ops:      d.ops,
+		Secrets:  actors.NewSecrets(d.Store, d.Client, d.Logger),
+		Sessions: d.Sessions,
+		MCP:      mcpEP,
 	})
 	base, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
