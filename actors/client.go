@@ -8,7 +8,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/mcpproxy/mcpproxy/actors/upstream"
 	"github.com/mcpproxy/mcpproxy/config"
 )
 
@@ -153,8 +152,10 @@ func (c *Client) Apply(ctx context.Context, cfg *config.Config, source string) (
 }
 
 // CallTool calls "server:tool" with args. timeout 0 means the config's call_tool_timeout.
-// The upstream's result comes back unchanged, including isError.
-func (c *Client) CallTool(ctx context.Context, name string, args any, meta *mcp.Meta, timeout time.Duration) (*mcp.CallToolResult, error) {
+// The upstream's result comes back unchanged, including isError. When meta carries a
+// progress token and progress is not nil, the upstream's progress notifications for the
+// call go to progress, all of them before CallTool returns.
+func (c *Client) CallTool(ctx context.Context, name string, args any, meta *mcp.Meta, timeout time.Duration, progress ProgressSink) (*mcp.CallToolResult, error) {
 	// The upstream actor bounds the call itself (timeout, else call_tool_timeout) and always
 	// answers, so a caller without a deadline of its own waits for that answer rather than
 	// for DefaultAskTimeout, which is shorter than the default call_tool_timeout.
@@ -165,7 +166,7 @@ func (c *Client) CallTool(ctx context.Context, name string, args any, meta *mcp.
 	if timeout > 0 && timeout+time.Second < wait {
 		wait = timeout + time.Second
 	}
-	res, err := c.ask(ctx, callTool{Name: name, Args: args, Meta: meta, Timeout: timeout}, wait)
+	res, err := c.ask(ctx, callTool{Name: name, Args: args, Meta: meta, Timeout: timeout, Progress: progress}, wait)
 	if err != nil {
 		return nil, err
 	}
@@ -174,20 +175,6 @@ func (c *Client) CallTool(ctx context.Context, name string, args any, meta *mcp.
 		return nil, Errorf(CodeInternal, "internal error: unexpected reply %T", res)
 	}
 	return rep.Result, rep.Err
-}
-
-// UpstreamConn returns the live connection of a reachable server, for the passthrough
-// endpoint; it fails like CallTool for quarantined, disabled, unknown or not-ready servers.
-func (c *Client) UpstreamConn(ctx context.Context, name string) (*upstream.Conn, error) {
-	res, err := c.ask(ctx, getUpstreamConn{Name: name}, timeoutOf(ctx))
-	if err != nil {
-		return nil, err
-	}
-	rep, ok := res.(withUpstreamConnReply)
-	if !ok {
-		return nil, Errorf(CodeInternal, "internal error: unexpected reply %T", res)
-	}
-	return rep.Conn, rep.Err
 }
 
 // Shutdown stops every upstream (killing their processes) and waits until all are gone.

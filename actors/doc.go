@@ -65,8 +65,8 @@
 // # Messages
 //
 // registry: listServers, getServer, getStatus, setEnabled, setQuarantined, restartServer,
-// bulkOp, getServerTools, searchTools, callTool and getUpstreamConn (forwarded to the
-// upstream actor with the caller as sender, so the upstream answers the caller directly and
+// bulkOp, getServerTools, searchTools, callTool (forwarded to the upstream actor with the
+// caller as sender, so the upstream answers the caller directly and
 // many calls to one upstream run at once), getPassthroughTarget and checkPassthrough (see
 // Passthrough sessions), getConfig, applyConfig, getSecretUsers, restartSecretUsers,
 // shutdownAll; from its children
@@ -87,8 +87,10 @@
 // openDone, callDone, notified, fromUpstream, upstreamAsk, askGone, connLost (see the
 // package doc of actors/passthrough).
 //
-// upstream actor: restartUpstream, reconnectUpstream, callUpstreamTool, withUpstreamConn,
-// setMessageLimit (from the registry when an apply changes max_message_bytes; used by the
+// upstream actor: restartUpstream, reconnectUpstream, callUpstreamTool (with the call's
+// ProgressSink when the agent asked for progress: the actor swaps in a token of its own,
+// routes the connection's notifications/progress to the sink as progressNotified messages,
+// and answers the call through progressCallDone after them, progress.go), setMessageLimit (from the registry when an apply changes max_message_bytes; used by the
 // next connection); internal connectDone, connLost, retryDue, toolsChanged, toolsListed.
 // notifications/tools/list_changed is coalesced twice: the connection's notification
 // handler rings a doorbell that leaves at most one toolsChanged in the mailbox, and the
@@ -183,8 +185,8 @@
 // # Scaling out
 //
 // Messages are plain values, so the actors could move to protoactor's cluster later without
-// changing their contracts, except for what only makes sense in one process: the upstream
-// connection handed to /mcp for progress, the dial options with their Docker hooks in a
+// changing their contracts, except for what only makes sense in one process: the
+// ProgressSink a /mcp call carries (an agent's session), the dial options with their Docker hooks in a
 // passthrough target, the hub's subscriptions, and, between the MCP transport and the
 // sessions actor, the channel beginRequest answers with (closed when the session closes),
 // the purge function of registerPurge, and the passthrough.Stream each response is written

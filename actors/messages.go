@@ -9,7 +9,7 @@ import (
 )
 
 // Requests the registry answers. Each gets exactly one reply on every path: a reply value
-// for most, callToolReply or withUpstreamConnReply for the call paths (which the upstream
+// for most, callToolReply for the call path (which the upstream
 // actor answers directly).
 type (
 	listServers struct {
@@ -41,10 +41,11 @@ type (
 		Args    any
 		Meta    *mcp.Meta
 		Timeout time.Duration // 0: the config's call_tool_timeout
+		// Progress receives the call's progress notifications when Meta asks for them.
+		Progress ProgressSink
 	}
-	getUpstreamConn struct{ Name string }
-	getConfig       struct{}
-	applyConfig     struct {
+	getConfig   struct{}
+	applyConfig struct {
 		Config *config.Config // parsed, possibly with Redacted placeholders
 		Source string         // config.SourceAPI or config.SourceFile
 	}

@@ -134,7 +134,7 @@ func (r *registry) Receive(ctx actor.Context) {
 		}
 	}()
 	switch ctx.Message().(type) {
-	case listServers, getServer, getStatus, getServerTools, searchTools, callTool, getUpstreamConn, getConfig,
+	case listServers, getServer, getStatus, getServerTools, searchTools, callTool, getConfig,
 		getPassthroughTarget, checkPassthrough, getSecretUsers:
 	default:
 		// Anything else may change a server's view; readers cache by this number.
@@ -182,8 +182,6 @@ func (r *registry) Receive(ctx actor.Context) {
 		r.search(ctx, m)
 	case callTool:
 		r.callTool(ctx, m)
-	case getUpstreamConn:
-		r.upstreamConn(ctx, m)
 	case getPassthroughTarget:
 		r.passthroughTarget(ctx, m)
 	case checkPassthrough:
@@ -756,16 +754,7 @@ func (r *registry) callTool(ctx actor.Context, m callTool) {
 	if timeout <= 0 {
 		timeout = r.eff.Timeout()
 	}
-	ctx.RequestWithCustomSender(rw.pid, callUpstreamTool{Tool: tool, Args: m.Args, Meta: m.Meta, Timeout: timeout}, ctx.Sender())
-}
-
-func (r *registry) upstreamConn(ctx actor.Context, m getUpstreamConn) {
-	rw, err := r.unreachable(m.Name)
-	if err != nil {
-		ctx.Respond(withUpstreamConnReply{Err: err})
-		return
-	}
-	ctx.RequestWithCustomSender(rw.pid, withUpstreamConn{}, ctx.Sender())
+	ctx.RequestWithCustomSender(rw.pid, callUpstreamTool{Tool: tool, Args: m.Args, Meta: m.Meta, Timeout: timeout, Progress: m.Progress}, ctx.Sender())
 }
 
 func (r *registry) shutdownAll(ctx actor.Context) {

@@ -264,7 +264,7 @@ func (h *regHarness) total(t testing.TB) int {
 
 func (h *regHarness) call(t testing.TB, tool string, args map[string]any) string {
 	t.Helper()
-	res, err := h.c.CallTool(ctxT(t), tool, args, nil, 0)
+	res, err := h.c.CallTool(ctxT(t), tool, args, nil, 0, nil)
 	if err != nil {
 		t.Fatalf("call %s: %v", tool, err)
 	}

@@ -74,6 +74,10 @@ type upstreamActor struct {
 	// waits for it, so that e.g. the old container's removal cannot hit the new one (Docker
 	// isolation names containers after the server).
 	prevClosed chan struct{}
+	// progress routes the progress notifications of calls in flight to their agents, by
+	// the token the proxy sent upstream (progress.go).
+	progress     map[string]progressRoute
+	nextProgress uint64
 	// scrub holds the secrets of the last resolve; last_error and log fields pass through
 	// it (the connection scrubs its own errors too; this is the last line).
 	scrub *config.Scrubber
@@ -135,22 +139,16 @@ type (
 	reconnectUpstream struct{}
 	// callUpstreamTool calls a tool; the reply is a callToolReply to the sender.
 	callUpstreamTool struct {
-		Tool    string
-		Args    any
-		Meta    *mcp.Meta
-		Timeout time.Duration
+		Tool     string
+		Args     any
+		Meta     *mcp.Meta
+		Timeout  time.Duration
+		Progress ProgressSink // nil: the caller wants no progress
 	}
 	callToolReply struct {
 		Result *mcp.CallToolResult
 		Err    error
 	}
-	// withUpstreamConn hands the live connection to a caller (the passthrough endpoint).
-	withUpstreamConn      struct{}
-	withUpstreamConnReply struct {
-		Conn *upstream.Conn
-		Err  error
-	}
-
 	connectDone struct {
 		gen   int
 		conn  *upstream.Conn
@@ -226,12 +224,11 @@ func (u *upstreamActor) Receive(ctx actor.Context) {
 		}
 	case callUpstreamTool:
 		u.call(ctx, m)
-	case withUpstreamConn:
-		if u.state != StateReady || u.conn == nil {
-			ctx.Respond(withUpstreamConnReply{Err: Errorf(CodeUnavailable, "server %q is not ready (state %s)", u.p.name, u.state)})
-			return
-		}
-		ctx.Respond(withUpstreamConnReply{Conn: u.conn})
+	case progressNotified:
+		u.onProgress(m)
+	case progressCallDone:
+		delete(u.progress, m.key)
+		u.sys.Root.Send(m.caller, m.reply)
 	}
 }
 
@@ -282,8 +279,11 @@ func (u *upstreamActor) connect() {
 		opts.Scrub = scrub
 		bell := new(atomic.Bool)
 		opts.OnNotification = func(n mcp.JSONRPCNotification) {
-			if n.Method == string(mcp.MethodNotificationToolsListChanged) && bell.CompareAndSwap(false, true) {
+			switch {
+			case n.Method == string(mcp.MethodNotificationToolsListChanged) && bell.CompareAndSwap(false, true):
 				sys.Root.Send(self, toolsChanged{gen: gen, bell: bell})
+			case n.Method == string(mcp.MethodNotificationProgress):
+				sys.Root.Send(self, progressNotified{gen: gen, params: n.Params.AdditionalFields})
 			}
 		}
 		conn, err := upstream.Dial(ctx, cfg, opts)
@@ -451,14 +451,15 @@ func (u *upstreamActor) call(ctx actor.Context, m callUpstreamTool) {
 		ctx.Respond(callToolReply{Err: Errorf(CodeUnavailable, "server %q is not ready (state %s)", u.p.name, u.state)})
 		return
 	}
-	conn, sys := u.conn, u.sys
+	conn, sys, self := u.conn, u.sys, u.self
+	meta, progressKey := u.routeProgress(m.Meta, m.Progress)
 	go func() {
 		cctx, cancel := context.WithTimeout(context.Background(), m.Timeout)
 		defer cancel()
 		req := mcp.CallToolRequest{}
 		req.Params.Name = m.Tool
 		req.Params.Arguments = m.Args
-		req.Params.Meta = m.Meta
+		req.Params.Meta = meta
 		res, err := conn.Client.CallTool(cctx, req)
 		if err != nil {
 			if lost := conn.Err(); errors.Is(lost, upstream.ErrMessageTooLarge) {
@@ -471,6 +472,10 @@ func (u *upstreamActor) call(ctx actor.Context, m callUpstreamTool) {
 			default:
 				err = &Error{Code: CodeUpstream, Message: fmt.Sprintf("call to %s:%s failed: %s", u.p.name, m.Tool, conn.Scrubber().Scrub(err.Error()))}
 			}
+		}
+		if progressKey != "" {
+			sys.Root.Send(self, progressCallDone{key: progressKey, caller: sender, reply: callToolReply{Result: res, Err: err}})
+			return
 		}
 		sys.Root.Send(sender, callToolReply{Result: res, Err: err})
 	}()

@@ -32,7 +32,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpproxy/mcpproxy/actors"
 	"github.com/mcpproxy/mcpproxy/config"
@@ -53,7 +52,6 @@ type Backend interface {
 	SearchTools(ctx context.Context, query string, limit int) ([]actors.ToolHit, int, error)
 	Config(ctx context.Context) (*config.Config, error)
 	Apply(ctx context.Context, cfg *config.Config, source string) (actors.ApplyResult, error)
-	CallTool(ctx context.Context, name string, args any, meta *mcp.Meta, timeout time.Duration) (*mcp.CallToolResult, error)
 }
 
 var _ Backend = (*actors.Client)(nil)

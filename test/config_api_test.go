@@ -60,7 +60,7 @@ func (p *proxy) fixturePID(server string) int {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	res, err := p.D.Client.CallTool(ctx, server+":pid", map[string]any{}, nil, 0)
+	res, err := p.D.Client.CallTool(ctx, server+":pid", map[string]any{}, nil, 0, nil)
 	if err != nil {
 		p.t.Fatalf("%s:pid: %v", server, err)
 	}
@@ -358,7 +358,7 @@ func TestConfigRedaction(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out, err := p.D.Client.CallTool(ctx, "sec:env", map[string]any{}, nil, 0)
+	out, err := p.D.Client.CallTool(ctx, "sec:env", map[string]any{}, nil, 0, nil)
 	if err != nil || !strings.Contains(resultText(out), "LITERAL_TOKEN="+envLiteral) {
 		t.Errorf("sec does not see its env value: %v", err)
 	}

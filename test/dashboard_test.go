@@ -189,7 +189,7 @@ func TestDashboard(t *testing.T) {
 	// The hostile tool: added at run time through the fixture's add_tool, indexed once the
 	// proxy has followed the fixture's tools/list_changed.
 	const xssTool = "xss_probe"
-	res, err := p.D.Client.CallTool(ctx, "alpha:add_tool", map[string]any{"name": xssTool, "description": dashboardXSSDesc}, nil, 0)
+	res, err := p.D.Client.CallTool(ctx, "alpha:add_tool", map[string]any{"name": xssTool, "description": dashboardXSSDesc}, nil, 0, nil)
 	if err != nil || res.IsError {
 		t.Fatalf("alpha:add_tool: %v %+v", err, res)
 	}

@@ -491,7 +491,7 @@ func TestFaultStoppedUpstream(t *testing.T) {
 				req.Params.Arguments = map[string]any{"name": "a:echo", "arguments": map[string]any{"text": "x"}}
 				res, err = mc.CallTool(ctx, req)
 			} else {
-				res, err = p.D.Client.CallTool(ctx, "a:echo", map[string]any{"text": "x"}, nil, 0)
+				res, err = p.D.Client.CallTool(ctx, "a:echo", map[string]any{"text": "x"}, nil, 0, nil)
 			}
 			stuck <- outcome{time.Since(t0), res, err}
 		}()
@@ -511,7 +511,7 @@ func TestFaultStoppedUpstream(t *testing.T) {
 		{"c:echo in-process", func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			res, err := p.D.Client.CallTool(ctx, "c:echo", map[string]any{"text": "z"}, nil, 0)
+			res, err := p.D.Client.CallTool(ctx, "c:echo", map[string]any{"text": "z"}, nil, 0, nil)
 			if err == nil && res.IsError {
 				err = fmt.Errorf("c:echo: %s", resultText(res))
 			}
@@ -567,7 +567,7 @@ func TestFaultStoppedUpstream(t *testing.T) {
 	waitFor(t, 30*time.Second, "a to answer after SIGCONT", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		res, err := p.D.Client.CallTool(ctx, "a:echo", map[string]any{"text": "back"}, nil, 0)
+		res, err := p.D.Client.CallTool(ctx, "a:echo", map[string]any{"text": "back"}, nil, 0, nil)
 		return err == nil && !res.IsError && resultText(res) == "back"
 	})
 	t.Logf("a answered again %s after SIGCONT", time.Since(resumed).Round(time.Millisecond))

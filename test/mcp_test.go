@@ -780,3 +780,56 @@ func TestMCPShutdownLeavesNoGoroutines(t *testing.T) {
 		// ends by itself one throttle period later.
 		goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
 }
+
+// TestMCPProgressRoutedPerCall: two agents call the same upstream through /mcp at once with
+// the same progress token; each gets exactly its own call's notifications, with its own
+// token, and all of them before the call's answer (the upstream actor routes them by the
+// token it sent upstream and answers the call only after them).
+func TestMCPProgressRoutedPerCall(t *testing.T) {
+	p := startProxy(t, servers(stdioFixture(t, "fx")))
+	p.waitState("fx", 30*time.Second, actors.StateReady)
+	type agent struct {
+		c     *client.Client
+		mu    sync.Mutex
+		steps []float64
+	}
+	agents := []*agent{{}, {}}
+	for i, a := range agents {
+		a.c = dialMCP(t, p.URL+"/mcp", p.mcpKey(), fmt.Sprintf("progress-%d", i))
+		a.c.OnNotification(func(n mcp.JSONRPCNotification) {
+			if n.Method != string(mcp.MethodNotificationProgress) {
+				return
+			}
+			if tok := n.Params.AdditionalFields["progressToken"]; tok != "same" {
+				t.Errorf("agent %d got progress with token %v", i, tok)
+			}
+			a.mu.Lock()
+			a.steps = append(a.steps, n.Params.AdditionalFields["progress"].(float64))
+			a.mu.Unlock()
+		})
+	}
+	var wg sync.WaitGroup
+	for i, a := range agents {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			req := mcp.CallToolRequest{}
+			req.Params.Name = "call_tool"
+			req.Params.Arguments = map[string]any{"name": "fx:progress", "arguments": map[string]any{"steps": 3, "interval_ms": 20}}
+			req.Params.Meta = &mcp.Meta{ProgressToken: "same"}
+			res, err := a.c.CallTool(ctx, req)
+			if err != nil || res.IsError {
+				t.Errorf("agent %d: %+v %v", i, res, err)
+				return
+			}
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if len(a.steps) != 3 {
+				t.Errorf("agent %d had %v progress steps when its answer came, want 3", i, a.steps)
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -111,7 +111,7 @@ func callText(t testing.TB, p *proxy, name string, args map[string]any) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	res, err := p.D.Client.CallTool(ctx, name, args, nil, 0)
+	res, err := p.D.Client.CallTool(ctx, name, args, nil, 0, nil)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}

@@ -188,7 +188,7 @@ func TestToolSearchHTTP(t *testing.T) {
 		s := openSSE(t, p, "/events", keyHeader(p))
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if _, err := p.D.Client.CallTool(ctx, "b:add_tool", map[string]any{"name": "zebra_frobnicator", "description": "Frobnicate the zebras of a paddock"}, nil, 0); err != nil {
+		if _, err := p.D.Client.CallTool(ctx, "b:add_tool", map[string]any{"name": "zebra_frobnicator", "description": "Frobnicate the zebras of a paddock"}, nil, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 		s.waitEvents(10*time.Second, "tools.indexed for b", func(evs []sseEvent) bool {

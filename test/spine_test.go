@@ -364,7 +364,7 @@ func TestUpstreamSeesOnlyItsConfiguredEnvironment(t *testing.T) {
 	p.waitState("everything", 60*time.Second, actors.StateReady)
 	for _, tool := range []string{"fx:env", "everything:get-env"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		res, err := p.D.Client.CallTool(ctx, tool, map[string]any{}, nil, 0)
+		res, err := p.D.Client.CallTool(ctx, tool, map[string]any{}, nil, 0, nil)
 		cancel()
 		if err != nil {
 			t.Fatalf("%s: %v", tool, err)

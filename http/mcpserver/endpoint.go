@@ -41,17 +41,18 @@
 //
 // # Progress
 //
-// On /mcp, when an agent's call carries a progress token, the proxy sends the upstream a
-// token of its own, unique in the process, and maps the upstream's notifications/progress
-// back to the agent's session and token (notify.go); two agents sharing one upstream
-// connection may have chosen the same token. Passthrough sessions need no mapping: their
-// connection is theirs alone.
+// On /mcp, when an agent's call carries a progress token, the call carries a sink for its
+// progress (notify.go: the agent's session) to the upstream actor, which owns the shared
+// connection: it sends the upstream a token of its own, unique on that connection (two
+// agents may have chosen the same token), and routes the upstream's notifications/progress
+// back to the sink with the agent's token, all before the call's answer. Passthrough
+// sessions need no mapping: their connection is theirs alone.
 //
 // # Concurrency
 //
 // Requests are served concurrently; calls to one upstream overlap (the upstream actor runs
-// each call in its own goroutine). The endpoint keeps no session state of its own; what it
-// keeps (the progress routes of /mcp, notify.go) is guarded by a mutex.
+// each call in its own goroutine). The endpoint keeps no session or routing state of its
+// own.
 package mcpserver
 
 import (
@@ -79,8 +80,7 @@ import (
 type Backend interface {
 	SearchTools(ctx context.Context, query string, limit int) ([]actors.ToolHit, int, error)
 	Servers(ctx context.Context) ([]actors.Server, error)
-	CallTool(ctx context.Context, name string, args any, meta *mcp.Meta, timeout time.Duration) (*mcp.CallToolResult, error)
-	UpstreamConn(ctx context.Context, name string) (*upstream.Conn, error)
+	CallTool(ctx context.Context, name string, args any, meta *mcp.Meta, timeout time.Duration, progress actors.ProgressSink) (*mcp.CallToolResult, error)
 	CheckPassthrough(ctx context.Context, name string) error
 }
 
@@ -156,8 +156,6 @@ type Endpoint struct {
 	sessions Sessions
 	main     *server.MCPServer
 	mainHTTP *server.StreamableHTTPServer
-	progress progressRouter
-	hooked   sync.Map // *upstream.Conn -> struct{}: connections with our notification handler
 	done     chan struct{}
 
 	httpSrv   *mhttp.Server // set by Routes

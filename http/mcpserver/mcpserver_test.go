@@ -21,7 +21,6 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/actors"
 	"github.com/mcpproxy/mcpproxy/actors/store"
-	"github.com/mcpproxy/mcpproxy/actors/upstream"
 	mhttp "github.com/mcpproxy/mcpproxy/http"
 )
 
@@ -43,12 +42,8 @@ func (f *fakeBackend) SearchTools(_ context.Context, q string, limit int) ([]act
 
 func (f *fakeBackend) Servers(context.Context) ([]actors.Server, error) { return f.servers() }
 
-func (f *fakeBackend) CallTool(ctx context.Context, name string, args any, meta *mcp.Meta, _ time.Duration) (*mcp.CallToolResult, error) {
+func (f *fakeBackend) CallTool(ctx context.Context, name string, args any, meta *mcp.Meta, _ time.Duration, _ actors.ProgressSink) (*mcp.CallToolResult, error) {
 	return f.call(ctx, name, args, meta)
-}
-
-func (f *fakeBackend) UpstreamConn(_ context.Context, name string) (*upstream.Conn, error) {
-	return nil, actors.Errorf(actors.CodeNotFound, "server %q not found", name)
 }
 
 func (f *fakeBackend) PassthroughTarget(_ context.Context, name string) (actors.PassthroughTarget, error) {
@@ -354,28 +349,6 @@ func TestSessionLifecycle(t *testing.T) {
 	if _, err := sessionsOf(e).Session(context.Background(), "nope"); actors.ErrorCode(err) != actors.CodeNotFound {
 		t.Fatalf("unknown session: %v", err)
 	}
-}
-
-// TestProgressRouter: upstream progress for a registered token reaches the route with the
-// agent's token; unknown and finished tokens are dropped.
-func TestProgressRouter(t *testing.T) {
-	var p progressRouter
-	k1, done1 := p.add(context.Background(), nil, "agent")
-	k2, done2 := p.add(context.Background(), nil, 1)
-	if k1 == k2 {
-		t.Fatalf("two calls got the same upstream token %q", k1)
-	}
-	done1()
-	done2()
-	p.mu.Lock()
-	n := len(p.routes)
-	p.mu.Unlock()
-	if n != 0 {
-		t.Fatalf("%d routes left after both calls ended", n)
-	}
-	// Delivering to nothing must not panic.
-	p.deliver(mcp.JSONRPCNotification{Notification: mcp.Notification{Method: "notifications/progress",
-		Params: mcp.NotificationParams{AdditionalFields: map[string]any{"progressToken": k1, "progress": 1}}}})
 }
 
 // TestSessionIdleAndStreams: a session idles out only with no request in flight and no

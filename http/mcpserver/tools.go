@@ -140,9 +140,7 @@ func (e *Endpoint) callTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 
 // forward calls an upstream tool through the registry, routing progress back to the agent.
 func (e *Endpoint) forward(ctx context.Context, serverName, tool string, args any, meta *mcp.Meta) (*mcp.CallToolResult, error) {
-	fwd, done := e.forwardMeta(ctx, serverName, meta)
-	defer done()
-	res, err := e.opts.Backend.CallTool(ctx, serverName+":"+tool, args, fwd, 0)
+	res, err := e.opts.Backend.CallTool(ctx, serverName+":"+tool, args, meta, 0, progressSink(ctx, meta))
 	if err == nil && res == nil {
 		err = actors.Errorf(actors.CodeUpstream, "call to %s:%s returned no result", serverName, tool)
 	}
