@@ -90,8 +90,9 @@
 // upstream actor: restartUpstream, reconnectUpstream, callUpstreamTool (with the call's
 // ProgressSink when the agent asked for progress: the actor swaps in a token of its own,
 // routes the connection's notifications/progress to the sink as progressNotified messages,
-// and answers the call through progressCallDone after them, progress.go), setMessageLimit (from the registry when an apply changes max_message_bytes; used by the
-// next connection); internal connectDone, connLost, retryDue, toolsChanged, toolsListed.
+// and answers the call through progressCallDone after them, progress.go), setMessageLimit
+// (from the registry when an apply changes max_message_bytes; used by the next
+// connection); internal connectDone, connLost, retryDue, toolsChanged, toolsListed.
 // notifications/tools/list_changed is coalesced twice: the connection's notification
 // handler rings a doorbell that leaves at most one toolsChanged in the mailbox, and the
 // actor runs at most one re-list at a time with at most one queued behind it, so a server
