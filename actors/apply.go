@@ -38,13 +38,18 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 	}
 	diff := config.Compare(r.eff, eff)
 	r.cfg, r.eff = next, eff
+	r.at = positions(next)
+	// The new entries by name: looking each one up in the list would make an apply of n
+	// servers O(n^2).
+	byName := make(map[string]config.ServerConfig, len(eff.Servers))
+	for _, sc := range eff.Servers {
+		byName[sc.Name] = sc
+	}
 
 	for _, name := range diff.Removed {
 		rw := r.rows[name]
 		if rw.pid == nil {
-			r.reindex(ctx, name)
-			delete(r.rows, name)
-			r.publish(ctx, "servers.changed", map[string]any{"reason": ReasonRemoved, "server": r.view(name, rw)})
+			r.removed(ctx, name, rw)
 			continue
 		}
 		rw.remove, rw.respawn = true, false
@@ -55,16 +60,16 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 		r.changed(ctx, name, ReasonState)
 	}
 	for _, name := range diff.Added {
-		sc, _ := eff.Server(name)
+		sc := byName[name]
 		rw := &row{cfg: sc, st: upstreamStatus{Name: name, State: StateDisabled}}
-		r.rows[name] = rw
+		r.addRow(name, rw)
 		if sc.IsEnabled() && !r.closing {
 			r.spawn(ctx, name, rw)
 		}
 		r.changed(ctx, name, ReasonAdded)
 	}
 	for _, name := range diff.Changed {
-		sc, _ := eff.Server(name)
+		sc := byName[name]
 		rw := r.rows[name]
 		rw.cfg = sc
 		switch {
@@ -80,7 +85,7 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 		r.changed(ctx, name, ReasonRestart)
 	}
 	for _, name := range diff.FlagsChanged {
-		sc, _ := eff.Server(name)
+		sc := byName[name]
 		rw := r.rows[name]
 		quarantineChanged := rw.cfg.IsQuarantined() != sc.IsQuarantined()
 		wantEnabled := sc.IsEnabled()
