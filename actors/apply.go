@@ -109,9 +109,9 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 	changed := append(slices.Clone(diff.Changed), diff.FlagsChanged...)
 	slices.Sort(changed)
 	changed = slices.Compact(changed)
-	r.publish(ctx, "config.reloaded", map[string]any{
-		"source": m.Source, "path": r.opts.ConfigPath,
-		"added": nonNil(diff.Added), "removed": nonNil(diff.Removed), "changed": nonNil(changed),
+	r.publish(ctx, "config.reloaded", configReloadedData{
+		Source: m.Source, Path: r.opts.ConfigPath,
+		Added: nonNil(diff.Added), Removed: nonNil(diff.Removed), Changed: nonNil(changed),
 	})
 	res := ApplyResult{
 		Applied: true, Added: nonNil(diff.Added), Removed: nonNil(diff.Removed), Changed: nonNil(changed),

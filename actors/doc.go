@@ -44,12 +44,16 @@
 // upstreamStatus and *actor.Terminated. Each request gets exactly one reply.
 //
 // Children's upstreamStatus reports have a lower mailbox priority than requests (see
-// upstreamStatus.GetPriority); recountStatus is for tests.
+// upstreamStatus.GetPriority), and so have the registry's messages to itself, stopChildren
+// and finishStops, which stop children and finish their stops (after *actor.Terminated,
+// a system message that protoactor delivers before any request) 128 at a time, so that
+// tearing down 10,000 servers leaves requests their turn. recountStatus is for tests.
 //
 // upstream actor: restartUpstream, reconnectUpstream, callUpstreamTool, withUpstreamConn;
 // internal connectDone, connLost, retryDue, toolsChanged, toolsListed.
 //
-// hub: Event (from the registry: servers.changed, tools.indexed, config.reloaded);
+// hub: Event (from the registry: servers.changed, tools.indexed, config.reloaded; the hub
+// encodes their payloads, off the registry's goroutine);
 // subscribe (from GET /events; answered with a Subscription), subscriberReady and
 // unsubscribed (from r3labs' callbacks and the stream handler), getHubStats, keepaliveTick.
 // Events are recorded in the store by a writer goroutine in synced batches, off the mailbox.

@@ -134,8 +134,12 @@ func (d payload) num(k string) int    { f, _ := d[k].(float64); return int(f) }
 func decode(t testing.TB, e Event) payload {
 	t.Helper()
 	var d payload
-	if err := json.Unmarshal(e.Data, &d); err != nil {
-		t.Fatalf("event %s: bad data %q: %v", e.Name, e.Data, err)
+	data, err := e.JSON()
+	if err != nil {
+		t.Fatalf("event %s: %v", e.Name, err)
+	}
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatalf("event %s: bad data %q: %v", e.Name, data, err)
 	}
 	return d
 }
@@ -338,7 +342,7 @@ func TestRegistryIndexFollowsLifecycle(t *testing.T) {
 		noQ(t, "q")
 		for _, e := range h.events.snapshot(0) {
 			if d := decode(t, e); e.Name == "tools.indexed" && d.str("server") == "q" && d.num("server_tools") > 0 {
-				t.Errorf("q entered the index: %s", e.Data)
+				t.Errorf("q entered the index: %v", d)
 			}
 		}
 	})
@@ -596,7 +600,7 @@ func TestRegistryApplyInvalidChangesNothing(t *testing.T) {
 	}
 	for _, e := range h.events.snapshot(m) {
 		if e.Name == "config.reloaded" {
-			t.Errorf("invalid apply published %s", e.Data)
+			t.Errorf("invalid apply published %v", decode(t, e))
 		}
 	}
 }
