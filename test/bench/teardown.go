@@ -36,23 +36,26 @@ func benchTearDown(e *env) []row {
 		}
 		res = append(res, r)
 	}
-	var upP50, upP99, downP50, downP99, ups, downs []time.Duration
+	var upP50, upP99, downP50, downP99, ups, downs, upMax, downMax []time.Duration
 	badUp, badDown, nUp, nDown := 0, 0, 0, 0
 	for _, r := range res {
 		nUp, nDown = nUp+len(r.up), nDown+len(r.down)
 		upP50, upP99 = append(upP50, percentile(r.up, 0.5)), append(upP99, percentile(r.up, 0.99))
 		downP50, downP99 = append(downP50, percentile(r.down, 0.5)), append(downP99, percentile(r.down, 0.99))
 		ups, downs = append(ups, r.upTook), append(downs, r.downTook)
+		upMax, downMax = append(upMax, slicesMax(r.up)), append(downMax, slicesMax(r.down))
 		badUp, badDown = badUp+r.badUp, badDown+r.badDown
 	}
-	p99 := medianDur(downP99)
+	// A closed loop on one connection gives a stall one slow sample, so the slowest answer
+	// is shown besides the percentiles, and the target is on it.
+	p99, slowest := medianDur(downP99), medianDur(downMax)
 	return []row{
-		{id: "B10", figure: fmt.Sprintf("GET /api/v1/status, one connection, during the tear-down of %d running servers (the apply that removes them -> none left: %s; %d answers, %d not 200)",
-			teardownServers, ms(medianDur(downs)), nDown, badDown),
-			value: ms(medianDur(downP50)) + " (p50)", p99: ms(p99), target: "p99 <= 100 ms, every answer 200",
-			pass: verdict(p99 <= 100*time.Millisecond && badDown == 0), runs: len(res), cmd: cmdB10},
-		{id: "B10", figure: fmt.Sprintf("GET /api/v1/status, one connection, while %d servers are applied and make their first dial (apply -> all failed once: %s; %d answers, %d not 200)",
-			teardownServers, ms(medianDur(ups)), nUp, badUp),
+		{id: "B10", figure: fmt.Sprintf("GET /api/v1/status, one connection in a closed loop, during the tear-down of %d running servers (the apply that removes them -> none left: %s; %d answers, %d not 200; slowest %s)",
+			teardownServers, ms(medianDur(downs)), nDown, badDown, ms(medianDur(downMax))),
+			value: ms(medianDur(downP50)) + " (p50)", p99: ms(p99), target: "every answer <= 100 ms and 200",
+			pass: verdict(slowest <= 100*time.Millisecond && badDown == 0), runs: len(res), cmd: cmdB10},
+		{id: "B10", figure: fmt.Sprintf("GET /api/v1/status, one connection in a closed loop, while %d servers are applied and make their first dial (apply -> all failed once: %s; %d answers, %d not 200; slowest %s)",
+			teardownServers, ms(medianDur(ups)), nUp, badUp, ms(medianDur(upMax))),
 			value: ms(medianDur(upP50)) + " (p50)", p99: ms(medianDur(upP99)), target: "every answer 200",
 			pass: verdict(badUp == 0), runs: len(res), cmd: cmdB10},
 	}
