@@ -59,6 +59,13 @@ type Options struct {
 	BackoffBase time.Duration
 	// HealthEvery overrides how often remote upstreams are pinged (default 30 s; tests).
 	HealthEvery time.Duration
+	// HeaderTimeout and ReadTimeout bound reading a request's headers and the whole
+	// request (defaults mhttp.DefaultHeaderTimeout, 10 s, and mhttp.DefaultReadTimeout,
+	// 30 s).
+	HeaderTimeout, ReadTimeout time.Duration
+	// EventsKeepAlive and MCPHeartbeat override the interval of /events keepalives and of
+	// pings on MCP GET streams (defaults 10 s and 30 s; tests).
+	EventsKeepAlive, MCPHeartbeat time.Duration
 	// Routes are extra HTTP route plug-ins (events, MCP, swagger, dashboard, operations).
 	Routes []func(d *Daemon) func(s *mhttp.Server, open, keyed *gin.RouterGroup)
 }
@@ -268,7 +275,7 @@ func (d *Daemon) startActors() {
 	d.System = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return pl.WithGroup("actor")
 	}))
-	d.Hub = d.System.Root.Spawn(actors.NewHubProps(actors.HubOptions{Store: d.Store, Logger: d.Logger}))
+	d.Hub = d.System.Root.Spawn(actors.NewHubProps(actors.HubOptions{Store: d.Store, Logger: d.Logger, KeepAlive: d.opts.EventsKeepAlive}))
 	version := d.opts.Version
 	if version == "" {
 		version = "dev"
@@ -322,21 +329,26 @@ func (d *Daemon) startHTTP() {
 	// duration) overrides how long an idle session lives.
 	idle, _ := time.ParseDuration(os.Getenv("MCPPROXY_MCP_SESSION_IDLE_TTL"))
 	mcpEP := mcpserver.New(mcpserver.Options{Backend: d.Client, Store: d.Store, Logger: d.Logger,
-		Version: d.opts.Version, IdleTTL: idle})
+		Version: d.opts.Version, IdleTTL: idle, Heartbeat: d.opts.MCPHeartbeat})
 	d.stoppers = append(d.stoppers, mcpEP.Close)
 	routes = append(routes, mcpEP.Routes, mhttp.SessionRoutes(mcpEP.Sessions()))
 	d.HTTP = mhttp.New(mhttp.Options{
 		Backend: d.Client, Settings: mhttp.SettingsFrom(d.Config), Version: d.opts.Version,
 		ConfigPath: d.ConfigPath, Logger: d.Logger, Ready: d.ready.Load,
 		Loopback: ip != nil && ip.IsLoopback() || host == "localhost", Started: d.Started,
+		HeaderTimeout: d.opts.HeaderTimeout, ReadTimeout: d.opts.ReadTimeout,
 		Routes: routes,
 	})
 	base, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
+	header, read := d.HTTP.Bounds()
 	mk := func() *http.Server {
 		return &http.Server{
-			Handler:           d.HTTP.Handler(),
-			ReadHeaderTimeout: 10 * time.Second,
+			Handler: d.HTTP.Handler(),
+			// ReadTimeout bounds the request, not the response: net/http lifts it once the
+			// body is read, so /events and MCP streams stay open (http/bodies.go).
+			ReadHeaderTimeout: header,
+			ReadTimeout:       read,
 			IdleTimeout:       2 * time.Minute,
 			BaseContext:       func(net.Listener) context.Context { return base },
 			ConnContext:       mhttp.ConnContext,
