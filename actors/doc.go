@@ -18,7 +18,7 @@
 //     children, config positions, restart-queue members) and the search index removes a
 //     server in the time of its own tools. Its mailbox has priorities: requests overtake the
 //     children's status reports, so a burst of reports from thousands of failing servers
-//     does not hold up GET /api/v1/status. At most RegistryOptions.StartConcurrency (64)
+//     does not hold up GET /api/v1/status. At most RegistryOptions.StartConcurrency (128)
 //     upstream actors are in their first connect at once; the others wait, connecting.
 //   - upstream actor (upstream_actor.go), a child of the registry named "up-<server>-<gen>": the
 //     live connection (actors/upstream.Conn: the mcp-go client and, for stdio, the process
