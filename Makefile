@@ -43,7 +43,7 @@ lint: ## gofmt and go vet
 tidy: ## go mod tidy
 	$(GO) mod tidy
 
-bench: build ## run the benchmarks B1-B9 and print the table
+bench: build ## run the benchmarks B1-B10 and print the table
 	$(GO) run ./test/bench
 
 soak: ## the long fault suite

@@ -23,6 +23,13 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 	diff := config.Compare(r.eff, eff)
 	limitChanged := r.eff.MessageLimit() != eff.MessageLimit()
 	r.cfg, r.eff = next, eff
+	r.at = positions(next)
+	// The new entries by name: looking each one up in the list would make an apply of n
+	// servers O(n^2).
+	byName := make(map[string]config.ServerConfig, len(eff.Servers))
+	for _, sc := range eff.Servers {
+		byName[sc.Name] = sc
+	}
 	if limitChanged {
 		// Running upstreams keep their connections; the next one each makes (a reconnect
 		// after a failure, a restart) uses the new limit. Servers spawned below get it from
@@ -38,9 +45,7 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 		rw := r.rows[name]
 		r.revokePassthrough(ctx, name, Errorf(CodeNotFound, "server %q not found", name))
 		if rw.pid == nil {
-			r.reindex(ctx, name)
-			delete(r.rows, name)
-			r.publish(ctx, "servers.changed", map[string]any{"reason": ReasonRemoved, "server": r.view(name, rw)})
+			r.removed(ctx, name, rw)
 			continue
 		}
 		rw.remove, rw.respawn = true, false
@@ -51,16 +56,16 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 		r.changed(ctx, name, ReasonState)
 	}
 	for _, name := range diff.Added {
-		sc, _ := eff.Server(name)
+		sc := byName[name]
 		rw := &row{cfg: sc, st: upstreamStatus{Name: name, State: StateDisabled}}
-		r.rows[name] = rw
+		r.addRow(name, rw)
 		if sc.IsEnabled() && !r.closing {
 			r.spawn(ctx, name, rw)
 		}
 		r.changed(ctx, name, ReasonAdded)
 	}
 	for _, name := range diff.Changed {
-		sc, _ := eff.Server(name)
+		sc := byName[name]
 		rw := r.rows[name]
 		rw.cfg = sc
 		r.revokePassthrough(ctx, name, Errorf(CodeNotFound, "server %q was reconfigured; initialize a new session", name))
@@ -77,7 +82,7 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 		r.changed(ctx, name, ReasonRestart)
 	}
 	for _, name := range diff.FlagsChanged {
-		sc, _ := eff.Server(name)
+		sc := byName[name]
 		rw := r.rows[name]
 		quarantineChanged := rw.cfg.IsQuarantined() != sc.IsQuarantined()
 		wantEnabled := sc.IsEnabled()
@@ -102,9 +107,9 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 	changed := append(slices.Clone(diff.Changed), diff.FlagsChanged...)
 	slices.Sort(changed)
 	changed = slices.Compact(changed)
-	r.publish(ctx, "config.reloaded", map[string]any{
-		"source": m.Source, "path": r.opts.ConfigPath,
-		"added": nonNil(diff.Added), "removed": nonNil(diff.Removed), "changed": nonNil(changed),
+	r.publish(ctx, "config.reloaded", configReloadedData{
+		Source: m.Source, Path: r.opts.ConfigPath,
+		Added: nonNil(diff.Added), Removed: nonNil(diff.Removed), Changed: nonNil(changed),
 	})
 	res := ApplyResult{
 		Applied: true, Added: nonNil(diff.Added), Removed: nonNil(diff.Removed), Changed: nonNil(changed),

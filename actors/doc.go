@@ -11,9 +11,17 @@
 //     (eff, normalised), one row per configured server (flags, last reported status, the
 //     upstream's latest tool list), the search index (actors/search), the restart queue of bulk
 //     restarts, and the config saver goroutine that writes the file in order and answers the
-//     request that caused each write once it is on disk. It is the only place that changes
-//     server flags. It must never panic: a restarting parent stops all its children, so
-//     Receive recovers a bug, logs it and answers INTERNAL.
+//     request that caused each write once it is on disk (writes that queue up meanwhile are
+//     folded into one of the newest config). It is the only place that changes server
+//     flags. It must never panic: a restarting parent stops all its children, so Receive
+//     recovers a bug, logs it and answers INTERNAL. No message about one server costs time
+//     in proportion to the number of servers (a tear-down of n would be O(n^2)): the
+//     registry keeps indices as rows change (child pid to row, status counts, running
+//     children, config positions, restart-queue members) and the search index removes a
+//     server in the time of its own tools. Its mailbox has priorities: requests overtake the
+//     children's status reports, so a burst of reports from thousands of failing servers
+//     does not hold up GET /api/v1/status. At most RegistryOptions.StartConcurrency (128)
+//     upstream actors are in their first connect at once; the others wait, connecting.
 //   - upstream actor (upstream_actor.go), a child of the registry named "up-<server>-<gen>": the
 //     live connection (actors/upstream.Conn: the mcp-go client and, for stdio, the process
 //     group), the state machine (connecting, ready, error, backoff) and the backoff timer.
@@ -73,6 +81,12 @@
 // upstreamStatus and *actor.Terminated. Each request gets exactly one reply. It sends the
 // sessions actor RevokePassthrough.
 //
+// Children's upstreamStatus reports have a lower mailbox priority than requests (see
+// upstreamStatus.GetPriority), and so have the registry's messages to itself, stopChildren
+// and finishStops, which stop children and finish their stops (after *actor.Terminated,
+// a system message that protoactor delivers before any request) 128 at a time, so that
+// tearing down 10,000 servers leaves requests their turn. recountStatus is for tests.
+//
 // sessions actor: for mcp-go's sessions (/mcp) newSession, setClient, countCall,
 // beginRequest and endRequest (around every request), sessionLive, terminate,
 // registerPurge; for passthrough sessions openPassthrough (answered when the session has
@@ -99,7 +113,8 @@
 // that floods notifications costs a few lists, and the last list taken follows the last
 // notification.
 //
-// hub: Event (from the registry: servers.changed, tools.indexed, config.reloaded);
+// hub: Event (from the registry: servers.changed, tools.indexed, config.reloaded; the hub
+// encodes their payloads, off the registry's goroutine);
 // subscribe (from GET /events; answered with a Subscription), subscriberReady and
 // unsubscribed (from r3labs' callbacks and the stream handler), getHubStats, keepaliveTick.
 // Events are recorded in the store by a writer goroutine in synced batches, off the mailbox.

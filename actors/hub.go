@@ -335,9 +335,14 @@ func newWireEvent(id uint64, name string, data []byte) *sse.Event {
 }
 
 func (h *hub) publish(m Event) {
+	data, err := m.JSON()
+	if err != nil {
+		h.log.Error("encoding event", "event", m.Name, "err", err)
+		return
+	}
 	h.lastID++
 	id := h.lastID
-	ev := newWireEvent(id, m.Name, m.Data)
+	ev := newWireEvent(id, m.Name, data)
 	if h.persist != nil {
 		h.persist <- store.Event{ID: id, Name: m.Name, Data: ev.Data, Time: time.Now().UTC()}
 	}

@@ -15,9 +15,12 @@ type (
 	listServers struct {
 		Versioned bool // answer a ServerList instead of a bare slice
 	}
-	getServer  struct{ Name string }
-	getStatus  struct{}
-	setEnabled struct {
+	getServer struct{ Name string }
+	getStatus struct{}
+	// recountStatus answers [2]Status: the kept counts and a fresh count over every row,
+	// taken in one message, so tests can check that the counts are kept right.
+	recountStatus struct{}
+	setEnabled    struct {
 		Name    string
 		Enabled bool
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,8 +134,12 @@ func (d payload) num(k string) int    { f, _ := d[k].(float64); return int(f) }
 func decode(t testing.TB, e Event) payload {
 	t.Helper()
 	var d payload
-	if err := json.Unmarshal(e.Data, &d); err != nil {
-		t.Fatalf("event %s: bad data %q: %v", e.Name, e.Data, err)
+	data, err := e.JSON()
+	if err != nil {
+		t.Fatalf("event %s: %v", e.Name, err)
+	}
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatalf("event %s: bad data %q: %v", e.Name, data, err)
 	}
 	return d
 }
@@ -337,7 +342,7 @@ func TestRegistryIndexFollowsLifecycle(t *testing.T) {
 		noQ(t, "q")
 		for _, e := range h.events.snapshot(0) {
 			if d := decode(t, e); e.Name == "tools.indexed" && d.str("server") == "q" && d.num("server_tools") > 0 {
-				t.Errorf("q entered the index: %s", e.Data)
+				t.Errorf("q entered the index: %v", d)
 			}
 		}
 	})
@@ -595,7 +600,7 @@ func TestRegistryApplyInvalidChangesNothing(t *testing.T) {
 	}
 	for _, e := range h.events.snapshot(m) {
 		if e.Name == "config.reloaded" {
-			t.Errorf("invalid apply published %s", e.Data)
+			t.Errorf("invalid apply published %v", decode(t, e))
 		}
 	}
 }
@@ -691,5 +696,207 @@ func TestRegistryFileApplyRejectsPlaceholders(t *testing.T) {
 	cur, err := h.c.Config(ctxT(t))
 	if err != nil || cur.APIKey != "k" || cur.Servers[0].Env["TOKEN"] != "literal" {
 		t.Errorf("api apply did not keep the values: %+v %v", cur, err)
+	}
+}
+
+// checkCounts asks for the kept status counts and a fresh count in one message and fails
+// when they differ.
+func (h *regHarness) checkCounts(t testing.TB, when string) Status {
+	t.Helper()
+	got, err := askValue[[2]Status](h.c, ctxT(t), recountStatus{})
+	if err != nil {
+		t.Fatalf("%s: recount: %v", when, err)
+	}
+	if got[0] != got[1] {
+		t.Fatalf("%s: kept counts %+v, counted afresh %+v", when, got[0], got[1])
+	}
+	return got[0]
+}
+
+// settleCounts checks the counts again and again while the servers settle after a change,
+// until want holds for them.
+func (h *regHarness) settleCounts(t testing.TB, when string, want func(StatusServers) bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := h.checkCounts(t, when)
+		if want(st.Servers) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: counts did not settle: %+v", when, st.Servers)
+		}
+		time.Sleep(5 * time.Millisecond) // a poll interval, not a synchronisation
+	}
+}
+
+// TestRegistryCountsFollowRows drives every kind of row change (spawn, ready, failure and
+// backoff, disable, enable, quarantine, restart, the bulk operations, apply with added,
+// removed, changed and flag-only servers, removal of a running server) and checks at every
+// step, and while servers settle, that the counts the registry keeps for GET
+// /api/v1/status are the ones a walk over all rows gives.
+//
+// It runs twice: with the default start window and with a window of one, where servers wait
+// in the start queue and are disabled, removed and changed while they wait.
+func TestRegistryCountsFollowRows(t *testing.T) {
+	for _, limit := range []int{0, 1} {
+		t.Run(fmt.Sprintf("start_concurrency=%d", limit), func(t *testing.T) { testCountsFollowRows(t, limit) })
+	}
+}
+
+// closedURL is an MCP URL on a loopback port that nothing listens on: every dial is refused.
+func closedURL(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return "http://" + ln.Addr().String() + "/mcp"
+}
+
+func testCountsFollowRows(t *testing.T, startConcurrency int) {
+	a, q := fixtureServer(t, "a", false), fixtureServer(t, "q", true)
+	dead := config.ServerConfig{Name: "dead", URL: closedURL(t), Quarantined: boolPtr(false)}
+	off := fixtureServer(t, "off", false)
+	off.Enabled = boolPtr(false)
+	h := startRegistry(t, &config.Config{Servers: []config.ServerConfig{a, q, dead, off}},
+		func(_ *regHarness, o *RegistryOptions) { o.StartConcurrency = startConcurrency })
+	h.settleCounts(t, "start", func(s StatusServers) bool {
+		return s == StatusServers{Total: 4, Connected: 2, Quarantined: 1, Disabled: 1, Errored: 1}
+	})
+
+	ctx := ctxT(t)
+	steps := []struct {
+		name string
+		do   func() error
+		want StatusServers
+	}{
+		{"disable a", func() error { _, err := h.c.SetEnabled(ctx, "a", false); return err },
+			StatusServers{Total: 4, Connected: 1, Quarantined: 1, Disabled: 2, Errored: 1}},
+		{"enable a", func() error { _, err := h.c.SetEnabled(ctx, "a", true); return err },
+			StatusServers{Total: 4, Connected: 2, Quarantined: 1, Disabled: 1, Errored: 1}},
+		{"unquarantine q", func() error { _, err := h.c.SetQuarantined(ctx, "q", false); return err },
+			StatusServers{Total: 4, Connected: 2, Quarantined: 0, Disabled: 1, Errored: 1}},
+		{"restart a", func() error { _, err := h.c.Restart(ctx, "a"); return err },
+			StatusServers{Total: 4, Connected: 2, Quarantined: 0, Disabled: 1, Errored: 1}},
+		{"disable_all", func() error { _, err := h.c.Bulk(ctx, BulkDisableAll); return err },
+			StatusServers{Total: 4, Disabled: 4}},
+		{"enable_all", func() error { _, err := h.c.Bulk(ctx, BulkEnableAll); return err },
+			StatusServers{Total: 4, Connected: 3, Errored: 1}},
+		{"restart_all", func() error { _, err := h.c.Bulk(ctx, BulkRestartAll); return err },
+			StatusServers{Total: 4, Connected: 3, Errored: 1}},
+		{"reconnect", func() error { _, err := h.c.Bulk(ctx, BulkReconnect); return err },
+			StatusServers{Total: 4, Connected: 3, Errored: 1}},
+		{"apply: remove running a and dead, change q, quarantine and disable off, add b", func() error {
+			q2 := q
+			q2.Quarantined = boolPtr(false)
+			q2.Env = map[string]string{"CHANGED": "1"}
+			off2 := off
+			off2.Quarantined = boolPtr(true)
+			_, err := h.c.Apply(ctx, &config.Config{Servers: []config.ServerConfig{q2, off2, fixtureServer(t, "b", false)}}, "api")
+			return err
+		}, StatusServers{Total: 3, Connected: 2, Quarantined: 1, Disabled: 1}},
+		{"apply: disable b by flag", func() error {
+			q2 := q
+			q2.Quarantined = boolPtr(false)
+			q2.Env = map[string]string{"CHANGED": "1"}
+			off2 := off
+			off2.Quarantined = boolPtr(true)
+			b := fixtureServer(t, "b", false)
+			b.Enabled = boolPtr(false)
+			_, err := h.c.Apply(ctx, &config.Config{Servers: []config.ServerConfig{q2, off2, b}}, "api")
+			return err
+		}, StatusServers{Total: 3, Connected: 1, Quarantined: 1, Disabled: 2}},
+		{"apply: nothing", func() error {
+			_, err := h.c.Apply(ctx, &config.Config{}, "api")
+			return err
+		}, StatusServers{}},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		h.checkCounts(t, st.name)
+		h.settleCounts(t, st.name, func(s StatusServers) bool { return s == st.want })
+	}
+}
+
+// TestRegistryRequestsOvertakeReports checks that requests overtake the upstream actors'
+// status reports in the registry's mailbox: with the mailbox suspended, a thousand reports
+// are queued and then a request; the request must be answered from the state before any
+// of those reports was applied. Without the priority mailbox it would wait behind them.
+func TestRegistryRequestsOvertakeReports(t *testing.T) {
+	h := startRegistry(t, &config.Config{Servers: []config.ServerConfig{
+		{Name: "dead", URL: closedURL(t), Quarantined: boolPtr(false)},
+	}}, func(_ *regHarness, o *RegistryOptions) { o.BackoffBase = time.Hour })
+	h.waitState(t, "dead", StateBackoff)
+	proc, ok := h.sys.ProcessRegistry.Get(h.pid)
+	if !ok {
+		t.Fatal("registry process not found")
+	}
+	proc.SendSystemMessage(h.pid, &actor.SuspendMailbox{})
+	for i := range 1000 {
+		// childGen 1: the first (and only) actor of the only server.
+		h.sys.Root.Send(h.pid, upstreamStatus{Name: "dead", ChildGen: 1, State: StateError, LastError: fmt.Sprintf("injected %d", i)})
+	}
+	fut := h.sys.Root.RequestFuture(h.pid, getServer{Name: "dead"}, 10*time.Second)
+	proc.SendSystemMessage(h.pid, &actor.ResumeMailbox{})
+	res, err := fut.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := res.(reply).v.(Server)
+	if strings.HasPrefix(srv.LastError, "injected") {
+		t.Errorf("the request waited behind the reports: it saw last_error %q", srv.LastError)
+	}
+	// And the reports are all applied after it, in order.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, err := h.c.Server(ctxT(t), "dead")
+		if err == nil && s.LastError == "injected 999" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reports were not applied in order: last_error %q, err %v", s.LastError, err)
+		}
+		time.Sleep(5 * time.Millisecond) // a poll interval
+	}
+}
+
+// TestRegistryStartWindow starts six servers with a start window of two: the events show
+// at most two of them in their first connect at any time, and every one of them starts.
+func TestRegistryStartWindow(t *testing.T) {
+	var servers []config.ServerConfig
+	for i := range 6 {
+		servers = append(servers, config.ServerConfig{Name: fmt.Sprintf("dead%d", i), URL: closedURL(t), Quarantined: boolPtr(false)})
+	}
+	h := startRegistry(t, &config.Config{Servers: servers}, func(_ *regHarness, o *RegistryOptions) {
+		o.StartConcurrency = 2
+		o.BackoffBase = time.Hour // one attempt each
+	})
+	for _, sc := range servers {
+		h.waitState(t, sc.Name, StateBackoff)
+	}
+	inFlight, most, started := map[string]bool{}, 0, map[string]bool{}
+	for _, e := range h.events.snapshot(0) {
+		if e.Name != "servers.changed" {
+			continue
+		}
+		d := decode(t, e)
+		srv, _ := d["server"].(map[string]any)
+		name, state := fmt.Sprint(srv["name"]), State(fmt.Sprint(srv["state"]))
+		switch {
+		case state == StateConnecting && !started[name]:
+			started[name], inFlight[name] = true, true
+		case state == StateError || state == StateBackoff:
+			delete(inFlight, name)
+		}
+		most = max(most, len(inFlight))
+	}
+	if most > 2 {
+		t.Errorf("%d servers were in their first connect at once, want at most 2", most)
+	}
+	if len(started) != len(servers) {
+		t.Errorf("%d of %d servers started", len(started), len(servers))
 	}
 }

@@ -67,13 +67,14 @@ func Marshal(c *Config) ([]byte, error) {
 	if c == nil {
 		return nil, errors.New("marshal config: nil config")
 	}
-	out := c.Clone()
-	if out.Servers == nil {
-		out.Servers = []ServerConfig{}
-	}
-	for i := range out.Servers {
-		enabled, quarantined := out.Servers[i].IsEnabled(), out.Servers[i].IsQuarantined()
-		out.Servers[i].Enabled, out.Servers[i].Quarantined = &enabled, &quarantined
+	// A shallow copy with a list of its own is enough: the encoder only reads, and only the
+	// flags are set here. A deep clone made saving 10,000 servers twice as slow.
+	out := *c
+	out.Servers = make([]ServerConfig, len(c.Servers))
+	for i, s := range c.Servers {
+		enabled, quarantined := s.IsEnabled(), s.IsQuarantined()
+		s.Enabled, s.Quarantined = &enabled, &quarantined
+		out.Servers[i] = s
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -94,6 +95,13 @@ func Marshal(c *Config) ([]byte, error) {
 // validate is refused with a *ValidationError, so the file on disk always loads. If path is a
 // symlink, the file it points to is replaced and the link kept.
 func Save(path string, c *Config) ([]byte, error) {
+	return SaveNotify(path, c, nil)
+}
+
+// SaveNotify is Save that calls before (when not nil) with the exact bytes just before they
+// are written, so that a watcher can recognise the write as its own; it saves marshalling
+// the config a second time for that.
+func SaveNotify(path string, c *Config, before func(data []byte)) ([]byte, error) {
 	if c == nil {
 		return nil, errors.New("save config: nil config")
 	}
@@ -103,6 +111,9 @@ func Save(path string, c *Config) ([]byte, error) {
 	data, err := Marshal(c)
 	if err != nil {
 		return nil, err
+	}
+	if before != nil {
+		before(data)
 	}
 	if err := writeFileAtomic(path, data); err != nil {
 		return nil, fmt.Errorf("save config: %w", err)

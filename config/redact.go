@@ -61,10 +61,21 @@ func KeepRedacted(current, incoming *Config) (*Config, []FieldError) {
 			out.APIKey = current.APIKey
 		}
 	}
+	// Current entries by name: a lookup in the list for each incoming server would make an
+	// apply of n servers O(n^2).
+	byName := make(map[string]*ServerConfig, len(current.Servers))
+	for i := range current.Servers {
+		if _, dup := byName[current.Servers[i].Name]; !dup {
+			byName[current.Servers[i].Name] = &current.Servers[i]
+		}
+	}
 	for i := range out.Servers {
 		s := &out.Servers[i]
 		path := fmt.Sprintf("mcpServers[%d]", i)
-		cur, _ := current.Server(s.Name)
+		var cur ServerConfig
+		if c := byName[s.Name]; c != nil {
+			cur = *c
+		}
 		for _, k := range slices.Sorted(maps.Keys(s.Env)) {
 			if s.Env[k] != Redacted {
 				continue

@@ -16,6 +16,7 @@ const (
 	codeForbidden        actors.Code = "FORBIDDEN"
 	codeMethodNotAllowed actors.Code = "METHOD_NOT_ALLOWED"
 	codePayloadTooLarge  actors.Code = "PAYLOAD_TOO_LARGE"
+	codeRequestTimeout   actors.Code = "REQUEST_TIMEOUT"
 )
 
 // statusOf is the one table that maps error codes to HTTP statuses (API.md).
@@ -27,6 +28,7 @@ var statusOf = map[actors.Code]int{
 	codeMethodNotAllowed:       http.StatusMethodNotAllowed,
 	actors.CodeConflict:        http.StatusConflict,
 	codePayloadTooLarge:        http.StatusRequestEntityTooLarge,
+	codeRequestTimeout:         http.StatusRequestTimeout,
 	actors.CodeInternal:        http.StatusInternalServerError,
 	actors.CodeUpstream:        http.StatusBadGateway,
 	actors.CodeUnavailable:     http.StatusServiceUnavailable,
@@ -50,9 +52,17 @@ func StatusOf(err error) int {
 
 // writeError writes err as the error envelope. Internal errors are logged with their detail
 // and shown as "internal error".
+//
+// A 401 and a 408 also close the connection (Connection: close): a client without the key
+// gets nothing more on it, and after a body that did not arrive in time, whatever is still
+// on the wire cannot be told from the next request. closeUnread makes sure the server does
+// not wait for the rest of a body first.
 func (s *Server) writeError(c *gin.Context, err error) {
 	code := actors.ErrorCode(err)
 	status := StatusOf(err)
+	if status == http.StatusUnauthorized || status == http.StatusRequestTimeout {
+		c.Header("Connection", "close")
+	}
 	body := errorBody{Error: err.Error(), Code: code}
 	var ae *actors.Error
 	if errors.As(err, &ae) {

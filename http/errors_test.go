@@ -24,6 +24,7 @@ func TestStatusOf(t *testing.T) {
 		{"method not allowed", errorf(codeMethodNotAllowed, "DELETE"), http.StatusMethodNotAllowed},
 		{"conflict", actors.Errorf(actors.CodeConflict, "disabled"), http.StatusConflict},
 		{"payload too large", errorf(codePayloadTooLarge, "big"), http.StatusRequestEntityTooLarge},
+		{"request timeout", errorf(codeRequestTimeout, "slow body"), http.StatusRequestTimeout},
 		{"internal", actors.Errorf(actors.CodeInternal, "bug"), http.StatusInternalServerError},
 		{"upstream", actors.Errorf(actors.CodeUpstream, "upstream said no"), http.StatusBadGateway},
 		{"unavailable", actors.Errorf(actors.CodeUnavailable, "shutting down"), http.StatusServiceUnavailable},

@@ -13,6 +13,12 @@
 // not a loopback name (or listed in trusted_hosts) gets 403, and so does a cross-site Origin:
 // that is the DNS-rebinding guard.
 //
+// Slow clients: a request's headers must arrive within Options.HeaderTimeout (10 s) and
+// the whole request within Options.ReadTimeout (30 s), the http.Server's bounds (Bounds);
+// they bound reading the request, never the response (bodies.go). The key is checked
+// before a handler reads any body, and a request whose body is not read to its end (every
+// refusal) has its connection closed instead of drained; a 401 always closes it.
+//
 // # Concurrency
 //
 // Settings that a config apply can change (API key, trusted hosts, limits) are swapped
@@ -87,6 +93,13 @@ type Options struct {
 	Loopback bool
 	// Started is when the daemon started, for uptime.
 	Started time.Time
+	// HeaderTimeout bounds reading a request's line and headers. Default
+	// DefaultHeaderTimeout (10 s).
+	HeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, headers and body: a body still arriving
+	// then gets 408 REQUEST_TIMEOUT and its connection is closed. It does not bound a
+	// response (see bodies.go). Default DefaultReadTimeout (30 s).
+	ReadTimeout time.Duration
 
 	// The surfaces beside the core REST API, each behind the small interface its handlers
 	// need. A nil one is not mounted (handler tests mount only what they test); the daemon
@@ -126,6 +139,12 @@ func New(opts Options) *Server {
 	if opts.Started.IsZero() {
 		opts.Started = time.Now()
 	}
+	if opts.HeaderTimeout <= 0 {
+		opts.HeaderTimeout = DefaultHeaderTimeout
+	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = DefaultReadTimeout
+	}
 	s := &Server{opts: opts, log: opts.Logger}
 	s.SetSettings(opts.Settings)
 	gin.SetMode(gin.ReleaseMode)
@@ -134,7 +153,7 @@ func New(opts Options) *Server {
 	r.ContextWithFallback = true
 	r.RemoveExtraSlash = false
 	_ = r.SetTrustedProxies(nil)
-	r.Use(s.recovery, s.logRequests, s.guardHost)
+	r.Use(s.closeUnread, s.recovery, s.logRequests, s.guardHost)
 	r.NoRoute(func(c *gin.Context) {
 		s.writeError(c, errorf(actors.CodeNotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
 	})
@@ -153,6 +172,12 @@ func New(opts Options) *Server {
 
 // Handler is the http.Handler for the TCP listener and the Unix socket.
 func (s *Server) Handler() http.Handler { return s.engine }
+
+// Bounds are the read bounds for the http.Server that serves Handler: its
+// ReadHeaderTimeout and ReadTimeout (Options.HeaderTimeout and ReadTimeout).
+func (s *Server) Bounds() (header, read time.Duration) {
+	return s.opts.HeaderTimeout, s.opts.ReadTimeout
+}
 
 // Engine exposes the gin engine (route listing in contract tests).
 func (s *Server) Engine() *gin.Engine { return s.engine }
@@ -301,14 +326,9 @@ const maxBody = 1 << 20
 
 // bindJSON decodes the body into v; a body over limit is 413, bad JSON is 400.
 func bindJSON(c *gin.Context, v any, limit int64, required bool) error {
-	body := http.MaxBytesReader(c.Writer, c.Request.Body, limit)
-	data, err := io.ReadAll(body)
+	data, err := readBody(c, limit)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return errorf(codePayloadTooLarge, "request body is over %d bytes", limit)
-		}
-		return errorf(actors.CodeInvalidArgument, "reading body: %v", err)
+		return err
 	}
 	if len(strings.TrimSpace(string(data))) == 0 {
 		if required {
@@ -327,13 +347,17 @@ func bindJSON(c *gin.Context, v any, limit int64, required bool) error {
 	return nil
 }
 
-// readBody reads the raw body up to limit; over it is 413.
+// readBody reads the raw body up to limit; over it is 413, one that does not arrive within
+// the read bound (Options.ReadTimeout) is 408.
 func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	data, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			return nil, errorf(codePayloadTooLarge, "request body is over %d bytes", limit)
+		case bodyTimedOut(err):
+			return nil, errorf(codeRequestTimeout, "the request body did not arrive in time")
 		}
 		return nil, errorf(actors.CodeInvalidArgument, "reading body: %v", err)
 	}

@@ -178,17 +178,18 @@ func stdioFixture(t testing.TB, name string, args ...string) map[string]any {
 }
 
 // startProxy starts the daemon in-process on 127.0.0.1:0 with a fresh data dir holding cfg
-// (a map, or a JSON string). It is shut down at cleanup.
-func startProxy(t testing.TB, cfg any) *proxy {
+// (a map, or a JSON string). It is shut down at cleanup. tune may change the daemon's
+// options (bounds and intervals) before it starts.
+func startProxy(t testing.TB, cfg any, tune ...func(*daemon.Options)) *proxy {
 	t.Helper()
 	// A data dir that does not exist yet, so the daemon creates it (0700).
 	dir := filepath.Join(t.TempDir(), "data")
-	return startProxyIn(t, dir, cfg)
+	return startProxyIn(t, dir, cfg, tune...)
 }
 
 // startProxyIn starts the daemon in-process on an existing data dir; cfg nil keeps the
 // config file that is there.
-func startProxyIn(t testing.TB, dir string, cfg any) *proxy {
+func startProxyIn(t testing.TB, dir string, cfg any, tune ...func(*daemon.Options)) *proxy {
 	t.Helper()
 	if cfg != nil {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -196,10 +197,14 @@ func startProxyIn(t testing.TB, dir string, cfg any) *proxy {
 		}
 		writeConfig(t, dir, cfg)
 	}
-	d, err := daemon.Start(context.Background(), daemon.Options{
+	opts := daemon.Options{
 		DataDir: dir, Listen: "127.0.0.1:0", Out: io.Discard, BackoffBase: 200 * time.Millisecond, HealthEvery: 300 * time.Millisecond,
 		Logger: testLogger(t),
-	})
+	}
+	for _, f := range tune {
+		f(&opts)
+	}
+	d, err := daemon.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("start daemon: %v", err)
 	}

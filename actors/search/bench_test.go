@@ -161,3 +161,32 @@ func BenchmarkReindexThenSearch(b *testing.B) {
 		ix.Search(benchQueries[i%len(benchQueries)], 15)
 	}
 }
+
+// BenchmarkTearDown10k removes 10,000 servers of 3 tools each, all with the same tool names
+// and description words, one server at a time (what a registry tear-down does). Its cost
+// per server must not grow with the number of servers left: it did, when removal walked
+// the whole postings list of every term the server used.
+func BenchmarkTearDown10k(b *testing.B) {
+	const n = 10000
+	docs := []Doc{
+		{Tool: "echo", Description: "Echo text back"},
+		{Tool: "fetch_url", Description: "Fetch a web page by its address"},
+		{Tool: "add", Description: "Add two numbers"},
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("srv-%05d", i)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		ix := NewIndex()
+		for _, s := range names {
+			ix.SetServer(s, docs)
+		}
+		b.StartTimer()
+		for _, s := range names {
+			ix.RemoveServer(s)
+		}
+	}
+}

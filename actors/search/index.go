@@ -83,26 +83,46 @@ const (
 // posting is one document's occurrence of a term, with the count in each field.
 type posting struct {
 	doc int32
+	// ref is the index of this posting's postingRef in its document's refs.
+	ref int32
 	tf  [numFields]uint16
 }
 
 type termEntry struct {
+	term     string
 	postings []posting
 }
 
+// postingRef is where one of a document's postings is: term te, index at. Removal swaps the
+// last posting of a term into the hole and updates that posting's ref, so removing a
+// document costs its own postings, however many other servers share its terms: a
+// tear-down of n servers that all say "fetch" must not walk the "fetch" list n times.
+type postingRef struct {
+	te *termEntry
+	at int32
+}
+
+// The exact-name tables, in the order of docEntry.at.
+const (
+	tableKey = iota
+	tableName
+	tableNameWords
+	numTables
+)
+
 type docEntry struct {
 	server, tool, key string
-	sid               int32 // the id of its serverEntry
 	lens              [numFields]uint16
 	live              bool
-	// Lookup keys of the exact-name tables, kept to remove the document from them.
+	refs              []postingRef
+	// Lookup keys of the exact-name tables and the document's index in each key's list,
+	// kept to remove it from them in O(1) (many servers have a tool named "echo").
 	keyLower, nameLower, nameWords string
+	at                             [numTables]int32
 }
 
 type serverEntry struct {
-	id    int32 // distinguishes this server's postings cheaply; never reused
-	docs  []int32
-	terms []string // distinct terms of the server's docs, to find its postings on removal
+	docs []int32
 }
 
 // Index is an in-memory ranked index of tools, grouped by server so that one server's tools
@@ -115,12 +135,10 @@ type Index struct {
 	terms   map[string]*termEntry
 	live    int
 	sumLen  [numFields]int
-	nextSID int32
 
-	// Exact-name tables: lower-cased "server:tool", lower-cased tool, tool name words.
-	byKey       map[string][]int32
-	byName      map[string][]int32
-	byNameWords map[string][]int32
+	// Exact-name tables, indexed by tableKey...: lower-cased "server:tool", lower-cased
+	// tool, tool name words.
+	tables [numTables]map[string][]int32
 
 	// vocab is every term, sorted, for prefix matching; rebuilt lazily after a change.
 	vocab      []string
@@ -138,13 +156,19 @@ type Index struct {
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{
-		servers:     make(map[string]*serverEntry),
-		terms:       make(map[string]*termEntry),
-		byKey:       make(map[string][]int32),
-		byName:      make(map[string][]int32),
-		byNameWords: make(map[string][]int32),
+	ix := &Index{
+		servers: make(map[string]*serverEntry),
+		terms:   make(map[string]*termEntry),
 	}
+	for i := range ix.tables {
+		ix.tables[i] = make(map[string][]int32)
+	}
+	return ix
+}
+
+// tableKeys are a document's keys in the exact-name tables.
+func (e *docEntry) tableKeys() [numTables]string {
+	return [numTables]string{e.keyLower, e.nameLower, e.nameWords}
 }
 
 // Len returns the number of indexed tools.
@@ -171,10 +195,8 @@ func (ix *Index) SetServer(server string, docs []Doc) {
 	for i, d := range docs {
 		last[d.Tool] = i
 	}
-	ix.nextSID++
-	se := &serverEntry{id: ix.nextSID, docs: make([]int32, 0, len(last))}
+	se := &serverEntry{docs: make([]int32, 0, len(last))}
 	serverTerms := terms(server, serverStopwords)
-	seen := make(map[string]struct{})
 	counts := make(map[string][numFields]uint16)
 	for i, d := range docs {
 		if last[d.Tool] != i {
@@ -195,7 +217,6 @@ func (ix *Index) SetServer(server string, docs []Doc) {
 		}
 		e := docEntry{
 			server:    server,
-			sid:       se.id,
 			tool:      d.Tool,
 			key:       server + ":" + d.Tool,
 			live:      true,
@@ -207,25 +228,26 @@ func (ix *Index) SetServer(server string, docs []Doc) {
 			e.lens[f] = uint16(min(len(ts), math.MaxUint16))
 			ix.sumLen[f] += int(e.lens[f])
 		}
-		ix.docs[id] = e
+		e.refs = make([]postingRef, 0, len(counts))
 		for t, c := range counts {
 			te := ix.terms[t]
 			if te == nil {
-				te = &termEntry{}
+				te = &termEntry{term: t}
 				ix.terms[t] = te
 				ix.vocabDirty = true
 			}
-			te.postings = append(te.postings, posting{doc: id, tf: c})
-			if _, ok := seen[t]; !ok {
-				seen[t] = struct{}{}
-				se.terms = append(se.terms, t)
+			e.refs = append(e.refs, postingRef{te: te, at: int32(len(te.postings))})
+			te.postings = append(te.postings, posting{doc: id, ref: int32(len(e.refs) - 1), tf: c})
+		}
+		for t, k := range e.tableKeys() {
+			if k == "" {
+				e.at[t] = -1
+				continue
 			}
+			e.at[t] = int32(len(ix.tables[t][k]))
+			ix.tables[t][k] = append(ix.tables[t][k], id)
 		}
-		ix.byKey[e.keyLower] = append(ix.byKey[e.keyLower], id)
-		ix.byName[e.nameLower] = append(ix.byName[e.nameLower], id)
-		if e.nameWords != "" {
-			ix.byNameWords[e.nameWords] = append(ix.byNameWords[e.nameWords], id)
-		}
+		ix.docs[id] = e
 		se.docs = append(se.docs, id)
 		ix.live++
 	}
@@ -250,30 +272,16 @@ func (ix *Index) RemoveServer(server string) {
 		return
 	}
 	delete(ix.servers, server)
-	// Only the postings lists of this server's terms can hold its documents.
-	for _, t := range se.terms {
-		te := ix.terms[t]
-		if te == nil {
-			continue
-		}
-		kept := te.postings[:0]
-		for _, p := range te.postings {
-			if ix.docs[p.doc].sid != se.id {
-				kept = append(kept, p)
-			}
-		}
-		clear(te.postings[len(kept):])
-		te.postings = kept
-		if len(kept) == 0 {
-			delete(ix.terms, t)
-			ix.vocabDirty = true
-		}
-	}
 	for _, id := range se.docs {
 		e := &ix.docs[id]
-		removeID(ix.byKey, e.keyLower, id)
-		removeID(ix.byName, e.nameLower, id)
-		removeID(ix.byNameWords, e.nameWords, id)
+		for _, r := range e.refs {
+			ix.unpost(r)
+		}
+		for t, k := range e.tableKeys() {
+			if e.at[t] >= 0 {
+				ix.untable(t, k, e.at[t])
+			}
+		}
 		for f := range numFields {
 			ix.sumLen[f] -= int(e.lens[f])
 		}
@@ -284,16 +292,38 @@ func (ix *Index) RemoveServer(server string) {
 	ix.sortedAllDirty = true
 }
 
-func removeID(m map[string][]int32, k string, id int32) {
-	ids := m[k]
-	if i := slices.Index(ids, id); i >= 0 {
-		ids = slices.Delete(ids, i, i+1)
+// unpost removes the posting at r by moving the term's last posting into its place.
+func (ix *Index) unpost(r postingRef) {
+	te := r.te
+	last := int32(len(te.postings) - 1)
+	if r.at != last {
+		moved := te.postings[last]
+		te.postings[r.at] = moved
+		ix.docs[moved.doc].refs[moved.ref].at = r.at
 	}
-	if len(ids) == 0 {
-		delete(m, k)
-	} else {
-		m[k] = ids
+	te.postings[last] = posting{}
+	te.postings = te.postings[:last]
+	if last == 0 {
+		delete(ix.terms, te.term)
+		ix.vocabDirty = true
 	}
+}
+
+// untable removes the document at index i of table t's list for key k, moving the list's
+// last document into its place.
+func (ix *Index) untable(t int, k string, i int32) {
+	ids := ix.tables[t][k]
+	last := int32(len(ids) - 1)
+	if i != last {
+		moved := ids[last]
+		ids[i] = moved
+		ix.docs[moved].at[t] = i
+	}
+	if last == 0 {
+		delete(ix.tables[t], k)
+		return
+	}
+	ix.tables[t][k] = ids[:last]
 }
 
 // All returns every tool sorted by "server:tool", each with Score 0. A limit of 0 or less
@@ -535,13 +565,13 @@ func (ix *Index) addScore(id int32, s float64) {
 // boostExact lifts the tools whose full name the query is.
 func (ix *Index) boostExact(q string) {
 	lower := strings.ToLower(q)
-	for _, id := range ix.byKey[lower] {
+	for _, id := range ix.tables[tableKey][lower] {
 		ix.addScore(id, boostKey)
 	}
-	for _, id := range ix.byName[lower] {
+	for _, id := range ix.tables[tableName][lower] {
 		ix.addScore(id, boostName)
 	}
-	for _, id := range ix.byNameWords[strings.Join(Tokenize(q), " ")] {
+	for _, id := range ix.tables[tableNameWords][strings.Join(Tokenize(q), " ")] {
 		ix.addScore(id, boostNameWords)
 	}
 }

@@ -2,6 +2,7 @@ package search
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -287,8 +288,8 @@ func TestRemoveServer(t *testing.T) {
 	for server := range testCatalogue {
 		ix.RemoveServer(server)
 	}
-	if ix.Len() != 0 || len(ix.terms) != 0 || len(ix.byKey) != 0 || len(ix.byName) != 0 || len(ix.byNameWords) != 0 {
-		t.Errorf("empty index keeps state: len %d terms %d keys %d", ix.Len(), len(ix.terms), len(ix.byKey))
+	if ix.Len() != 0 || len(ix.terms) != 0 || len(ix.tables[tableKey]) != 0 || len(ix.tables[tableName]) != 0 || len(ix.tables[tableNameWords]) != 0 {
+		t.Errorf("empty index keeps state: len %d terms %d keys %d", ix.Len(), len(ix.terms), len(ix.tables[tableKey]))
 	}
 	if ix.sumLen != [numFields]int{} {
 		t.Errorf("sumLen = %v after removing everything", ix.sumLen)
@@ -352,3 +353,60 @@ func TestDeterminism(t *testing.T) {
 		})
 	}
 }
+
+// TestRemoveManySharedTerms removes most of many servers whose tools share their names and
+// words (the postings and name lists that removal edits by swapping), in a shuffled order,
+// and checks that the index then answers exactly like one built from the rest alone.
+func TestRemoveManySharedTerms(t *testing.T) {
+	const n = 300
+	docs := func(i int) []Doc {
+		return []Doc{
+			{Tool: "echo", Description: "Echo text back"},
+			{Tool: "fetch_url", Description: "Fetch a web page by its address"},
+			{Tool: fmt.Sprintf("tool_%d", i%7), Description: "A tool that every seventh server has"},
+		}
+	}
+	name := func(i int) string { return fmt.Sprintf("srv-%03d", i) }
+	ix := NewIndex()
+	for i := range n {
+		ix.SetServer(name(i), docs(i))
+	}
+	order := rand.New(rand.NewPCG(1, 2)).Perm(n)
+	kept := map[int]bool{}
+	for k, i := range order {
+		if k%5 == 0 {
+			kept[i] = true
+			continue
+		}
+		if k%3 == 0 {
+			ix.SetServer(name(i), docs(i)) // a reindex on the way: remove and add again
+		}
+		ix.RemoveServer(name(i))
+	}
+	fresh := NewIndex()
+	for i := range n {
+		if kept[i] {
+			fresh.SetServer(name(i), docs(i))
+		}
+	}
+	if ix.Len() != fresh.Len() {
+		t.Fatalf("Len %d, want %d", ix.Len(), fresh.Len())
+	}
+	for _, q := range []string{"echo", "fetch", "fetch a web page", "tool_3", "srv-010:echo", "seventh server", "fet"} {
+		got, want := ix.Search(q, 0), fresh.Search(q, 0)
+		if !slices.Equal(got, want) {
+			t.Errorf("Search(%q) after removals: %d hits %v..., want %d hits %v...", q, len(got), head(got), len(want), head(want))
+		}
+	}
+	if got, want := ix.All(0), fresh.All(0); !slices.Equal(got, want) {
+		t.Errorf("All after removals: %d hits, want %d", len(got), len(want))
+	}
+	for i := range n {
+		ix.RemoveServer(name(i))
+	}
+	if ix.Len() != 0 || len(ix.terms) != 0 || len(ix.tables[tableName]) != 0 {
+		t.Errorf("empty index keeps state: len %d terms %d names %d", ix.Len(), len(ix.terms), len(ix.tables[tableName]))
+	}
+}
+
+func head(h []Hit) []Hit { return h[:min(3, len(h))] }

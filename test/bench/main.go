@@ -1,4 +1,5 @@
-// Command bench runs mcpproxy's benchmarks B1-B9 (BENCHMARKS.md in the design notes)
+// Command bench runs mcpproxy's benchmarks B1-B9 (BENCHMARKS.md in the design notes) and
+// B10 (status latency while 10,000 servers are applied and torn down)
 // against the real daemon binary and the test/fixture upstreams, and prints one table:
 // the figure, the median of several runs, the p99 where it applies, the target, whether
 // it was met, and the command that reproduces the row.
@@ -43,7 +44,7 @@ type options struct {
 
 func main() {
 	var o options
-	only := flag.String("only", "", "comma-separated benchmarks to run (B1..B9); default all")
+	only := flag.String("only", "", "comma-separated benchmarks to run (B1..B10); default all")
 	flag.IntVar(&o.runs, "runs", 5, "runs per figure; the table shows their median")
 	flag.BoolVar(&o.quick, "quick", false, "shorter runs and fewer samples (a smoke test of the program)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, data dirs, daemon logs)")
@@ -98,6 +99,7 @@ func run(o options) error {
 		{"B1", benchCallLatency},
 		{"B5", benchFanOut},
 		{"BIG", benchBig}, // B3, B4 (HTTP), B6 (restart_all), B8 (100 upstreams)
+		{"B10", benchTearDown},
 	}
 	start := time.Now()
 	loadBefore := loadAvg()
@@ -108,7 +110,13 @@ func run(o options) error {
 		}
 		rows = append(rows, b.run(e)...)
 	}
-	slices.SortStableFunc(rows, func(a, b row) int { return strings.Compare(a.id, b.id) })
+	// By number, so that B10 comes after B9.
+	slices.SortStableFunc(rows, func(a, b row) int {
+		if c := len(a.id) - len(b.id); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
 	fmt.Println(machine())
 	fmt.Println()
 	printTable(os.Stdout, rows)

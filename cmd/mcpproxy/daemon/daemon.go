@@ -61,6 +61,13 @@ type Options struct {
 	BackoffBase time.Duration
 	// HealthEvery overrides how often remote upstreams are pinged (default 30 s; tests).
 	HealthEvery time.Duration
+	// HeaderTimeout and ReadTimeout bound reading a request's headers and the whole
+	// request (defaults mhttp.DefaultHeaderTimeout, 10 s, and mhttp.DefaultReadTimeout,
+	// 30 s).
+	HeaderTimeout, ReadTimeout time.Duration
+	// EventsKeepAlive and MCPHeartbeat override the interval of /events keepalives and of
+	// pings on MCP GET streams (defaults 10 s and 30 s; tests).
+	EventsKeepAlive, MCPHeartbeat time.Duration
 }
 
 // Daemon is one running mcpproxy.
@@ -276,7 +283,7 @@ func (d *Daemon) startActors() {
 	d.System = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return pl.WithGroup("actor")
 	}))
-	d.Hub = d.System.Root.Spawn(actors.NewHubProps(actors.HubOptions{Store: d.Store, Logger: d.Logger}))
+	d.Hub = d.System.Root.Spawn(actors.NewHubProps(actors.HubOptions{Store: d.Store, Logger: d.Logger, KeepAlive: d.opts.EventsKeepAlive}))
 	d.ops = newOps(d)
 	// The MCP session table and the passthrough sessions; MCPPROXY_MCP_SESSION_IDLE_TTL (a
 	// Go duration) overrides how long an idle session lives. The registry is asked for
@@ -325,7 +332,7 @@ func (d *Daemon) startHTTP() {
 	ip := net.ParseIP(host)
 	// The MCP endpoints for agents; their sessions are the sessions actor's.
 	mcpEP := mcpserver.New(mcpserver.Options{Backend: d.Client, Sessions: d.Sessions, Logger: d.Logger,
-		Version: d.opts.Version})
+		Version: d.opts.Version, Heartbeat: d.opts.MCPHeartbeat})
 	d.stoppers = append(d.stoppers, mcpEP.Close)
 	d.HTTP = mhttp.New(mhttp.Options{
 		Backend: d.Client, Settings: mhttp.SettingsFrom(d.Config), Version: d.opts.Version,
@@ -333,18 +340,23 @@ func (d *Daemon) startHTTP() {
 		Loopback: ip != nil && ip.IsLoopback() || host == "localhost", Started: d.Started,
 		// /events: cancelling the base context ends every stream before Shutdown, and the
 		// hub drops stalled subscribers itself, so the events need no stopper.
-		Events:   actors.NewHubClient(d.System, d.Hub),
-		Ops:      d.ops,
-		Secrets:  actors.NewSecrets(d.Store, d.Client, d.Logger),
-		Sessions: d.Sessions,
-		MCP:      mcpEP,
+		Events:        actors.NewHubClient(d.System, d.Hub),
+		Ops:           d.ops,
+		Secrets:       actors.NewSecrets(d.Store, d.Client, d.Logger),
+		Sessions:      d.Sessions,
+		MCP:           mcpEP,
+		HeaderTimeout: d.opts.HeaderTimeout, ReadTimeout: d.opts.ReadTimeout,
 	})
 	base, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
+	header, read := d.HTTP.Bounds()
 	mk := func() *http.Server {
 		return &http.Server{
-			Handler:           d.HTTP.Handler(),
-			ReadHeaderTimeout: 10 * time.Second,
+			Handler: d.HTTP.Handler(),
+			// ReadTimeout bounds the request, not the response: net/http lifts it once the
+			// body is read, so /events and MCP streams stay open (http/bodies.go).
+			ReadHeaderTimeout: header,
+			ReadTimeout:       read,
 			IdleTimeout:       2 * time.Minute,
 			BaseContext:       func(net.Listener) context.Context { return base },
 			ConnContext:       mhttp.ConnContext,
