@@ -28,15 +28,27 @@
 package search
 
 import (
+	"encoding/json"
 	"math"
 	"slices"
 	"sort"
 	"strings"
 )
 
-// Doc is one tool to index. Its key is Server+":"+Tool.
+// Doc is one tool to index. Its key is Server+":"+Tool. Only Tool is required; the rest is
+// what the upstream says about the tool and itself, each indexed as a field of its own.
 type Doc struct {
 	Server, Tool, Description string
+	// Title is the tool's human title (MCP's title or annotations.title).
+	Title string
+	// InputSchema is the tool's JSON Schema for its arguments; property names, their
+	// descriptions and enum values are indexed. Invalid JSON is ignored.
+	InputSchema json.RawMessage
+	// Annotations is the tool's MCP annotations object; its title and the hints that are
+	// true are indexed.
+	Annotations json.RawMessage
+	// Instructions are the server's instructions from its initialize answer.
+	Instructions string
 }
 
 // Hit is one search result.
