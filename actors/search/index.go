@@ -1,10 +1,12 @@
 // Package search is mcpproxy's tool search: tokenising and ranking, pure functions and one
 // in-memory index, no actors and no I/O.
 //
-// Each tool is a document with three fields: its name split into words, its server's name
-// and its description. A query is ranked with BM25F over these fields, weighted name >
-// server > description, after case folding, a light English stemmer and a small stopword
-// list. Each query word also matches its synonyms from a small table (a synonym counts half
+// Each tool is a document with the fields of everything the catalogue says about it: its
+// name split into words, its title, its server's name and instructions, its description, its
+// input schema's property names (split into words), their descriptions and enum values, and
+// its annotations (fields.go). A query is ranked with BM25F over these fields, each with its
+// own weight (name and title most, the server's instructions and annotations least), after
+// case folding, a light English stemmer and a small stopword list. Each query word also matches its synonyms from a small table (a synonym counts half
 // as much as the word itself, and the word and its synonyms share one IDF), two adjacent
 // words match their compound ("on call" finds "oncall"), a file name in the query stands for
 // "file", and the last word matches the longer terms it begins, for search-as-you-type. A
@@ -56,22 +58,6 @@ type Hit struct {
 	Server, Tool string
 	Score        float64
 }
-
-// Fields of a document, in the order of fieldWeight and fieldB.
-const (
-	fieldName = iota
-	fieldServer
-	fieldDesc
-	numFields
-)
-
-// Ranking parameters. The name says most about what a tool does and is short, so it weighs
-// most and is barely length-normalised; the server's name is the same for all of its tools;
-// descriptions vary from a few words to pages, so their length counts most.
-var (
-	fieldWeight = [numFields]float64{3.0, 1.5, 1.0}
-	fieldB      = [numFields]float64{0.5, 0.3, 0.75}
-)
 
 const (
 	k1 = 1.2
@@ -209,16 +195,27 @@ func (ix *Index) SetServer(server string, docs []Doc) {
 	}
 	se := &serverEntry{docs: make([]int32, 0, len(last))}
 	serverTerms := terms(server, serverStopwords)
+	instrTerms := terms(firstDoc(docs).Instructions, nil)
 	counts := make(map[string][numFields]uint16)
 	for i, d := range docs {
 		if last[d.Tool] != i {
 			continue
 		}
 		id := ix.allocDoc()
-		nameTerms := terms(d.Tool, nil)
-		descTerms := terms(d.Description, nil)
+		var fts [numFields][]string
+		text := fieldTexts(server, d)
+		for f := range numFields {
+			switch f {
+			case fieldServer:
+				fts[f] = serverTerms
+			case fieldInstructions:
+				fts[f] = instrTerms
+			default:
+				fts[f] = terms(text[f], nil)
+			}
+		}
 		clear(counts)
-		for f, ts := range [numFields][]string{nameTerms, serverTerms, descTerms} {
+		for f, ts := range fts {
 			for _, t := range ts {
 				c := counts[t]
 				if c[f] < math.MaxUint16 {
@@ -236,7 +233,7 @@ func (ix *Index) SetServer(server string, docs []Doc) {
 			nameWords: strings.Join(Tokenize(d.Tool), " "),
 		}
 		e.keyLower = strings.ToLower(e.key)
-		for f, ts := range [numFields][]string{nameTerms, serverTerms, descTerms} {
+		for f, ts := range fts {
 			e.lens[f] = uint16(min(len(ts), math.MaxUint16))
 			ix.sumLen[f] += int(e.lens[f])
 		}
@@ -265,6 +262,17 @@ func (ix *Index) SetServer(server string, docs []Doc) {
 	}
 	ix.servers[server] = se
 	ix.sortedAllDirty = true
+}
+
+// firstDoc returns the first of docs with server instructions: they are the server's, so
+// every document of one SetServer shares them.
+func firstDoc(docs []Doc) Doc {
+	for _, d := range docs {
+		if d.Instructions != "" {
+			return d
+		}
+	}
+	return Doc{}
 }
 
 func (ix *Index) allocDoc() int32 {
