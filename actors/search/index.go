@@ -64,6 +64,9 @@ const (
 	// synonymWeight and prefixWeight scale a query word's match through a synonym or as a
 	// prefix of a longer term, relative to the word itself.
 	synonymWeight = 0.5
+	// lexiconWeight scales a match through a WordNet synonym: general English, not chosen
+	// for tools, so weaker evidence than the software vocabulary in synonyms.go.
+	lexiconWeight = 0.35
 	prefixWeight  = 0.6
 	// compoundWeight scales the match of two adjacent query words as one compound term
 	// ("on call" as "oncall"): it stands for both words, so it counts as two.
@@ -409,11 +412,12 @@ func (ix *Index) Search(query string, limit int) []Hit {
 // words their compound ("on call" also matches "oncall").
 func (ix *Index) queryTerms(q string) [][]queryAlt {
 	toks := Tokenize(fileNamesToWords(q))
+	lx := loadLexicon()
 	// The last word is a prefix only while being typed: not when followed by a separator.
 	lastIsPrefix := !strings.ContainsRune(" \t\n", rune(q[len(q)-1]))
 	var out [][]queryAlt
 	var seen []string
-	word := func(t string, prefixOf string, weight float64) {
+	word := func(t string, base string, prefixOf string, weight float64) {
 		if contains(seen, t) {
 			return
 		}
@@ -430,8 +434,20 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 			}
 		}
 		add(t, weight)
-		for _, s := range synonyms[t] {
-			add(s, weight*synonymWeight)
+		roots := []string{t}
+		if base != "" && base != t {
+			add(base, weight)
+			roots = append(roots, base)
+		}
+		for _, r := range roots {
+			for _, s := range synonyms[r] {
+				add(s, weight*synonymWeight)
+			}
+		}
+		for _, r := range roots {
+			for _, s := range lx.syn[r] {
+				add(s, weight*lexiconWeight)
+			}
 		}
 		if prefixOf != "" {
 			for _, p := range ix.prefixTerms(prefixOf, t) {
@@ -447,7 +463,7 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 			// A compound only counts when the index or the synonym table knows it, so
 			// that "to do" does not invent a word.
 			if c := stem(toks[i-1] + tok); ix.terms[c] != nil || synonyms[c] != nil {
-				word(c, "", compoundWeight)
+				word(c, "", "", compoundWeight)
 			}
 		}
 		if _, ok := stopwords[tok]; ok {
@@ -457,7 +473,11 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		if i == len(toks)-1 && lastIsPrefix && len(tok) >= minPrefixLen {
 			prefixOf = tok
 		}
-		word(stem(tok), prefixOf, 1)
+		base := ""
+		if b, ok := lx.base[tok]; ok {
+			base = stem(b)
+		}
+		word(stem(tok), base, prefixOf, 1)
 	}
 	return out
 }
