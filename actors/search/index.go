@@ -417,7 +417,7 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 	lastIsPrefix := !strings.ContainsRune(" \t\n", rune(q[len(q)-1]))
 	var out [][]queryAlt
 	var seen []string
-	word := func(t string, base string, prefixOf string, weight float64) {
+	word := func(raw, t, base string, prefixOf string, weight float64) {
 		if contains(seen, t) {
 			return
 		}
@@ -435,17 +435,21 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		}
 		add(t, weight)
 		roots := []string{t}
-		if base != "" && base != t {
-			add(base, weight)
-			roots = append(roots, base)
+		if base != "" && stem(base) != t {
+			add(stem(base), weight)
+			roots = append(roots, stem(base))
 		}
 		for _, r := range roots {
 			for _, s := range synonyms[r] {
 				add(s, weight*synonymWeight)
 			}
 		}
-		for _, r := range roots {
-			for _, s := range lx.syn[r] {
+		lexWords := []string{raw}
+		if base != "" {
+			lexWords = append(lexWords, base)
+		}
+		for _, w := range lexWords {
+			for _, s := range lx.synonyms(w) {
 				add(s, weight*lexiconWeight)
 			}
 		}
@@ -463,7 +467,7 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 			// A compound only counts when the index or the synonym table knows it, so
 			// that "to do" does not invent a word.
 			if c := stem(toks[i-1] + tok); ix.terms[c] != nil || synonyms[c] != nil {
-				word(c, "", "", compoundWeight)
+				word(toks[i-1]+tok, c, "", "", compoundWeight)
 			}
 		}
 		if _, ok := stopwords[tok]; ok {
@@ -473,11 +477,7 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		if i == len(toks)-1 && lastIsPrefix && len(tok) >= minPrefixLen {
 			prefixOf = tok
 		}
-		base := ""
-		if b, ok := lx.base[tok]; ok {
-			base = stem(b)
-		}
-		word(stem(tok), base, prefixOf, 1)
+		word(tok, stem(tok), lx.base[tok], prefixOf, 1)
 	}
 	return out
 }
