@@ -411,10 +411,13 @@ func (ix *Index) Search(query string, limit int) []Hit {
 // itself, its synonyms, for the last word the longer terms it begins, and for two adjacent
 // words their compound ("on call" also matches "oncall").
 func (ix *Index) queryTerms(q string) [][]queryAlt {
-	toks := Tokenize(fileNamesToWords(q))
+	raw := Tokenize(fileNamesToWords(q))
+	toks := expandAbbreviations(raw)
 	lx := loadLexicon()
-	// The last word is a prefix only while being typed: not when followed by a separator.
-	lastIsPrefix := !strings.ContainsRune(" \t\n", rune(q[len(q)-1]))
+	// The last word is a prefix only while being typed: not when followed by a separator,
+	// and not when it is a known abbreviation (then its expansion follows it).
+	_, lastAbbr := abbreviations[lastOf(raw)]
+	lastIsPrefix := !strings.ContainsRune(" \t\n", rune(q[len(q)-1])) && !lastAbbr
 	var out [][]queryAlt
 	var seen []string
 	word := func(raw, t, base string, prefixOf string, weight float64) {
@@ -482,6 +485,35 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 	return out
 }
 
+func lastOf(toks []string) string {
+	if len(toks) == 0 {
+		return ""
+	}
+	return toks[len(toks)-1]
+}
+
+// expandAbbreviations appends the expansion of each abbreviation among toks (see
+// abbreviations) after it, so that its words score as query words of their own.
+func expandAbbreviations(toks []string) []string {
+	n := 0
+	for _, t := range toks {
+		if _, ok := abbreviations[t]; ok {
+			n++
+		}
+	}
+	if n == 0 {
+		return toks
+	}
+	out := make([]string, 0, len(toks)+2*n)
+	for _, t := range toks {
+		out = append(out, t)
+		if e, ok := abbreviations[t]; ok {
+			out = append(out, strings.Fields(e)...)
+		}
+	}
+	return out
+}
+
 // fileExtensions are the extensions that make a query word a file name ("report.txt").
 var fileExtensions = setOf(
 	"txt", "md", "json", "csv", "tsv", "pdf", "png", "jpg", "jpeg", "gif", "svg", "webp", "mp3",
@@ -490,22 +522,21 @@ var fileExtensions = setOf(
 	"pptx", "zip", "tar", "gz", "sql", "sh", "ini", "cfg", "conf",
 )
 
-// fileNamesToWords replaces each file name in a query by its base name and the word "file",
-// so that "rename report.txt" asks for a file tool rather than one about text.
+// fileNamesToWords replaces what a query names by example with the word for its kind: each
+// file name by its base name and "file", so that "rename report.txt" asks for a file tool
+// rather than one about text; a URL by "url" and its host's words; a path ("~/notes",
+// "/var/log/") by its last element and "path"; an e-mail address by "email"; an IP address
+// or network by "ip address"; an arithmetic expression ("4821+3377", "2^10") by "calculate".
 func fileNamesToWords(q string) string {
-	if !strings.ContainsRune(q, '.') {
+	if !strings.ContainsAny(q, "./@:+*^=") {
 		return q
 	}
 	fields := strings.Fields(q)
 	changed := false
 	for i, f := range fields {
-		f = strings.TrimRight(f, ",;:!?)\"'")
-		dot := strings.LastIndexByte(f, '.')
-		if dot <= 0 || dot == len(f)-1 {
-			continue
-		}
-		if _, ok := fileExtensions[strings.ToLower(f[dot+1:])]; ok {
-			fields[i] = f[:dot] + " file"
+		f = strings.TrimRight(strings.TrimLeft(f, "(\"'"), ",;:!?)\"'")
+		if w, ok := entityWords(f); ok {
+			fields[i] = w
 			changed = true
 		}
 	}
@@ -513,6 +544,76 @@ func fileNamesToWords(q string) string {
 		return q
 	}
 	return strings.Join(fields, " ")
+}
+
+// entityWords returns the words for what one query word names by example, if it does.
+func entityWords(f string) (string, bool) {
+	if f == "" {
+		return "", false
+	}
+	lower := strings.ToLower(f)
+	if scheme, rest, ok := strings.Cut(lower, "://"); ok && scheme != "" && rest != "" {
+		host, _, _ := strings.Cut(rest, "/")
+		return "url " + strings.ReplaceAll(host, ".", " "), true
+	}
+	if at := strings.IndexByte(f, '@'); at > 0 && strings.Contains(f[at:], ".") && !strings.Contains(f, ":") {
+		return "email", true
+	}
+	if isIPLike(f) {
+		return "ip address", true
+	}
+	if isArithmetic(f) {
+		return "calculate", true
+	}
+	if dot := strings.LastIndexByte(f, '.'); dot > 0 && dot < len(f)-1 {
+		if _, ok := fileExtensions[lower[dot+1:]]; ok {
+			base := f[:dot]
+			if sl := strings.LastIndexByte(base, '/'); sl >= 0 {
+				base = base[sl+1:]
+			}
+			return base + " file", true
+		}
+	}
+	if strings.HasPrefix(f, "~/") || strings.HasPrefix(f, "/") || strings.HasPrefix(f, "./") ||
+		(strings.Count(f, "/") >= 2 && !strings.Contains(f, " ")) {
+		last := strings.TrimRight(f, "/")
+		if sl := strings.LastIndexByte(last, '/'); sl >= 0 {
+			last = last[sl+1:]
+		}
+		return last + " path", true
+	}
+	return "", false
+}
+
+// isIPLike reports whether f is an IPv4 address or network ("10.0.0.0/22").
+func isIPLike(f string) bool {
+	addr, _, _ := strings.Cut(f, "/")
+	parts := strings.Split(addr, ".")
+	if len(parts) != 4 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// isArithmetic reports whether f is digits joined by arithmetic operators ("12*7", "2^10").
+func isArithmetic(f string) bool {
+	digits, ops := 0, 0
+	for i := 0; i < len(f); i++ {
+		switch c := f[i]; {
+		case c >= '0' && c <= '9' || c == '.':
+			digits++
+		case c == '+' || c == '*' || c == '^' || c == '/' || c == '-' || c == '%' || c == '=' || c == '(' || c == ')':
+			ops++
+		default:
+			return false
+		}
+	}
+	return digits > 0 && ops > 0 && f != "-" && !(ops == 1 && (f[0] == '-' || f[0] == '+'))
 }
 
 // prefixTerms returns up to maxPrefixTerms indexed terms that begin with the raw word or its
