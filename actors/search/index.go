@@ -73,6 +73,9 @@ const (
 	compoundWeight = 2.0
 	// maxPrefixTerms bounds how many terms a query's last word may expand to.
 	maxPrefixTerms = 16
+	// coordExp is how strongly the share of the query's words a tool matches scales its
+	// score (0 turns it off).
+	coordExp = 0.5
 	// minPrefixLen is the shortest last word that is expanded as a prefix.
 	minPrefixLen = 3
 	// Boosts for a query that is exactly a tool's name; they dwarf any BM25F score.
@@ -151,6 +154,7 @@ type Index struct {
 	// Scratch buffers for Search, indexed by doc id.
 	acc      []float64
 	best     []float64
+	matched  []uint16 // how many query words each doc matched
 	accDocs  []int32
 	bestDocs []int32
 }
@@ -394,8 +398,19 @@ func (ix *Index) Search(query string, limit int) []Hit {
 	}
 	ix.ensureScratch()
 
-	for _, alts := range ix.queryTerms(q) {
+	qt := ix.queryTerms(q)
+	for _, alts := range qt {
 		ix.scoreTerm(alts)
+	}
+	if len(qt) > 1 {
+		// Coordination: a tool that matches more of the query's words ranks above one that
+		// matches a few of them very well.
+		for _, id := range ix.accDocs {
+			ix.acc[id] *= math.Pow(float64(ix.matched[id])/float64(len(qt)), coordExp)
+		}
+	}
+	for _, id := range ix.accDocs {
+		ix.matched[id] = 0
 	}
 	ix.boostExact(q)
 
@@ -647,6 +662,7 @@ func (ix *Index) ensureScratch() {
 	if n := len(ix.docs); len(ix.acc) < n {
 		ix.acc = make([]float64, n)
 		ix.best = make([]float64, n)
+		ix.matched = make([]uint16, n)
 	}
 }
 
@@ -691,6 +707,7 @@ func (ix *Index) scoreTerm(alts []queryAlt) {
 	idf := math.Log(1 + (n-df+0.5)/(df+0.5))
 	for _, id := range ix.bestDocs {
 		ix.addScore(id, idf*ix.best[id])
+		ix.matched[id]++
 		ix.best[id] = 0
 	}
 	ix.bestDocs = ix.bestDocs[:0]
