@@ -7,8 +7,10 @@
 // about any catalogue or query set:
 //
 //   - "s word syn syn ...": the other single-word lemmas of the synsets of word's most
-//     frequent senses (WordNet lists a lemma's senses by their frequency in its tagged
-//     corpus): the first two tagged senses of a verb, the first tagged sense of a noun.
+//     most frequent sense (WordNet lists a lemma's senses by their frequency in its tagged
+//     corpus; a lemma with no tagged sense is left out), verbs and nouns, and the words
+//     derivationally related to it in that sense ("remember" and "memory"). Rarer senses
+//     and adjectives were measured to add noise, not recall.
 //   - "m form base": an irregular inflection and its base form (verb.exc, noun.exc), such
 //     as "wrote write" and "indices index".
 //
@@ -41,7 +43,7 @@ func main() {
 	for _, pos := range []struct {
 		name   string
 		senses int
-	}{{"verb", 2}, {"noun", 1}} {
+	}{{"verb", 1}, {"noun", 1}} {
 		syn, err := synonyms(*dict, pos.name, pos.senses, synsets)
 		if err != nil {
 			log.Fatal(err)
