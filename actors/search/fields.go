@@ -31,10 +31,11 @@ var FieldNames = [numFields]string{
 // its parameters' names say what it acts on ("replicas", "branch") and count as much, while
 // what is said about each parameter, its enum values, the server's instructions (shared by
 // all its tools) and the annotations are weaker evidence, mostly about neighbouring tools too.
-// Long texts are length-normalised most.
+// Long texts are length-normalised most, a long enum list fully: one of fifty units says
+// little about the tool.
 var (
 	fieldWeight = [numFields]float64{3.0, 2.5, 1.5, 0.3, 1.0, 1.0, 0.4, 0.5, 0.3}
-	fieldB      = [numFields]float64{0.5, 0.5, 0.3, 0.75, 0.75, 0.5, 0.75, 0.5, 0.3}
+	fieldB      = [numFields]float64{0.5, 0.5, 0.3, 0.75, 0.75, 0.5, 0.75, 1.0, 0.3}
 )
 
 // Bounds on what one document's schema contributes, so that an upstream's huge or deeply
