@@ -2,6 +2,7 @@ package search
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 )
 
@@ -133,13 +134,19 @@ func (w *schemaWalker) walk(v any, depth int) {
 		}
 	}
 	if props, ok := s["properties"].(map[string]any); ok {
-		for name, p := range props {
+		// In sorted order, so that the bounds cut the same properties every time.
+		names := make([]string, 0, len(props))
+		for name := range props {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
 			if w.props == maxSchemaProps {
 				return
 			}
 			w.props++
 			w.addText(&w.names, name)
-			w.walk(p, depth+1)
+			w.walk(props[name], depth+1)
 		}
 	}
 	if items, ok := s["items"]; ok {

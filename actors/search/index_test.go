@@ -453,6 +453,13 @@ func TestSchemaFieldsRank(t *testing.T) {
 	if got := keys(ix.Search("bump it to 5 replicas", 5)); len(got) == 0 || got[0] != "k:scale" {
 		t.Errorf("a property name (replicaCount) does not find its tool: %v", got)
 	}
+	// Parts of another shape are skipped, not fatal to the rest of the schema.
+	odd := fieldTexts("s", Doc{Tool: "t", InputSchema: []byte(`{"type":"object","properties":{` +
+		`"tags":{"type":"array","items":[{"type":"string"}],"description":"Labels"},` +
+		`"flag":true,"mode":{"description":7,"enum":["fast",1,"slow"]}}}`)})
+	if odd[fieldParams] != "flag mode tags" || odd[fieldParamDesc] != "Labels" || odd[fieldEnum] != "fast slow" {
+		t.Errorf("odd schema: params %q, descriptions %q, enums %q", odd[fieldParams], odd[fieldParamDesc], odd[fieldEnum])
+	}
 	// A broken schema is ignored, not fatal.
 	ix.SetServer("bad", []Doc{{Tool: "x", Description: "y", InputSchema: []byte(`{not json`)}})
 	if ix.ServerLen("bad") != 1 {

@@ -36,10 +36,12 @@ func (lx *lexicon) synonyms(word string) []string {
 	return lx.syn[lx.byStem[stem(word)]]
 }
 
-var loadLexicon = sync.OnceValue(func() *lexicon {
+var loadLexicon = sync.OnceValue(func() *lexicon { return parseLexicon(wordnetTable) })
+
+func parseLexicon(table string) *lexicon {
 	lx := &lexicon{syn: make(map[string][]string, 14000), byStem: make(map[string]string, 14000),
 		base: make(map[string]string, 6000)}
-	for line := range strings.SplitSeq(wordnetTable, "\n") {
+	for line := range strings.SplitSeq(table, "\n") {
 		if len(line) < 2 || line[0] == '#' {
 			continue
 		}
@@ -66,4 +68,4 @@ var loadLexicon = sync.OnceValue(func() *lexicon {
 		}
 	}
 	return lx
-})
+}
