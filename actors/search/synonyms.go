@@ -35,7 +35,6 @@ var synonymGroups = [][]string{
 	{"react", "reaction", "emoji"},
 	{"approve", "accept", "lgtm"},
 	{"reject", "decline", "deny"},
-	{"compare", "diff", "difference"},
 	{"rename", "relabel"},
 	{"revert", "undo"},
 	{"scale", "resize"},
@@ -96,7 +95,7 @@ var synonymGroups = [][]string{
 // tool that says "PR"). Like the groups, they are general: none names a server or a tool.
 var abbreviations = map[string]string{
 	"pr": "pull request", "prs": "pull requests", "mr": "merge request", "mrs": "merge requests",
-	"repo": "repository", "repos": "repositories", "k8s": "kubernetes", "db": "database",
+	"repo": "repository", "repos": "repositories", "db": "database",
 	"dbs": "databases", "env": "environment", "envs": "environments", "dir": "directory",
 	"dirs": "directories", "cfg": "configuration", "conf": "configuration", "config": "configuration",
 	"msg": "message", "msgs": "messages", "auth": "authentication", "authn": "authentication",
@@ -110,13 +109,13 @@ var abbreviations = map[string]string{
 	"qty": "quantity", "addr": "address", "ci": "continuous integration",
 	"cd": "continuous delivery", "vm": "virtual machine", "vms": "virtual machines",
 	"ns": "namespace", "svc": "service", "svcs": "services", "sched": "schedule",
-	"cal": "calendar", "dm": "direct message", "dms": "direct messages", "fs": "filesystem",
+	"cal": "calendar", "dm": "direct message", "dms": "direct messages",
 	"pw": "password", "pwd": "password", "ssh": "secure shell", "tz": "timezone",
-	"calc": "calculate", "stats": "statistics", "perf": "performance", "prod": "production",
+	"stats": "statistics", "perf": "performance", "prod": "production",
 	"dev": "development", "lib": "library", "libs": "libraries", "util": "utility",
 	"admin": "administrator", "org": "organization", "orgs": "organizations",
 	"eta": "estimated arrival", "gps": "coordinates", "lat": "latitude", "lng": "longitude",
-	"lon": "longitude", "sql": "query", "regex": "pattern", "regexp": "pattern",
+	"lon": "longitude",
 	"thx": "thanks", "asap": "soon", "yaml": "configuration", "json": "data",
 }
 

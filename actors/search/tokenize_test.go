@@ -1,6 +1,9 @@
 package search
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -208,6 +211,34 @@ func TestAbbreviations(t *testing.T) {
 	for abbr, exp := range abbreviations {
 		if abbr != strings.ToLower(abbr) || strings.TrimSpace(exp) == "" {
 			t.Errorf("abbreviation %q -> %q: keys are lower-case tokens, expansions words", abbr, exp)
+		}
+	}
+}
+
+// TestVocabularyNamesNoTool keeps the abbreviation table general: no short form or
+// expansion may be the name of a server or a tool in the quality catalogues, which would
+// make it a pointer to that tool rather than vocabulary.
+func TestVocabularyNamesNoTool(t *testing.T) {
+	names := map[string]bool{}
+	for _, f := range []string{"real.json", "synthetic.json"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "test", "testdata", "catalogue", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tools []struct{ Server, Tool string }
+		if err := json.Unmarshal(data, &tools); err != nil {
+			t.Fatal(err)
+		}
+		for _, tl := range tools {
+			names[strings.ToLower(tl.Server)] = true
+			names[strings.ToLower(tl.Tool)] = true
+		}
+	}
+	for abbr, exp := range abbreviations {
+		for _, w := range append([]string{abbr}, strings.Fields(exp)...) {
+			if names[w] {
+				t.Errorf("abbreviation %q -> %q names a server or tool: %q", abbr, exp, w)
+			}
 		}
 	}
 }
