@@ -192,6 +192,7 @@ func TestMCPGoClient(t *testing.T) {
 				Name        string          `json:"name"`
 				InputSchema json.RawMessage `json:"inputSchema"`
 				Score       float64         `json:"score"`
+				Matched     []string        `json:"matched"`
 			} `json:"tools"`
 		}
 		if err := json.Unmarshal([]byte(textOf(res)), &out); err != nil || res.IsError {
@@ -203,8 +204,8 @@ func TestMCPGoClient(t *testing.T) {
 		var names []string
 		for _, tool := range out.Tools {
 			names = append(names, tool.Name)
-			if len(tool.InputSchema) == 0 || tool.Score <= 0 {
-				t.Errorf("hit %s lacks schema or score: %+v", tool.Name, tool)
+			if len(tool.InputSchema) == 0 || tool.Score <= 0 || len(tool.Matched) == 0 {
+				t.Errorf("hit %s lacks schema, score or matched fields: %+v", tool.Name, tool)
 			}
 		}
 		if !slices.Contains(names, "everything:get-sum") || !slices.Contains(names, "fx:add") {

@@ -70,7 +70,13 @@ func syntheticCatalogue(servers, perServer int) map[string][]Doc {
 			desc := fmt.Sprintf("%s a %s in %s. %s %s",
 				strings.ToUpper(v[:1])+v[1:], strings.ReplaceAll(o, "_", " "), name,
 				benchPhrases[r.IntN(len(benchPhrases))], benchPhrases[r.IntN(len(benchPhrases))])
-			docs = append(docs, Doc{Server: name, Tool: tool, Description: desc})
+			// A schema like real tools have: the object's id, a filter and paging.
+			schema := fmt.Sprintf(`{"type":"object","properties":{"%s_id":{"type":"string","description":"ID of the %s"},`+
+				`"query":{"type":"string","description":"%s"},"limit":{"type":"integer","description":"Maximum number of results"},`+
+				`"order":{"type":"string","enum":["asc","desc"]}},"required":["%s_id"]}`,
+				o, strings.ReplaceAll(o, "_", " "), benchPhrases[r.IntN(len(benchPhrases))], o)
+			docs = append(docs, Doc{Server: name, Tool: tool, Description: desc, InputSchema: []byte(schema),
+				Annotations: []byte(`{"readOnlyHint":true}`)})
 		}
 		cat[name] = docs
 	}

@@ -410,3 +410,59 @@ func TestRemoveManySharedTerms(t *testing.T) {
 }
 
 func head(h []Hit) []Hit { return h[:min(3, len(h))] }
+
+func TestExplain(t *testing.T) {
+	d := Doc{
+		Server: "acme", Tool: "scale_deployment", Title: "Scale a deployment",
+		Description: "Change how many pods a deployment runs",
+		InputSchema: []byte(`{"type":"object","properties":{"replicas":{"type":"integer","description":"Desired pod count"},` +
+			`"strategy":{"type":"string","enum":["rolling","recreate"]}}}`),
+		Annotations:  []byte(`{"destructiveHint":true}`),
+		Instructions: "Manages a Kubernetes cluster",
+	}
+	for _, c := range []struct {
+		query string
+		want  []string
+	}{
+		{"scale", []string{"name", "title"}},
+		{"5 replicas", []string{"parameters"}},
+		{"pod", []string{"description", "parameter_descriptions"}},
+		{"rolling", []string{"enum_values"}},
+		{"destructive", []string{"annotations"}},
+		{"kubernetes cluster", []string{"instructions"}},
+		{"acme", []string{"server"}},
+		// "k8s" is a synonym of "kubernetes".
+		{"k8s", []string{"instructions"}},
+		{"count of pods", []string{"description", "parameter_descriptions"}},
+		{"unrelated words", nil},
+		{"  ", nil},
+	} {
+		if got := Explain(c.query, d); !slices.Equal(got, c.want) {
+			t.Errorf("Explain(%q) = %v, want %v", c.query, got, c.want)
+		}
+	}
+}
+
+func TestSchemaFieldsRank(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("k", []Doc{
+		{Tool: "scale", Description: "Scale a workload",
+			InputSchema: []byte(`{"type":"object","properties":{"replicaCount":{"type":"integer"}}}`)},
+		{Tool: "restart", Description: "Restart a workload"},
+	})
+	if got := keys(ix.Search("bump it to 5 replicas", 5)); len(got) == 0 || got[0] != "k:scale" {
+		t.Errorf("a property name (replicaCount) does not find its tool: %v", got)
+	}
+	// Parts of another shape are skipped, not fatal to the rest of the schema.
+	odd := fieldTexts("s", Doc{Tool: "t", InputSchema: []byte(`{"type":"object","properties":{` +
+		`"tags":{"type":"array","items":[{"type":"string"}],"description":"Labels"},` +
+		`"flag":true,"mode":{"description":7,"enum":["fast",1,"slow"]}}}`)})
+	if odd[fieldParams] != "flag mode tags" || odd[fieldParamDesc] != "Labels" || odd[fieldEnum] != "fast slow" {
+		t.Errorf("odd schema: params %q, descriptions %q, enums %q", odd[fieldParams], odd[fieldParamDesc], odd[fieldEnum])
+	}
+	// A broken schema is ignored, not fatal.
+	ix.SetServer("bad", []Doc{{Tool: "x", Description: "y", InputSchema: []byte(`{not json`)}})
+	if ix.ServerLen("bad") != 1 {
+		t.Errorf("a tool with an invalid schema is not indexed")
+	}
+}

@@ -28,6 +28,16 @@ var synonymGroups = [][]string{
 	{"summarize", "summary", "overview", "digest"},
 	{"describe", "detail", "info", "information", "inspect"},
 	{"acknowledge", "ack"},
+	{"merge", "land", "integrate"},
+	{"open", "start", "begin"},
+	{"show", "get", "read", "view"},
+	{"forget", "delete", "erase"},
+	{"react", "reaction", "emoji"},
+	{"approve", "accept", "lgtm"},
+	{"reject", "decline", "deny"},
+	{"rename", "relabel"},
+	{"revert", "undo"},
+	{"scale", "resize"},
 	{"draft", "prepare", "compose"},
 	// Quantities and times.
 	{"all", "every", "entire", "whole"},
@@ -77,6 +87,36 @@ var synonymGroups = [][]string{
 	{"translate", "translation"},
 	{"tag", "label"},
 	{"deploy", "deployment", "release", "rollout"},
+}
+
+// abbreviations are the short forms common in software, each with the words it stands for.
+// A query word that is one of them also asks for its expansion, word by word, at full
+// weight, so "open a PR" asks for a "pull request" (the short form itself still matches a
+// tool that says "PR"). Like the groups, they are general: none names a server or a tool.
+var abbreviations = map[string]string{
+	"pr": "pull request", "prs": "pull requests", "mr": "merge request", "mrs": "merge requests",
+	"repo": "repository", "repos": "repositories", "db": "database",
+	"dbs": "databases", "env": "environment", "envs": "environments", "dir": "directory",
+	"dirs": "directories", "cfg": "configuration", "conf": "configuration", "config": "configuration",
+	"msg": "message", "msgs": "messages", "auth": "authentication", "authn": "authentication",
+	"authz": "authorization", "info": "information", "img": "image", "pic": "picture",
+	"pics": "pictures", "docs": "documentation", "pkg": "package", "pkgs": "packages",
+	"dep": "dependency", "deps": "dependencies", "var": "variable", "vars": "variables",
+	"func": "function", "fn": "function", "param": "parameter", "params": "parameters",
+	"arg": "argument", "args": "arguments", "req": "request", "resp": "response",
+	"err": "error", "errs": "errors", "src": "source", "dest": "destination", "dst": "destination",
+	"tmp": "temporary", "temp": "temporary", "max": "maximum", "min": "minimum", "num": "number",
+	"qty": "quantity", "addr": "address", "ci": "continuous integration",
+	"cd": "continuous delivery", "vm": "virtual machine", "vms": "virtual machines",
+	"ns": "namespace", "svc": "service", "svcs": "services", "sched": "schedule",
+	"cal": "calendar", "dm": "direct message", "dms": "direct messages",
+	"pw": "password", "pwd": "password", "ssh": "secure shell", "tz": "timezone",
+	"stats": "statistics", "perf": "performance", "prod": "production",
+	"dev": "development", "lib": "library", "libs": "libraries", "util": "utility",
+	"admin": "administrator", "org": "organization", "orgs": "organizations",
+	"eta": "estimated arrival", "gps": "coordinates", "lat": "latitude", "lng": "longitude",
+	"lon": "longitude",
+	"thx": "thanks", "asap": "soon", "yaml": "configuration", "json": "data",
 }
 
 // synonyms maps a stemmed term to the stemmed terms it may stand for.

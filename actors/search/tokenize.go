@@ -196,6 +196,13 @@ var stopwords = setOf(
 	"just", "about", "also", "any", "here", "hey", "hi", "give", "provides", "provide",
 	"allows", "allow", "given", "specified", "specific", "whether", "when", "where", "has",
 	"have", "had", "may", "might", "must", "not", "no", "s", "t", "e", "g", "eg", "ie", "etc",
+	// Function words and fillers of spoken requests, from the common English stopword lists.
+	"yet", "already", "really", "actually", "anything", "something", "whatever", "quite",
+	"rather", "very", "too", "still", "even", "again", "ever", "else", "once", "such", "only",
+	"either", "neither", "nor", "however", "though", "although", "because", "while", "whose",
+	"why", "am", "being", "his", "her", "hers", "him", "he", "she", "myself", "yourself",
+	"ourselves", "themselves", "itself", "herself", "himself", "ok", "okay", "thanks", "thank",
+	"kindly", "maybe", "quick", "quickly", "somehow", "basically", "roughly", "carefully",
 )
 
 // serverStopwords are dropped from server names only, where they are packaging noise

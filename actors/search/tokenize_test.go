@@ -1,6 +1,9 @@
 package search
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -180,4 +183,62 @@ func FuzzTokenize(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestEntityWords(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"fetch https://example.com/pricing now", "fetch url example com now"},
+		{"mail bob@example.org", "mail email"},
+		{"is 10.0.5.23 in 10.0.0.0/22?", "is ip address in ip address"},
+		{"what is 12*7", "what is calculate"},
+		{"open notes/todo.md", "open todo file"},
+		{"list ~/Downloads", "list Downloads path"},
+		{"plain words", "plain words"},
+		{"-5 degrees", "-5 degrees"},
+	} {
+		if got := fileNamesToWords(c.in); got != c.want {
+			t.Errorf("fileNamesToWords(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestAbbreviations(t *testing.T) {
+	got := expandAbbreviations([]string{"open", "a", "pr", "in", "repo"})
+	want := []string{"open", "a", "pr", "pull", "request", "in", "repo", "repository"}
+	if !slices.Equal(got, want) {
+		t.Errorf("expandAbbreviations = %v, want %v", got, want)
+	}
+	for abbr, exp := range abbreviations {
+		if abbr != strings.ToLower(abbr) || strings.TrimSpace(exp) == "" {
+			t.Errorf("abbreviation %q -> %q: keys are lower-case tokens, expansions words", abbr, exp)
+		}
+	}
+}
+
+// TestVocabularyNamesNoTool keeps the abbreviation table general: no short form or
+// expansion may be the name of a server or a tool in the quality catalogues, which would
+// make it a pointer to that tool rather than vocabulary.
+func TestVocabularyNamesNoTool(t *testing.T) {
+	names := map[string]bool{}
+	for _, f := range []string{"real.json", "synthetic.json"} {
+		data, err := os.ReadFile(filepath.Join("..", "..", "test", "testdata", "catalogue", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tools []struct{ Server, Tool string }
+		if err := json.Unmarshal(data, &tools); err != nil {
+			t.Fatal(err)
+		}
+		for _, tl := range tools {
+			names[strings.ToLower(tl.Server)] = true
+			names[strings.ToLower(tl.Tool)] = true
+		}
+	}
+	for abbr, exp := range abbreviations {
+		for _, w := range append([]string{abbr}, strings.Fields(exp)...) {
+			if names[w] {
+				t.Errorf("abbreviation %q -> %q names a server or tool: %q", abbr, exp, w)
+			}
+		}
+	}
 }

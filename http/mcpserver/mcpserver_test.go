@@ -260,7 +260,8 @@ func TestRetrieveToolsLimits(t *testing.T) {
 	var seen []int
 	b := &fakeBackend{search: func(q string, limit int) ([]actors.ToolHit, int, error) {
 		seen = append(seen, limit)
-		return []actors.ToolHit{{Tool: actors.Tool{Name: "s:t", Server: "s", Description: "d", InputSchema: json.RawMessage(`{"type":"object"}`)}, Score: 2.5}}, 7, nil
+		return []actors.ToolHit{{Tool: actors.Tool{Name: "s:t", Server: "s", Raw: "t", Description: "draft a note",
+			InputSchema: json.RawMessage(`{"type":"object","properties":{"recipient":{"type":"string"}}}`)}, Score: 2.5}}, 7, nil
 	}}
 	_, url := serve(t, b, nil, Options{})
 	c := connect(t, url+"/mcp", "unit")
@@ -272,8 +273,20 @@ func TestRetrieveToolsLimits(t *testing.T) {
 	if err := json.Unmarshal([]byte(text(res)), &out); err != nil {
 		t.Fatal(err)
 	}
-	if out.Total != 7 || len(out.Tools) != 1 || out.Tools[0].Name != "s:t" || string(out.Tools[0].InputSchema) != `{"type":"object"}` || out.Tools[0].Score != 2.5 {
+	if out.Total != 7 || len(out.Tools) != 1 || out.Tools[0].Name != "s:t" || out.Tools[0].Score != 2.5 ||
+		string(out.Tools[0].InputSchema) != `{"type":"object","properties":{"recipient":{"type":"string"}}}` {
 		t.Fatalf("result %+v", out)
+	}
+	if out.Tools[0].Matched != nil {
+		t.Errorf("query x matched %v", out.Tools[0].Matched)
+	}
+	// Each hit says which of its fields the query matched.
+	res = call(t, c, "retrieve_tools", map[string]any{"query": "note for a recipient"})
+	if err := json.Unmarshal([]byte(text(res)), &out); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.Tools[0].Matched; !slices.Equal(got, []string{"description", "parameters"}) {
+		t.Errorf("matched %v, want [description parameters]", got)
 	}
 	call(t, c, "retrieve_tools", map[string]any{"query": "x", "limit": 3})
 	for _, bad := range []any{0, 1001, 2.5, "5"} {
@@ -284,8 +297,8 @@ func TestRetrieveToolsLimits(t *testing.T) {
 	if res := call(t, c, "retrieve_tools", map[string]any{"query": "  "}); !res.IsError {
 		t.Error("blank query accepted")
 	}
-	if !slices.Equal(seen, []int{15, 3}) {
-		t.Fatalf("limits seen %v, want [15 3]", seen)
+	if !slices.Equal(seen, []int{15, 15, 3}) {
+		t.Fatalf("limits seen %v, want [15 15 3]", seen)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpproxy/mcpproxy/actors"
+	"github.com/mcpproxy/mcpproxy/actors/search"
 	"github.com/mcpproxy/mcpproxy/config"
 )
 
@@ -23,7 +24,8 @@ func (e *Endpoint) mainTools() []server.ServerTool {
 		{
 			Tool: mcp.NewTool("retrieve_tools",
 				mcp.WithDescription("Search the tools of every connected upstream MCP server and return the best matches, "+
-					"each with its name (\"server:tool\", what call_tool expects), description, input schema and score."),
+					"each with its name (\"server:tool\", what call_tool expects), description, input schema, score "+
+					"and matched: the fields of the tool the query matched (name, description, parameters, ...)."),
 				mcp.WithString("query", mcp.Required(), mcp.Description("What you want to do, in plain words, e.g. \"create a github issue\"")),
 				mcp.WithInteger("limit", mcp.Min(1), mcp.Max(config.MaxToolsLimit),
 					mcp.Description("How many tools to return at most (default: the proxy's tools_limit, 15)")),
@@ -72,6 +74,10 @@ type foundTool struct {
 	InputSchema json.RawMessage `json:"inputSchema"`
 	Annotations json.RawMessage `json:"annotations,omitempty"`
 	Score       float64         `json:"score"`
+	// Matched names the fields of the tool the query matched (name, title, server,
+	// instructions, description, parameters, parameter_descriptions, enum_values,
+	// annotations), so that an agent or a person can see why it was found.
+	Matched []string `json:"matched,omitempty"`
 }
 
 // retrieveTools handles the retrieve_tools tool.
@@ -98,7 +104,9 @@ func (e *Endpoint) retrieveTools(ctx context.Context, req mcp.CallToolRequest) (
 	out := make([]foundTool, len(hits))
 	for i, h := range hits {
 		out[i] = foundTool{Name: h.Name, Server: h.Server, Description: h.Description,
-			InputSchema: h.InputSchema, Annotations: h.Annotations, Score: h.Score}
+			InputSchema: h.InputSchema, Annotations: h.Annotations, Score: h.Score,
+			Matched: search.Explain(query, search.Doc{Server: h.Server, Tool: h.Raw, Description: h.Description,
+				InputSchema: h.InputSchema, Annotations: h.Annotations})}
 	}
 	return structured(map[string]any{"tools": out, "total": total})
 }

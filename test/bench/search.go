@@ -10,65 +10,41 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
-	"github.com/mcpproxy/mcpproxy/actors/search"
+	"github.com/mcpproxy/mcpproxy/actors/search/searcheval"
 )
 
-// benchRecall is B9: recall@1 and recall@5 of the search index over the labelled query
-// sets in test/testdata/catalogue, computed with the search package exactly as TestRecall
-// does. It is deterministic, so one run.
+// benchRecall is B9: recall@1, recall@5 and MRR@5 of the search index over the labelled
+// query sets in test/testdata/catalogue, computed with actors/search/searcheval exactly as
+// TestRecall does. It is deterministic, so one run.
 func benchRecall(e *env) []row {
 	e.progress("B9 search quality")
 	const cmd = "go test -run TestRecall -v ./actors/search"
-	const target = "recall@5 >= 0.9, recall@1 >= 0.5"
 	dir := filepath.Join(e.root, "test", "testdata", "catalogue")
-	type tool struct{ Server, Tool, Description string }
-	byServer := map[string][]search.Doc{}
-	n := 0
-	for _, name := range []string{"real.json", "synthetic.json"} {
-		var tools []tool
-		if err := readJSON(filepath.Join(dir, name), &tools); err != nil {
-			return []row{missing("B9", "search quality", target, cmd, err.Error())}
-		}
-		for _, t := range tools {
-			byServer[t.Server] = append(byServer[t.Server], search.Doc{Server: t.Server, Tool: t.Tool, Description: t.Description})
-			n++
-		}
-	}
-	ix := search.NewIndex()
-	for s, docs := range byServer {
-		ix.SetServer(s, docs)
-	}
 	var rows []row
-	for _, set := range []struct{ file, label string }{
-		{"queries.json", "labelled set"},
-		{"queries_holdout.json", "hold-out set, never tuned on"},
-	} {
-		var queries []struct{ Query, Expected string }
-		if err := readJSON(filepath.Join(dir, set.file), &queries); err != nil {
-			rows = append(rows, missing("B9", "search quality, "+set.label, target, cmd, err.Error()))
+	for _, set := range searcheval.Sets {
+		target, ok1, ok5 := "recall@5 >= 0.9, recall@1 >= 0.5", 0.5, 0.9
+		if strings.HasSuffix(set.File, ".tsv") {
+			target, ok1, ok5 = "recall@5 >= 0.85, recall@1 >= 0.6", 0.6, 0.85
+		}
+		ix, _, err := searcheval.Load(dir, set.Catalogues)
+		if err != nil {
+			rows = append(rows, missing("B9", "search quality, "+set.Label, target, cmd, err.Error()))
 			continue
 		}
-		at1, at5 := 0, 0
-		for _, q := range queries {
-			for i, h := range ix.Search(q.Query, 5) {
-				if h.Server+":"+h.Tool == q.Expected {
-					if i == 0 {
-						at1++
-					}
-					at5++
-					break
-				}
-			}
+		queries, err := searcheval.LoadQueries(filepath.Join(dir, set.File))
+		if err != nil {
+			rows = append(rows, missing("B9", "search quality, "+set.Label, target, cmd, err.Error()))
+			continue
 		}
-		r1 := float64(at1) / float64(len(queries))
-		r5 := float64(at5) / float64(len(queries))
+		f := searcheval.Evaluate(ix, queries)
 		rows = append(rows, row{
 			id:     "B9",
-			figure: fmt.Sprintf("search quality, %s: %d queries over %d tools", set.label, len(queries), ix.Len()),
-			value:  fmt.Sprintf("recall@1 %.2f, recall@5 %.2f", r1, r5),
-			target: target, pass: verdict(r1 >= 0.5 && r5 >= 0.9 && n >= 500), runs: 1, cmd: cmd,
+			figure: fmt.Sprintf("search quality, %s: %d queries over %d tools", set.Label, f.N, ix.Len()),
+			value:  fmt.Sprintf("recall@1 %.2f, recall@5 %.2f, MRR@5 %.2f", f.At1, f.At5, f.MRR),
+			target: target, pass: verdict(f.At1 >= ok1 && f.At5 >= ok5), runs: 1, cmd: cmd,
 		})
 	}
 	return rows

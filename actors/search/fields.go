@@ -1,0 +1,170 @@
+package search
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+)
+
+// Fields of a document, in the order of fieldWeight, fieldB and FieldNames.
+const (
+	fieldName = iota
+	fieldTitle
+	fieldServer
+	fieldInstructions
+	fieldDesc
+	fieldParams
+	fieldParamDesc
+	fieldEnum
+	fieldAnnotations
+	numFields
+)
+
+// FieldNames name the fields a hit can match, as Explain reports them.
+var FieldNames = [numFields]string{
+	"name", "title", "server", "instructions", "description",
+	"parameters", "parameter_descriptions", "enum_values", "annotations",
+}
+
+// Ranking parameters. The name says most about what a tool does and is short, so it weighs
+// most and is barely length-normalised; a title is a name written for people. The server's
+// name is the same for all of its tools. The description is the tool's own account of itself;
+// its parameters' names say what it acts on ("replicas", "branch") and count as much, while
+// what is said about each parameter, its enum values, the server's instructions (shared by
+// all its tools) and the annotations are weaker evidence, mostly about neighbouring tools too.
+// Long texts are length-normalised most, a long enum list fully: one of fifty units says
+// little about the tool.
+var (
+	fieldWeight = [numFields]float64{3.0, 2.5, 1.5, 0.3, 1.0, 1.0, 0.4, 0.5, 0.3}
+	fieldB      = [numFields]float64{0.5, 0.5, 0.3, 0.75, 0.75, 0.5, 0.75, 1.0, 0.3}
+)
+
+// Bounds on what one document's schema contributes, so that an upstream's huge or deeply
+// nested schema costs the index a bounded amount.
+const (
+	maxSchemaDepth    = 8
+	maxSchemaProps    = 256
+	maxSchemaTextLen  = 16 << 10
+	maxEnumValues     = 64
+	maxEnumValueBytes = 64
+)
+
+// docText is a document's text, one string per field.
+type docText [numFields]string
+
+// fieldTexts splits d into the text of each field.
+func fieldTexts(server string, d Doc) docText {
+	var t docText
+	t[fieldName] = d.Tool
+	t[fieldTitle] = d.Title
+	t[fieldServer] = server
+	t[fieldInstructions] = d.Instructions
+	t[fieldDesc] = d.Description
+	if len(d.InputSchema) > 0 {
+		var s any
+		if json.Unmarshal(d.InputSchema, &s) == nil {
+			var w schemaWalker
+			w.walk(s, 0)
+			t[fieldParams] = strings.Join(w.names, " ")
+			t[fieldParamDesc] = strings.Join(w.descs, " ")
+			t[fieldEnum] = strings.Join(w.enums, " ")
+		}
+	}
+	if len(d.Annotations) > 0 {
+		var a map[string]any
+		if json.Unmarshal(d.Annotations, &a) == nil {
+			t[fieldAnnotations] = annotationText(a)
+			if t[fieldTitle] == "" {
+				if s, ok := a["title"].(string); ok {
+					t[fieldTitle] = s
+				}
+			}
+		}
+	}
+	return t
+}
+
+// annotationHints are the MCP tool annotations that describe behaviour, and the words a
+// true value stands for.
+var annotationHints = []struct{ key, words string }{
+	{"readOnlyHint", "read only"},
+	{"destructiveHint", "destructive"},
+	{"idempotentHint", "idempotent"},
+	{"openWorldHint", "external"},
+}
+
+func annotationText(a map[string]any) string {
+	var out []string
+	for _, h := range annotationHints {
+		if v, ok := a[h.key].(bool); ok && v {
+			out = append(out, h.words)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// schemaWalker collects a JSON Schema's property names, descriptions and enum values,
+// through nested objects, array items and the anyOf/oneOf/allOf alternatives.
+type schemaWalker struct {
+	names, descs, enums []string
+	props, textLen      int
+}
+
+func (w *schemaWalker) walk(v any, depth int) {
+	s, ok := v.(map[string]any)
+	if !ok || depth > maxSchemaDepth {
+		return
+	}
+	if depth > 0 {
+		if d, ok := s["description"].(string); ok {
+			w.addText(&w.descs, d)
+		}
+		if d, ok := s["title"].(string); ok {
+			w.addText(&w.descs, d)
+		}
+	}
+	if e, ok := s["enum"].([]any); ok {
+		for i, x := range e {
+			if i == maxEnumValues {
+				break
+			}
+			if str, ok := x.(string); ok && len(str) <= maxEnumValueBytes {
+				w.addText(&w.enums, str)
+			}
+		}
+	}
+	if props, ok := s["properties"].(map[string]any); ok {
+		// In sorted order, so that the bounds cut the same properties every time.
+		names := make([]string, 0, len(props))
+		for name := range props {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			if w.props == maxSchemaProps {
+				return
+			}
+			w.props++
+			w.addText(&w.names, name)
+			w.walk(props[name], depth+1)
+		}
+	}
+	if items, ok := s["items"]; ok {
+		w.walk(items, depth+1)
+	}
+	for _, k := range []string{"anyOf", "oneOf", "allOf"} {
+		if alts, ok := s[k].([]any); ok {
+			for _, a := range alts {
+				w.walk(a, depth+1)
+			}
+		}
+	}
+}
+
+func (w *schemaWalker) addText(dst *[]string, s string) {
+	if w.textLen+len(s) > maxSchemaTextLen {
+		return
+	}
+	w.textLen += len(s)
+	*dst = append(*dst, s)
+}
