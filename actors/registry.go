@@ -672,7 +672,7 @@ func (r *registry) reindex(ctx actor.Context, name string) {
 	if reachable {
 		docs := make([]search.Doc, len(rw.tools))
 		for i, t := range rw.tools {
-			docs[i] = search.Doc{Server: name, Tool: t.Raw, Description: t.Description}
+			docs[i] = search.Doc{Server: name, Tool: t.Raw, Description: t.Description, InputSchema: t.InputSchema, Annotations: t.Annotations}
 		}
 		r.index.SetServer(name, docs)
 	} else {
