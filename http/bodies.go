@@ -34,29 +34,40 @@ const (
 // GET /events, an MCP GET stream and a POST whose answer takes minutes stay open
 // (TestStreamsOutliveReadBound checks it with a 300 ms bound).
 
-// closeUnread is the first middleware: a request whose body the handler did not read to
-// its end gets its connection closed at once instead of drained.
-//
-// Every refusal (401, 403, 404, 405, 413) and every route that takes no body returns
-// without reading the body. net/http then reads and discards up to 256 KB of what is left,
-// to keep the connection, and waits for it: a client without the key that announced
-// Content-Length: 200000 and sent nothing held its connection until the read bound (for
-// ever, before there was one), and got no answer meanwhile, since the answer is written
-// after the discard. Moving the read deadline to now makes the discard fail at once; then
-// net/http answers with Connection: close and closes the connection.
-func (s *Server) closeUnread(c *gin.Context) {
+// watchBody is the first middleware: it lets writeError tell whether the handler has read
+// the request body to its end (see refuseUnread).
+func (s *Server) watchBody(c *gin.Context) {
 	r := c.Request
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		c.Next()
 		return
 	}
 	orig := r.Body
-	b := &eofBody{ReadCloser: orig}
-	r.Body = b
+	r.Body = &eofBody{ReadCloser: orig}
 	c.Next()
 	// net/http decides what to do with the rest of the body by the body's own type.
 	r.Body = orig
-	if !b.eof.Load() {
+}
+
+// refuseUnread makes the connection of a request answered with an error before its body
+// was read close at once instead of waiting for the body.
+//
+// Every refusal (401, 403, 404, 405, 413) returns without reading the body. net/http then
+// reads and discards up to 256 KB of what is left, to keep the connection, before it
+// writes the answer: a client without the key that announced Content-Length: 200000 and
+// sent nothing held its connection (for ever, before there was a read bound) and got no
+// answer meanwhile. Moving the read deadline to now makes that discard fail at once; then
+// net/http answers with Connection: close and closes the connection.
+//
+// It must happen before the answer is written, and only while the body is unread: once
+// net/http has read a body to its end (the handler did, or net/http's own discard when a
+// streaming answer is flushed) it watches the connection with a background read, and a
+// deadline in the past fails that read and cancels the connection's context, which every
+// later request on a kept-alive connection would then start with. An answer that is not
+// an error (a route that ignores a body) leaves net/http to discard the body, within the
+// read bound.
+func refuseUnread(c *gin.Context) {
+	if b, ok := c.Request.Body.(*eofBody); ok && !b.eof.Load() {
 		_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now())
 	}
 }

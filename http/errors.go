@@ -55,14 +55,15 @@ func StatusOf(err error) int {
 //
 // A 401 and a 408 also close the connection (Connection: close): a client without the key
 // gets nothing more on it, and after a body that did not arrive in time, whatever is still
-// on the wire cannot be told from the next request. closeUnread makes sure the server does
-// not wait for the rest of a body first.
+// on the wire cannot be told from the next request. An error answered before the body was
+// read closes it too, without waiting for the body (refuseUnread).
 func (s *Server) writeError(c *gin.Context, err error) {
 	code := actors.ErrorCode(err)
 	status := StatusOf(err)
 	if status == http.StatusUnauthorized || status == http.StatusRequestTimeout {
 		c.Header("Connection", "close")
 	}
+	refuseUnread(c)
 	body := errorBody{Error: err.Error(), Code: code}
 	var ae *actors.Error
 	if errors.As(err, &ae) {

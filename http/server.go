@@ -16,8 +16,8 @@
 // Slow clients: a request's headers must arrive within Options.HeaderTimeout (10 s) and
 // the whole request within Options.ReadTimeout (30 s), the http.Server's bounds (Bounds);
 // they bound reading the request, never the response (bodies.go). The key is checked
-// before a handler reads any body, and a request whose body is not read to its end (every
-// refusal) has its connection closed instead of drained; a 401 always closes it.
+// before a handler reads any body, and a request refused before its body was read has its
+// connection closed instead of drained (bodies.go); a 401 always closes it.
 //
 // # Concurrency
 //
@@ -153,7 +153,7 @@ func New(opts Options) *Server {
 	r.ContextWithFallback = true
 	r.RemoveExtraSlash = false
 	_ = r.SetTrustedProxies(nil)
-	r.Use(s.closeUnread, s.recovery, s.logRequests, s.guardHost)
+	r.Use(s.watchBody, s.recovery, s.logRequests, s.guardHost)
 	r.NoRoute(func(c *gin.Context) {
 		s.writeError(c, errorf(actors.CodeNotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
 	})
