@@ -30,7 +30,7 @@ type Message struct {
 }
 
 // IsRequest reports whether m expects an answer.
-func (m Message) IsRequest() bool { return m.Method != "" && HasID(m.ID) }
+func (m Message) IsRequest() bool { return m.Method != "" && upstream.HasID(m.ID) }
 
 // Parse reads a POST body: one message, or a batch (protocol 2025-03-26), which batch
 // reports.
@@ -55,7 +55,7 @@ func Parse(body []byte) (msgs []Message, batch bool, err error) {
 		msgs = []Message{m}
 	}
 	for _, m := range msgs {
-		if m.Method == "" && (!HasID(m.ID) || (len(m.Result) == 0 && len(m.Error) == 0)) {
+		if m.Method == "" && (!upstream.HasID(m.ID) || (len(m.Result) == 0 && len(m.Error) == 0)) {
 			return nil, batch, errors.New("invalid JSON-RPC message: neither a request, a notification nor a response")
 		}
 	}
@@ -63,14 +63,7 @@ func Parse(body []byte) (msgs []Message, batch bool, err error) {
 }
 
 // Wire is a JSON-RPC message to send; raw fields pass unchanged (but compacted).
-type Wire struct {
-	JSONRPC string             `json:"jsonrpc"`
-	ID      json.RawMessage    `json:"id,omitempty"`
-	Method  string             `json:"method,omitempty"`
-	Params  json.RawMessage    `json:"params,omitempty"`
-	Result  json.RawMessage    `json:"result,omitempty"`
-	Error   *upstream.RPCError `json:"error,omitempty"`
-}
+type Wire = upstream.WireMessage
 
 // Encode marshals v compactly on one line, without escaping <, > and &.
 func Encode(v any) ([]byte, error) {
@@ -82,9 +75,6 @@ func Encode(v any) ([]byte, error) {
 	}
 	return bytes.TrimRight(b.Bytes(), "\n"), nil
 }
-
-// HasID reports whether a JSON-RPC id is present and not null.
-func HasID(id json.RawMessage) bool { return len(id) > 0 && string(id) != "null" }
 
 // Failure is the answer to a request the proxy could not relay: a tool error for
 // tools/call (so the agent's model sees the reason), a JSON-RPC error otherwise.
@@ -150,7 +140,7 @@ func progressToken(params json.RawMessage, under string) string {
 		}
 		tok = p.Meta.Token
 	}
-	if !HasID(tok) {
+	if !upstream.HasID(tok) {
 		return ""
 	}
 	return canon(tok)

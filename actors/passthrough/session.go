@@ -506,7 +506,7 @@ func (s *session) cancellation(m Message) (Message, *call) {
 	var p struct {
 		RequestID json.RawMessage `json:"requestId"`
 	}
-	if json.Unmarshal(m.Params, &p) != nil || !HasID(p.RequestID) {
+	if json.Unmarshal(m.Params, &p) != nil || !upstream.HasID(p.RequestID) {
 		return Message{}, nil
 	}
 	key := canon(p.RequestID)
@@ -690,7 +690,7 @@ func (s *session) fromUpstream(m fromUpstream) {
 		var p struct {
 			RequestID json.RawMessage `json:"requestId"`
 		}
-		if json.Unmarshal(m.params, &p) == nil && HasID(p.RequestID) {
+		if json.Unmarshal(m.params, &p) == nil && upstream.HasID(p.RequestID) {
 			key := canon(p.RequestID)
 			if ch := s.asks[key]; ch != nil {
 				delete(s.asks, key)

@@ -234,8 +234,10 @@ type rawStdio struct {
 	pending map[int64]chan rawResult
 }
 
-// wireMessage is any JSON-RPC message; fields are kept raw.
-type wireMessage struct {
+// WireMessage is any JSON-RPC message, its fields kept raw so that schemas and unknown
+// fields pass untouched: the one wire type of the raw connection and of the passthrough
+// sessions (actors/passthrough).
+type WireMessage struct {
 	JSONRPC string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id,omitempty"`
 	Method  string          `json:"method,omitempty"`
@@ -244,8 +246,8 @@ type wireMessage struct {
 	Error   *RPCError       `json:"error,omitempty"`
 }
 
-// hasID reports whether a decoded id is present and not null.
-func hasID(id json.RawMessage) bool {
+// HasID reports whether a decoded JSON-RPC id is present and not null.
+func HasID(id json.RawMessage) bool {
 	return len(id) > 0 && string(id) != "null"
 }
 
@@ -261,7 +263,7 @@ func encodeLine(v any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func (s *rawStdio) write(m wireMessage) error {
+func (s *rawStdio) write(m WireMessage) error {
 	m.JSONRPC = "2.0"
 	line, err := encodeLine(m)
 	if err != nil {
@@ -293,12 +295,12 @@ func (s *rawStdio) readLoop(r io.Reader) {
 // in goroutines, responses to their waiting caller. Lines that are not JSON-RPC are
 // skipped, as servers that log to stdout are common.
 func (s *rawStdio) dispatch(line []byte) {
-	var m wireMessage
+	var m WireMessage
 	if err := json.Unmarshal(line, &m); err != nil {
 		return
 	}
 	switch {
-	case m.Method != "" && !hasID(m.ID):
+	case m.Method != "" && !HasID(m.ID):
 		if s.h.Notification != nil {
 			s.h.Notification(m.Method, m.Params)
 		}
@@ -320,8 +322,8 @@ func (s *rawStdio) dispatch(line []byte) {
 }
 
 // answer runs the request handler for a server-to-client request and writes its answer.
-func (s *rawStdio) answer(m wireMessage) {
-	out := wireMessage{ID: m.ID}
+func (s *rawStdio) answer(m WireMessage) {
+	out := WireMessage{ID: m.ID}
 	if s.h.Request == nil {
 		out.Error = &RPCError{Code: mcp.METHOD_NOT_FOUND, Message: "method not found: " + m.Method}
 	} else {
@@ -347,7 +349,7 @@ func (s *rawStdio) call(ctx context.Context, id int64, method string, params jso
 		s.mu.Unlock()
 	}
 	raw, _ := json.Marshal(id)
-	if err := s.write(wireMessage{ID: raw, Method: method, Params: params}); err != nil {
+	if err := s.write(WireMessage{ID: raw, Method: method, Params: params}); err != nil {
 		forget()
 		return nil, nil, err
 	}
@@ -370,7 +372,7 @@ func (s *rawStdio) call(ctx context.Context, id int64, method string, params jso
 }
 
 func (s *rawStdio) notify(_ context.Context, method string, params json.RawMessage) error {
-	return s.write(wireMessage{Method: method, Params: params})
+	return s.write(WireMessage{Method: method, Params: params})
 }
 
 func (s *rawStdio) setProtocolVersion(string) {}

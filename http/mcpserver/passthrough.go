@@ -65,7 +65,7 @@ func (h ptHandler) fail(w http.ResponseWriter, err error) {
 // rpcFail answers a request the transport cannot take with an HTTP status and a JSON-RPC
 // error, as MCP servers do.
 func rpcFail(w http.ResponseWriter, status int, id json.RawMessage, code int, msg string) {
-	if !passthrough.HasID(id) {
+	if !upstream.HasID(id) {
 		id = json.RawMessage("null")
 	}
 	writeJSON(w, status, passthrough.Wire{JSONRPC: "2.0", ID: id, Error: &upstream.RPCError{Code: code, Message: msg}})
