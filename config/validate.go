@@ -166,6 +166,17 @@ func (v *validator) server(path string, s ServerConfig) {
 			v.fail(path+"."+f.name, "must not contain NUL")
 		}
 	}
+	if s.OAuth != nil {
+		if proto != ProtocolHTTP && proto != ProtocolSSE {
+			v.fail(path+".oauth", "only http and sse servers use OAuth; this one is %q", proto)
+		}
+		if s.OAuth.ClientSecret != "" && s.OAuth.ClientID == "" {
+			v.fail(path+".oauth.client_id", "a client_secret needs its client_id")
+		}
+		if u := s.OAuth.ClientMetadataURL; u != "" && !strings.HasPrefix(u, "https://") {
+			v.fail(path+".oauth.client_metadata_url", "must be an https URL")
+		}
+	}
 	if s.Isolation != nil {
 		if s.Isolation.Enabled && (proto == ProtocolHTTP || proto == ProtocolSSE) {
 			v.fail(path+".isolation", "only stdio servers can run in Docker; this one is %q", proto)

@@ -298,6 +298,7 @@ func (d *Daemon) startActors() {
 		Dial: upstream.Options{Logger: d.Logger, ClientName: "mcpproxy", ClientVersion: d.opts.Version,
 			CommandWrapper: d.ops.docker.Wrap, AfterClose: d.ops.docker.AfterStop},
 		BackoffBase: d.opts.BackoffBase, HealthEvery: d.opts.HealthEvery,
+		OAuth: d.Store, OAuthRedirectURI: "http://" + displayAddr(d.Addr()) + "/oauth/callback",
 	}), "registry")
 	if err != nil {
 		panic(err) // a fresh actor system has no registry yet
@@ -315,7 +316,8 @@ func (d *Daemon) startHTTP() {
 	// /events: cancelling the base context ends every stream before Shutdown, and the hub
 	// drops stalled subscribers itself, so the events need no stopper.
 	routes = append(routes, mhttp.EventsRoutes(actors.NewHubClient(d.System, d.Hub)))
-	routes = append(routes, mhttp.OpsRoutes(d.ops), mhttp.SecretsRoutes(actors.NewSecrets(d.Store, d.Client, d.Logger)))
+	routes = append(routes, mhttp.OpsRoutes(d.ops), mhttp.SecretsRoutes(actors.NewSecrets(d.Store, d.Client, d.Logger)),
+		mhttp.OAuthRoutes(d.Client))
 	for _, r := range d.opts.Routes {
 		routes = append(routes, r(d))
 	}
