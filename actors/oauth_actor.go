@@ -27,10 +27,11 @@ type OAuthStore interface {
 // loginTTL is how long a login in progress accepts its callback.
 const loginTTL = 10 * time.Minute
 
-// maxStepUps bounds the logins in a row that a server answers with 403 insufficient_scope:
-// past it the login is refused, so a server that never accepts a scope cannot make the
-// daemon (or an agent driving it) log in forever.
-const maxStepUps = 3
+// maxStepUps bounds the step-up logins (after a 403 insufficient_scope) of a server: with
+// the first login that makes three authorization requests at most; past it the login is
+// refused until a logout, so a server that never accepts a scope cannot make the daemon (or
+// an agent driving it) log in forever.
+const maxStepUps = 2
 
 // serverTokens is the oauth.TokenStore of one server, in the store under "tok/<server>".
 type serverTokens struct {
@@ -167,7 +168,7 @@ func (a *oauthActor) begin(ctx actor.Context, m beginLogin) {
 	if m.Challenge != nil && m.Challenge.StepUp {
 		a.stepUps[m.Name]++
 		if a.stepUps[m.Name] > maxStepUps {
-			ctx.Respond(reply{err: Errorf(CodeConflict, "server %q still asks for a wider scope after %d logins; not trying again until it is restarted", m.Name, maxStepUps)})
+			ctx.Respond(reply{err: Errorf(CodeConflict, "server %q still asks for a wider scope after %d step-up logins; log out to start over", m.Name, maxStepUps)})
 			return
 		}
 	}

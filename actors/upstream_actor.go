@@ -319,6 +319,12 @@ func (u *upstreamActor) connect() {
 		}
 		tools, err := listTools(ctx, p.name, conn)
 		if err != nil {
+			if lost := conn.Err(); errors.Is(lost, oauth.ErrAuthRequired) {
+				// initialize was open but listing needs a login (or a wider scope)
+				sys.Root.Send(self, connectDone{gen: gen, err: lost, scrub: scrub, auth: readAuth(p.tokens, cfg, lost)})
+				conn.Close()
+				return
+			}
 			conn.Close()
 			sys.Root.Send(self, connectDone{gen: gen, err: fmt.Errorf("list tools: %w", err), scrub: scrub})
 			return
