@@ -71,7 +71,7 @@ func (r *registry) passthroughTarget(ctx actor.Context, m getPassthroughTarget) 
 	}
 	cfg := r.eff.Prepared(rw.cfg)
 	target := PassthroughTarget{Dial: r.dialOptions(), Timeout: r.eff.Timeout(), Gen: rw.childGen}
-	resolve, sender, sys, name := r.resolver(), ctx.Sender(), r.sys, m.Name
+	resolve, sender, sys, name, tokens := r.resolver(), ctx.Sender(), r.sys, m.Name, r.tokensFor(m.Name)
 	go func() {
 		resolved, scrub, err := resolve(cfg)
 		if err != nil {
@@ -79,6 +79,13 @@ func (r *registry) passthroughTarget(ctx actor.Context, m getPassthroughTarget) 
 			return
 		}
 		target.Config = resolved
+		if ts := tokens; ts != nil && (cfg.Protocol == "http" || cfg.Protocol == "sse") {
+			// The session's own connection carries the server's OAuth token too.
+			target.Dial.Tokens = ts
+			if tok, _ := ts.Get(); tok != nil {
+				scrub = scrub.With(tok.Values()...)
+			}
+		}
 		target.Dial.Scrub = scrub
 		sys.Root.Send(sender, passthroughTargetReply{Target: target})
 	}()

@@ -238,6 +238,14 @@ func TestOAuthLogin(t *testing.T) {
 		t.Fatalf("call: %q", got)
 	}
 
+	t.Run("passthrough", func(t *testing.T) {
+		// A session of /mcp/server/{name} has its own connection, with the token too.
+		pc := dialMCP(t, p.URL+"/mcp/server/remote", p.mcpKey(), "oauth-passthrough")
+		if got := textOf(callTool(t, pc, "whoami", map[string]any{})); got != "hello, logged-in caller" {
+			t.Fatalf("passthrough call: %q", got)
+		}
+	})
+
 	t.Run("state once", func(t *testing.T) {
 		// The same redirect again (a replay), and a state never issued (a forgery).
 		for _, u := range []string{callback, p.URL + "/oauth/callback?state=forged&code=whatever"} {
