@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -318,6 +320,42 @@ func TestOAuthLogin(t *testing.T) {
 		}
 		if _, _, rev1 := up.counts(); rev1 != rev0+1 {
 			t.Errorf("logout revoked %d times, want 1", rev1-rev0)
+		}
+		p.waitState("remote", 20*time.Second, actors.StateNeedsAuth)
+	})
+
+	t.Run("cli", func(t *testing.T) {
+		// servers login prints the URL and waits; following it (as the browser would)
+		// completes the login and the command reports it. servers logout undoes it.
+		cmd := exec.Command(filepath.Join(binaries(t), "mcpproxy"), "--data-dir", dir, "servers", "login", "remote", "--no-browser")
+		stdout, _ := cmd.StdoutPipe()
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(stdout)
+		var out strings.Builder
+		followed := false
+		for sc.Scan() {
+			line := sc.Text()
+			out.WriteString(line + "\n")
+			if u := strings.TrimSpace(line); !followed && strings.HasPrefix(u, "http") {
+				followed = true
+				resp, err := http.Get(u)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+		}
+		if err := cmd.Wait(); err != nil || !strings.Contains(out.String(), "Logged in to remote") {
+			t.Fatalf("servers login: %v\n%s", err, out.String())
+		}
+		if s := p.server("remote"); s.Auth == nil || !s.Auth.LoggedIn {
+			t.Fatalf("after the CLI login: %+v", s.Auth)
+		}
+		if r := cliOK(t, dir, "servers", "logout", "remote"); !strings.Contains(r.stdout, "server remote") {
+			t.Fatalf("servers logout: %+v", r)
 		}
 		p.waitState("remote", 20*time.Second, actors.StateNeedsAuth)
 	})
