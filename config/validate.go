@@ -47,11 +47,14 @@ const (
 //   - each server has exactly one of command and url, and a protocol ("stdio", "http" or "sse",
 //     or empty to infer it) consistent with it: stdio needs a command, http and sse need an
 //     absolute http(s) url;
+//   - oauth is set only on http and sse servers, a client_secret comes with its client_id, and
+//     client_metadata_url is https;
 //   - isolation is enabled only on stdio servers, and Docker image and network names cannot be
 //     read as docker options;
 //   - env names, header names and values are well formed (no '=', CR, LF or NUL where they
 //     would break the process environment or the HTTP request);
-//   - ${secret:NAME} and ${env:NAME} references in env, headers, args and url are well formed;
+//   - ${secret:NAME} and ${env:NAME} references in env, headers, args, url and
+//     oauth.client_secret are well formed;
 //   - listen is host:port, tools_limit is 0..1000, restart_concurrency is 0..256,
 //     call_tool_timeout is not negative, max_message_bytes is 0 or 64 KiB..1 GiB,
 //     trusted_hosts has no empty entries.

@@ -219,6 +219,10 @@ func TestOAuthLogin(t *testing.T) {
 		t.Fatalf("needs_auth is not stable: %+v then %+v", s, s2)
 	}
 
+	if _, body := p.do("GET", "/api/v1/doctor", nil, nil); !strings.Contains(string(body), "server remote needs an OAuth login") {
+		t.Errorf("the doctor does not report the login: %s", body)
+	}
+
 	code, callback := p.login(t, "remote")
 	if code != 200 {
 		t.Fatalf("callback answered %d", code)
