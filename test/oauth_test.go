@@ -54,10 +54,13 @@ func newOAuthUpstream(t *testing.T, accessTTL time.Duration) *oauthUpstream {
 			return mcp.NewToolResultText("hello, logged-in caller"), nil
 		})
 	mcpH := server.NewStreamableHTTPServer(ms)
+	var sseH http.Handler // legacy HTTP+SSE on /sse and /message, made once the URL is known
 	mux := http.NewServeMux()
-	mux.HandleFunc("/.well-known/oauth-protected-resource/mcp", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, map[string]any{"resource": u.srv.URL + "/mcp", "authorization_servers": []string{u.srv.URL}})
-	})
+	for _, res := range []string{"/mcp", "/sse"} {
+		mux.HandleFunc("/.well-known/oauth-protected-resource"+res, func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, 200, map[string]any{"resource": u.srv.URL + res, "authorization_servers": []string{u.srv.URL}})
+		})
+	}
 	mux.HandleFunc("/.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
 		b := u.srv.URL
 		writeJSON(w, 200, map[string]any{"issuer": b, "authorization_endpoint": b + "/authorize", "token_endpoint": b + "/token",
@@ -70,7 +73,7 @@ func newOAuthUpstream(t *testing.T, accessTTL time.Duration) *oauthUpstream {
 	})
 	mux.HandleFunc("/authorize", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		if q.Get("code_challenge_method") != "S256" || q.Get("resource") != u.srv.URL+"/mcp" {
+		if res := q.Get("resource"); q.Get("code_challenge_method") != "S256" || res != u.srv.URL+"/mcp" && res != u.srv.URL+"/sse" {
 			http.Error(w, "bad request", 400)
 			return
 		}
@@ -91,19 +94,25 @@ func newOAuthUpstream(t *testing.T, accessTTL time.Duration) *oauthUpstream {
 		u.mu.Unlock()
 		w.WriteHeader(200)
 	})
-	mux.Handle("/mcp", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		u.mu.Lock()
-		exp, ok := u.access[tok]
-		u.mu.Unlock()
-		if !ok || time.Now().After(exp) {
-			w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+u.srv.URL+`/.well-known/oauth-protected-resource/mcp", scope="read"`)
-			http.Error(w, `{"error":"invalid_token"}`, http.StatusUnauthorized)
-			return
-		}
-		mcpH.ServeHTTP(w, r)
-	}))
+	bearer := func(res string, next func() http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			u.mu.Lock()
+			exp, ok := u.access[tok]
+			u.mu.Unlock()
+			if !ok || time.Now().After(exp) {
+				w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+u.srv.URL+`/.well-known/oauth-protected-resource`+res+`", scope="read"`)
+				http.Error(w, `{"error":"invalid_token"}`, http.StatusUnauthorized)
+				return
+			}
+			next().ServeHTTP(w, r)
+		})
+	}
+	mux.Handle("/mcp", bearer("/mcp", func() http.Handler { return mcpH }))
+	mux.Handle("/sse", bearer("/sse", func() http.Handler { return sseH }))
+	mux.Handle("/message", bearer("/sse", func() http.Handler { return sseH }))
 	u.srv = httptest.NewServer(mux)
+	sseH = server.NewSSEServer(ms, server.WithBaseURL(u.srv.URL))
 	t.Cleanup(u.srv.Close)
 	return u
 }
@@ -126,7 +135,7 @@ func (u *oauthUpstream) token(w http.ResponseWriter, r *http.Request) {
 		delete(u.codes, f.Get("code"))
 		u.mu.Unlock()
 		sum := sha256.Sum256([]byte(f.Get("code_verifier")))
-		if !ok || base64.RawURLEncoding.EncodeToString(sum[:]) != challenge || f.Get("resource") != u.srv.URL+"/mcp" {
+		if !ok || base64.RawURLEncoding.EncodeToString(sum[:]) != challenge || !strings.HasPrefix(f.Get("resource"), u.srv.URL+"/") {
 			writeJSON(w, 400, map[string]any{"error": "invalid_grant"})
 			return
 		}
@@ -243,6 +252,27 @@ func TestOAuthLogin(t *testing.T) {
 	if got := textOf(viaProxy(t, c, "remote:whoami", map[string]any{})); got != "hello, logged-in caller" {
 		t.Fatalf("call: %q", got)
 	}
+
+	t.Run("sse", func(t *testing.T) {
+		// The same flow for a legacy HTTP+SSE server, added by an apply.
+		var cfg struct {
+			Config map[string]any `json:"config"`
+		}
+		p.do("GET", "/api/v1/config", nil, &cfg)
+		list := cfg.Config["mcpServers"].([]any)
+		cfg.Config["mcpServers"] = append(list, map[string]any{"name": "remote-sse", "url": up.srv.URL + "/sse", "protocol": "sse", "quarantined": false})
+		if code, body := p.do("POST", "/api/v1/config/apply", cfg.Config, nil); code != 200 {
+			t.Fatalf("apply: %d %s", code, body)
+		}
+		p.waitState("remote-sse", 20*time.Second, actors.StateNeedsAuth)
+		if code, _ := p.login(t, "remote-sse"); code != 200 {
+			t.Fatalf("callback %d", code)
+		}
+		p.waitState("remote-sse", 20*time.Second, actors.StateReady)
+		if got := textOf(viaProxy(t, c, "remote-sse:whoami", map[string]any{})); got != "hello, logged-in caller" {
+			t.Fatalf("sse call: %q", got)
+		}
+	})
 
 	t.Run("passthrough", func(t *testing.T) {
 		// A session of /mcp/server/{name} has its own connection, with the token too.
