@@ -81,6 +81,13 @@ type (
 		Resolve   func(config.ServerConfig) (config.ServerConfig, *config.Scrubber, error)
 		Challenge *oauth.AuthRequiredError
 	}
+	// grantSelf is sent by the registry when a client_credentials server goes to
+	// needs_auth: the oauth actor gets tokens itself (no user), a bounded number of times.
+	grantSelf     struct{ Login beginLogin }
+	grantSelfDone struct {
+		name string
+		err  error
+	}
 	// endLogin is stopLogin forwarded to the oauth actor.
 	endLogin   struct{ Name string }
 	loginReady struct {
@@ -127,12 +134,28 @@ type oauthActor struct {
 	o       oauthOptions
 	pending map[string]pendingLogin
 	stepUps map[string]int
+	// selfGrants are the recent client_credentials grants per server; more than
+	// maxSelfGrants within selfGrantWindow and the server waits in needs_auth instead.
+	selfGrants map[string][]time.Time
 }
+
+// Bounds of the automatic client_credentials grants: an authorization server that issues
+// tokens the resource rejects would otherwise make a grant loop.
+const (
+	maxSelfGrants   = 3
+	selfGrantWindow = time.Minute
+)
 
 func (a *oauthActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
-		a.pending, a.stepUps = map[string]pendingLogin{}, map[string]int{}
+		a.pending, a.stepUps, a.selfGrants = map[string]pendingLogin{}, map[string]int{}, map[string][]time.Time{}
+	case grantSelf:
+		a.grantSelf(ctx, m)
+	case grantSelfDone:
+		if m.err != nil {
+			a.o.logger.Warn("oauth client credentials grant failed", "server", m.name, "err", m.err)
+		}
 	case beginLogin:
 		a.begin(ctx, m)
 	case loginReady:
@@ -163,8 +186,60 @@ func (a *oauthActor) expire() {
 	}
 }
 
+// grantSelf runs the client_credentials grant for a server that asked for a login.
+func (a *oauthActor) grantSelf(ctx actor.Context, m grantSelf) {
+	name, now := m.Login.Name, time.Now()
+	recent := a.selfGrants[name][:0]
+	for _, t := range a.selfGrants[name] {
+		if now.Sub(t) < selfGrantWindow {
+			recent = append(recent, t)
+		}
+	}
+	if len(recent) >= maxSelfGrants {
+		a.selfGrants[name] = recent
+		a.o.logger.Warn("oauth client credentials: too many grants in a row; the server stays in needs_auth", "server", name)
+		return
+	}
+	a.selfGrants[name] = append(recent, now)
+	o, self, sys := a.o, ctx.Self(), ctx.ActorSystem()
+	go func() {
+		gctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		err := clientCredentials(gctx, o, m.Login)
+		if err == nil {
+			sys.Root.Send(o.registry, authUpdated{Name: name})
+		}
+		sys.Root.Send(self, grantSelfDone{name: name, err: err})
+	}()
+}
+
+func clientCredentials(ctx context.Context, o oauthOptions, m beginLogin) error {
+	cfg, scrub, err := m.Resolve(m.Cfg)
+	if err != nil {
+		return err
+	}
+	var ch oauth.Challenge
+	if m.Challenge != nil {
+		ch = m.Challenge.Challenge
+	}
+	d, err := oauth.Discover(ctx, o.http, cfg.URL, ch)
+	if err != nil {
+		return errors.New(scrub.Scrub(err.Error()))
+	}
+	c := oauth.Client{ID: cfg.OAuth.ClientID, Secret: cfg.OAuth.ClientSecret}
+	tok, err := oauth.ClientCredentials(ctx, o.http, cfg.URL, d, c, oauth.Scopes(cfg.OAuth.Scopes, ch, d))
+	if err != nil {
+		return errors.New(scrub.Scrub(err.Error()))
+	}
+	return serverTokens{st: o.store, server: m.Name}.Put(tok)
+}
+
 func (a *oauthActor) begin(ctx actor.Context, m beginLogin) {
 	replyTo := ctx.Sender()
+	if m.Cfg.OAuth != nil && m.Cfg.OAuth.Grant == "client_credentials" {
+		ctx.Respond(reply{err: Errorf(CodeConflict, "server %q uses the client_credentials grant: it logs in by itself when it needs to", m.Name)})
+		return
+	}
 	if m.Challenge != nil && m.Challenge.StepUp {
 		a.stepUps[m.Name]++
 		if a.stepUps[m.Name] > maxStepUps {
@@ -341,6 +416,19 @@ func (r *registry) oauthPID(ctx actor.Context) *actor.PID {
 	return r.oauth
 }
 
+// selfLoginDue: a client_credentials server went to needs_auth (registry message).
+type selfLoginDue struct{ Name string }
+
+// maybeSelfLogin is called by onStatus: a server with the client_credentials grant that
+// enters needs_auth gets its tokens without a user.
+func (r *registry) maybeSelfLogin(ctx actor.Context, name string, prev State, m upstreamStatus) {
+	rw := r.rows[name]
+	if rw == nil || m.State != StateNeedsAuth || prev == StateNeedsAuth || rw.cfg.OAuth == nil || rw.cfg.OAuth.Grant != "client_credentials" {
+		return
+	}
+	ctx.Send(ctx.Self(), selfLoginDue{Name: name})
+}
+
 // tokensFor is the token store of a server, nil without an OAuth store.
 func (r *registry) tokensFor(name string) oauth.TokenStore {
 	if r.opts.OAuth == nil {
@@ -385,6 +473,11 @@ func (r *registry) receiveOAuth(ctx actor.Context, m any) bool {
 			return true
 		}
 		ctx.RequestWithCustomSender(r.oauthPID(ctx), m, ctx.Sender())
+	case selfLoginDue:
+		if rw, ok := r.rows[m.Name]; ok && r.opts.OAuth != nil {
+			ctx.Send(r.oauthPID(ctx), grantSelf{Login: beginLogin{Name: m.Name, Cfg: r.eff.Prepared(rw.cfg), Resolve: r.resolver(),
+				Challenge: rw.st.Challenge}})
+		}
 	case authUpdated:
 		if rw, ok := r.rows[m.Name]; ok && rw.pid != nil {
 			ctx.Send(rw.pid, restartUpstream{})

@@ -460,6 +460,7 @@ func (r *registry) onStatus(ctx actor.Context, m upstreamStatus) {
 	if !prevAuth.equal(m.Auth) {
 		r.changed(ctx, m.Name, ReasonAuth)
 	}
+	r.maybeSelfLogin(ctx, m.Name, prev, m)
 	if toolsChanged || prev != m.State {
 		r.reindex(ctx, m.Name)
 	}

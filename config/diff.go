@@ -98,7 +98,7 @@ func sameOAuth(a, b *OAuth) bool {
 		return a == b
 	}
 	return a.ClientID == b.ClientID && a.ClientSecret == b.ClientSecret &&
-		slices.Equal(a.Scopes, b.Scopes) && a.ClientMetadataURL == b.ClientMetadataURL
+		slices.Equal(a.Scopes, b.Scopes) && a.ClientMetadataURL == b.ClientMetadataURL && a.Grant == b.Grant
 }
 
 func sameIsolation(a, b *Isolation) bool {

@@ -41,4 +41,9 @@ func TestOAuthConfig(t *testing.T) {
 	if len(got) != 3 {
 		t.Errorf("want 3 problems (stdio, secret without id, http metadata url), got %v", got)
 	}
+	cc, _ := Parse([]byte(`{"mcpServers":[{"name":"a","url":"https://x/mcp","oauth":{"grant":"client_credentials","client_id":"i"}},
+		{"name":"b","url":"https://x/mcp","oauth":{"grant":"password"}}]}`))
+	if got := cc.Validate(); len(got) != 2 {
+		t.Errorf("want 2 grant problems (no secret, unknown grant), got %v", got)
+	}
 }

@@ -210,6 +210,7 @@ func (p *parser) server(path string, raw json.RawMessage) (s ServerConfig, named
 				"client_secret":       func(path string, raw json.RawMessage) { p.str(path, raw, &o.ClientSecret) },
 				"scopes":              func(path string, raw json.RawMessage) { p.strList(path, raw, &o.Scopes) },
 				"client_metadata_url": func(path string, raw json.RawMessage) { p.str(path, raw, &o.ClientMetadataURL) },
+				"grant":               func(path string, raw json.RawMessage) { p.str(path, raw, &o.Grant) },
 			}) {
 				s.OAuth = o
 			}

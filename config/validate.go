@@ -176,6 +176,15 @@ func (v *validator) server(path string, s ServerConfig) {
 		if s.OAuth.ClientSecret != "" && s.OAuth.ClientID == "" {
 			v.fail(path+".oauth.client_id", "a client_secret needs its client_id")
 		}
+		switch s.OAuth.Grant {
+		case "", "authorization_code":
+		case "client_credentials":
+			if s.OAuth.ClientID == "" || s.OAuth.ClientSecret == "" {
+				v.fail(path+".oauth.grant", "client_credentials needs client_id and client_secret")
+			}
+		default:
+			v.fail(path+".oauth.grant", "want authorization_code or client_credentials, got %q", s.OAuth.Grant)
+		}
 		if u := s.OAuth.ClientMetadataURL; u != "" && !strings.HasPrefix(u, "https://") {
 			v.fail(path+".oauth.client_metadata_url", "must be an https URL")
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 // Client is an OAuth client identity at one authorization server.
@@ -270,4 +271,25 @@ func Revoke(ctx context.Context, hc *http.Client, t *Tokens) error {
 		return fmt.Errorf("revoke failed with status %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// ClientCredentials gets tokens with the client_credentials grant (the MCP
+// client-credentials extension: no user, the client authenticates itself), with the
+// resource indicator, for the server at serverURL.
+func ClientCredentials(ctx context.Context, hc *http.Client, serverURL string, d *Discovery, c Client, scopes []string) (*Tokens, error) {
+	method := ChooseAuthMethod(c, d.AS)
+	conf := &clientcredentials.Config{ClientID: c.ID, ClientSecret: c.Secret, TokenURL: d.AS.TokenEndpoint,
+		Scopes: scopes, AuthStyle: authStyle(method)}
+	if d.Resource != "" {
+		conf.EndpointParams = url.Values{"resource": {d.Resource}}
+	}
+	tok, err := conf.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
+	if err != nil {
+		return nil, grantError("client credentials grant", err)
+	}
+	t := &Tokens{URL: serverURL, Resource: d.Resource, TokenURL: d.AS.TokenEndpoint, RevokeURL: d.AS.RevocationEndpoint,
+		Client: c, Scopes: scopes}
+	t.Client.AuthMethod = method
+	fill(t, tok)
+	return t, nil
 }

@@ -62,6 +62,11 @@ func run(serverURL string) error {
 		oauthCfg["client_id"] = cctx.ClientID
 		oauthCfg["client_secret"] = cctx.ClientSecret
 	}
+	if strings.HasPrefix(scenario, "auth/client-credentials") {
+		// The machine-to-machine extension: the client was given credentials to use
+		// without a user.
+		oauthCfg["grant"] = "client_credentials"
+	}
 	cfg := map[string]any{"mcpServers": []any{map[string]any{
 		"name": "up", "url": serverURL, "protocol": "http", "quarantined": false, "oauth": oauthCfg,
 	}}}
