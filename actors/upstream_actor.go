@@ -84,6 +84,7 @@ type upstreamActor struct {
 	// last login request it made (see upstream_auth.go).
 	auth      *AuthStatus
 	challenge *oauth.AuthRequiredError
+	authURL   *string // the resolved URL the tokens must be bound to
 }
 
 // attempt is one connect in flight. It is shared with the goroutine that dials, because the
@@ -165,6 +166,7 @@ type (
 		err   error
 		scrub *config.Scrubber // a pointer: a dead letter logged with %+v shows an address
 		auth  *AuthStatus
+		url   *string // the resolved URL (it may hold secrets; a pointer for the same reason)
 	}
 	connLost struct {
 		gen int
@@ -303,6 +305,10 @@ func (u *upstreamActor) connect() {
 			if tok, _ := p.tokens.Get(); tok != nil {
 				scrub = scrub.With(tok.Values()...)
 				opts.Scrub = scrub
+				if tok.URL != cfg.URL {
+					// The server's URL changed: its tokens were for another resource.
+					_ = p.tokens.Put(&oauth.Tokens{URL: cfg.URL})
+				}
 			}
 		}
 		bell := new(atomic.Bool)
@@ -312,16 +318,16 @@ func (u *upstreamActor) connect() {
 			}
 		}
 		conn, err := upstream.Dial(ctx, cfg, opts)
-		auth := readAuth(p.tokens, cfg, err)
+		auth, url := readAuth(p.tokens, cfg, err), &cfg.URL
 		if err != nil {
-			sys.Root.Send(self, connectDone{gen: gen, err: err, scrub: scrub, auth: auth})
+			sys.Root.Send(self, connectDone{gen: gen, err: err, scrub: scrub, auth: auth, url: url})
 			return
 		}
 		tools, err := listTools(ctx, p.name, conn)
 		if err != nil {
 			if lost := conn.Err(); errors.Is(lost, oauth.ErrAuthRequired) {
 				// initialize was open but listing needs a login (or a wider scope)
-				sys.Root.Send(self, connectDone{gen: gen, err: lost, scrub: scrub, auth: readAuth(p.tokens, cfg, lost)})
+				sys.Root.Send(self, connectDone{gen: gen, err: lost, scrub: scrub, auth: readAuth(p.tokens, cfg, lost), url: url})
 				conn.Close()
 				return
 			}
@@ -333,7 +339,7 @@ func (u *upstreamActor) connect() {
 			conn.Close()
 			return
 		}
-		sys.Root.Send(self, connectDone{gen: gen, conn: conn, tools: tools, scrub: scrub, auth: auth})
+		sys.Root.Send(self, connectDone{gen: gen, conn: conn, tools: tools, scrub: scrub, auth: auth, url: url})
 	}()
 }
 
@@ -352,7 +358,7 @@ func (u *upstreamActor) onConnectDone(m connectDone) {
 		u.scrub = m.scrub
 	}
 	if m.auth != nil {
-		u.auth = m.auth
+		u.auth, u.authURL = m.auth, m.url
 	}
 	if m.err != nil {
 		if u.needsAuth(m.err) {

@@ -58,6 +58,9 @@ func (u *upstreamActor) refreshAuth() {
 		return
 	}
 	gen, self, sys, ts, cfg := u.gen, u.self, u.sys, u.p.tokens, u.p.cfg
+	if u.authURL != nil {
+		cfg.URL = *u.authURL // the resolved URL, which the tokens are bound to
+	}
 	required := u.auth != nil && u.auth.Required
 	go func() {
 		a := readAuth(ts, cfg, nil)
@@ -69,7 +72,16 @@ func (u *upstreamActor) refreshAuth() {
 }
 
 func (u *upstreamActor) onAuthRead(m authRead) {
-	if m.gen != u.gen || m.auth.equal(u.auth) {
+	if m.gen != u.gen || m.auth == nil {
+		return
+	}
+	if u.state == StateNeedsAuth || (u.auth != nil && u.auth.Required) {
+		// The read may have started before the connect reported the login request.
+		a := *m.auth
+		a.Required = true
+		m.auth = &a
+	}
+	if m.auth.equal(u.auth) {
 		return
 	}
 	u.auth = m.auth

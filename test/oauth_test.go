@@ -394,6 +394,29 @@ func TestOAuthLogin(t *testing.T) {
 		p.waitState("remote", 20*time.Second, actors.StateNeedsAuth)
 	})
 
+	t.Run("url change drops the tokens", func(t *testing.T) {
+		if code, _ := p.login(t, "remote"); code != 200 {
+			t.Fatalf("callback %d", code)
+		}
+		p.waitState("remote", 20*time.Second, actors.StateReady)
+		var cfg struct {
+			Config map[string]any `json:"config"`
+		}
+		p.do("GET", "/api/v1/config", nil, &cfg)
+		for _, e := range cfg.Config["mcpServers"].([]any) {
+			if m := e.(map[string]any); m["name"] == "remote" {
+				m["url"] = up.srv.URL + "/mcp?v=2"
+			}
+		}
+		if code, body := p.do("POST", "/api/v1/config/apply", cfg.Config, nil); code != 200 {
+			t.Fatalf("apply: %d %s", code, body)
+		}
+		s := p.waitState("remote", 20*time.Second, actors.StateNeedsAuth)
+		if s.Auth == nil || s.Auth.LoggedIn {
+			t.Fatalf("tokens of the old URL still count: %+v", s.Auth)
+		}
+	})
+
 	// No token value anywhere the daemon shows or writes.
 	_, servers := p.do("GET", "/api/v1/servers", nil, nil)
 	_, cfg := p.do("GET", "/api/v1/config", nil, nil)
