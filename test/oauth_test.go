@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -444,4 +445,28 @@ func eventsText(evs []sseEvent) string {
 		b.WriteString(e.Name + " " + e.Data + "\n")
 	}
 	return b.String()
+}
+
+// TestDashboardOAuthLogin runs dashboard_login.spec.mjs: the dashboard's Log in button on a
+// needs_auth row logs in through a new tab and the row turns ready live.
+func TestDashboardOAuthLogin(t *testing.T) {
+	browser, node := chromiumPath(t), playwrightNode(t)
+	up := newOAuthUpstream(t, time.Hour)
+	p := startProxy(t, servers(map[string]any{"name": "remote", "url": up.srv.URL + "/mcp", "protocol": "http", "quarantined": false}))
+	p.waitState("remote", 20*time.Second, actors.StateNeedsAuth)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "dashboard_login.spec.mjs")
+	cmd.Dir = filepath.Join(repoRoot(), "test")
+	cmd.Env = append(os.Environ(), "DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser, "DASH_USER_DATA="+t.TempDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("dashboard login: %v\n%s", err, out)
+	}
+	if s := p.server("remote"); s.State != actors.StateReady || s.Auth == nil || !s.Auth.LoggedIn {
+		t.Fatalf("after the dashboard login: %+v", s)
+	}
 }
