@@ -146,7 +146,9 @@ func Discover(ctx context.Context, hc *http.Client, serverURL string, ch Challen
 	}
 	var prm *ResourceMetadata
 	var candidates []string
-	if ch.ResourceMetadata != "" {
+	if ch.ResourceMetadata != "" && sameOrigin(ch.ResourceMetadata, su) {
+		// Only on the server's own origin (RFC 9728 serves the metadata from the
+		// resource): a hostile server must not point the daemon's requests elsewhere.
 		candidates = append(candidates, ch.ResourceMetadata)
 	}
 	origin := su.Scheme + "://" + su.Host
@@ -197,6 +199,11 @@ func Discover(ctx context.Context, hc *http.Client, serverURL string, ch Challen
 		}
 	}
 	return nil, fmt.Errorf("no authorization server metadata found for %s", issuer)
+}
+
+func sameOrigin(raw string, u *url.URL) bool {
+	r, err := url.Parse(raw)
+	return err == nil && strings.EqualFold(r.Scheme, u.Scheme) && strings.EqualFold(r.Host, u.Host)
 }
 
 // serverMetadataURLs are the well-known URLs of an issuer, path-aware (RFC 8414 section 3

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"net/url"
 	"slices"
 	"testing"
 )
@@ -73,6 +74,18 @@ func TestResourceCovers(t *testing.T) {
 	} {
 		if got := resourceCovers(tc.res, tc.server); got != tc.want {
 			t.Errorf("resourceCovers(%s, %s) = %v", tc.res, tc.server, got)
+		}
+	}
+}
+
+func TestSameOrigin(t *testing.T) {
+	u, _ := url.Parse("https://mcp.example/mcp")
+	if !sameOrigin("https://MCP.example/.well-known/oauth-protected-resource/mcp", u) {
+		t.Error("same origin refused")
+	}
+	for _, other := range []string{"http://mcp.example/x", "https://169.254.169.254/latest", "https://mcp.example:8443/x"} {
+		if sameOrigin(other, u) {
+			t.Errorf("%s accepted", other)
 		}
 	}
 }
