@@ -43,6 +43,15 @@
 //     server's process exits, when Close sends it SIGTERM (the group's SIGKILL is only the
 //     fallback), and when the daemon dies, even by kill -9 (Pdeathsig gives it SIGTERM): no
 //     descendant of a stdio server outlives its stop, a restart or the daemon.
+//   - OAuth logins (oauth_actor.go): the oauth actor, a child of the registry spawned on the
+//     first login, owns the logins in progress (state -> PKCE verifier, client, 10-minute
+//     expiry; each state is accepted once) and the step-up counts. Discovery, registration,
+//     the code exchange and revocation run in its goroutines (actors/oauth). Tokens are
+//     owned by the store (sealed like secrets under "oa/tok/<server>", bound to the URL);
+//     a connection's oauth.Transport reads them on every request and refreshes them, so a
+//     login or logout needs no hand-over: the registry restarts the server's connection.
+//     An http/sse server that answers 401 (or 403 insufficient_scope) with no usable token
+//     goes to needs_auth: no backoff timer, until a login, logout, restart or config change.
 //   - hub (hub.go): event ids, the recent event log (in the store) and the subscribers.
 //   - sessions actor (sessions.go, sessions_passthrough.go, sessions_store.go, client
 //     sessions_client.go), named "sessions": the MCP session table of both endpoints (ids,
@@ -77,9 +86,12 @@
 // caller as sender, so the upstream answers the caller directly and
 // many calls to one upstream run at once), getPassthroughTarget and checkPassthrough (see
 // Passthrough sessions), getConfig, applyConfig, getSecretUsers, restartSecretUsers,
-// shutdownAll; from its children
-// upstreamStatus and *actor.Terminated. Each request gets exactly one reply. It sends the
-// sessions actor RevokePassthrough.
+// shutdownAll, startLogin, stopLogin and completeLogin (forwarded to the oauth actor with
+// the caller as sender), authUpdated (from the oauth actor: restart the server's
+// connection); from its children upstreamStatus and *actor.Terminated. Each request gets
+// exactly one reply. It sends the sessions actor RevokePassthrough.
+//
+// oauth actor: beginLogin, endLogin, completeLogin; internal loginReady.
 //
 // Children's upstreamStatus reports have a lower mailbox priority than requests (see
 // upstreamStatus.GetPriority), and so have the registry's messages to itself, stopChildren
@@ -104,7 +116,8 @@
 // upstream actor: restartUpstream, reconnectUpstream, callUpstreamTool (with the call's
 // ProgressSink when the agent asked for progress: the actor swaps in a token of its own,
 // routes the connection's notifications/progress to the sink as progressNotified messages,
-// and answers the call through progressCallDone after them, progress.go), setMessageLimit
+// and answers the call through progressCallDone after them, progress.go), authChanged and
+// authRead (OAuth status, upstream_auth.go), setMessageLimit
 // (from the registry when an apply changes max_message_bytes; used by the next
 // connection); internal connectDone, connLost, retryDue, toolsChanged, toolsListed.
 // notifications/tools/list_changed is coalesced twice: the connection's notification
@@ -121,7 +134,7 @@
 //
 // # Life cycle
 //
-// disabled -> connecting -> ready; a failure goes to error and at once to backoff, whose
+// disabled -> connecting -> ready (or needs_auth, see OAuth logins); a failure goes to error and at once to backoff, whose
 // timer (about 1 s, doubling with ±20% jitter up to 5 min) returns to connecting. A stdio
 // upstream fails when its process exits; a remote one when its event stream breaks or a
 // health ping (every 30 s while ready) fails; any upstream, quarantined or not, when one

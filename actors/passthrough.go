@@ -42,7 +42,7 @@ func (r *registry) passthroughTarget(ctx actor.Context, m getPassthroughTarget) 
 	// Gen is the registry's generation now: a revocation sent later names a higher one, so
 	// a session dialled with this target ends then, even if it is still opening.
 	target := PassthroughTarget{Dial: r.dialOptions(), Timeout: r.eff.Timeout(), Gen: r.gen}
-	resolve, sender, sys, name := r.resolver(), ctx.Sender(), r.sys, m.Name
+	resolve, sender, sys, name, tokens := r.resolver(), ctx.Sender(), r.sys, m.Name, r.tokensFor(m.Name)
 	go func() {
 		resolved, scrub, err := resolve(cfg)
 		if err != nil {
@@ -50,6 +50,13 @@ func (r *registry) passthroughTarget(ctx actor.Context, m getPassthroughTarget) 
 			return
 		}
 		target.Config = resolved
+		if ts := tokens; ts != nil && (cfg.Protocol == "http" || cfg.Protocol == "sse") {
+			// The session's own connection carries the server's OAuth token too.
+			target.Dial.Tokens = ts
+			if tok, _ := ts.Get(); tok != nil {
+				scrub = scrub.With(tok.Values()...)
+			}
+		}
 		target.Dial.Scrub = scrub
 		sys.Root.Send(sender, passthroughTargetReply{Target: target})
 	}()

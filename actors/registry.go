@@ -49,6 +49,11 @@ type RegistryOptions struct {
 	// StartConcurrency bounds how many upstream actors may be in their first connect at
 	// once (default DefaultStartConcurrency); see registry.spawn.
 	StartConcurrency int
+	// OAuth keeps remote servers' OAuth tokens and client registrations (the store). Nil:
+	// no OAuth (a 401 is an error like any other).
+	OAuth OAuthStore
+	// OAuthRedirectURI is the daemon's GET /oauth/callback URL.
+	OAuthRedirectURI string
 
 	systemSend func(to *actor.PID, msg any)
 }
@@ -107,6 +112,7 @@ const (
 	ReasonRestart       = "restart"
 	ReasonAdded         = "added"
 	ReasonRemoved       = "removed"
+	ReasonAuth          = "auth"
 )
 
 // row is the registry's record of one configured server.
@@ -207,6 +213,7 @@ type registry struct {
 	savesDone    chan struct{}
 	sys          *actor.ActorSystem
 	log          *slog.Logger
+	oauth        *actor.PID // the oauth actor (oauth_actor.go), spawned on first login
 }
 
 // NewRegistryProps returns the props of the registry actor.
@@ -321,6 +328,8 @@ func (r *registry) Receive(ctx actor.Context) {
 		r.apply(ctx, m)
 	case shutdownAll:
 		r.shutdownAll(ctx)
+	default:
+		r.receiveOAuth(ctx, m)
 	}
 }
 
@@ -509,6 +518,7 @@ func (r *registry) startNow(ctx actor.Context, name string, rw *row) {
 	props := actor.PropsFromProducer(newUpstreamActor(upstreamProps{
 		name: name, childGen: rw.childGen, cfg: cfg, resolve: r.resolver(),
 		dial: dial, logger: r.log, backoffBase: r.opts.BackoffBase, healthEvery: r.opts.HealthEvery,
+		tokens: r.tokensFor(name),
 	}))
 	pid, err := ctx.SpawnNamed(props, fmt.Sprintf("up-%s-%d", name, rw.childGen))
 	if err != nil {
@@ -558,7 +568,7 @@ func (r *registry) view(name string, rw *row) Server {
 		Name: name, Protocol: sc.Protocol, Enabled: sc.IsEnabled(), Quarantined: sc.IsQuarantined(),
 		State: rw.st.State, LastError: rw.st.LastError, RetryCount: rw.st.RetryCount,
 		ToolsCount: len(rw.tools), PID: rw.st.PID,
-		Isolated: r.eff.IsolationFor(sc) != nil,
+		Isolated: r.eff.IsolationFor(sc) != nil, Auth: rw.st.Auth,
 	}
 	if s.State == "" {
 		s.State = StateConnecting
@@ -692,7 +702,7 @@ func (r *registry) onStatus(ctx actor.Context, m upstreamStatus) {
 	if !ok || rw.childGen != m.ChildGen || rw.pid == nil || rw.st.State == StateStopping {
 		return // from an actor that has been replaced or is being stopped
 	}
-	prev := rw.st.State
+	prev, prevAuth := rw.st.State, rw.st.Auth
 	switch m.State {
 	case StateError, StateBackoff:
 		// since is when the server first failed; retries pass through connecting and must
@@ -711,6 +721,10 @@ func (r *registry) onStatus(ctx actor.Context, m upstreamStatus) {
 	m.Tools = nil
 	rw.st = m
 	r.changed(ctx, m.Name, ReasonState)
+	if !prevAuth.equal(m.Auth) {
+		r.changed(ctx, m.Name, ReasonAuth)
+	}
+	r.maybeSelfLogin(ctx, m.Name, prev, m)
 	if toolsChanged || prev != m.State {
 		r.reindex(ctx, m.Name)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/config"
@@ -20,7 +21,27 @@ const (
 	StateError      State = "error"
 	StateBackoff    State = "backoff"
 	StateStopping   State = "stopping"
+	// StateNeedsAuth is a remote server that answered 401 (or 403 insufficient_scope) and
+	// has no usable OAuth token: it waits for a login (POST .../login), without backoff.
+	StateNeedsAuth State = "needs_auth"
 )
+
+// AuthStatus is a remote server's OAuth state as the API shows it (never a token).
+// Required: the server asked for a login, or has an oauth config or stored tokens.
+type AuthStatus struct {
+	Required  bool       `json:"required"`
+	LoggedIn  bool       `json:"logged_in"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	Scopes    []string   `json:"scopes"`
+}
+
+func (a *AuthStatus) equal(b *AuthStatus) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Required == b.Required && a.LoggedIn == b.LoggedIn && slices.Equal(a.Scopes, b.Scopes) &&
+		(a.ExpiresAt == nil) == (b.ExpiresAt == nil) && (a.ExpiresAt == nil || a.ExpiresAt.Equal(*b.ExpiresAt))
+}
 
 // Server is the public view of one upstream, as the API shows it. It never carries env
 // values, header values or secrets: URL has its credentials redacted (config.RedactURL), Args
@@ -41,6 +62,9 @@ type Server struct {
 	Command     string     `json:"command,omitempty"`
 	Args        []string   `json:"args,omitempty"`
 	Isolated    bool       `json:"isolated"`
+	// Auth is set for http and sse servers: whether they need an OAuth login and whether
+	// they have one.
+	Auth *AuthStatus `json:"auth,omitempty"`
 	// ErrorSince is when the server last entered error/backoff; diagnostics show it.
 	ErrorSince *time.Time `json:"-"`
 	// PID is the stdio child's process id (0 for remotes or when not running); for tests

@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/mcpproxy/mcpproxy/actors/oauth"
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
 	"github.com/mcpproxy/mcpproxy/config"
 )
@@ -40,6 +41,8 @@ type upstreamProps struct {
 	// healthEvery is how often a remote (http, sse) upstream is pinged while ready; a ping
 	// that fails counts as a lost connection. Default 30 s.
 	healthEvery time.Duration
+	// tokens is the server's OAuth token store (remote servers; nil: no OAuth).
+	tokens oauth.TokenStore
 }
 
 // upstreamActor owns one upstream's connection, process, tool list, state and backoff timer.
@@ -81,6 +84,11 @@ type upstreamActor struct {
 	// scrub holds the secrets of the last resolve; last_error and log fields pass through
 	// it (the connection scrubs its own errors too; this is the last line).
 	scrub *config.Scrubber
+	// auth is the server's OAuth status (remote servers with a token store), challenge the
+	// last login request it made (see upstream_auth.go).
+	auth      *AuthStatus
+	challenge *oauth.AuthRequiredError
+	authURL   *string // the resolved URL the tokens must be bound to
 }
 
 // attempt is one connect in flight. It is shared with the goroutine that dials, because the
@@ -155,6 +163,8 @@ type (
 		tools []Tool
 		err   error
 		scrub *config.Scrubber // a pointer: a dead letter logged with %+v shows an address
+		auth  *AuthStatus
+		url   *string // the resolved URL (it may hold secrets; a pointer for the same reason)
 	}
 	connLost struct {
 		gen int
@@ -189,6 +199,10 @@ type upstreamStatus struct {
 	PID         int
 	// Tools is set (non-nil) when the tool list changed.
 	Tools []Tool
+	// Auth is the OAuth status (nil: the server does not use OAuth); Challenge the login
+	// request of a needs_auth server (what the login asks for).
+	Auth      *AuthStatus
+	Challenge *oauth.AuthRequiredError
 }
 
 func (u *upstreamActor) Receive(ctx actor.Context) {
@@ -222,6 +236,10 @@ func (u *upstreamActor) Receive(ctx actor.Context) {
 		if u.state != StateReady && u.state != StateConnecting {
 			u.connect()
 		}
+	case authChanged:
+		u.onAuthChanged(m)
+	case authRead:
+		u.onAuthRead(m)
 	case callUpstreamTool:
 		u.call(ctx, m)
 	case progressNotified:
@@ -241,6 +259,7 @@ func (u *upstreamActor) report(tools []Tool) {
 	u.sys.Root.Send(u.parent, upstreamStatus{
 		Name: u.p.name, ChildGen: u.p.childGen, State: u.state, LastError: u.lastError,
 		RetryCount: u.retryCount, ConnectedAt: u.connected, PID: pid, Tools: tools,
+		Auth: u.auth, Challenge: u.challenge,
 	})
 }
 
@@ -277,6 +296,18 @@ func (u *upstreamActor) connect() {
 		}
 		opts := p.dial
 		opts.Scrub = scrub
+		if p.tokens != nil && (cfg.Protocol == "http" || cfg.Protocol == "sse") {
+			opts.Tokens = p.tokens
+			opts.OnAuthChange = func() { sys.Root.Send(self, authChanged{gen: gen}) }
+			if tok, _ := p.tokens.Get(); tok != nil {
+				scrub = scrub.With(tok.Values()...)
+				opts.Scrub = scrub
+				if tok.URL != cfg.URL {
+					// The server's URL changed: its tokens were for another resource.
+					_ = p.tokens.Put(&oauth.Tokens{URL: cfg.URL})
+				}
+			}
+		}
 		bell := new(atomic.Bool)
 		opts.OnNotification = func(n mcp.JSONRPCNotification) {
 			switch {
@@ -287,12 +318,19 @@ func (u *upstreamActor) connect() {
 			}
 		}
 		conn, err := upstream.Dial(ctx, cfg, opts)
+		auth, url := readAuth(p.tokens, cfg, err), &cfg.URL
 		if err != nil {
-			sys.Root.Send(self, connectDone{gen: gen, err: err, scrub: scrub})
+			sys.Root.Send(self, connectDone{gen: gen, err: err, scrub: scrub, auth: auth, url: url})
 			return
 		}
 		tools, err := listTools(ctx, p.name, conn)
 		if err != nil {
+			if lost := conn.Err(); errors.Is(lost, oauth.ErrAuthRequired) {
+				// initialize was open but listing needs a login (or a wider scope)
+				sys.Root.Send(self, connectDone{gen: gen, err: lost, scrub: scrub, auth: readAuth(p.tokens, cfg, lost), url: url})
+				conn.Close()
+				return
+			}
 			conn.Close()
 			sys.Root.Send(self, connectDone{gen: gen, err: fmt.Errorf("list tools: %w", err), scrub: scrub})
 			return
@@ -301,7 +339,7 @@ func (u *upstreamActor) connect() {
 			conn.Close()
 			return
 		}
-		sys.Root.Send(self, connectDone{gen: gen, conn: conn, tools: tools, scrub: scrub})
+		sys.Root.Send(self, connectDone{gen: gen, conn: conn, tools: tools, scrub: scrub, auth: auth, url: url})
 	}()
 }
 
@@ -319,10 +357,17 @@ func (u *upstreamActor) onConnectDone(m connectDone) {
 	if m.scrub != nil {
 		u.scrub = m.scrub
 	}
+	if m.auth != nil {
+		u.auth, u.authURL = m.auth, m.url
+	}
 	if m.err != nil {
+		if u.needsAuth(m.err) {
+			return
+		}
 		u.fail(m.err)
 		return
 	}
+	u.challenge = nil
 	u.conn = m.conn
 	u.state = StateReady
 	u.lastError = ""
@@ -358,6 +403,10 @@ func (u *upstreamActor) onConnLost(m connLost) {
 	err := m.err
 	if err == nil {
 		err = errors.New("connection lost")
+	}
+	if u.needsAuth(err) {
+		u.refreshAuth()
+		return
 	}
 	u.fail(err)
 }

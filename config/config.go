@@ -97,6 +97,26 @@ type ServerConfig struct {
 	Enabled     *bool             `json:"enabled,omitempty"`
 	Quarantined *bool             `json:"quarantined,omitempty"`
 	Isolation   *Isolation        `json:"isolation,omitempty"`
+	// OAuth is a pre-registered OAuth client for an http or sse server that requires the
+	// MCP authorization flow. Without it the daemon uses a client ID metadata document where
+	// the authorization server supports one, else dynamic client registration.
+	OAuth *OAuth `json:"oauth,omitempty"`
+}
+
+// OAuth is a server's pre-registered OAuth client. ClientSecret may (and should) be a
+// ${secret:NAME} reference; it is resolved like header values, redacted in config views and
+// scrubbed from errors and logs. Scopes, when set, replace the scopes the server asks for.
+// Grant picks the OAuth grant (see the field). ClientMetadataURL is the HTTPS URL of a client ID metadata document the user hosts; it is
+// used as the client_id where the authorization server supports such documents.
+type OAuth struct {
+	ClientID          string   `json:"client_id,omitempty"`
+	ClientSecret      string   `json:"client_secret,omitempty"`
+	Scopes            []string `json:"scopes,omitempty"`
+	ClientMetadataURL string   `json:"client_metadata_url,omitempty"`
+	// Grant is "authorization_code" (the default: a user logs in) or "client_credentials"
+	// (the MCP client-credentials extension: the daemon gets tokens with client_id and
+	// client_secret by itself, without a user, when the server asks).
+	Grant string `json:"grant,omitempty"`
 }
 
 // IsEnabled reports the enabled flag; a server is enabled unless its entry says otherwise.

@@ -89,7 +89,16 @@ func normalisedCopy(c *Config) *Config {
 func sameDefinition(a, b ServerConfig) bool {
 	return a.Name == b.Name && a.Protocol == b.Protocol && a.Command == b.Command &&
 		slices.Equal(a.Args, b.Args) && maps.Equal(a.Env, b.Env) && a.WorkingDir == b.WorkingDir &&
-		a.URL == b.URL && maps.Equal(a.Headers, b.Headers) && sameIsolation(a.Isolation, b.Isolation)
+		a.URL == b.URL && maps.Equal(a.Headers, b.Headers) && sameIsolation(a.Isolation, b.Isolation) &&
+		sameOAuth(a.OAuth, b.OAuth)
+}
+
+func sameOAuth(a, b *OAuth) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.ClientID == b.ClientID && a.ClientSecret == b.ClientSecret &&
+		slices.Equal(a.Scopes, b.Scopes) && a.ClientMetadataURL == b.ClientMetadataURL && a.Grant == b.Grant
 }
 
 func sameIsolation(a, b *Isolation) bool {

@@ -129,6 +129,11 @@ func (s ServerConfig) clone() ServerConfig {
 	s.Enabled = clonePtr(s.Enabled)
 	s.Quarantined = clonePtr(s.Quarantined)
 	s.Isolation = clonePtr(s.Isolation)
+	if s.OAuth != nil {
+		o := *s.OAuth
+		o.Scopes = slices.Clone(o.Scopes)
+		s.OAuth = &o
+	}
 	return s
 }
 

@@ -200,6 +200,21 @@ func (p *parser) server(path string, raw json.RawMessage) (s ServerConfig, named
 				s.Isolation = iso
 			}
 		},
+		"oauth": func(path string, raw json.RawMessage) {
+			if kindOf(raw) == "null" {
+				return
+			}
+			o := &OAuth{}
+			if p.fields(path, raw, map[string]func(string, json.RawMessage){
+				"client_id":           func(path string, raw json.RawMessage) { p.str(path, raw, &o.ClientID) },
+				"client_secret":       func(path string, raw json.RawMessage) { p.str(path, raw, &o.ClientSecret) },
+				"scopes":              func(path string, raw json.RawMessage) { p.strList(path, raw, &o.Scopes) },
+				"client_metadata_url": func(path string, raw json.RawMessage) { p.str(path, raw, &o.ClientMetadataURL) },
+				"grant":               func(path string, raw json.RawMessage) { p.str(path, raw, &o.Grant) },
+			}) {
+				s.OAuth = o
+			}
+		},
 	})
 	return s, named
 }

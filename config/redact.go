@@ -24,6 +24,9 @@ func Redact(c *Config) *Config {
 		redactValues(out.Servers[i].Env)
 		redactValues(out.Servers[i].Headers)
 		out.Servers[i].URL = RedactURL(out.Servers[i].URL)
+		if o := out.Servers[i].OAuth; o != nil && o.ClientSecret != "" && !isExactRef(o.ClientSecret) {
+			o.ClientSecret = Redacted
+		}
 	}
 	return out
 }
@@ -94,6 +97,13 @@ func KeepRedacted(current, incoming *Config) (*Config, []FieldError) {
 				s.Headers[k] = v
 			} else {
 				missing(path + "." + joinPath("headers", k))
+			}
+		}
+		if s.OAuth != nil && s.OAuth.ClientSecret == Redacted {
+			if cur.OAuth != nil && cur.OAuth.ClientSecret != "" {
+				s.OAuth.ClientSecret = cur.OAuth.ClientSecret
+			} else {
+				missing(path + ".oauth.client_secret")
 			}
 		}
 		if u, ok := keepRedactedURL(cur.URL, s.URL); ok {

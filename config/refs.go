@@ -143,6 +143,9 @@ func (s ServerConfig) eachRefField(fn func(path, value string)) {
 	if s.URL != "" {
 		fn("url", s.URL)
 	}
+	if s.OAuth != nil && s.OAuth.ClientSecret != "" {
+		fn("oauth.client_secret", s.OAuth.ClientSecret)
+	}
 }
 
 // Expand returns a copy of s with every ${secret:NAME} and ${env:NAME} in its env values, header
@@ -214,6 +217,12 @@ func (s ServerConfig) Resolve(secret func(string) (string, bool), env func(strin
 		return ServerConfig{}, nil, err
 	}
 	resolved = append(resolved, URLSecrets(out.URL)...)
+	if out.OAuth != nil && out.OAuth.ClientSecret != "" {
+		if out.OAuth.ClientSecret, err = expand("oauth.client_secret", out.OAuth.ClientSecret); err != nil {
+			return ServerConfig{}, nil, err
+		}
+		resolved = append(resolved, out.OAuth.ClientSecret)
+	}
 	return out, NewScrubber(resolved...), nil
 }
 

@@ -47,11 +47,14 @@ const (
 //   - each server has exactly one of command and url, and a protocol ("stdio", "http" or "sse",
 //     or empty to infer it) consistent with it: stdio needs a command, http and sse need an
 //     absolute http(s) url;
+//   - oauth is set only on http and sse servers, a client_secret comes with its client_id, and
+//     client_metadata_url is https;
 //   - isolation is enabled only on stdio servers, and Docker image and network names cannot be
 //     read as docker options;
 //   - env names, header names and values are well formed (no '=', CR, LF or NUL where they
 //     would break the process environment or the HTTP request);
-//   - ${secret:NAME} and ${env:NAME} references in env, headers, args and url are well formed;
+//   - ${secret:NAME} and ${env:NAME} references in env, headers, args, url and
+//     oauth.client_secret are well formed;
 //   - listen is host:port, tools_limit is 0..1000, restart_concurrency is 0..256,
 //     call_tool_timeout is not negative, max_message_bytes is 0 or 64 KiB..1 GiB,
 //     trusted_hosts has no empty entries.
@@ -164,6 +167,26 @@ func (v *validator) server(path string, s ServerConfig) {
 	for _, f := range []struct{ name, value string }{{"command", s.Command}, {"working_dir", s.WorkingDir}} {
 		if strings.ContainsRune(f.value, 0) {
 			v.fail(path+"."+f.name, "must not contain NUL")
+		}
+	}
+	if s.OAuth != nil {
+		if proto != ProtocolHTTP && proto != ProtocolSSE {
+			v.fail(path+".oauth", "only http and sse servers use OAuth; this one is %q", proto)
+		}
+		if s.OAuth.ClientSecret != "" && s.OAuth.ClientID == "" {
+			v.fail(path+".oauth.client_id", "a client_secret needs its client_id")
+		}
+		switch s.OAuth.Grant {
+		case "", "authorization_code":
+		case "client_credentials":
+			if s.OAuth.ClientID == "" || s.OAuth.ClientSecret == "" {
+				v.fail(path+".oauth.grant", "client_credentials needs client_id and client_secret")
+			}
+		default:
+			v.fail(path+".oauth.grant", "want authorization_code or client_credentials, got %q", s.OAuth.Grant)
+		}
+		if u := s.OAuth.ClientMetadataURL; u != "" && !strings.HasPrefix(u, "https://") {
+			v.fail(path+".oauth.client_metadata_url", "must be an https URL")
 		}
 	}
 	if s.Isolation != nil {

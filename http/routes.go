@@ -33,6 +33,11 @@ func (s *Server) routes(open, keyed *gin.RouterGroup) {
 		open.Any("/mcp", s.opts.MCP.ServeMain)
 		open.Any("/mcp/server/:name", s.opts.MCP.ServePassthrough)
 	}
+	if b := s.opts.OAuth; b != nil {
+		// The authorization server redirects the user's browser here, which has no key;
+		// only the state of a login in progress is accepted, once.
+		open.GET("/oauth/callback", oauthHandlers{s: s, b: b}.callback)
+	}
 	if s.opts.Events != nil {
 		// The key by header or ?apikey= (browser EventSource cannot set headers).
 		keyed.GET("/events", s.events(s.opts.Events))
@@ -69,6 +74,11 @@ func (s *Server) routes(open, keyed *gin.RouterGroup) {
 		api.GET("/secrets/:name", h.get)
 		api.PUT("/secrets/:name", h.put)
 		api.DELETE("/secrets/:name", h.delete)
+	}
+	if b := s.opts.OAuth; b != nil {
+		h := oauthHandlers{s: s, b: b}
+		api.POST("/servers/:name/login", h.login)
+		api.POST("/servers/:name/logout", h.logout)
 	}
 	if src := s.opts.Sessions; src != nil {
 		h := sessionHandlers{s: s, src: src}

@@ -5,7 +5,9 @@
 //
 // # Security
 //
-// Everything but /healthz, /readyz, /swagger/ and the dashboard shell needs the API key
+// Everything but /healthz, /readyz, /swagger/, the dashboard shell and GET /oauth/callback
+// (the OAuth redirect: it accepts only the state of a login in progress, once, within ten
+// minutes, so it gives nothing to a caller without one) needs the API key
 // (X-API-Key, Authorization: Bearer, or ?apikey=), compared in constant time. Requests that
 // arrive over the Unix socket need no key. The MCP endpoints check the key themselves:
 // require_mcp_auth: false opens them, and a DELETE that names a live MCP session may end
@@ -110,6 +112,7 @@ type Options struct {
 	Secrets  SecretsBackend // /api/v1/secrets...
 	Sessions SessionSource  // /api/v1/sessions...
 	MCP      MCPEndpoint    // /mcp and /mcp/server/{name}
+	OAuth    OAuthBackend   // POST /api/v1/servers/{name}/login, /logout; GET /oauth/callback
 }
 
 // Server is the gin engine and its settings.

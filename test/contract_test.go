@@ -450,6 +450,12 @@ func TestContractExerciseEveryOperation(t *testing.T) {
 		call{"POST", "/api/v1/servers/disable_all", nil, nil, 200},
 		call{"POST", "/api/v1/servers/enable_all", nil, nil, 200},
 		call{"POST", "/api/v1/servers/restart_all", nil, nil, 200},
+		// OAuth logins: a stdio server cannot log in; a forged state changes nothing (the
+		// successful paths are in oauth_test.go).
+		call{"POST", "/api/v1/servers/fx/login", nil, nil, 400},
+		call{"POST", "/api/v1/servers/nope/login", nil, nil, 404},
+		call{"POST", "/api/v1/servers/nope/logout", nil, nil, 404},
+		call{"GET", "/oauth/callback?state=forged&code=x", nil, open, 400},
 	)
 	p.waitState("fx", 20*time.Second, actors.StateReady)
 

@@ -44,7 +44,7 @@ func repoRoot() string {
 }
 
 // binaries builds cmd/mcpproxy, test/fixture and test/hostile once per test binary run and
-// returns the directory holding "mcpproxy", "fixture" and "hostile".
+// returns the directory holding "mcpproxy", "fixture", "hostile" and "confclient".
 func binaries(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -54,7 +54,7 @@ func binaries(t testing.TB) string {
 			return
 		}
 		binDir = dir
-		for _, b := range []struct{ out, pkg string }{{"mcpproxy", "./cmd/mcpproxy"}, {"fixture", "./test/fixture"}, {"hostile", "./test/hostile"}} {
+		for _, b := range []struct{ out, pkg string }{{"mcpproxy", "./cmd/mcpproxy"}, {"fixture", "./test/fixture"}, {"hostile", "./test/hostile"}, {"confclient", "./test/confclient"}} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
 			cmd.Dir = repoRoot()
 			if out, err := cmd.CombinedOutput(); err != nil {

@@ -515,6 +515,13 @@ func (r *run) servers() {
 	}
 	bad := 0
 	for _, s := range r.in.Servers {
+		if s.State == actors.StateNeedsAuth {
+			// Not broken: waiting for the user. A warning that says how to log in.
+			bad++
+			r.add(CheckServers, Warn, "mcpproxy servers login "+s.Name+" (or the dashboard's Log in button)",
+				"server %s needs an OAuth login: %s", s.Name, s.LastError)
+			continue
+		}
 		if s.State != actors.StateError && s.State != actors.StateBackoff {
 			continue
 		}

@@ -11,6 +11,8 @@
 //	meta/lastEventID                   highest event id ever appended (8-byte big-endian)
 //	se/<session id>                    Session as JSON
 //	sc/<secret name>                   secret as JSON: times, key id, nonce, AES-256-GCM ciphertext
+//	oa/<kind>/<name>                   sealed OAuth record (oauth.go): tokens of a server, a
+//	                                   registered client of an authorization server
 //
 // Big-endian event ids make byte order equal numeric order, so an iterator
 // walks events oldest first. meta/lastEventID is written in the same batch as
@@ -82,6 +84,7 @@ const (
 	prefixEvent    = "ev/"
 	prefixSession  = "se/"
 	prefixSecret   = "sc/"
+	prefixOAuth    = "oa/"
 	keyLastEventID = "meta/lastEventID"
 	keyEventsClean = "meta/eventsClean"
 )

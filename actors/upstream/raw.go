@@ -98,6 +98,7 @@ func dialRaw(ctx context.Context, cfg config.ServerConfig, opts Options, h RawHa
 		}
 	case "http":
 		conn.http = newHTTPClient(opts.MaxMessageBytes, conn.lost)
+		conn.authorize(cfg, opts)
 		var tr *transport.StreamableHTTP
 		tr, err = transport.NewStreamableHTTP(cfg.URL, transport.WithHTTPBasicClient(conn.http),
 			transport.WithHTTPHeaders(cfg.Headers), transport.WithHTTPLogger(opts.Logger),
@@ -109,6 +110,7 @@ func dialRaw(ctx context.Context, cfg config.ServerConfig, opts Options, h RawHa
 		}
 	case "sse":
 		conn.http = newHTTPClient(opts.MaxMessageBytes, conn.lost)
+		conn.authorize(cfg, opts)
 		var tr *transport.SSE
 		tr, err = transport.NewSSE(cfg.URL, transport.WithHTTPClient(conn.http),
 			transport.WithHeaders(cfg.Headers), transport.WithSSELogger(opts.Logger))

@@ -37,6 +37,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/mcpproxy/mcpproxy/actors/oauth"
 	"github.com/mcpproxy/mcpproxy/config"
 )
 
@@ -83,6 +84,12 @@ type Options struct {
 	// taken out of every error, stderr excerpt and transport log line of the connection,
 	// together with the credentials of its URL. Default: the URL's credentials only.
 	Scrub *config.Scrubber
+	// Tokens, for an http or sse server, are its OAuth tokens: sent as a bearer token on
+	// every request, refreshed before expiry and on a 401 (see auth.go). Nil: none.
+	Tokens oauth.TokenStore
+	// OnAuthChange is called (it must not block) when the tokens were refreshed or the
+	// server asked for a login.
+	OnAuthChange func()
 }
 
 func (o *Options) defaults() {
@@ -127,6 +134,7 @@ type Conn struct {
 	scrub     *config.Scrubber // applied to err and Stderr as they are made
 	after     func()
 	http      *http.Client // remote upstreams: closed with the connection
+	auth      *oauth.Transport
 }
 
 // Done is closed when the connection is lost: the child exited, its stdout broke, or the
@@ -236,7 +244,7 @@ func dial(ctx context.Context, cfg config.ServerConfig, opts Options) (*Conn, er
 	}
 	if err != nil {
 		conn.Close()
-		return nil, err
+		return nil, conn.authErr(err)
 	}
 	ictx, icancel := context.WithTimeout(ctx, opts.InitTimeout)
 	defer icancel()
@@ -267,7 +275,7 @@ func dial(ctx context.Context, cfg config.ServerConfig, opts Options) (*Conn, er
 				err = fmt.Errorf("%w (stderr: %s)", err, tail)
 			}
 			conn.Close()
-			return nil, err
+			return nil, conn.authErr(err)
 		}
 		conn.Init = d.res
 	case <-conn.done:
@@ -276,7 +284,7 @@ func dial(ctx context.Context, cfg config.ServerConfig, opts Options) (*Conn, er
 			err = fmt.Errorf("%w (stderr: %s)", err, tail)
 		}
 		conn.Close()
-		return nil, err
+		return nil, conn.authErr(err)
 	}
 	if mcp.IsModernProtocol(conn.Client.ProtocolVersion()) && cfg.Protocol != "stdio" {
 		// Modern streamable HTTP delivers list_changed only on a listen stream.
@@ -403,6 +411,7 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 
 func (c *Conn) startHTTP(life context.Context, cfg config.ServerConfig, opts Options) error {
 	c.http = newHTTPClient(opts.MaxMessageBytes, c.lost)
+	c.authorize(cfg, opts)
 	topts := []transport.StreamableHTTPCOption{transport.WithHTTPBasicClient(c.http),
 		transport.WithHTTPHeaders(cfg.Headers), transport.WithHTTPLogger(opts.Logger)}
 	if opts.ProtocolVersion != "latest" && !mcp.IsModernProtocol(opts.ProtocolVersion) {
@@ -422,6 +431,7 @@ func (c *Conn) startHTTP(life context.Context, cfg config.ServerConfig, opts Opt
 
 func (c *Conn) startSSE(ctx, life context.Context, cfg config.ServerConfig, opts Options) error {
 	c.http = newHTTPClient(opts.MaxMessageBytes, c.lost)
+	c.authorize(cfg, opts)
 	tr, err := transport.NewSSE(cfg.URL, transport.WithHTTPClient(c.http),
 		transport.WithHeaders(cfg.Headers), transport.WithSSELogger(opts.Logger))
 	if err != nil {

@@ -30,6 +30,7 @@ func newServersCommand() *cobra.Command {
 		func() any { return map[string]bool{"quarantined": !off} })
 	q.Flags().BoolVar(&off, "off", false, "release the server from quarantine (approve it)")
 	cmd.AddCommand(q)
+	cmd.AddCommand(newServersLoginCommand(), newServersLogoutCommand())
 	cmd.AddCommand(newServerActionCommand("unquarantine", "Approve a quarantined server: its tools become available to agents", "quarantine",
 		func() any { return map[string]bool{"quarantined": false} }))
 	return cmd

@@ -12,7 +12,7 @@
   const TOOL_LIMIT = 50;
   const RETRY_MIN = 1000;
   const RETRY_MAX = 30000;
-  const STATES = ['disabled', 'connecting', 'ready', 'error', 'backoff', 'stopping'];
+  const STATES = ['disabled', 'connecting', 'ready', 'error', 'backoff', 'stopping', 'needs_auth'];
   const EVENT_NAMES = ['servers.changed', 'tools.indexed', 'config.reloaded'];
 
   const $ = (id) => document.getElementById(id);
@@ -147,7 +147,11 @@
     cells.toggle = button('Disable', 'disable', () => act(name, cells.toggle.dataset.action));
     cells.restart = button('Restart', 'restart', () => act(name, 'restart'));
     cells.quarantine = button('Quarantine', 'quarantine', () => act(name, cells.quarantine.dataset.action));
-    cells.actions.append(cells.toggle, cells.restart, cells.quarantine);
+    // Log in: shown on needs_auth rows; opens the authorization URL in a new tab, and the
+    // row turns ready live when servers.changed arrives.
+    cells.login = button('Log in', 'login', () => login(name));
+    cells.login.hidden = true;
+    cells.actions.append(cells.login, cells.toggle, cells.restart, cells.quarantine);
     for (const k of ['name', 'protocol', 'state', 'tools', 'quarantined', 'lastError', 'retries', 'actions']) {
       row.appendChild(cells[k]);
     }
@@ -176,6 +180,7 @@
       c.toggle.dataset.action = 'enable';
     }
     c.restart.disabled = !s.enabled;
+    c.login.hidden = s.state !== 'needs_auth';
     if (s.quarantined) {
       c.quarantine.textContent = 'Approve';
       c.quarantine.dataset.action = 'approve';
@@ -229,6 +234,25 @@
       if (!seen.has(name) && entry.seq <= since) removeServer(name);
     }
     $('servers-empty').hidden = st.servers.size > 0;
+  }
+
+  async function login(name) {
+    // The tab is opened in the click's turn (popup blockers allow only that) and pointed at
+    // the authorization URL once the daemon answers it.
+    const tab = window.open('', '_blank');
+    try {
+      const res = await api('POST', '/api/v1/servers/' + encodeURIComponent(name) + '/login');
+      notice('');
+      if (tab) {
+        tab.opener = null;
+        tab.location.href = res.authorization_url;
+      } else {
+        window.open(res.authorization_url, '_blank', 'noopener');
+      }
+    } catch (err) {
+      if (tab) tab.close();
+      if (err.message !== 'unauthorized') notice('login ' + name + ': ' + err.message);
+    }
   }
 
   async function act(name, action) {
