@@ -350,8 +350,13 @@ func bindJSON(c *gin.Context, v any, limit int64, required bool) error {
 	return nil
 }
 
-// readBody reads the raw body up to limit; over it is 413, one that does not arrive within
-// the read bound (Options.ReadTimeout) is 408.
+// ReadBody reads the raw body up to limit: over it is 413, one that does not arrive within
+// the read bound (Options.ReadTimeout) is 408. It is the one body reader of every route,
+// the MCP endpoints' included, so the limits answer the same everywhere.
+func ReadBody(c *gin.Context, limit int64) ([]byte, error) {
+	return readBody(c, limit)
+}
+
 func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	data, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	if err != nil {

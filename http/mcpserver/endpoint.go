@@ -59,7 +59,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -227,10 +226,9 @@ func (e *Endpoint) ServePassthrough(c *gin.Context) { e.servePassthrough(c) }
 
 var _ mhttp.MCPEndpoint = (*Endpoint)(nil)
 
-// Codes the http package maps to 401, 413 and 405 (its table decides the status).
+// Codes the http package maps to 401 and 405 (its table decides the status).
 const (
 	codeUnauthorized     actors.Code = "UNAUTHORIZED"
-	codePayloadTooLarge  actors.Code = "PAYLOAD_TOO_LARGE"
 	codeMethodNotAllowed actors.Code = "METHOD_NOT_ALLOWED"
 )
 
@@ -302,21 +300,17 @@ func (e *Endpoint) serveMain(c *gin.Context) {
 
 var errGETNeedsSession = actors.Errorf(actors.CodeInvalidArgument, "a GET stream needs the %s header of an initialized session", server.HeaderKeySessionID)
 
-// boundBody reads a POST body with the MaxBody bound (mcp-go reads it without one), so that
-// an oversized one is a clean 413; false if it answered.
+// boundBody reads a POST body with the MaxBody bound (mcp-go reads it without one), through
+// the http package's one body reader, so that an oversized one is a clean 413 and a slow
+// one a 408; false if it answered.
 func (e *Endpoint) boundBody(c *gin.Context) bool {
 	r := c.Request
 	if r.Method != http.MethodPost || r.Body == nil {
 		return true
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(c.Writer, r.Body, e.opts.MaxBody))
+	data, err := mhttp.ReadBody(c, e.opts.MaxBody)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			e.httpSrv.WriteError(c, actors.Errorf(codePayloadTooLarge, "request body is over %d bytes", e.opts.MaxBody))
-		} else {
-			e.httpSrv.WriteError(c, actors.Errorf(actors.CodeInvalidArgument, "reading body: %v", err))
-		}
+		e.httpSrv.WriteError(c, err)
 		return false
 	}
 	r.Body = io.NopCloser(bytes.NewReader(data))
