@@ -25,7 +25,7 @@ func (s *Server) getConfig(c *gin.Context) {
 
 // parseConfigBody reads a config from the body; field errors come back as a list.
 func parseConfigBody(c *gin.Context) (*config.Config, []config.FieldError, error) {
-	data, err := readBody(c, maxConfigBody)
+	data, err := ReadBody(c, maxConfigBody)
 	if err != nil {
 		return nil, nil, err
 	}

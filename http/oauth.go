@@ -27,7 +27,7 @@ type oauthHandlers struct {
 
 // login handles POST /api/v1/servers/{name}/login: {"authorization_url": ...}.
 func (h oauthHandlers) login(c *gin.Context) {
-	if _, err := readBody(c, maxBody); err != nil {
+	if _, err := ReadBody(c, maxBody); err != nil {
 		h.s.writeError(c, err)
 		return
 	}
@@ -42,7 +42,7 @@ func (h oauthHandlers) login(c *gin.Context) {
 // logout handles POST /api/v1/servers/{name}/logout: revokes and deletes the tokens and
 // answers the server.
 func (h oauthHandlers) logout(c *gin.Context) {
-	if _, err := readBody(c, maxBody); err != nil {
+	if _, err := ReadBody(c, maxBody); err != nil {
 		h.s.writeError(c, err)
 		return
 	}

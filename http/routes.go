@@ -161,7 +161,7 @@ func (s *Server) writeServer(c *gin.Context, srv actors.Server, err error) {
 // setEnabled handles POST /api/v1/servers/{name}/enable and /disable.
 func (s *Server) setEnabled(on bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if _, err := readBody(c, maxBody); err != nil {
+		if _, err := ReadBody(c, maxBody); err != nil {
 			s.writeError(c, err)
 			return
 		}
@@ -191,7 +191,7 @@ func (s *Server) quarantine(c *gin.Context) {
 
 // restart handles POST /api/v1/servers/{name}/restart.
 func (s *Server) restart(c *gin.Context) {
-	if _, err := readBody(c, maxBody); err != nil {
+	if _, err := ReadBody(c, maxBody); err != nil {
 		s.writeError(c, err)
 		return
 	}
@@ -202,7 +202,7 @@ func (s *Server) restart(c *gin.Context) {
 // bulk handles POST /api/v1/servers/enable_all, disable_all, restart_all and reconnect.
 func (s *Server) bulk(op string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if _, err := readBody(c, maxBody); err != nil {
+		if _, err := ReadBody(c, maxBody); err != nil {
 			s.writeError(c, err)
 			return
 		}

@@ -329,7 +329,7 @@ const maxBody = 1 << 20
 
 // bindJSON decodes the body into v; a body over limit is 413, bad JSON is 400.
 func bindJSON(c *gin.Context, v any, limit int64, required bool) error {
-	data, err := readBody(c, limit)
+	data, err := ReadBody(c, limit)
 	if err != nil {
 		return err
 	}
@@ -354,10 +354,6 @@ func bindJSON(c *gin.Context, v any, limit int64, required bool) error {
 // the read bound (Options.ReadTimeout) is 408. It is the one body reader of every route,
 // the MCP endpoints' included, so the limits answer the same everywhere.
 func ReadBody(c *gin.Context, limit int64) ([]byte, error) {
-	return readBody(c, limit)
-}
-
-func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	data, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
