@@ -239,13 +239,24 @@ const (
 // so its sessions would otherwise stay open until they idle out; and the session id, 130
 // random bits handed out only in answer to a keyed initialize, proves as much as the key
 // for ending that one session.
+//
+// An authorized request's context carries its actors.Caller (the credential used and the
+// session it names), which the call path reads.
 func (e *Endpoint) authorized(c *gin.Context, endpoint string) bool {
 	r := c.Request
-	if !e.httpSrv.Settings().RequireMCPAuth || e.httpSrv.KeyOK(r) {
+	withCaller := func(credential string) bool {
+		caller := actors.Caller{Credential: credential, SessionID: r.Header.Get(server.HeaderKeySessionID)}
+		c.Request = r.WithContext(actors.WithCaller(r.Context(), caller))
 		return true
 	}
+	if !e.httpSrv.Settings().RequireMCPAuth {
+		return withCaller(actors.CredentialNone)
+	}
+	if e.httpSrv.KeyOK(r) {
+		return withCaller(actors.CredentialAdmin)
+	}
 	if r.Method == http.MethodDelete && e.sessions.Live(r.Context(), r.Header.Get(server.HeaderKeySessionID), endpoint) {
-		return true
+		return withCaller(actors.CredentialNone)
 	}
 	e.httpSrv.WriteError(c, actors.Errorf(codeUnauthorized, "missing or wrong API key"))
 	return false
