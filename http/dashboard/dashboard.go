@@ -12,15 +12,33 @@
 // Package http serves these files (http/dashboard.go); this package only embeds them.
 package dashboard
 
-import "embed"
+import (
+	"embed"
+	"io/fs"
+)
 
-// Files holds index.html, app.js and app.css.
+// Files holds index.html and the scripts and style sheets it loads: app.js (the shell's
+// script: key, status, servers, search) and one script per further panel, each loaded by
+// its own <script> tag in index.html.
 //
-//go:embed index.html app.js app.css
+//go:embed index.html *.js *.css
 var Files embed.FS
 
 // Index is the name of the page shell in Files.
 const Index = "index.html"
 
-// Assets are the files the page loads, served under /dashboard/.
-var Assets = []string{"app.js", "app.css"}
+// Assets are the files the page loads, served under /dashboard/: every script and style
+// sheet in Files.
+var Assets = assets()
+
+func assets() []string {
+	var names []string
+	for _, pattern := range []string{"*.js", "*.css"} {
+		m, err := fs.Glob(Files, pattern)
+		if err != nil {
+			panic(err) // the patterns are constants
+		}
+		names = append(names, m...)
+	}
+	return names
+}
