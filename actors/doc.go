@@ -52,7 +52,11 @@
 //     login or logout needs no hand-over: the registry restarts the server's connection.
 //     An http/sse server that answers 401 (or 403 insufficient_scope) with no usable token
 //     goes to needs_auth: no backoff timer, until a login, logout, restart or config change.
-//   - hub (hub.go): event ids, the recent event log (in the store) and the subscribers.
+//   - hub (hub.go, hub_subscription.go): event ids, the recent event log (in the store) and
+//     the subscribers (whether each is pending or live, and the drop of one that does not
+//     read). It holds no HTTP: each subscriber comes with the EventStreams that hold its
+//     stream (the r3labs server of http/events.go, which writes the streams to the clients),
+//     and the hub only queues events there without blocking.
 //   - sessions actor (sessions.go, sessions_passthrough.go, sessions_store.go, client
 //     sessions_client.go), named "sessions": the MCP session table of both endpoints (ids,
 //     client info, counters, last activity, requests in flight), the idle timeout, and the
@@ -128,8 +132,10 @@
 //
 // hub: Event (from the registry: servers.changed, tools.indexed, config.reloaded; the hub
 // encodes their payloads, off the registry's goroutine);
-// subscribe (from GET /events; answered with a Subscription), subscriberReady and
-// unsubscribed (from r3labs' callbacks and the stream handler), getHubStats, keepaliveTick.
+// subscribe (from GET /events; answered with a Subscription: its replay and a context that
+// ends when the hub drops it), subscriberReady (HubClient.SubscriberReady, from r3labs'
+// OnSubscribe) and unsubscribed (Subscription.End, from the stream handler), getHubStats,
+// keepaliveTick.
 // Events are recorded in the store by a writer goroutine in synced batches, off the mailbox.
 //
 // # Life cycle

@@ -20,15 +20,14 @@ import (
 const (
 	// DefaultKeepAlive leaves a margin under the 15 s that API.md promises.
 	DefaultKeepAlive     = 10 * time.Second
-	DefaultHubBuffer     = 256
 	DefaultReplayLimit   = 1000
 	DefaultReplayTimeout = 30 * time.Second
 )
 
 // HubOptions configure the hub actor. The zero value works: no store (ids start at 1 on
-// every start), no logging, a keepalive every DefaultKeepAlive, DefaultHubBuffer events of
-// buffer per subscriber, DefaultReplayLimit events kept for replay and DefaultReplayTimeout
-// to send them.
+// every start), no logging, a keepalive every DefaultKeepAlive, DefaultReplayLimit events
+// kept for replay and DefaultReplayTimeout to send them. How many events may wait for one
+// subscriber is the buffer of its stream (EventStreams; http.Options.EventsBuffer).
 type HubOptions struct {
 	// Store keeps the recent event log so that ids keep increasing across restarts and
 	// replay works after one.
@@ -36,9 +35,6 @@ type HubOptions struct {
 	Logger *slog.Logger
 	// KeepAlive is the interval of ": keepalive" comments to every subscriber.
 	KeepAlive time.Duration
-	// Buffer is how many events may wait in one subscriber's stream before the subscriber
-	// is dropped (r3labs adds 64 more in the subscriber channel).
-	Buffer int
 	// ReplayLimit is how many of the newest events a reconnecting client can get back.
 	ReplayLimit int
 	// ReplayTimeout is how long a new subscriber may take to read its replay and become
@@ -70,11 +66,12 @@ type (
 		Replay bool
 		// Drop ends the subscription (from the hub when the client stalls).
 		Drop context.CancelFunc
+		// Out holds the subscriber's stream, under ID.
+		Out EventStreams
 	}
-	// subscribeReply carries pointers (the r3labs server, shared immutable events): the hub
-	// and /events always run in one process, unlike the registry's plain-data messages.
+	// subscribeReply carries pointers (shared immutable events): the hub and /events
+	// always run in one process, unlike the registry's plain-data messages.
 	subscribeReply struct {
-		srv *sse.Server
 		// missed are the events to replay, oldest first (shared, never modified).
 		missed []*sse.Event
 	}
@@ -90,6 +87,7 @@ var keepaliveEvent = &sse.Event{Comment: []byte("keepalive")}
 
 type hubSub struct {
 	drop context.CancelFunc
+	out  EventStreams
 	live bool
 	// from is the newest id the client has or gets through its replay; catch-up at ready
 	// starts after it.
@@ -104,7 +102,9 @@ type ringEntry struct {
 }
 
 // hub is the actor that fans domain events (Event, from the registry) out to the /events
-// subscribers with github.com/r3labs/sse/v2 and keeps the recent log for Last-Event-ID.
+// subscribers, through the r3labs/sse/v2 streams that http/events.go serves, and keeps the
+// recent log for Last-Event-ID. It owns no HTTP: each subscriber comes with the
+// EventStreams that hold its stream, and the hub only queues events there.
 //
 // # Why one r3labs stream per subscriber
 //
@@ -115,9 +115,9 @@ type ringEntry struct {
 // publishes to each with TryPublish, which never blocks: false means that subscriber's
 // buffer (HubOptions.Buffer events in the stream, plus r3labs' 64 in the subscriber
 // channel, plus the TCP buffers) is full, and the hub drops it by cancelling its context.
-// The Serve side (hub_stream.go) turns that cancellation into a past write deadline, so a
-// write blocked on the stalled client returns, r3labs deregisters the subscriber, and
-// Serve removes the stream: no r3labs goroutine outlives the request. The hub never
+// The serving side (http/events.go) turns that cancellation into a past write deadline, so
+// a write blocked on the stalled client returns, r3labs deregisters the subscriber, and
+// the handler removes the stream: no r3labs goroutine outlives the request. The hub never
 // removes a stream itself, because removing a stream whose subscriber is still
 // registered leaks r3labs' close goroutine (LIBRARIES.md gotcha 6).
 //
@@ -126,10 +126,11 @@ type ringEntry struct {
 // Every event gets the next id (the store's LastEventID survives restarts) and is
 // appended to the store's event log (synced, in batches, by a writer goroutine) and to an in-memory ring of the newest
 // ReplayLimit events, loaded from the store at start. Replay is served from the ring, so
-// Receive does no read I/O; the subscribe reply hands the missed events to Serve, which
-// writes them itself (in r3labs' layout) before it hands the connection to r3labs, so a
-// replay of ReplayLimit events needs no stream buffer that large. A subscriber is "pending" from Subscribe until r3labs has
-// registered it (OnSubscribe -> subscriberReady); the events published meanwhile are
+// Receive does no read I/O; the subscribe reply hands the missed events to the handler
+// (Subscription.Missed), which writes them itself (in r3labs' layout) before it hands the
+// connection to r3labs, so a replay of ReplayLimit events needs no stream buffer that
+// large. A subscriber is "pending" from Subscribe until r3labs has registered it
+// (OnSubscribe -> HubClient.SubscriberReady -> subscriberReady); the events published meanwhile are
 // caught up from the ring at that point, so none is lost or sent twice. A subscriber that
 // stays pending longer than ReplayTimeout (a client that does not read its replay) is
 // dropped like a stalled one.
@@ -138,8 +139,8 @@ type ringEntry struct {
 //
 //	Event            publish (from the registry)
 //	subscribe        -> subscribeReply (HubClient.Subscribe)
-//	subscriberReady  from r3labs' OnSubscribe: catch up, then live
-//	unsubscribed     from Serve when the stream has ended
+//	subscriberReady  from r3labs' OnSubscribe (HubClient.SubscriberReady): catch up, then live
+//	unsubscribed     from Subscription.End when the stream has ended
 //	getHubStats      -> HubStats (HubClient.Stats)
 //	keepaliveTick    from the hub's own ticker: ": keepalive" to every live subscriber
 //
@@ -147,7 +148,6 @@ type ringEntry struct {
 type hub struct {
 	opts   HubOptions
 	log    *slog.Logger
-	srv    *sse.Server
 	lastID uint64
 	// ring holds the newest events, ascending; up to 2*ReplayLimit are kept so that
 	// trimming is one copy per ReplayLimit events, and only the newest ReplayLimit are used.
@@ -201,9 +201,6 @@ func NewHubProps(opts HubOptions) *actor.Props {
 	if opts.KeepAlive <= 0 {
 		opts.KeepAlive = DefaultKeepAlive
 	}
-	if opts.Buffer <= 0 {
-		opts.Buffer = DefaultHubBuffer
-	}
 	if opts.ReplayLimit <= 0 {
 		opts.ReplayLimit = DefaultReplayLimit
 	}
@@ -239,7 +236,7 @@ func (h *hub) Receive(ctx actor.Context) {
 	}
 }
 
-// start loads the last id and the replay ring, and starts the r3labs server and the
+// start loads the last id and the replay ring, and starts the event writer and the
 // keepalive ticker.
 func (h *hub) start(ctx actor.Context) {
 	if st := h.opts.Store; st != nil {
@@ -272,17 +269,6 @@ func (h *hub) start(ctx actor.Context) {
 		go writeEvents(st, h.persist, h.persisted, h.log)
 	}
 	sys, self := ctx.ActorSystem(), ctx.Self()
-	srv := sse.New()
-	srv.AutoReplay = false // the hub replays from its own bounded log
-	srv.AutoStream = false
-	srv.SplitData = true
-	srv.BufferSize = h.opts.Buffer
-	srv.Headers = map[string]string{"X-Accel-Buffering": "no"}
-	// OnSubscribe runs (in its own goroutine) once the stream goroutine has registered
-	// the subscriber; from then on a published event reaches it.
-	srv.OnSubscribe = func(id string, _ *sse.Subscriber) { sys.Root.Send(self, subscriberReady{ID: id}) }
-	h.srv = srv
-
 	// A plain ticker rather than protoactor's scheduler, whose timer reads its state
 	// without synchronisation (a -race report).
 	stop := make(chan struct{})
@@ -302,9 +288,9 @@ func (h *hub) start(ctx actor.Context) {
 	}()
 }
 
-// close ends every subscription (their Serve calls clean up their own streams) and the
-// ticker. On a restart the new instance starts with a new r3labs server and no
-// subscribers; the clients reconnect with Last-Event-ID.
+// close ends every subscription (their handlers remove their own streams) and the
+// ticker. On a restart the new instance starts with no subscribers; the clients reconnect
+// with Last-Event-ID.
 func (h *hub) close() {
 	if h.stop != nil {
 		close(h.stop)
@@ -386,8 +372,8 @@ func (h *hub) subscribe(ctx actor.Context, m subscribe) {
 	if m.Replay {
 		missed = h.after(m.After)
 	}
-	h.subs[m.ID] = &hubSub{drop: m.Drop, from: h.lastID, since: time.Now()}
-	ctx.Respond(reply{v: subscribeReply{srv: h.srv, missed: missed}})
+	h.subs[m.ID] = &hubSub{drop: m.Drop, out: m.Out, from: h.lastID, since: time.Now()}
+	ctx.Respond(reply{v: subscribeReply{missed: missed}})
 }
 
 // ready makes a registered subscriber live after sending it what was published while it
@@ -407,13 +393,13 @@ func (h *hub) ready(id string) {
 }
 
 // deliver queues ev for one subscriber without blocking. A full buffer drops the
-// subscriber; a stream that is gone means its Serve has ended (unsubscribed follows).
+// subscriber; a stream that is gone means its handler has ended (unsubscribed follows).
 func (h *hub) deliver(id string, s *hubSub, ev *sse.Event) bool {
-	if h.srv.TryPublish(id, ev) {
+	if s.out.TryPublish(id, ev) {
 		return true
 	}
 	delete(h.subs, id)
-	if !h.srv.StreamExists(id) {
+	if !s.out.StreamExists(id) {
 		return true // not a drop: the client went away by itself
 	}
 	s.drop()
@@ -465,22 +451,24 @@ func (c *HubClient) Stats(ctx context.Context) (HubStats, error) {
 	return st, nil
 }
 
-// Subscribe registers a new /events subscriber. With replay, the subscription first
-// sends the logged events with ids greater than after (all the log holds if after is
-// older; none if it is newer than the newest id). Call Serve on the result.
-func (c *HubClient) Subscribe(ctx context.Context, after uint64, replay bool) (*Subscription, error) {
+// Subscribe registers a new /events subscriber whose stream out holds under the
+// subscription's ID. With replay, Missed holds the logged events with ids greater than
+// after (all the log holds if after is older; none if it is newer than the newest id).
+// Call SubscriberReady when out has registered the stream's reader, and End on the result
+// when the stream has ended.
+func (c *HubClient) Subscribe(ctx context.Context, after uint64, replay bool, out EventStreams) (*Subscription, error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // never fails on Linux
 	id := hex.EncodeToString(b[:])
 	dropCtx, drop := context.WithCancel(context.Background())
-	res, err := c.ask(ctx, subscribe{ID: id, After: after, Replay: replay, Drop: drop})
+	res, err := c.ask(ctx, subscribe{ID: id, After: after, Replay: replay, Drop: drop, Out: out})
 	if err == nil {
 		if rep, ok := res.(reply); !ok {
 			err = Errorf(CodeInternal, "internal error: unexpected reply %T", res)
 		} else if rep.err != nil {
 			err = rep.err
 		} else if sr, ok := rep.v.(subscribeReply); ok {
-			return &Subscription{client: c, id: id, srv: sr.srv, missed: sr.missed, dropCtx: dropCtx, drop: drop}, nil
+			return &Subscription{client: c, id: id, missed: sr.missed, dropCtx: dropCtx, drop: drop}, nil
 		} else {
 			err = Errorf(CodeInternal, "internal error: unexpected value %T", rep.v)
 		}
@@ -489,4 +477,10 @@ func (c *HubClient) Subscribe(ctx context.Context, after uint64, replay bool) (*
 	// The hub may have registered it after the ask gave up.
 	c.sys.Root.Send(c.hub, unsubscribed{ID: id})
 	return nil, err
+}
+
+// SubscriberReady tells the hub that the stream of subscriber id has registered its reader
+// (r3labs' OnSubscribe): events published from now on reach it.
+func (c *HubClient) SubscriberReady(id string) {
+	c.sys.Root.Send(c.hub, subscriberReady{ID: id})
 }

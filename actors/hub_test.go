@@ -1,15 +1,10 @@
 package actors
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,7 +12,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"go.uber.org/goleak"
+	"github.com/r3labs/sse/v2"
 
 	"github.com/mcpproxy/mcpproxy/actors/store"
 )
@@ -69,21 +64,13 @@ func TestNewWireEventNeverEmpty(t *testing.T) {
 	}
 }
 
-// ignoreDeadLetterThrottle ignores protoactor's dead-letter log throttle, a goroutine that
-// ends by itself a second after a dead letter (here: a Serve that ends after the hub
-// stopped tells the gone hub so).
-var ignoreDeadLetterThrottle = goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1")
-
-// hubHarness runs a hub on its own actor system behind an httptest server that serves
-// /events the way http/events.go does (without auth).
+// hubHarness runs a hub on its own actor system. Serving its subscribers over HTTP is
+// tested in http/events_test.go.
 type hubHarness struct {
 	once sync.Once
 	sys  *actor.ActorSystem
 	pid  *actor.PID
 	hc   *HubClient
-	srv  *httptest.Server
-	// cancelBase cancels the test server's base context, as the daemon does at shutdown.
-	cancelBase context.CancelFunc
 }
 
 func startHub(t *testing.T, opts HubOptions) *hubHarness {
@@ -92,44 +79,13 @@ func startHub(t *testing.T, opts HubOptions) *hubHarness {
 	h := &hubHarness{sys: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))}
 	h.pid = h.sys.Root.Spawn(NewHubProps(opts))
 	h.hc = NewHubClient(h.sys, h.pid)
-	base, cancel := context.WithCancel(context.Background())
-	h.cancelBase = cancel
-	h.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var after uint64
-		replay := false
-		if v := r.Header.Get("Last-Event-ID"); v != "" {
-			after, _ = strconv.ParseUint(v, 10, 64)
-			replay = true
-		}
-		sub, err := h.hc.Subscribe(r.Context(), after, replay)
-		if err != nil {
-			http.Error(w, err.Error(), StatusHint(err))
-			return
-		}
-		sub.Serve(w, r)
-	}))
-	// As in the daemon: cancelling the base context ends every stream (shutdown).
-	h.srv.Config.BaseContext = func(net.Listener) context.Context { return base }
-	h.srv.Start()
 	t.Cleanup(h.stop)
 	return h
 }
 
-// StatusHint is a rough status for test handlers (the real table is in package http).
-func StatusHint(err error) int {
-	if ErrorCode(err) == CodeUnavailable {
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
 func (h *hubHarness) stop() {
 	h.once.Do(func() {
-		// Stopping the hub drops its subscribers, so the test server's handlers return and
-		// Close does not wait for open streams.
 		_ = h.sys.Root.PoisonFuture(h.pid).Wait()
-		h.cancelBase()
-		h.srv.Close()
 		h.sys.Shutdown()
 	})
 }
@@ -139,114 +95,122 @@ func (h *hubHarness) publish(name string, data any) {
 	h.sys.Root.Send(h.pid, Event{Name: name, Data: b})
 }
 
-func (h *hubHarness) stats(t *testing.T) HubStats {
+func (h *hubHarness) waitStats(t *testing.T, what string, cond func(HubStats) bool) HubStats {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	st, err := h.hc.Stats(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var st HubStats
+	waitFor(t, what, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		var err error
+		if st, err = h.hc.Stats(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return cond(st)
+	})
 	return st
 }
 
-func (h *hubHarness) waitStats(t *testing.T, what string, cond func(HubStats) bool) HubStats {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		st := h.stats(t)
-		if cond(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %+v", what, st)
-		}
-		<-tick.C
-	}
+// memStreams is an EventStreams that keeps what the hub queues in memory, in place of the
+// r3labs server of http/events.go, so that the hub's side of a subscription (replay,
+// pending until ready, drop on a full buffer) is checked without HTTP. full makes every
+// TryPublish fail as a full buffer does; gone, as a removed stream does.
+type memStreams struct {
+	mu         sync.Mutex
+	ids        map[string][]string
+	full, gone bool
 }
 
-// lines opens /events and returns its body lines on a channel (closed at the end).
-func (h *hubHarness) lines(t *testing.T, headers map[string]string) (<-chan string, func()) {
-	t.Helper()
-	req, _ := http.NewRequest("GET", h.srv.URL, nil)
-	for k, v := range headers {
-		req.Header.Set(k, v)
+func (m *memStreams) TryPublish(id string, ev *sse.Event) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.full || m.gone {
+		return false
 	}
-	resp, err := h.srv.Client().Do(req)
+	if m.ids == nil {
+		m.ids = map[string][]string{}
+	}
+	m.ids[id] = append(m.ids[id], string(ev.ID))
+	return true
+}
+
+func (m *memStreams) StreamExists(string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.gone
+}
+
+func (m *memStreams) got(id string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return strings.Join(m.ids[id], ",")
+}
+
+func (m *memStreams) set(full, gone bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.full, m.gone = full, gone
+}
+
+// TestHubSubscription: the hub's side of a subscriber: Missed holds the replay after the
+// client's id; what is published while the subscriber is pending is caught up at
+// SubscriberReady, then live events follow; a full buffer drops it (Dropped ends, counted
+// once); a stream that is gone is not counted as a drop; End unregisters.
+func TestHubSubscription(t *testing.T) {
+	h := startHub(t, HubOptions{})
+	for i := range 2 {
+		h.publish("n", map[string]int{"i": i})
+	}
+	h.waitStats(t, "2 events", func(s HubStats) bool { return s.LastID == 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out := &memStreams{}
+	sub, err := h.hc.Subscribe(ctx, 1, true, out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != 200 {
-		t.Fatalf("status %d", resp.StatusCode)
+	if m := sub.Missed(); len(m) != 1 || string(m[0].ID) != "2" {
+		t.Fatalf("missed %v, want event 2", m)
 	}
-	out := make(chan string, 1024)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer close(out)
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			out <- sc.Text()
-		}
-	}()
-	closeFn := func() {
-		resp.Body.Close()
-		<-done
+	h.publish("n", map[string]int{"i": 2})
+	h.waitStats(t, "event 3", func(s HubStats) bool { return s.LastID == 3 })
+	if got := out.got(sub.ID()); got != "" {
+		t.Fatalf("a pending subscriber was sent %s", got)
 	}
-	t.Cleanup(closeFn)
-	return out, closeFn
-}
+	h.hc.SubscriberReady(sub.ID())
+	h.publish("n", map[string]int{"i": 3})
+	waitFor(t, "events 3 and 4", func() bool { return out.got(sub.ID()) == "3,4" })
+	if sub.Dropped().Err() != nil {
+		t.Fatal("dropped while reading")
+	}
 
-// expectLine reads lines until one has the prefix, failing after a bound.
-func expectLine(t *testing.T, lines <-chan string, prefix string) string {
-	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("stream ended before a line starting with %q", prefix)
-			}
-			if strings.HasPrefix(l, prefix) {
-				return l
-			}
-		case <-timeout:
-			t.Fatalf("no line starting with %q", prefix)
-		}
+	out.set(true, false)
+	h.publish("n", map[string]int{"i": 4})
+	select {
+	case <-sub.Dropped().Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a full buffer did not drop the subscriber")
 	}
-}
+	st := h.waitStats(t, "the drop", func(s HubStats) bool { return s.Subscribers == 0 })
+	if st.Dropped != 1 || st.DroppedEvents != 1 {
+		t.Fatalf("after a drop: %+v", st)
+	}
+	sub.End()
 
-// TestHubKeepaliveAndWire: a subscriber gets ": keepalive" comments at the configured
-// interval and events in the id/data/event layout; empty data goes out as {}.
-func TestHubKeepaliveAndWire(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), ignoreDeadLetterThrottle)
-	h := startHub(t, HubOptions{KeepAlive: 30 * time.Millisecond})
-	lines, closeFn := h.lines(t, nil)
-	expectLine(t, lines, ": keepalive")
-	h.publish("servers.changed", map[string]string{"reason": "state"})
-	if l := expectLine(t, lines, "id: "); l != "id: 1" {
-		t.Fatalf("id line %q", l)
+	gone := &memStreams{}
+	sub2, err := h.hc.Subscribe(ctx, 0, false, gone)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if l := <-lines; l != `data: {"reason":"state"}` {
-		t.Fatalf("data line %q", l)
+	h.hc.SubscriberReady(sub2.ID())
+	h.publish("n", map[string]int{"i": 5})
+	waitFor(t, "event 6", func() bool { return gone.got(sub2.ID()) == "6" })
+	gone.set(false, true)
+	h.publish("n", map[string]int{"i": 6})
+	st = h.waitStats(t, "the gone subscriber to go", func(s HubStats) bool { return s.Subscribers == 0 })
+	if st.Dropped != 1 || st.DroppedEvents != 1 || sub2.Dropped().Err() != nil {
+		t.Fatalf("a stream that went away counted as a drop: %+v", st)
 	}
-	if l := <-lines; l != "event: servers.changed" {
-		t.Fatalf("event line %q", l)
-	}
-	h.sys.Root.Send(h.pid, Event{Name: "empty"})
-	expectLine(t, lines, "id: 2")
-	if l := <-lines; l != "data: {}" {
-		t.Fatalf("empty data went out as %q", l)
-	}
-	expectLine(t, lines, ": keepalive") // the stream is still open after it
-	closeFn()
-	h.waitStats(t, "the subscriber to go", func(st HubStats) bool { return st.Subscribers == 0 })
-	if st := h.stats(t); st.Dropped != 0 || st.Published != 2 || st.LastID != 2 {
-		t.Fatalf("stats %+v", st)
-	}
-	h.stop()
+	sub2.End()
 }
 
 // storeWithThreeEvents opens a store, lets a hub publish three events into it and stops
@@ -267,116 +231,6 @@ func storeWithThreeEvents(t *testing.T) *store.Store {
 	return st
 }
 
-// TestHubIDsAndReplayFromStore: a new hub on the same store continues the ids and replays
-// the events the previous one logged.
-func TestHubIDsAndReplayFromStore(t *testing.T) {
-	st := storeWithThreeEvents(t)
-
-	h2 := startHub(t, HubOptions{Store: st})
-	if s := h2.stats(t); s.LastID != 3 {
-		t.Fatalf("a new hub starts at id %d, want 3", s.LastID)
-	}
-	lines, _ := h2.lines(t, map[string]string{"Last-Event-ID": "1"})
-	for _, want := range []string{"id: 2", `data: {"i":1}`, "event: n", "", "id: 3", `data: {"i":2}`, "event: n", ""} {
-		if l := <-lines; l != want {
-			t.Fatalf("replay line %q, want %q", l, want)
-		}
-	}
-	h2.publish("n", map[string]int{"i": 3})
-	if l := expectLine(t, lines, "id: "); l != "id: 4" {
-		t.Fatalf("live event after replay: %q", l)
-	}
-}
-
-// TestHubDropsSubscriberStuckInReplay: a client that asks for a replay and never reads it
-// stays pending; the hub drops it after ReplayTimeout and its connection closes.
-func TestHubDropsSubscriberStuckInReplay(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), ignoreDeadLetterThrottle)
-	h := startHub(t, HubOptions{KeepAlive: 50 * time.Millisecond, ReplayTimeout: 100 * time.Millisecond})
-	pad := strings.Repeat("x", 32<<10)
-	for i := range 300 { // ~10 MB of replay, far more than the socket buffers
-		h.publish("big", map[string]any{"i": i, "pad": pad})
-	}
-	h.waitStats(t, "300 events", func(s HubStats) bool { return s.LastID == 300 })
-
-	conn, err := net.Dial("tcp", h.srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 0\r\n\r\n")
-	h.waitStats(t, "the stuck subscriber to be dropped", func(s HubStats) bool { return s.Dropped == 1 && s.Subscribers == 0 })
-	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.Copy(io.Discard, conn); err != nil {
-		t.Fatalf("the dropped connection was not closed: %v", err)
-	}
-	h.stop()
-}
-
-// TestHubStalledLiveSubscriber: with a small buffer, a live subscriber that stops reading
-// is dropped on the first event that finds its buffer full, and the others still get it.
-func TestHubStalledLiveSubscriber(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), ignoreDeadLetterThrottle)
-	h := startHub(t, HubOptions{Buffer: 2})
-	good, _ := h.lines(t, nil)
-	conn, err := net.Dial("tcp", h.srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	h.waitStats(t, "2 subscribers", func(s HubStats) bool { return s.Subscribers == 2 })
-
-	pad := strings.Repeat("x", 32<<10)
-	var n int
-	for n = 1; n <= 2000; n++ {
-		h.publish("big", map[string]any{"pad": pad})
-		if l := expectLine(t, good, "id: "); l != "id: "+strconv.Itoa(n) {
-			t.Fatalf("good subscriber got %q, want id %d", l, n)
-		}
-		if h.stats(t).Dropped == 1 {
-			break
-		}
-	}
-	st := h.stats(t)
-	if st.Dropped != 1 || st.DroppedEvents != 1 || st.Subscribers != 1 {
-		t.Fatalf("after %d events: %+v", n, st)
-	}
-	h.publish("after", map[string]int{"n": n})
-	expectLine(t, good, "event: after")
-	h.stop()
-}
-
-// TestHubShutdownUnblocksStalledWriter: at shutdown (the base context cancelled) a stream
-// whose write is blocked on a client that does not read ends within the grace, leaving no
-// goroutine; a big buffer keeps the hub from dropping it first.
-func TestHubShutdownUnblocksStalledWriter(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), ignoreDeadLetterThrottle)
-	h := startHub(t, HubOptions{Buffer: 4096})
-	conn, err := net.Dial("tcp", h.srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	h.waitStats(t, "the subscriber", func(s HubStats) bool { return s.Subscribers == 1 })
-	pad := strings.Repeat("x", 32<<10)
-	for range 600 { // ~19 MB: far beyond the socket buffers, so the writer blocks
-		h.publish("big", map[string]any{"pad": pad})
-	}
-	h.waitStats(t, "600 events", func(s HubStats) bool { return s.LastID == 600 })
-	if st := h.stats(t); st.Dropped != 0 {
-		t.Fatalf("dropped before shutdown: %+v", st)
-	}
-	start := time.Now()
-	h.cancelBase()
-	h.waitStats(t, "the stream to end", func(s HubStats) bool { return s.Subscribers == 0 })
-	if took := time.Since(start); took > 3*time.Second {
-		t.Fatalf("the blocked stream took %s to end", took)
-	}
-	h.stop()
-}
-
 // TestHubSkipsIDsAfterUncleanStop: when the previous hub did not stop cleanly (the daemon was
 // killed with events still queued for the disk), a new hub must not hand out ids that may
 // already have reached clients.
@@ -391,7 +245,7 @@ func TestHubSkipsIDsAfterUncleanStop(t *testing.T) {
 	}
 	h2 := startHub(t, HubOptions{Store: st})
 	defer h2.stop()
-	if s := h2.stats(t); s.LastID < 3+persistBacklog {
+	if s := h2.waitStats(t, "the hub", func(HubStats) bool { return true }); s.LastID < 3+persistBacklog {
 		t.Fatalf("after an unclean stop the hub starts at id %d, which could reuse ids sent before the crash", s.LastID)
 	}
 }

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"strconv"
@@ -8,46 +9,184 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/r3labs/sse/v2"
 
 	"github.com/mcpproxy/mcpproxy/actors"
 )
 
 // EventsHub is what /events needs from the hub actor; *actors.HubClient implements it.
 type EventsHub interface {
-	Subscribe(ctx context.Context, after uint64, replay bool) (*actors.Subscription, error)
+	Subscribe(ctx context.Context, after uint64, replay bool, out actors.EventStreams) (*actors.Subscription, error)
+	SubscriberReady(id string)
 }
 
 var _ EventsHub = (*actors.HubClient)(nil)
 
-// subscribeTimeout bounds the hub's answer to a new subscriber.
-const subscribeTimeout = 5 * time.Second
+const (
+	// subscribeTimeout bounds the hub's answer to a new subscriber.
+	subscribeTimeout = 5 * time.Second
+	// endGrace is how long the last writes of a stream may take once its request has ended.
+	endGrace = 500 * time.Millisecond
+	// DefaultEventsBuffer is Options.EventsBuffer's default.
+	DefaultEventsBuffer = 256
+)
+
+// newEventStreams returns the r3labs server that holds one stream per /events subscriber
+// (stream id = subscriber id; see the hub's doc in actors/hub.go for why one each) and
+// writes it to its client. buffer is how many events may wait in one stream before the hub
+// drops its subscriber (r3labs adds 64 more in the subscriber channel).
+func newEventStreams(hub EventsHub, buffer int) *sse.Server {
+	srv := sse.New()
+	srv.AutoReplay = false // the hub replays from its own bounded log
+	srv.AutoStream = false
+	srv.SplitData = true
+	srv.BufferSize = buffer
+	srv.Headers = map[string]string{"X-Accel-Buffering": "no"}
+	// OnSubscribe runs (in its own goroutine) once the stream goroutine has registered the
+	// subscriber; from then on a published event reaches it.
+	srv.OnSubscribe = func(id string, _ *sse.Subscriber) { hub.SubscriberReady(id) }
+	return srv
+}
 
 // events handles GET /events: the SSE stream of servers.changed, config.reloaded and
 // tools.indexed (API.md). A client that sends Last-Event-ID (or the lastEventId query
 // some clients use) first gets the logged events after that id, then live ones.
-func (s *Server) events(hub EventsHub) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		after, replay, err := lastEventID(c.Request)
-		if err != nil {
-			s.writeError(c, err)
-			return
-		}
-		ctx, cancel := context.WithTimeout(c.Request.Context(), subscribeTimeout)
-		sub, err := hub.Subscribe(ctx, after, replay)
-		cancel()
-		if err != nil {
-			s.writeError(c, err)
-			return
-		}
-		sub.Serve(c.Writer, c.Request)
+func (s *Server) events(c *gin.Context) {
+	after, replay, err := lastEventID(c.Request)
+	if err != nil {
+		s.writeError(c, err)
+		return
 	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), subscribeTimeout)
+	sub, err := s.opts.Events.Subscribe(ctx, after, replay, s.streams)
+	cancel()
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	serveEvents(s.streams, sub, c.Writer, c.Request)
+}
+
+// serveEvents writes the event stream of sub to w: the SSE headers, the missed events, then
+// live events and keepalives, until the request's context ends (the client went away, or
+// the daemon cancelled its base context to shut down) or the hub drops the subscriber for
+// not reading. w must implement http.Flusher.
+//
+// It returns only after r3labs has deregistered the subscriber and its stream is removed,
+// so no goroutine of this subscription is left behind. A write blocked on a client that
+// does not read only returns on a deadline or a closed connection, so when the context
+// ends the connection's write deadline is set: now for a subscriber the hub dropped (its
+// writes fail at once and net/http then closes the connection), endGrace ahead otherwise
+// (shutdown, client gone), which lets a reading client get the end of the chunked body
+// while a stalled one is still cut off promptly.
+func serveEvents(streams *sse.Server, sub *actors.Subscription, w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithCancel(r.Context())
+	dropped := sub.Dropped()
+	stopDrop := context.AfterFunc(dropped, cancel)
+	rc := http.NewResponseController(w)
+	unblocked := make(chan struct{})
+	stopUnblock := context.AfterFunc(ctx, func() {
+		// A dropped subscriber is not reading: fail its writes now. Otherwise (the client
+		// went away, or shutdown) a short grace lets the final chunk reach a client that
+		// does read, so its stream ends cleanly.
+		deadline := time.Now().Add(endGrace)
+		if dropped.Err() != nil {
+			deadline = time.Now()
+		}
+		_ = rc.SetWriteDeadline(deadline)
+		close(unblocked)
+	})
+	defer func() {
+		stopDrop()
+		// The deadline func must not touch the response once the handler has returned.
+		if !stopUnblock() {
+			<-unblocked
+		}
+		cancel()
+		sub.End()
+	}()
+
+	if _, ok := w.(http.Flusher); !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	setEventStreamHeaders(w.Header())
+	w.WriteHeader(http.StatusOK)
+	replayEvents(w, sub.Missed())
+	if err := rc.Flush(); err != nil || ctx.Err() != nil {
+		return
+	}
+
+	// r3labs reads the stream id from ?stream=; the copy keeps neither the API key (r3labs
+	// keeps the URL) nor Last-Event-ID (r3labs would parse it for its own replay).
+	id := sub.ID()
+	sr := r.Clone(ctx)
+	u := *r.URL
+	u.RawQuery = "stream=" + id
+	sr.URL = &u
+	sr.RequestURI = u.RequestURI()
+	sr.Header.Del("Last-Event-ID")
+	streams.CreateStream(id)
+	streams.ServeHTTP(headersSent{w}, sr)
+	// ServeHTTP returns once the subscriber is deregistered (its channel is closed only
+	// then), so removing the stream now stops its goroutine without leaking r3labs' close
+	// goroutine.
+	streams.RemoveStream(id)
 }
 
 // headEvents handles HEAD /events: the stream's headers, no body.
 func headEvents(c *gin.Context) {
-	actors.SetEventStreamHeaders(c.Writer.Header())
+	setEventStreamHeaders(c.Writer.Header())
 	c.Status(http.StatusOK)
 }
+
+// setEventStreamHeaders sets the headers of an event stream (API.md): also for HEAD
+// /events, which answers them without a body.
+func setEventStreamHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+}
+
+// replayEvents writes the missed events in r3labs' wire layout (id, data lines, event).
+func replayEvents(w http.ResponseWriter, missed []*sse.Event) {
+	var buf []byte
+	for _, ev := range missed {
+		buf = appendWireEvent(buf[:0], ev)
+		if _, err := w.Write(buf); err != nil {
+			return
+		}
+	}
+}
+
+// appendWireEvent appends one event as r3labs writes it with SplitData.
+func appendWireEvent(b []byte, ev *sse.Event) []byte {
+	b = append(b, "id: "...)
+	b = append(b, ev.ID...)
+	b = append(b, '\n')
+	for line := range bytes.SplitSeq(ev.Data, []byte("\n")) {
+		b = append(b, "data: "...)
+		b = append(b, line...)
+		b = append(b, '\n')
+	}
+	if len(ev.Event) > 0 {
+		b = append(b, "event: "...)
+		b = append(b, ev.Event...)
+		b = append(b, '\n')
+	}
+	return append(b, '\n')
+}
+
+// headersSent is the response writer r3labs gets: the status and headers are already out,
+// so its own WriteHeader(200) is dropped instead of being logged by net/http as
+// superfluous. Header().Set calls on it have no effect, as after any WriteHeader.
+type headersSent struct{ w http.ResponseWriter }
+
+func (h headersSent) Header() http.Header         { return h.w.Header() }
+func (h headersSent) Write(b []byte) (int, error) { return h.w.Write(b) }
+func (h headersSent) WriteHeader(int)             {}
+func (h headersSent) Flush()                      { h.w.(http.Flusher).Flush() } // checked by serveEvents
+func (h headersSent) Unwrap() http.ResponseWriter { return h.w }
 
 // lastEventID reads the id a reconnecting client last received: the Last-Event-ID header,
 // else the lastEventId query parameter. Empty or absent means a fresh client (no replay).

@@ -1,12 +1,26 @@
 package http
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"go.uber.org/goleak"
 
 	"github.com/mcpproxy/mcpproxy/actors"
+	"github.com/mcpproxy/mcpproxy/actors/store"
 )
 
 // TestLastEventID: the header wins over the query; empty means no replay; anything but a
@@ -51,7 +65,7 @@ func TestLastEventID(t *testing.T) {
 }
 
 // fakeHub answers Subscribe with an error and records the call (an EventsHub double; the
-// streaming path is tested with the real hub in actors and test/).
+// streaming path is tested with the real hub below and in test/).
 type fakeHub struct {
 	calls  int
 	after  uint64
@@ -59,7 +73,9 @@ type fakeHub struct {
 	err    error
 }
 
-func (f *fakeHub) Subscribe(_ context.Context, after uint64, replay bool) (*actors.Subscription, error) {
+func (f *fakeHub) SubscriberReady(string) {}
+
+func (f *fakeHub) Subscribe(_ context.Context, after uint64, replay bool, _ actors.EventStreams) (*actors.Subscription, error) {
 	f.calls++
 	f.after, f.replay = after, replay
 	return nil, f.err
@@ -111,4 +127,291 @@ func TestEventsRoutes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hubKey is the API key of the hub harness's server.
+const hubKey = "k"
+
+// ignoreDeadLetterThrottle ignores protoactor's dead-letter log throttle, a goroutine that
+// ends by itself a second after a dead letter (here: a stream that ends after the hub
+// stopped tells the gone hub so).
+var ignoreDeadLetterThrottle = goleak.IgnoreTopFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1")
+
+// hubHarness runs a real hub on its own actor system behind this package's Server (its
+// /events route, with its key) in an httptest server.
+type hubHarness struct {
+	once sync.Once
+	sys  *actor.ActorSystem
+	pid  *actor.PID
+	hc   *actors.HubClient
+	srv  *httptest.Server
+	// cancelBase cancels the test server's base context, as the daemon does at shutdown.
+	cancelBase context.CancelFunc
+}
+
+// startHub starts a hub with opts; buffer is Options.EventsBuffer (0: the default).
+func startHub(t *testing.T, opts actors.HubOptions, buffer int) *hubHarness {
+	t.Helper()
+	quiet := slog.New(slog.DiscardHandler)
+	h := &hubHarness{sys: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))}
+	h.pid = h.sys.Root.Spawn(actors.NewHubProps(opts))
+	h.hc = actors.NewHubClient(h.sys, h.pid)
+	base, cancel := context.WithCancel(context.Background())
+	h.cancelBase = cancel
+	s := New(Options{Settings: Settings{APIKey: hubKey}, Events: h.hc, EventsBuffer: buffer})
+	h.srv = httptest.NewUnstartedServer(s.Handler())
+	// As in the daemon: cancelling the base context ends every stream (shutdown).
+	h.srv.Config.BaseContext = func(net.Listener) context.Context { return base }
+	h.srv.Start()
+	t.Cleanup(h.stop)
+	return h
+}
+
+func (h *hubHarness) stop() {
+	h.once.Do(func() {
+		// Stopping the hub drops its subscribers, so the test server's handlers return and
+		// Close does not wait for open streams.
+		_ = h.sys.Root.PoisonFuture(h.pid).Wait()
+		h.cancelBase()
+		h.srv.Close()
+		h.sys.Shutdown()
+	})
+}
+
+func (h *hubHarness) publish(name string, data any) {
+	b, _ := json.Marshal(data)
+	h.sys.Root.Send(h.pid, actors.Event{Name: name, Data: b})
+}
+
+func (h *hubHarness) stats(t *testing.T) actors.HubStats {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := h.hc.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func (h *hubHarness) waitStats(t *testing.T, what string, cond func(actors.HubStats) bool) actors.HubStats {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st := h.stats(t)
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: %+v", what, st)
+		}
+		<-tick.C
+	}
+}
+
+// lines opens /events and returns its body lines on a channel (closed at the end).
+func (h *hubHarness) lines(t *testing.T, headers map[string]string) (<-chan string, func()) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", h.srv.URL+"/events", nil)
+	req.Header.Set("X-API-Key", hubKey)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	out := make(chan string, 1024)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(out)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			out <- sc.Text()
+		}
+	}()
+	closeFn := func() {
+		resp.Body.Close()
+		<-done
+	}
+	t.Cleanup(closeFn)
+	return out, closeFn
+}
+
+// expectLine reads lines until one has the prefix, failing after a bound.
+func expectLine(t *testing.T, lines <-chan string, prefix string) string {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("stream ended before a line starting with %q", prefix)
+			}
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		case <-timeout:
+			t.Fatalf("no line starting with %q", prefix)
+		}
+	}
+}
+
+// rawStream opens /events on a raw connection that the test does not read (a stalled
+// client), with extra header lines; the connection is closed at cleanup.
+func (h *hubHarness) rawStream(t *testing.T, headers string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", h.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET /events?apikey=%s HTTP/1.1\r\nHost: x\r\n%s\r\n", hubKey, headers)
+	return conn
+}
+
+// TestHubKeepaliveAndWire: a subscriber gets ": keepalive" comments at the configured
+// interval and events in the id/data/event layout; empty data goes out as {}.
+func TestHubKeepaliveAndWire(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), ignoreDeadLetterThrottle)
+	h := startHub(t, actors.HubOptions{KeepAlive: 30 * time.Millisecond}, 0)
+	lines, closeFn := h.lines(t, nil)
+	expectLine(t, lines, ": keepalive")
+	h.publish("servers.changed", map[string]string{"reason": "state"})
+	if l := expectLine(t, lines, "id: "); l != "id: 1" {
+		t.Fatalf("id line %q", l)
+	}
+	if l := <-lines; l != `data: {"reason":"state"}` {
+		t.Fatalf("data line %q", l)
+	}
+	if l := <-lines; l != "event: servers.changed" {
+		t.Fatalf("event line %q", l)
+	}
+	h.sys.Root.Send(h.pid, actors.Event{Name: "empty"})
+	expectLine(t, lines, "id: 2")
+	if l := <-lines; l != "data: {}" {
+		t.Fatalf("empty data went out as %q", l)
+	}
+	expectLine(t, lines, ": keepalive") // the stream is still open after it
+	closeFn()
+	h.waitStats(t, "the subscriber to go", func(st actors.HubStats) bool { return st.Subscribers == 0 })
+	if st := h.stats(t); st.Dropped != 0 || st.Published != 2 || st.LastID != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	h.stop()
+}
+
+// TestHubIDsAndReplayFromStore: a hub on a store with an event log continues its ids and
+// replays the events it holds.
+func TestHubIDsAndReplayFromStore(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var logged []store.Event
+	for i := range 3 {
+		logged = append(logged, store.Event{ID: uint64(i + 1), Name: "n", Data: []byte(fmt.Sprintf(`{"i":%d}`, i)), Time: time.Now()})
+	}
+	if err := st.AppendEvents(logged); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetEventsClean(true); err != nil {
+		t.Fatal(err)
+	}
+
+	h2 := startHub(t, actors.HubOptions{Store: st}, 0)
+	if s := h2.stats(t); s.LastID != 3 {
+		t.Fatalf("a new hub starts at id %d, want 3", s.LastID)
+	}
+	lines, _ := h2.lines(t, map[string]string{"Last-Event-ID": "1"})
+	for _, want := range []string{"id: 2", `data: {"i":1}`, "event: n", "", "id: 3", `data: {"i":2}`, "event: n", ""} {
+		if l := <-lines; l != want {
+			t.Fatalf("replay line %q, want %q", l, want)
+		}
+	}
+	h2.publish("n", map[string]int{"i": 3})
+	if l := expectLine(t, lines, "id: "); l != "id: 4" {
+		t.Fatalf("live event after replay: %q", l)
+	}
+}
+
+// TestHubDropsSubscriberStuckInReplay: a client that asks for a replay and never reads it
+// stays pending; the hub drops it after ReplayTimeout and its connection closes.
+func TestHubDropsSubscriberStuckInReplay(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), ignoreDeadLetterThrottle)
+	h := startHub(t, actors.HubOptions{KeepAlive: 50 * time.Millisecond, ReplayTimeout: 100 * time.Millisecond}, 0)
+	pad := strings.Repeat("x", 32<<10)
+	for i := range 300 { // ~10 MB of replay, far more than the socket buffers
+		h.publish("big", map[string]any{"i": i, "pad": pad})
+	}
+	h.waitStats(t, "300 events", func(s actors.HubStats) bool { return s.LastID == 300 })
+
+	conn := h.rawStream(t, "Last-Event-ID: 0\r\n")
+	h.waitStats(t, "the stuck subscriber to be dropped", func(s actors.HubStats) bool { return s.Dropped == 1 && s.Subscribers == 0 })
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.Copy(io.Discard, conn); err != nil {
+		t.Fatalf("the dropped connection was not closed: %v", err)
+	}
+	h.stop()
+}
+
+// TestHubStalledLiveSubscriber: with a small buffer, a live subscriber that stops reading
+// is dropped on the first event that finds its buffer full, and the others still get it.
+func TestHubStalledLiveSubscriber(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), ignoreDeadLetterThrottle)
+	h := startHub(t, actors.HubOptions{}, 2)
+	good, _ := h.lines(t, nil)
+	h.rawStream(t, "")
+	h.waitStats(t, "2 subscribers", func(s actors.HubStats) bool { return s.Subscribers == 2 })
+
+	pad := strings.Repeat("x", 32<<10)
+	var n int
+	for n = 1; n <= 2000; n++ {
+		h.publish("big", map[string]any{"pad": pad})
+		if l := expectLine(t, good, "id: "); l != "id: "+strconv.Itoa(n) {
+			t.Fatalf("good subscriber got %q, want id %d", l, n)
+		}
+		if h.stats(t).Dropped == 1 {
+			break
+		}
+	}
+	st := h.stats(t)
+	if st.Dropped != 1 || st.DroppedEvents != 1 || st.Subscribers != 1 {
+		t.Fatalf("after %d events: %+v", n, st)
+	}
+	h.publish("after", map[string]int{"n": n})
+	expectLine(t, good, "event: after")
+	h.stop()
+}
+
+// TestHubShutdownUnblocksStalledWriter: at shutdown (the base context cancelled) a stream
+// whose write is blocked on a client that does not read ends within the grace, leaving no
+// goroutine; a big buffer keeps the hub from dropping it first.
+func TestHubShutdownUnblocksStalledWriter(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), ignoreDeadLetterThrottle)
+	h := startHub(t, actors.HubOptions{}, 4096)
+	h.rawStream(t, "")
+	h.waitStats(t, "the subscriber", func(s actors.HubStats) bool { return s.Subscribers == 1 })
+	pad := strings.Repeat("x", 32<<10)
+	for range 600 { // ~19 MB: far beyond the socket buffers, so the writer blocks
+		h.publish("big", map[string]any{"pad": pad})
+	}
+	h.waitStats(t, "600 events", func(s actors.HubStats) bool { return s.LastID == 600 })
+	if st := h.stats(t); st.Dropped != 0 {
+		t.Fatalf("dropped before shutdown: %+v", st)
+	}
+	start := time.Now()
+	h.cancelBase()
+	h.waitStats(t, "the stream to end", func(s actors.HubStats) bool { return s.Subscribers == 0 })
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("the blocked stream took %s to end", took)
+	}
+	h.stop()
 }

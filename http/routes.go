@@ -40,7 +40,7 @@ func (s *Server) routes(open, keyed *gin.RouterGroup) {
 	}
 	if s.opts.Events != nil {
 		// The key by header or ?apikey= (browser EventSource cannot set headers).
-		keyed.GET("/events", s.events(s.opts.Events))
+		keyed.GET("/events", s.events)
 		keyed.HEAD("/events", headEvents)
 	}
 

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/r3labs/sse/v2"
 
 	"github.com/mcpproxy/mcpproxy/actors"
 	"github.com/mcpproxy/mcpproxy/config"
@@ -102,6 +103,9 @@ type Options struct {
 	// then gets 408 REQUEST_TIMEOUT and its connection is closed. It does not bound a
 	// response (see bodies.go). Default DefaultReadTimeout (30 s).
 	ReadTimeout time.Duration
+	// EventsBuffer is how many events may wait in one /events subscriber's stream before
+	// the hub drops the subscriber. Default DefaultEventsBuffer (256).
+	EventsBuffer int
 
 	// The surfaces beside the core REST API, each behind the small interface its handlers
 	// need. A nil one is not mounted (handler tests mount only what they test); the daemon
@@ -123,6 +127,8 @@ type Server struct {
 	log      *slog.Logger
 	// servers caches the JSON of GET /api/v1/servers for one registry version.
 	servers atomic.Pointer[cachedJSON]
+	// streams holds the /events subscribers' streams (events.go); nil without Events.
+	streams *sse.Server
 }
 
 // cachedJSON is a response body built for one version of the registry's server list.
@@ -148,7 +154,13 @@ func New(opts Options) *Server {
 	if opts.ReadTimeout <= 0 {
 		opts.ReadTimeout = DefaultReadTimeout
 	}
+	if opts.EventsBuffer <= 0 {
+		opts.EventsBuffer = DefaultEventsBuffer
+	}
 	s := &Server{opts: opts, log: opts.Logger}
+	if opts.Events != nil {
+		s.streams = newEventStreams(opts.Events, opts.EventsBuffer)
+	}
 	s.SetSettings(opts.Settings)
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
