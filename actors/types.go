@@ -88,6 +88,10 @@ type Tool struct {
 	Annotations json.RawMessage `json:"annotations,omitempty"`
 	// Raw is the upstream's own tool name, without the server prefix.
 	Raw string `json:"-"`
+	// Def is the canonical definition (upstream.ToolDefinition) and Hash its SHA-256: what
+	// tool-level trust pins.
+	Def  json.RawMessage `json:"-"`
+	Hash string          `json:"-"`
 }
 
 // ToolHit is a search result: a Tool and its score.
