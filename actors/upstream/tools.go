@@ -71,7 +71,7 @@ func (c *Conn) listTools(ctx context.Context) ([]Tool, error) {
 		}
 		var res struct {
 			Tools      []json.RawMessage `json:"tools"`
-			NextCursor string `json:"nextCursor"`
+			NextCursor string            `json:"nextCursor"`
 		}
 		if err := json.Unmarshal(resp.Result, &res); err != nil {
 			return nil, fmt.Errorf("tools/list: bad result: %w", err)
