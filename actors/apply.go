@@ -89,8 +89,13 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 		rw.cfg.Quarantined = sc.Quarantined
 		r.enable(ctx, name, rw, wantEnabled)
 		rw.cfg = sc
+		if quarantineChanged && !sc.IsQuarantined() {
+			r.approveServer(name, rw)
+		}
+		// disabled_tools may have changed too; the index and the passthrough follow.
+		r.reindex(ctx, name)
+		r.retrust(ctx, name, true)
 		if quarantineChanged {
-			r.reindex(ctx, name)
 			reason := ReasonUnquarantined
 			if sc.IsQuarantined() {
 				reason = ReasonQuarantined

@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/mcpproxy/mcpproxy/actors/search"
+	"github.com/mcpproxy/mcpproxy/actors/store"
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
 	"github.com/mcpproxy/mcpproxy/config"
 )
@@ -54,6 +55,9 @@ type RegistryOptions struct {
 	OAuth OAuthStore
 	// OAuthRedirectURI is the daemon's GET /oauth/callback URL.
 	OAuthRedirectURI string
+	// Pins keeps the tool pins of tool-level trust (the store). Nil: pins live in memory
+	// only, lost with the daemon.
+	Pins PinStore
 
 	systemSend func(to *actor.PID, msg any)
 }
@@ -128,6 +132,10 @@ type row struct {
 	respawn, remove bool
 	// waiting is set while the row is in startQueue, waiting for a start slot.
 	waiting bool
+	// review is the set of tools held back, as a signature (trust.go retrust); awaiting
+	// is its size.
+	review   string
+	awaiting int
 	// counted is this row's share of registry.counts as of its last recount.
 	counted tally
 }
@@ -135,7 +143,7 @@ type row struct {
 // tally counts rows by what GET /api/v1/status shows. The registry keeps one for all rows,
 // updated as each row changes, so that status is O(1) and not a walk over every server.
 type tally struct {
-	total, connected, quarantined, disabled, errored int
+	total, connected, quarantined, disabled, errored, awaiting int
 }
 
 func (t *tally) add(o tally, sign int) {
@@ -144,11 +152,12 @@ func (t *tally) add(o tally, sign int) {
 	t.quarantined += sign * o.quarantined
 	t.disabled += sign * o.disabled
 	t.errored += sign * o.errored
+	t.awaiting += sign * o.awaiting
 }
 
 // tallyOf is one row's share of the counts, by the same rules as view.
 func tallyOf(rw *row) tally {
-	t := tally{total: 1}
+	t := tally{total: 1, awaiting: rw.awaiting}
 	if rw.st.State == StateReady {
 		t.connected = 1
 	}
@@ -214,6 +223,13 @@ type registry struct {
 	sys          *actor.ActorSystem
 	log          *slog.Logger
 	oauth        *actor.PID // the oauth actor (oauth_actor.go), spawned on first login
+
+	// pins are the approved tool definitions by server and tool (trust.go); pinWrites are
+	// the changes not yet handed to the saver; rulesVer numbers the passthrough's rules.
+	pins      map[string]map[string]store.ToolPin
+	pinWrites []store.PinChange
+	rulesVer  uint64
+	pinsLost  bool // the store's pins could not be read at start
 }
 
 // NewRegistryProps returns the props of the registry actor.
@@ -242,8 +258,11 @@ func NewRegistryProps(opts RegistryOptions) *actor.Props {
 // a moment earlier, which is what it would have seen had it come a moment earlier.
 func (upstreamStatus) GetPriority() int8 { return actor.DefaultPriority - 1 }
 
+// saveJob is one write of the saver: a config snapshot (nil: the config is unchanged)
+// and tool pin changes, answered once both are on disk.
 type saveJob struct {
 	cfg   *config.Config
+	pins  []store.PinChange
 	to    *actor.PID
 	reply any
 }
@@ -310,6 +329,10 @@ func (r *registry) Receive(ctx actor.Context) {
 		r.bulk(ctx, m)
 	case getServerTools:
 		r.serverTools(ctx, m)
+	case approveTools:
+		r.approve(ctx, m)
+	case setToolDisabled:
+		r.disableTool(ctx, m)
 	case searchTools:
 		r.search(ctx, m)
 	case callTool:
@@ -331,6 +354,11 @@ func (r *registry) Receive(ctx actor.Context) {
 	default:
 		r.receiveOAuth(ctx, m)
 	}
+	if len(r.pinWrites) > 0 {
+		// Pins changed by a message that saves nothing else (a first listing, an apply
+		// from the file): written now, in order with the config saves.
+		r.save(nil, nil, false)
+	}
 }
 
 func (r *registry) start(ctx actor.Context) {
@@ -346,6 +374,7 @@ func (r *registry) start(ctx actor.Context) {
 	r.restarting = map[string]bool{}
 	r.sys = ctx.ActorSystem()
 	r.opts.systemSend = func(to *actor.PID, msg any) { r.sys.Root.Send(to, msg) }
+	r.loadPins()
 	saves, done, opts, sys := make(chan saveJob, 64), make(chan struct{}), r.opts, r.sys
 	r.saves, r.savesDone = saves, done
 	go func() {
@@ -420,15 +449,34 @@ func runSaver(opts RegistryOptions, sys *actor.ActorSystem, jobs <-chan saveJob)
 				break drain
 			}
 		}
-		_, err := config.SaveNotify(opts.ConfigPath, batch[len(batch)-1].cfg, opts.BeforeSave)
-		if err != nil {
-			opts.Logger.Error("saving config failed", "path", opts.ConfigPath, "err", err)
+		// The pins first, all of the batch's changes in order: an approval answered after
+		// the config write is on disk with its pins.
+		var pins []store.PinChange
+		var cfg *config.Config
+		for _, j := range batch {
+			pins = append(pins, j.pins...)
+			if j.cfg != nil {
+				cfg = j.cfg
+			}
+		}
+		var err error
+		what := "saving tool pins failed"
+		if len(pins) > 0 && opts.Pins != nil {
+			if err = opts.Pins.WritePins(pins); err != nil {
+				opts.Logger.Error("saving tool pins failed", "err", err)
+			}
+		}
+		if cfg != nil && err == nil {
+			if _, err = config.SaveNotify(opts.ConfigPath, cfg, opts.BeforeSave); err != nil {
+				what = "saving config failed"
+				opts.Logger.Error("saving config failed", "path", opts.ConfigPath, "err", err)
+			}
 		}
 		for _, j := range batch {
 			switch {
 			case j.to == nil:
 			case err != nil:
-				sys.Root.Send(j.to, reply{err: Errorf(CodeInternal, "saving config failed")})
+				sys.Root.Send(j.to, reply{err: Errorf(CodeInternal, "%s", what)})
 			default:
 				sys.Root.Send(j.to, j.reply)
 			}
@@ -437,15 +485,25 @@ func runSaver(opts RegistryOptions, sys *actor.ActorSystem, jobs <-chan saveJob)
 	}
 }
 
-// persist queues a write of the current config; the reply goes to `to` after the write.
-func (r *registry) persist(to *actor.PID, rep any) {
+// persist queues a write of the current config (and of the pin changes not yet written);
+// the reply goes to `to` after the write.
+func (r *registry) persist(to *actor.PID, rep any) { r.save(to, rep, true) }
+
+// save queues a write of the pin changes not yet written and, with cfg, of the config.
+func (r *registry) save(to *actor.PID, rep any, cfg bool) {
 	if r.saves == nil {
+		r.pinWrites = nil // shutting down: Stopping has closed the saver
 		if to != nil {
 			r.opts.systemSend(to, reply{err: Errorf(CodeUnavailable, "shutting down")})
 		}
 		return
 	}
-	r.saves <- saveJob{cfg: r.snapshot(), to: to, reply: rep}
+	job := saveJob{pins: r.pinWrites, to: to, reply: rep}
+	r.pinWrites = nil
+	if cfg {
+		job.cfg = r.snapshot()
+	}
+	r.saves <- job
 }
 
 // snapshot copies cfg for the saver, sharing everything but the server list. That is safe
@@ -568,7 +626,7 @@ func (r *registry) view(name string, rw *row) Server {
 		Name: name, Protocol: sc.Protocol, Enabled: sc.IsEnabled(), Quarantined: sc.IsQuarantined(),
 		State: rw.st.State, LastError: rw.st.LastError, RetryCount: rw.st.RetryCount,
 		ToolsCount: len(rw.tools), PID: rw.st.PID,
-		Isolated: r.eff.IsolationFor(sc) != nil, Auth: rw.st.Auth,
+		Isolated: r.eff.IsolationFor(sc) != nil, Auth: rw.st.Auth, ToolsAwaitingReview: rw.awaiting,
 	}
 	if s.State == "" {
 		s.State = StateConnecting
@@ -620,7 +678,7 @@ func (r *registry) status() Status {
 	c := r.counts
 	return Status{
 		Servers: StatusServers{Total: c.total, Connected: c.connected, Quarantined: c.quarantined, Disabled: c.disabled, Errored: c.errored},
-		Tools:   StatusTools{Total: r.index.Len()},
+		Tools:   StatusTools{Total: r.index.Len(), AwaitingReview: c.awaiting},
 	}
 }
 
@@ -643,6 +701,7 @@ func (r *registry) recount() Status {
 		if v.State == StateError || v.State == StateBackoff {
 			s.Servers.Errored++
 		}
+		s.Tools.AwaitingReview += v.ToolsAwaitingReview
 	}
 	s.Tools.Total = r.index.Len()
 	return s
@@ -661,6 +720,8 @@ func (r *registry) changed(ctx actor.Context, name, reason string) {
 // removed takes a row out of the table and publishes its removal.
 func (r *registry) removed(ctx actor.Context, name string, rw *row) {
 	r.reindex(ctx, name)
+	r.unpin(name)
+	rw.awaiting = 0
 	r.dropRow(name, rw)
 	r.publish(ctx, "servers.changed", serversChangedData{Reason: ReasonRemoved, Server: r.view(name, rw)})
 }
@@ -674,15 +735,18 @@ func (r *registry) publish(ctx actor.Context, name string, payload any) {
 }
 
 // reindex brings the search index in line with one server: its tools are searchable only
-// while it is enabled, ready and not quarantined.
+// while it is enabled, ready and not quarantined, and then only those agents may use (not
+// held back for review, not disabled; see trust.go).
 func (r *registry) reindex(ctx actor.Context, name string) {
 	rw := r.rows[name]
 	reachable := rw != nil && rw.cfg.IsEnabled() && !rw.cfg.IsQuarantined() && rw.st.State == StateReady
 	before := r.index.ServerLen(name)
 	if reachable {
-		docs := make([]search.Doc, len(rw.tools))
-		for i, t := range rw.tools {
-			docs[i] = search.Doc{Server: name, Tool: t.Raw, Description: t.Description, InputSchema: t.InputSchema, Annotations: t.Annotations}
+		docs := make([]search.Doc, 0, len(rw.tools))
+		for _, t := range rw.tools {
+			if r.agentTool(name, rw, t) {
+				docs = append(docs, search.Doc{Server: name, Tool: t.Raw, Description: t.Description, InputSchema: t.InputSchema, Annotations: t.Annotations})
+			}
 		}
 		r.index.SetServer(name, docs)
 	} else {
@@ -717,6 +781,7 @@ func (r *registry) onStatus(ctx actor.Context, m upstreamStatus) {
 	// A server that is not ready keeps its last list for review; the index drops it below.
 	if toolsChanged {
 		rw.tools = m.Tools
+		r.listed(m.Name, rw)
 	}
 	m.Tools = nil
 	rw.st = m
@@ -727,6 +792,9 @@ func (r *registry) onStatus(ctx actor.Context, m upstreamStatus) {
 	r.maybeSelfLogin(ctx, m.Name, prev, m)
 	if toolsChanged || prev != m.State {
 		r.reindex(ctx, m.Name)
+	}
+	if toolsChanged {
+		r.retrust(ctx, m.Name, false)
 	}
 	if r.restarting[m.Name] && m.State != StateConnecting {
 		delete(r.restarting, m.Name)
@@ -919,7 +987,11 @@ func (r *registry) setQuarantined(ctx actor.Context, m setQuarantined) {
 	}
 	rw.cfg.Quarantined = boolPtr(m.Quarantined)
 	r.setFlags(m.Name, func(sc *config.ServerConfig) { sc.Quarantined = boolPtr(m.Quarantined) })
+	if !m.Quarantined {
+		r.approveServer(m.Name, rw)
+	}
 	r.reindex(ctx, m.Name)
+	r.retrust(ctx, m.Name, true)
 	reason := ReasonUnquarantined
 	if m.Quarantined {
 		reason = ReasonQuarantined
@@ -1030,19 +1102,6 @@ func (r *registry) pumpRestarts(ctx actor.Context) {
 	}
 }
 
-func (r *registry) serverTools(ctx actor.Context, m getServerTools) {
-	rw, err := r.row(m.Name)
-	if err != nil {
-		ctx.Respond(reply{err: err})
-		return
-	}
-	tools := slices.Clone(rw.tools)
-	if tools == nil {
-		tools = []Tool{}
-	}
-	ctx.Respond(reply{v: ServerTools{Server: m.Name, Quarantined: rw.cfg.IsQuarantined(), Tools: tools}})
-}
-
 func (r *registry) tool(server, raw string) (Tool, bool) {
 	rw, ok := r.rows[server]
 	if !ok {
@@ -1103,8 +1162,13 @@ func (r *registry) callTool(ctx actor.Context, m callTool) {
 		ctx.Respond(callToolReply{Err: err})
 		return
 	}
-	if _, ok := r.tool(server, tool); !ok {
+	t, ok := r.tool(server, tool)
+	if !ok {
 		ctx.Respond(callToolReply{Err: Errorf(CodeNotFound, "server %q has no tool %q", server, tool)})
+		return
+	}
+	if err := r.toolRefusal(server, rw, t); err != nil {
+		ctx.Respond(callToolReply{Err: err})
 		return
 	}
 	timeout := m.Timeout

@@ -420,7 +420,8 @@ func TestRegistryIndexFollowsLifecycle(t *testing.T) {
 
 // TestRegistryListChangedReindexes adds and removes a tool at run time through the
 // fixture's add_tool and remove_tool: the upstream's notifications/tools/list_changed must
-// bring search results up to date without a restart, over every transport.
+// bring search results up to date without a restart, over every transport. The new tool
+// of the approved server awaits review (tool-level trust) until it is approved.
 func TestRegistryListChangedReindexes(t *testing.T) {
 	for _, transport := range []string{"stdio", "http", "sse"} {
 		t.Run(transport, func(t *testing.T) {
@@ -438,6 +439,20 @@ func TestRegistryListChangedReindexes(t *testing.T) {
 
 			m := h.events.mark()
 			h.call(t, "fx:add_tool", map[string]any{"name": "zebra_frobnicator", "description": "Frobnicate the zebras of a paddock"})
+			h.events.wait(t, m, 10*time.Second, "servers.changed", func(d payload) bool { return d.str("reason") == ReasonToolsReview })
+			if hits := h.search(t, "frobnicate zebras", 5); slices.Contains(hits, "fx:zebra_frobnicator") {
+				t.Fatalf("a new tool is found before its approval: %v", hits)
+			}
+			if _, err := h.c.CallTool(ctxT(t), "fx:zebra_frobnicator", map[string]any{}, nil, 0, nil); err == nil || !strings.Contains(err.Error(), "awaits review") {
+				t.Fatalf("calling the new tool before its approval: %v", err)
+			}
+			if st, _ := h.c.Status(ctxT(t)); st.Tools.AwaitingReview != 1 {
+				t.Errorf("status tools.awaiting_review = %d, want 1", st.Tools.AwaitingReview)
+			}
+			m = h.events.mark()
+			if _, err := h.c.ApproveTools(ctxT(t), "fx", []string{"zebra_frobnicator"}, false); err != nil {
+				t.Fatal(err)
+			}
 			h.events.wait(t, m, 10*time.Second, "tools.indexed", indexed("fx", n+1))
 			if hits := h.search(t, "frobnicate zebras", 5); len(hits) == 0 || hits[0] != "fx:zebra_frobnicator" {
 				t.Errorf("after add_tool, search = %v, want fx:zebra_frobnicator first", hits)

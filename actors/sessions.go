@@ -87,6 +87,19 @@ type RevokePassthrough struct {
 // IgnoreDeadLetterLogging: the registry may revoke while the sessions actor stops.
 func (RevokePassthrough) IgnoreDeadLetterLogging() {}
 
+// PassthroughTools tells the sessions actor a server's new tool rules (tool-level trust):
+// the registry sends it whenever the pins, the held-back tools or disabled_tools of the
+// server change. The sessions actor keeps the newest rules of each server for the sessions
+// it opens after (a target may have been given before the change) and hands them to the
+// server's open sessions, which hide and refuse tools by them from then on.
+type PassthroughTools struct {
+	Server string
+	Rules  passthrough.ToolRules
+}
+
+// IgnoreDeadLetterLogging: see RevokePassthrough.
+func (PassthroughTools) IgnoreDeadLetterLogging() {}
+
 // RevokedError refuses the first request of a passthrough session that the registry
 // closed (RevokePassthrough); later ones get CodeNotFound like any closed session. Err says
 // why and carries the code (CodeConflict for quarantine and disable, CodeNotFound for
@@ -209,8 +222,9 @@ type sessions struct {
 	self    *actor.PID
 	recs    map[string]*sessionRec
 	byPID   map[string]*sessionRec
-	queue   map[string][]string   // passthrough opens waiting for a slot, by server, oldest first
-	revoked map[string]revocation // the latest revocation of each server
+	queue   map[string][]string              // passthrough opens waiting for a slot, by server, oldest first
+	revoked map[string]revocation            // the latest revocation of each server
+	tools   map[string]passthrough.ToolRules // the newest tool rules of each server
 	purge   map[string]func(id string)
 	seq     int // numbers the Docker containers of passthrough sessions
 	closing bool
@@ -362,6 +376,8 @@ func (t *sessions) Receive(ctx actor.Context) {
 		t.deletePT(ctx, m)
 	case RevokePassthrough:
 		t.revoke(m)
+	case PassthroughTools:
+		t.setTools(ctx, m)
 	case countPassthrough:
 		n := 0
 		for _, r := range t.recs {
@@ -387,6 +403,7 @@ func (t *sessions) start(ctx actor.Context) {
 	t.sys, t.self = ctx.ActorSystem(), ctx.Self()
 	t.recs, t.byPID = map[string]*sessionRec{}, map[string]*sessionRec{}
 	t.queue, t.revoked = map[string][]string{}, map[string]revocation{}
+	t.tools = map[string]passthrough.ToolRules{}
 	t.lastFlush, t.lastPrune = time.Now(), time.Now()
 	if st := t.opts.Store; st != nil {
 		closeStaleSessions(st, t.opts.KeepClosed, t.log)

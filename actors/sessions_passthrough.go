@@ -149,6 +149,9 @@ func (t *sessions) spawn(ctx actor.Context, r *sessionRec) {
 		t.seq++
 		target.Config.Name = fmt.Sprintf("%s-pt%d", r.server, t.seq)
 	}
+	if newer, ok := t.tools[r.server]; ok && newer.Ver > target.Tools.Ver {
+		target.Tools = newer
+	}
 	pid := ctx.Spawn(passthrough.NewProps(passthrough.Options{
 		ID: r.id, Server: r.server, Target: target, Init: r.init, Dial: t.opts.Dial, Logger: t.log,
 	}))
@@ -270,6 +273,20 @@ func (t *sessions) revoke(m RevokePassthrough) {
 		default:
 			r.revoked = err
 			t.closeRec(r, err.Error())
+		}
+	}
+}
+
+// setTools keeps a server's newest tool rules and hands them to its open sessions (those
+// still opening get them too: they apply them once open).
+func (t *sessions) setTools(ctx actor.Context, m PassthroughTools) {
+	if old, ok := t.tools[m.Server]; ok && old.Ver > m.Rules.Ver {
+		return
+	}
+	t.tools[m.Server] = m.Rules
+	for _, r := range t.recs {
+		if r.pt && r.server == m.Server && r.pid != nil && !r.closed {
+			ctx.Send(r.pid, passthrough.SetRules{Rules: m.Rules})
 		}
 	}
 }

@@ -62,6 +62,9 @@ type Server struct {
 	Command     string     `json:"command,omitempty"`
 	Args        []string   `json:"args,omitempty"`
 	Isolated    bool       `json:"isolated"`
+	// ToolsAwaitingReview counts the server's tools held back because they changed since
+	// their approval or are new (0 while quarantined).
+	ToolsAwaitingReview int `json:"tools_awaiting_review"`
 	// Auth is set for http and sse servers: whether they need an OAuth login and whether
 	// they have one.
 	Auth *AuthStatus `json:"auth,omitempty"`
@@ -88,6 +91,10 @@ type Tool struct {
 	Annotations json.RawMessage `json:"annotations,omitempty"`
 	// Raw is the upstream's own tool name, without the server prefix.
 	Raw string `json:"-"`
+	// Def is the canonical definition (upstream.ToolDefinition) and Hash its SHA-256: what
+	// tool-level trust pins.
+	Def  json.RawMessage `json:"-"`
+	Hash string          `json:"-"`
 }
 
 // ToolHit is a search result: a Tool and its score.
@@ -111,9 +118,11 @@ type StatusServers struct {
 	Errored     int `json:"errored"`
 }
 
-// StatusTools counts the tools agents can reach now.
+// StatusTools counts the tools agents can reach now, and those held back for review
+// (changed or new tools of approved servers).
 type StatusTools struct {
-	Total int `json:"total"`
+	Total          int `json:"total"`
+	AwaitingReview int `json:"awaiting_review"`
 }
 
 // BulkResult is the answer to a bulk operation.
@@ -125,11 +134,14 @@ type BulkResult struct {
 	Errors     map[string]string `json:"errors"`
 }
 
-// ServerTools is a server's own tool list, listed for review even while quarantined.
+// ServerTools is a server's own tool list, listed for review even while quarantined, with
+// each tool's approval (see trust.go). AwaitingReview counts the tools held back (0 while
+// quarantined: then the whole server awaits review).
 type ServerTools struct {
-	Server      string `json:"server"`
-	Quarantined bool   `json:"quarantined"`
-	Tools       []Tool `json:"tools"`
+	Server         string       `json:"server"`
+	Quarantined    bool         `json:"quarantined"`
+	AwaitingReview int          `json:"awaiting_review"`
+	Tools          []ServerTool `json:"tools"`
 }
 
 // ApplyResult is the answer to a config apply.

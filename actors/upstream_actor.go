@@ -578,7 +578,7 @@ func listTools(ctx context.Context, server string, conn *upstream.Conn) ([]Tool,
 	tools := make([]Tool, 0, len(listed))
 	for _, t := range listed {
 		out := Tool{Name: server + ":" + t.Name, Server: server, Description: t.Description, Raw: t.Name,
-			InputSchema: t.InputSchema, Annotations: t.Annotations}
+			InputSchema: t.InputSchema, Annotations: t.Annotations, Def: t.Def.JSON, Hash: t.Def.Hash}
 		if len(out.InputSchema) == 0 {
 			out.InputSchema = json.RawMessage(`{"type":"object"}`)
 		}

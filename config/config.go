@@ -28,6 +28,7 @@ package config
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -101,7 +102,16 @@ type ServerConfig struct {
 	// MCP authorization flow. Without it the daemon uses a client ID metadata document where
 	// the authorization server supports one, else dynamic client registration.
 	OAuth *OAuth `json:"oauth,omitempty"`
+	// DisabledTools names tools of this server (as the server names them, without the
+	// "server:" prefix) that agents may neither see nor call, on /mcp and on
+	// /mcp/server/{name}; the API lists them with "disabled": true. Like enabled and
+	// quarantined it is a flag: changing it restarts nothing. A name the server does not
+	// list (yet) is allowed and takes effect when it does.
+	DisabledTools []string `json:"disabled_tools,omitempty"`
 }
+
+// ToolDisabled reports whether tool is in the server's disabled_tools.
+func (s ServerConfig) ToolDisabled(tool string) bool { return slices.Contains(s.DisabledTools, tool) }
 
 // OAuth is a server's pre-registered OAuth client. ClientSecret may (and should) be a
 // ${secret:NAME} reference; it is resolved like header values, redacted in config views and

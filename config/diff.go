@@ -13,8 +13,8 @@ import (
 //     quarantined flags (command, args, env, url, headers, isolation, ...), including a change
 //     of docker_isolation that alters how the server would run. These need a restart with the
 //     new definition.
-//   - FlagsChanged: servers in both whose enabled or quarantined flag differs, so the registry
-//     can apply the flags without a restart. A server whose definition and flags both changed is
+//   - FlagsChanged: servers in both whose enabled or quarantined flag or disabled_tools
+//     differs, so the registry can apply the flags without a restart. A server whose definition and flags both changed is
 //     in Changed and in FlagsChanged.
 //   - Unchanged: servers in both with nothing different.
 //   - RestartRequired: top-level fields that differ and only take effect when the daemon
@@ -53,7 +53,8 @@ func Compare(old, new *Config) Diff {
 			continue
 		}
 		changed := !sameDefinition(prev, ns) || !sameIsolation(o.IsolationFor(prev), n.IsolationFor(ns))
-		flags := prev.IsEnabled() != ns.IsEnabled() || prev.IsQuarantined() != ns.IsQuarantined()
+		flags := prev.IsEnabled() != ns.IsEnabled() || prev.IsQuarantined() != ns.IsQuarantined() ||
+			!sameToolSet(prev.DisabledTools, ns.DisabledTools)
 		if changed {
 			d.Changed = append(d.Changed, ns.Name)
 		}
@@ -84,13 +85,26 @@ func normalisedCopy(c *Config) *Config {
 	return c
 }
 
-// sameDefinition compares every field but the enabled and quarantined flags. An empty and a
+// sameDefinition compares every field but the flags (enabled, quarantined, disabled_tools). An empty and a
 // missing list or map are the same.
 func sameDefinition(a, b ServerConfig) bool {
 	return a.Name == b.Name && a.Protocol == b.Protocol && a.Command == b.Command &&
 		slices.Equal(a.Args, b.Args) && maps.Equal(a.Env, b.Env) && a.WorkingDir == b.WorkingDir &&
 		a.URL == b.URL && maps.Equal(a.Headers, b.Headers) && sameIsolation(a.Isolation, b.Isolation) &&
 		sameOAuth(a.OAuth, b.OAuth)
+}
+
+// sameToolSet compares two disabled_tools lists as sets: their order means nothing.
+func sameToolSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, t := range a {
+		if !slices.Contains(b, t) {
+			return false
+		}
+	}
+	return true
 }
 
 func sameOAuth(a, b *OAuth) bool {

@@ -29,6 +29,21 @@ func TestCompare(t *testing.T) {
 			want: Diff{Added: empty, Removed: empty, Changed: empty, FlagsChanged: empty, Unchanged: []string{"a", "b", "c"}, RestartRequired: empty},
 		},
 		{
+			name: "disabled_tools is a flag; its order does not count",
+			old: func() *Config {
+				c := base()
+				c.Servers[1].DisabledTools = []string{"x", "y"}
+				c.Servers[2].DisabledTools = []string{"p", "q"}
+				return c
+			}(),
+			edit: func(c *Config) {
+				c.Servers[0].DisabledTools = []string{"rm"}
+				c.Servers[1].DisabledTools = []string{"x"}
+				c.Servers[2].DisabledTools = []string{"q", "p"}
+			},
+			want: Diff{Added: empty, Removed: empty, Changed: empty, FlagsChanged: []string{"a", "b"}, Unchanged: []string{"c"}, RestartRequired: empty},
+		},
+		{
 			name: "order, defaults written out and empty lists do not count",
 			edit: func(c *Config) {
 				c.Servers[0], c.Servers[2] = c.Servers[2], c.Servers[0]

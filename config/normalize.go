@@ -129,6 +129,7 @@ func (s ServerConfig) clone() ServerConfig {
 	s.Enabled = clonePtr(s.Enabled)
 	s.Quarantined = clonePtr(s.Quarantined)
 	s.Isolation = clonePtr(s.Isolation)
+	s.DisabledTools = slices.Clone(s.DisabledTools)
 	if s.OAuth != nil {
 		o := *s.OAuth
 		o.Scopes = slices.Clone(o.Scopes)

@@ -216,6 +216,19 @@ func (v *validator) server(path string, s ServerConfig) {
 			v.fail(path+"."+joinPath("headers", k), "header value must not contain CR, LF or NUL")
 		}
 	}
+	seenTool := map[string]bool{}
+	for i, name := range s.DisabledTools {
+		p := fmt.Sprintf("%s.disabled_tools[%d]", path, i)
+		switch {
+		case strings.TrimSpace(name) == "":
+			v.fail(p, "empty tool name")
+		case strings.ContainsRune(name, 0):
+			v.fail(p, "must not contain NUL")
+		case seenTool[name]:
+			v.fail(p, "%q is listed twice", clip(name))
+		}
+		seenTool[name] = true
+	}
 	s.eachRefField(func(field, value string) {
 		if strings.HasPrefix(field, "args[") && strings.ContainsRune(value, 0) {
 			v.fail(path+"."+field, "must not contain NUL")

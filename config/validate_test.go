@@ -26,6 +26,11 @@ func TestValidate(t *testing.T) {
 		{name: "good top level", cfg: Config{Listen: "[::1]:0", ToolsLimit: 1000, RestartConcurrency: 256,
 			CallToolTimeout: Duration(time.Second), TrustedHosts: []string{"a.example"}}},
 		{name: "listen all interfaces", cfg: Config{Listen: ":8080"}},
+		{name: "disabled_tools", cfg: withServers(ServerConfig{Name: "a", Command: "npx", DisabledTools: []string{"rm", "write"}})},
+		{name: "disabled_tools empty name", cfg: withServers(ServerConfig{Name: "a", Command: "npx", DisabledTools: []string{"rm", " "}}),
+			want: []string{"mcpServers[0].disabled_tools[1]"}, msg: "empty tool name"},
+		{name: "disabled_tools twice", cfg: withServers(ServerConfig{Name: "a", Command: "npx", DisabledTools: []string{"rm", "rm"}}),
+			want: []string{"mcpServers[0].disabled_tools[1]"}, msg: "twice"},
 
 		{name: "listen without port", cfg: Config{Listen: "localhost"}, want: []string{"listen"}, msg: "host:port"},
 		{name: "listen bad port", cfg: Config{Listen: "localhost:http"}, want: []string{"listen"}, msg: "port"},

@@ -57,6 +57,9 @@ func (s *Server) routes(open, keyed *gin.RouterGroup) {
 	api.POST("/servers/:name/quarantine", s.quarantine)
 	api.POST("/servers/:name/restart", s.restart)
 	api.GET("/servers/:name/tools", s.serverTools)
+	api.POST("/servers/:name/tools/approve", s.approveTools)
+	api.POST("/servers/:name/tools/:tool/disable", s.setToolDisabled(true))
+	api.POST("/servers/:name/tools/:tool/enable", s.setToolDisabled(false))
 	api.GET("/tools", s.searchTools)
 	api.GET("/config", s.getConfig)
 	api.POST("/config/validate", s.validateConfig)
@@ -218,11 +221,7 @@ func (s *Server) bulk(op string) gin.HandlerFunc {
 // serverTools handles GET /api/v1/servers/{name}/tools.
 func (s *Server) serverTools(c *gin.Context) {
 	res, err := s.opts.Backend.ServerTools(c.Request.Context(), c.Param("name"))
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, res)
+	s.writeTools(c, res, err)
 }
 
 // searchTools handles GET /api/v1/tools?q=&limit=.

@@ -58,6 +58,8 @@ type Backend interface {
 	Restart(ctx context.Context, name string) (actors.Server, error)
 	Bulk(ctx context.Context, op string) (actors.BulkResult, error)
 	ServerTools(ctx context.Context, name string) (actors.ServerTools, error)
+	ApproveTools(ctx context.Context, name string, tools []string, all bool) (actors.ServerTools, error)
+	SetToolDisabled(ctx context.Context, name, tool string, disabled bool) (actors.ServerTools, error)
 	SearchTools(ctx context.Context, query string, limit int) ([]actors.ToolHit, int, error)
 	Config(ctx context.Context) (*config.Config, error)
 	Apply(ctx context.Context, cfg *config.Config, source string) (actors.ApplyResult, error)

@@ -149,7 +149,7 @@ func (r *recordingTB) failures() []string {
 func goodServer() map[string]any {
 	return map[string]any{
 		"name": "fx", "protocol": "stdio", "enabled": true, "connected": true, "quarantined": false,
-		"tools_count": 3, "state": "ready", "last_error": "", "retry_count": 0,
+		"tools_count": 3, "tools_awaiting_review": 0, "state": "ready", "last_error": "", "retry_count": 0,
 		"connected_at": "2025-01-02T15:04:05Z", "command": "fixture", "args": []string{"--name", "fx"},
 		"isolated": false,
 	}
@@ -440,7 +440,20 @@ func TestContractExerciseEveryOperation(t *testing.T) {
 		call{"POST", "/api/v1/servers/off/restart", nil, nil, 409},
 		call{"POST", "/api/v1/servers/nope/enable", nil, nil, 404},
 		call{"POST", "/api/v1/servers/fx/quarantine", map[string]any{"quarantined": true}, nil, 200},
+		call{"POST", "/api/v1/servers/fx/tools/approve", map[string]any{"all": true}, nil, 409},
 		call{"POST", "/api/v1/servers/fx/quarantine", map[string]any{"quarantined": false}, nil, 200},
+		// Tool-level trust: approve (all, by name, unknown names, bad bodies), the switch.
+		call{"POST", "/api/v1/servers/fx/tools/approve", map[string]any{"all": true}, nil, 200},
+		call{"POST", "/api/v1/servers/fx/tools/approve", map[string]any{"tools": []string{"echo"}}, nil, 200},
+		call{"POST", "/api/v1/servers/fx/tools/approve", map[string]any{"tools": []string{"no_such_tool"}}, nil, 400},
+		call{"POST", "/api/v1/servers/fx/tools/approve", map[string]any{}, nil, 400},
+		call{"POST", "/api/v1/servers/fx/tools/approve", map[string]any{"all": true, "tools": []string{"echo"}}, nil, 400},
+		call{"POST", "/api/v1/servers/fx/tools/approve", map[string]any{"every": true}, nil, 400},
+		call{"POST", "/api/v1/servers/nope/tools/approve", map[string]any{"all": true}, nil, 404},
+		call{"POST", "/api/v1/servers/fx/tools/echo/disable", nil, nil, 200},
+		call{"POST", "/api/v1/servers/fx/tools/echo/enable", nil, nil, 200},
+		call{"POST", "/api/v1/servers/fx/tools/no_such_tool/disable", nil, nil, 404},
+		call{"POST", "/api/v1/servers/nope/tools/echo/enable", nil, nil, 404},
 		call{"POST", "/api/v1/servers/fx/quarantine", "not json", nil, 400},
 		call{"POST", "/api/v1/servers/fx/quarantine", map[string]any{"quarantined": true, "extra": 1}, nil, 400},
 		call{"POST", "/api/v1/servers/fx/quarantine", strings.Repeat(" ", 1<<20+10), nil, 413},

@@ -90,7 +90,7 @@ func TestUpstreamsOfEveryTransportReachReady(t *testing.T) {
 	}
 }
 
-func hasTool(tools []actors.Tool, name string) bool {
+func hasTool(tools []actors.ServerTool, name string) bool {
 	for _, t := range tools {
 		if t.Name == name {
 			return true

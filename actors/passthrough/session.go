@@ -29,6 +29,7 @@
 //	Listen  a GET stream, which replaces an older one -> Accepted
 //	Done    the handler is finished with a stream (no reply)
 //	Close   end the session (no reply; the owner sees the actor terminate)
+//	SetRules  new tool rules of the server (tools.go; no reply)
 //
 // To the owner: Opened or OpenFailed once, Lost when the connection goes by itself.
 //
@@ -76,6 +77,8 @@ type Target struct {
 	// Gen is the registry's generation when it gave this target; a revocation names the
 	// generation below which sessions end (see actors.RevokePassthrough).
 	Gen int
+	// Tools are the server's tool rules when the target was given (tool-level trust).
+	Tools ToolRules
 }
 
 // String and LogValue keep the resolved config, which holds the server's secrets, out of
@@ -269,6 +272,10 @@ type session struct {
 	backlog [][]byte             // for the next GET stream
 	dropped int
 	asks    map[string]chan answer // server-to-client requests awaiting the agent, by id
+	// rules decide which tools the agent sees and may call (tools.go); seen is each tool's
+	// definition hash as this session's connection last listed it.
+	rules ToolRules
+	seen  map[string]string
 }
 
 // stream is the session's view of one POST stream.
@@ -330,6 +337,8 @@ func (s *session) Receive(ctx actor.Context) {
 		if !s.stopped {
 			ctx.Send(ctx.Parent(), Lost{ID: s.o.ID})
 		}
+	case SetRules:
+		s.setRules(m.Rules)
 	case Close:
 		s.reason = m.Reason
 		ctx.Stop(ctx.Self())
@@ -340,6 +349,7 @@ func (s *session) Receive(ctx actor.Context) {
 // its result over through s.opening.
 func (s *session) start(ctx actor.Context) {
 	s.sys, s.self = ctx.ActorSystem(), ctx.Self()
+	s.rules = s.o.Target.Tools
 	s.timeout = s.o.Target.Timeout
 	if s.timeout <= 0 {
 		s.timeout = config.DefaultCallToolTimeout
@@ -466,9 +476,17 @@ func (s *session) post(ctx actor.Context, m Post) {
 	if len(calls) > 0 {
 		s.streams[m.Out] = st
 	}
+	// Calls the tool rules refuse are answered here and never go upstream.
+	relayed := calls[:0]
 	for _, c := range calls {
+		if refusal := s.refuseCall(c); refusal != nil {
+			s.finishCall(c, refusal)
+			continue
+		}
 		c.upID = s.up.NewID()
+		relayed = append(relayed, c)
 	}
+	calls = relayed
 	if len(notes) == 0 {
 		s.startCalls(calls)
 		ctx.Respond(Accepted{})
@@ -621,6 +639,9 @@ func (s *session) answer(c *call, d callDone) []byte {
 	case d.err == nil:
 		if len(d.result) == 0 {
 			d.result = json.RawMessage("{}")
+		}
+		if c.method == string(mcp.MethodToolsList) {
+			d.result = s.filterTools(d.result)
 		}
 		m = Wire{JSONRPC: "2.0", ID: c.agentID, Result: d.result}
 	case errors.Is(d.err, context.DeadlineExceeded):

@@ -1,6 +1,7 @@
 // Package store is the daemon's pebble-backed store for everything that is
 // not configuration: the recent event log (for SSE Last-Event-ID replay), MCP
-// client sessions and secrets (encrypted at rest with AES-256-GCM). Server definitions and their flags live in the config
+// client sessions, secrets (encrypted at rest with AES-256-GCM) and the tool pins of
+// tool-level trust. Server definitions and their flags live in the config
 // file, not here.
 //
 // # Key layout
@@ -13,6 +14,8 @@
 //	sc/<secret name>                   secret as JSON: times, key id, nonce, AES-256-GCM ciphertext
 //	oa/<kind>/<name>                   sealed OAuth record (oauth.go): tokens of a server, a
 //	                                   registered client of an authorization server
+//	tp/<server name>                   the server's tool pins (pins.go): the approved
+//	                                   definition and SHA-256 of each tool, by tool name
 //
 // Big-endian event ids make byte order equal numeric order, so an iterator
 // walks events oldest first. meta/lastEventID is written in the same batch as
@@ -85,6 +88,7 @@ const (
 	prefixSession  = "se/"
 	prefixSecret   = "sc/"
 	prefixOAuth    = "oa/"
+	prefixPins     = "tp/"
 	keyLastEventID = "meta/lastEventID"
 	keyEventsClean = "meta/eventsClean"
 )

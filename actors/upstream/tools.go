@@ -18,6 +18,8 @@ type Tool struct {
 	Description string
 	InputSchema json.RawMessage
 	Annotations json.RawMessage
+	// Def is the tool's canonical definition and its hash (see ToolDefinition).
+	Def Definition
 }
 
 // listRequestSeq numbers our own tools/list requests. Their ids are strings with a prefix, so
@@ -68,23 +70,28 @@ func (c *Conn) listTools(ctx context.Context) ([]Tool, error) {
 			return nil, fmt.Errorf("tools/list: %w", resp.Error.AsError())
 		}
 		var res struct {
-			Tools []struct {
-				Name        string          `json:"name"`
-				Description string          `json:"description"`
-				InputSchema json.RawMessage `json:"inputSchema"`
-				Annotations json.RawMessage `json:"annotations"`
-			} `json:"tools"`
-			NextCursor string `json:"nextCursor"`
+			Tools      []json.RawMessage `json:"tools"`
+			NextCursor string            `json:"nextCursor"`
 		}
 		if err := json.Unmarshal(resp.Result, &res); err != nil {
 			return nil, fmt.Errorf("tools/list: bad result: %w", err)
 		}
-		for _, t := range res.Tools {
-			if t.Name == "" {
+		for _, raw := range res.Tools {
+			var t struct {
+				Name        string          `json:"name"`
+				Description string          `json:"description"`
+				InputSchema json.RawMessage `json:"inputSchema"`
+				Annotations json.RawMessage `json:"annotations"`
+			}
+			if json.Unmarshal(raw, &t) != nil || t.Name == "" {
+				continue
+			}
+			def, err := ToolDefinition(raw)
+			if err != nil {
 				continue
 			}
 			tools = append(tools, Tool{Name: t.Name, Description: t.Description,
-				InputSchema: compact(t.InputSchema), Annotations: compact(t.Annotations)})
+				InputSchema: compact(t.InputSchema), Annotations: compact(t.Annotations), Def: def})
 		}
 		if res.NextCursor == "" {
 			return tools, nil

@@ -55,3 +55,37 @@ func TestListToolsKeepsSchemasAndFollowsCursors(t *testing.T) {
 	}
 	t.Fatal("tool odd not listed")
 }
+
+// TestToolDefinitionIsCanonical: key order, spacing and unknown fields do not change a
+// definition's hash; a change in any definition field does; numbers are kept as written.
+func TestToolDefinitionIsCanonical(t *testing.T) {
+	a, err := ToolDefinition(json.RawMessage(`{"name":"t","description":"d <b>","inputSchema":{"type":"object","properties":{"n":{"type":"number","maximum":1.0}}},"_meta":{"x":1},"title":null}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ToolDefinition(json.RawMessage(` { "inputSchema" : { "properties":{"n":{"maximum":1.0,"type":"number"}},"type":"object"}, "description":"d <b>", "name":"t" }`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Hash != b.Hash || string(a.JSON) != string(b.JSON) {
+		t.Fatalf("same definition, different canonical forms:\n%s\n%s", a.JSON, b.JSON)
+	}
+	if want := `{"description":"d <b>","inputSchema":{"properties":{"n":{"maximum":1.0,"type":"number"}},"type":"object"},"name":"t"}`; string(a.JSON) != want {
+		t.Errorf("canonical JSON = %s, want %s", a.JSON, want)
+	}
+	for _, changed := range []string{
+		`{"name":"t","description":"d <b>!","inputSchema":{"type":"object","properties":{"n":{"type":"number","maximum":1.0}}}}`,
+		`{"name":"t","title":"T","description":"d <b>","inputSchema":{"type":"object","properties":{"n":{"type":"number","maximum":1.0}}}}`,
+		`{"name":"t","description":"d <b>","inputSchema":{"type":"object","properties":{"n":{"type":"number","maximum":2}}}}`,
+		`{"name":"t","description":"d <b>","inputSchema":{"type":"object","properties":{"n":{"type":"number","maximum":1.0}}},"outputSchema":{"type":"object"}}`,
+		`{"name":"t","description":"d <b>","inputSchema":{"type":"object","properties":{"n":{"type":"number","maximum":1.0}}},"annotations":{"readOnlyHint":true}}`,
+	} {
+		c, err := ToolDefinition(json.RawMessage(changed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Hash == a.Hash {
+			t.Errorf("changed definition %s has the same hash", changed)
+		}
+	}
+}

@@ -319,7 +319,7 @@ func (d *Daemon) startActors() {
 		Dial: upstream.Options{Logger: d.Logger, ClientName: "mcpproxy", ClientVersion: d.opts.Version,
 			CommandWrapper: d.ops.docker.Wrap, AfterClose: d.ops.docker.AfterStop},
 		BackoffBase: d.opts.BackoffBase, HealthEvery: d.opts.HealthEvery,
-		OAuth: d.Store, OAuthRedirectURI: "http://" + displayAddr(d.Addr()) + "/oauth/callback",
+		OAuth: d.Store, Pins: d.Store, OAuthRedirectURI: "http://" + displayAddr(d.Addr()) + "/oauth/callback",
 	}), "registry")
 	if err != nil {
 		panic(err) // a fresh actor system has no registry yet
