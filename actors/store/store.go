@@ -13,6 +13,8 @@
 //	sc/<secret name>                   secret as JSON: times, key id, nonce, AES-256-GCM ciphertext
 //	oa/<kind>/<name>                   sealed OAuth record (oauth.go): tokens of a server, a
 //	                                   registered client of an authorization server
+//	ac/<id: 8-byte big-endian uint64>  activity record (activity.go), as actors/activity encodes it
+//	meta/lastActivityID                highest activity id ever written (8-byte big-endian)
 //
 // Big-endian event ids make byte order equal numeric order, so an iterator
 // walks events oldest first. meta/lastEventID is written in the same batch as
@@ -66,6 +68,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -129,6 +132,9 @@ type Store struct {
 	// loading of the key.
 	secretsMu sync.Mutex
 	key       *secretKey
+	// secretsGen counts the changes of secret values, so that a reader that keeps something
+	// derived from them (the activity log's scrubber) knows when to build it again.
+	secretsGen atomic.Uint64
 }
 
 // Open opens (or creates) the store in dir. dir is created with mode 0700 if
