@@ -52,7 +52,8 @@ type Options struct {
 	// Written and Dropped count records written to the store and records dropped because
 	// MaxQueued were waiting.
 	Written, Dropped func(n int)
-	// AgeCheckEvery is how often max_age is applied; default a second.
+	// AgeCheckEvery is how often max_age is applied, also when no call comes (it reads
+	// only the oldest records); default a second.
 	AgeCheckEvery time.Duration
 }
 
@@ -64,6 +65,8 @@ type (
 	configure struct{ c config.Activity }
 	// jobDone says the writer has finished the job it was given.
 	jobDone struct{}
+	// ageTick is the actor's own timer: apply max_age.
+	ageTick struct{}
 	reply   struct {
 		v   any
 		err error
@@ -76,19 +79,22 @@ type job struct {
 	read   any // list or get
 	to     *actor.PID
 	cfg    *config.Activity
+	age    bool // apply max_age
 }
 
 type activityActor struct {
-	o      Options
-	sys    *actor.ActorSystem
-	self   *actor.PID
-	next   uint64
-	cfg    config.Activity
-	queue  []job
-	queued int // records in queue
-	busy   bool
-	jobs   chan job
-	done   chan struct{}
+	o        Options
+	sys      *actor.ActorSystem
+	self     *actor.PID
+	next     uint64
+	cfg      config.Activity
+	queue    []job
+	queued   int // records in queue
+	busy     bool
+	jobs     chan job
+	done     chan struct{}
+	ticker   *time.Ticker
+	stopTick chan struct{}
 }
 
 // maxBatch is the most records one write takes.
@@ -123,6 +129,8 @@ func (a *activityActor) Receive(ctx actor.Context) {
 		a.jobs, a.done = make(chan job, 1), make(chan struct{})
 		w := newWriter(a.o, a.cfg)
 		go w.run(a.jobs, a.sys, a.self, a.done)
+		a.ticker, a.stopTick = time.NewTicker(a.o.AgeCheckEvery), make(chan struct{})
+		go tick(a.ticker, a.stopTick, a.sys, a.self)
 	case *actor.Stopping:
 		a.stop()
 	case Record:
@@ -136,7 +144,34 @@ func (a *activityActor) Receive(ctx actor.Context) {
 	case jobDone:
 		a.busy = false
 		a.kick()
+	case ageTick:
+		if !a.ageQueued() {
+			a.enqueue(job{age: true})
+		}
 	}
+}
+
+// tick sends ageTick until stop is closed.
+func tick(t *time.Ticker, stop <-chan struct{}, sys *actor.ActorSystem, self *actor.PID) {
+	for {
+		select {
+		case <-t.C:
+			sys.Root.Send(self, ageTick{})
+		case <-stop:
+			return
+		}
+	}
+}
+
+// ageQueued reports whether an age job already waits (a stalled writer must not collect
+// one per tick).
+func (a *activityActor) ageQueued() bool {
+	for _, j := range a.queue {
+		if j.age {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *activityActor) record(r Record) {
@@ -189,6 +224,8 @@ func (a *activityActor) stop() {
 	if a.jobs == nil {
 		return
 	}
+	a.ticker.Stop()
+	close(a.stopTick)
 	for _, j := range a.queue {
 		if j.read != nil {
 			a.sys.Root.Send(j.to, reply{err: errors.New("the activity log is stopping")})

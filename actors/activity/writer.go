@@ -17,6 +17,9 @@ import (
 // IgnoreDeadLetterLogging: the writer's last jobs end after the actor has stopped.
 func (jobDone) IgnoreDeadLetterLogging() {}
 
+// IgnoreDeadLetterLogging: a tick may come after the actor stopped.
+func (ageTick) IgnoreDeadLetterLogging() {}
+
 // IgnoreDeadLetterLogging: a reader that gave up no longer waits.
 func (reply) IgnoreDeadLetterLogging() {}
 
@@ -52,6 +55,8 @@ func (w *writer) run(jobs <-chan job, sys *actor.ActorSystem, self *actor.PID, d
 			w.retain(false)
 		case j.cfg != nil:
 			w.cfg = *j.cfg
+			w.retain(true)
+		case j.age:
 			w.retain(true)
 		case j.read != nil:
 			sys.Root.Send(j.to, w.read(j.read))
