@@ -174,7 +174,22 @@ func (c *Client) CallTool(ctx context.Context, name string, args any, meta *mcp.
 	if !ok {
 		return nil, Errorf(CodeInternal, "internal error: unexpected reply %T", res)
 	}
+	if t, ok := ctx.Value(callTimingKey{}).(*CallTiming); ok {
+		t.Upstream = rep.Took
+	}
 	return rep.Result, rep.Err
+}
+
+// CallTiming is filled in by CallTool for a context made by WithCallTiming: how long the
+// upstream took, so that the caller can tell the proxy's own share of a call's time.
+type CallTiming struct{ Upstream time.Duration }
+
+type callTimingKey struct{}
+
+// WithCallTiming returns ctx carrying a CallTiming that CallTool fills in.
+func WithCallTiming(ctx context.Context) (context.Context, *CallTiming) {
+	t := &CallTiming{}
+	return context.WithValue(ctx, callTimingKey{}, t), t
 }
 
 // Shutdown stops every upstream (killing their processes) and waits until all are gone.

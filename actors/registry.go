@@ -13,6 +13,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/mcpproxy/mcpproxy/actors/activity"
 	"github.com/mcpproxy/mcpproxy/actors/search"
 	"github.com/mcpproxy/mcpproxy/actors/store"
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
@@ -23,6 +24,9 @@ import (
 type RegistryOptions struct {
 	// Config is the running config, normalised. The registry owns it from now on.
 	Config *config.Config
+	// Observer counts the upstreams' restarts, reconnects and backoff (metrics); nil
+	// counts nothing.
+	Observer UpstreamObserver
 	// ConfigPath is where flag changes and applies are saved.
 	ConfigPath string
 	// Secret looks up a stored secret by name for ${secret:NAME}. Default: none exist.
@@ -576,7 +580,7 @@ func (r *registry) startNow(ctx actor.Context, name string, rw *row) {
 	props := actor.PropsFromProducer(newUpstreamActor(upstreamProps{
 		name: name, childGen: rw.childGen, cfg: cfg, resolve: r.resolver(),
 		dial: dial, logger: r.log, backoffBase: r.opts.BackoffBase, healthEvery: r.opts.HealthEvery,
-		tokens: r.tokensFor(name),
+		tokens: r.tokensFor(name), observer: r.opts.Observer,
 	}))
 	pid, err := ctx.SpawnNamed(props, fmt.Sprintf("up-%s-%d", name, rw.childGen))
 	if err != nil {
@@ -1136,17 +1140,17 @@ func (r *registry) unreachable(name string) (*row, error) {
 	rw, ok := r.rows[name]
 	switch {
 	case !ok:
-		return nil, Errorf(CodeNotFound, "server %q not found", name)
+		return nil, Errorf(CodeNotFound, "server %q not found", name).refused(activity.ReasonUnknownServer)
 	case rw.cfg.IsQuarantined():
-		return nil, Errorf(CodeConflict, "server %q is quarantined; approve it before calling its tools", name)
+		return nil, Errorf(CodeConflict, "server %q is quarantined; approve it before calling its tools", name).refused(activity.ReasonQuarantined)
 	case !rw.cfg.IsEnabled():
-		return nil, Errorf(CodeConflict, "server %q is disabled", name)
+		return nil, Errorf(CodeConflict, "server %q is disabled", name).refused(activity.ReasonDisabled)
 	case rw.st.State != StateReady || rw.pid == nil:
 		msg := fmt.Sprintf("server %q is not ready (state %s)", name, rw.st.State)
 		if rw.st.LastError != "" {
 			msg += ": " + rw.st.LastError
 		}
-		return nil, Errorf(CodeUnavailable, "%s", msg)
+		return nil, Errorf(CodeUnavailable, "%s", msg).refused(activity.ReasonNotReady)
 	}
 	return rw, nil
 }
@@ -1154,7 +1158,7 @@ func (r *registry) unreachable(name string) (*row, error) {
 func (r *registry) callTool(ctx actor.Context, m callTool) {
 	server, tool, ok := strings.Cut(m.Name, ":")
 	if !ok || server == "" || tool == "" {
-		ctx.Respond(callToolReply{Err: Errorf(CodeInvalidArgument, "tool name %q must be \"server:tool\"", m.Name)})
+		ctx.Respond(callToolReply{Err: Errorf(CodeInvalidArgument, "tool name %q must be \"server:tool\"", m.Name).refused(activity.ReasonInvalid)})
 		return
 	}
 	rw, err := r.unreachable(server)
@@ -1164,7 +1168,7 @@ func (r *registry) callTool(ctx actor.Context, m callTool) {
 	}
 	t, ok := r.tool(server, tool)
 	if !ok {
-		ctx.Respond(callToolReply{Err: Errorf(CodeNotFound, "server %q has no tool %q", server, tool)})
+		ctx.Respond(callToolReply{Err: Errorf(CodeNotFound, "server %q has no tool %q", server, tool).refused(activity.ReasonUnknownTool)})
 		return
 	}
 	if err := r.toolRefusal(server, rw, t); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/mcpproxy/mcpproxy/actors/activity"
 	"github.com/mcpproxy/mcpproxy/actors/passthrough"
 	"github.com/mcpproxy/mcpproxy/actors/store"
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
@@ -66,6 +67,9 @@ type SessionsOptions struct {
 	Target func(ctx context.Context, server string) (PassthroughTarget, error)
 	// Dial opens a passthrough session's connection. Default passthrough.DialRaw.
 	Dial passthrough.DialFunc
+	// Activity takes the activity records of the passthrough sessions' requests
+	// (tools/call, resources/read, prompts/get); nil records none.
+	Activity func(activity.Record)
 }
 
 // PassthroughTarget is what /mcp/server/{name} needs to open a connection of its own to a
@@ -142,6 +146,7 @@ type (
 		ID, Endpoint string
 		Msgs         []passthrough.Message
 		Out          *passthrough.Stream
+		Credential   string // the caller's, for the activity log
 	}
 	passthroughListen struct {
 		ID, Endpoint string
@@ -358,7 +363,7 @@ func (t *sessions) Receive(ctx actor.Context) {
 					r.calls++
 				}
 			}
-			ctx.RequestWithCustomSender(r.pid, passthrough.Post{Msgs: m.Msgs, Out: m.Out}, ctx.Sender())
+			ctx.RequestWithCustomSender(r.pid, passthrough.Post{Msgs: m.Msgs, Out: m.Out, Credential: m.Credential}, ctx.Sender())
 		}
 	case passthroughListen:
 		if r := t.ptRequest(ctx, m.ID, m.Endpoint, m.Out); r != nil {

@@ -193,7 +193,8 @@ func (c *SessionsClient) OpenPassthrough(ctx context.Context, server, endpoint s
 // must follow once the handler has stopped writing out. A *RevokedError is the registry's
 // reason for having closed the session; CodeNotFound an unknown or closed session.
 func (c *SessionsClient) PostPassthrough(ctx context.Context, id, endpoint string, msgs []passthrough.Message, out *passthrough.Stream) error {
-	return c.ptAsk(ctx, passthroughPost{ID: id, Endpoint: endpoint, Msgs: msgs, Out: out})
+	caller, _ := CallerFrom(ctx)
+	return c.ptAsk(ctx, passthroughPost{ID: id, Endpoint: endpoint, Msgs: msgs, Out: out, Credential: caller.Credential})
 }
 
 // ListenPassthrough makes out the GET stream of a passthrough session; errors as for

@@ -154,6 +154,7 @@ func (t *sessions) spawn(ctx actor.Context, r *sessionRec) {
 	}
 	pid := ctx.Spawn(passthrough.NewProps(passthrough.Options{
 		ID: r.id, Server: r.server, Target: target, Init: r.init, Dial: t.opts.Dial, Logger: t.log,
+		Activity: t.opts.Activity,
 	}))
 	r.init = nil
 	r.pid = pid

@@ -174,6 +174,25 @@ type Error struct {
 	Message string
 	// Fields lists config validation problems, when the error is about a config.
 	Fields []config.FieldError
+	// Refusal is set when the proxy refused a call before anything reached the upstream,
+	// and names why in a word (activity.ReasonQuarantined, ReasonDisabled, ...), for the
+	// activity log's outcome "refused".
+	Refusal string
+}
+
+// RefusalOf returns the refusal reason of err, "" when it is no refusal.
+func RefusalOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Refusal
+	}
+	return ""
+}
+
+// refused marks e as a refusal for reason.
+func (e *Error) refused(reason string) *Error {
+	e.Refusal = reason
+	return e
 }
 
 func (e *Error) Error() string { return e.Message }

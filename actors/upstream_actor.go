@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/mcpproxy/mcpproxy/actors/activity"
 	"github.com/mcpproxy/mcpproxy/actors/oauth"
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
 	"github.com/mcpproxy/mcpproxy/config"
@@ -43,6 +44,23 @@ type upstreamProps struct {
 	healthEvery time.Duration
 	// tokens is the server's OAuth token store (remote servers; nil: no OAuth).
 	tokens oauth.TokenStore
+	// observer counts restarts, reconnects and backoff; nil counts nothing.
+	observer UpstreamObserver
+}
+
+// UpstreamObserver is told what an upstream actor's life cycle does, for the metrics
+// (*metrics.Metrics implements it). Its methods are called from the actor's goroutine and
+// must not block.
+type UpstreamObserver interface {
+	UpstreamRestarted(server string)
+	UpstreamReconnecting(server string)
+	UpstreamBackoff(server string, delay time.Duration)
+}
+
+func (u *upstreamActor) observe(fn func(o UpstreamObserver)) {
+	if u.p.observer != nil {
+		fn(u.p.observer)
+	}
 }
 
 // upstreamActor owns one upstream's connection, process, tool list, state and backoff timer.
@@ -156,6 +174,8 @@ type (
 	callToolReply struct {
 		Result *mcp.CallToolResult
 		Err    error
+		// Took is how long the upstream took (0 when the call never reached it).
+		Took time.Duration
 	}
 	connectDone struct {
 		gen   int
@@ -212,6 +232,7 @@ func (u *upstreamActor) Receive(ctx actor.Context) {
 		u.gen = *u.genStore
 		u.connect()
 	case *actor.Stopping, *actor.Restarting:
+		u.observe(func(o UpstreamObserver) { o.UpstreamBackoff(u.p.name, 0) })
 		u.shutdown()
 		*u.genStore = u.gen
 	case connectDone:
@@ -220,6 +241,7 @@ func (u *upstreamActor) Receive(ctx actor.Context) {
 		u.onConnLost(m)
 	case retryDue:
 		if m.gen == u.gen && u.state == StateBackoff {
+			u.observe(func(o UpstreamObserver) { o.UpstreamReconnecting(u.p.name); o.UpstreamBackoff(u.p.name, 0) })
 			u.connect()
 		}
 	case toolsChanged:
@@ -229,11 +251,13 @@ func (u *upstreamActor) Receive(ctx actor.Context) {
 	case setMessageLimit:
 		u.p.dial.MaxMessageBytes = m.Bytes
 	case restartUpstream:
+		u.observe(func(o UpstreamObserver) { o.UpstreamRestarted(u.p.name); o.UpstreamBackoff(u.p.name, 0) })
 		u.dropConn()
 		u.retryCount = 0
 		u.connect()
 	case reconnectUpstream:
 		if u.state != StateReady && u.state != StateConnecting {
+			u.observe(func(o UpstreamObserver) { o.UpstreamReconnecting(u.p.name); o.UpstreamBackoff(u.p.name, 0) })
 			u.connect()
 		}
 	case authChanged:
@@ -419,6 +443,7 @@ func (u *upstreamActor) fail(err error) {
 	u.report(nil)
 	u.p.logger.Warn("upstream failed", "server", u.p.name, "err", u.lastError, "retry", u.retryCount)
 	delay := backoffDelay(u.p.backoffBase, u.retryCount)
+	u.observe(func(o UpstreamObserver) { o.UpstreamBackoff(u.p.name, delay) })
 	u.state = StateBackoff
 	u.report(nil)
 	gen, self, sys := u.gen, u.self, u.sys
@@ -497,7 +522,7 @@ func (u *upstreamActor) onToolsListed(m toolsListed) {
 func (u *upstreamActor) call(ctx actor.Context, m callUpstreamTool) {
 	sender := ctx.Sender()
 	if u.state != StateReady || u.conn == nil {
-		ctx.Respond(callToolReply{Err: Errorf(CodeUnavailable, "server %q is not ready (state %s)", u.p.name, u.state)})
+		ctx.Respond(callToolReply{Err: Errorf(CodeUnavailable, "server %q is not ready (state %s)", u.p.name, u.state).refused(activity.ReasonNotReady)})
 		return
 	}
 	conn, sys, self := u.conn, u.sys, u.self
@@ -509,7 +534,9 @@ func (u *upstreamActor) call(ctx actor.Context, m callUpstreamTool) {
 		req.Params.Name = m.Tool
 		req.Params.Arguments = m.Args
 		req.Params.Meta = meta
+		began := time.Now()
 		res, err := conn.Client.CallTool(cctx, req)
+		took := time.Since(began)
 		if err != nil {
 			if lost := conn.Err(); errors.Is(lost, upstream.ErrMessageTooLarge) {
 				// The answer was cut at the limit; mcp-go's own error may quote it.
@@ -523,10 +550,10 @@ func (u *upstreamActor) call(ctx actor.Context, m callUpstreamTool) {
 			}
 		}
 		if progressKey != "" {
-			sys.Root.Send(self, progressCallDone{key: progressKey, caller: sender, reply: callToolReply{Result: res, Err: err}})
+			sys.Root.Send(self, progressCallDone{key: progressKey, caller: sender, reply: callToolReply{Result: res, Err: err, Took: took}})
 			return
 		}
-		sys.Root.Send(sender, callToolReply{Result: res, Err: err})
+		sys.Root.Send(sender, callToolReply{Result: res, Err: err, Took: took})
 	}()
 }
 

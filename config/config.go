@@ -68,7 +68,58 @@ type Config struct {
 	RestartConcurrency int             `json:"restart_concurrency,omitempty"`
 	MaxMessageBytes    int             `json:"max_message_bytes,omitempty"`
 	DockerIsolation    DockerIsolation `json:"docker_isolation,omitzero"`
+	Activity           Activity        `json:"activity,omitzero"`
+	Metrics            Metrics         `json:"metrics,omitzero"`
 	Servers            []ServerConfig  `json:"mcpServers"`
+}
+
+// Activity configures the activity log: the record of every tool call agents make through
+// the MCP endpoints (actors/activity). Zero values mean the defaults; every field applies
+// live.
+//
+//   - RecordArguments: store each call's arguments (with every resolved secret value
+//     replaced, capped at 8 KiB); false stores none. Default true.
+//   - MaxRecords: how many records are kept, the oldest dropped first. Default
+//     DefaultActivityMaxRecords (100,000); Validate allows up to MaxActivityRecords.
+//   - MaxAge: records older than this are dropped. Default DefaultActivityMaxAge (720h,
+//     30 days).
+type Activity struct {
+	RecordArguments *bool    `json:"record_arguments,omitempty"`
+	MaxRecords      int      `json:"max_records,omitempty"`
+	MaxAge          Duration `json:"max_age,omitempty"`
+}
+
+// Metrics configures GET /metrics (the Prometheus text format). Open serves it without the
+// API key, for a scraper that cannot send one; the default keeps it behind the key like
+// the rest of the API.
+type Metrics struct {
+	Open bool `json:"open,omitempty"`
+}
+
+// Activity log defaults and bounds.
+const (
+	DefaultActivityMaxRecords = 100_000
+	DefaultActivityMaxAge     = 720 * time.Hour
+	MaxActivityRecords        = 10_000_000
+)
+
+// ArgumentsRecorded reports whether calls' arguments are stored (the default).
+func (a Activity) ArgumentsRecorded() bool { return a.RecordArguments == nil || *a.RecordArguments }
+
+// Records returns MaxRecords, or the default when unset.
+func (a Activity) Records() int {
+	if a.MaxRecords <= 0 {
+		return DefaultActivityMaxRecords
+	}
+	return a.MaxRecords
+}
+
+// Age returns MaxAge, or the default when unset.
+func (a Activity) Age() time.Duration {
+	if a.MaxAge <= 0 {
+		return DefaultActivityMaxAge
+	}
+	return time.Duration(a.MaxAge)
 }
 
 // DockerIsolation is the global default for running stdio servers in containers.

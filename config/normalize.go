@@ -112,6 +112,7 @@ func (c *Config) Clone() *Config {
 	}
 	out := *c
 	out.RequireMCPAuth = clonePtr(c.RequireMCPAuth)
+	out.Activity.RecordArguments = clonePtr(c.Activity.RecordArguments)
 	out.TrustedHosts = slices.Clone(c.TrustedHosts)
 	if c.Servers != nil {
 		out.Servers = make([]ServerConfig, len(c.Servers))

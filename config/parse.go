@@ -123,6 +123,18 @@ func (p *parser) config(data []byte) *Config {
 				"default_image": func(path string, raw json.RawMessage) { p.str(path, raw, &c.DockerIsolation.DefaultImage) },
 			})
 		},
+		"activity": func(path string, raw json.RawMessage) {
+			p.fields(path, raw, map[string]func(string, json.RawMessage){
+				"record_arguments": func(path string, raw json.RawMessage) { p.boolPtr(path, raw, &c.Activity.RecordArguments) },
+				"max_records":      func(path string, raw json.RawMessage) { p.integer(path, raw, &c.Activity.MaxRecords) },
+				"max_age":          func(path string, raw json.RawMessage) { p.duration(path, raw, &c.Activity.MaxAge) },
+			})
+		},
+		"metrics": func(path string, raw json.RawMessage) {
+			p.fields(path, raw, map[string]func(string, json.RawMessage){
+				"open": func(path string, raw json.RawMessage) { p.boolean(path, raw, &c.Metrics.Open) },
+			})
+		},
 		"mcpServers": func(path string, raw json.RawMessage) { c.Servers = p.servers(path, raw) },
 	})
 	return c

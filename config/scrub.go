@@ -151,6 +151,35 @@ func isSchemeByte(c byte) bool {
 	return isLetter(c) || c >= '0' && c <= '9' || c == '+' || c == '.' || c == '-'
 }
 
+// ReplaceValues returns text with only the values replaced: URLs keep their credentials
+// and query values unless they are values. It is for text that is the user's own data
+// (the arguments an agent passed to a tool), where a URL's query is what the agent meant
+// and only the secrets must go. The nil *Scrubber returns text.
+func (s *Scrubber) ReplaceValues(text string) string {
+	if s == nil {
+		return text
+	}
+	return s.replaceValues(text)
+}
+
+// Merge returns a Scrubber that replaces the values of s and of o; either may be nil.
+func (s *Scrubber) Merge(o *Scrubber) *Scrubber {
+	switch {
+	case o == nil || len(o.values) == 0:
+		return s
+	case s == nil || len(s.values) == 0:
+		return o
+	}
+	all := append(slices.Clone(s.values), o.values...)
+	slices.SortFunc(all, func(a, b string) int {
+		if len(a) != len(b) {
+			return len(b) - len(a)
+		}
+		return strings.Compare(a, b)
+	})
+	return &Scrubber{values: slices.Compact(all)}
+}
+
 // replaceValues replaces the union of all occurrences of all values.
 func (s *Scrubber) replaceValues(text string) string {
 	type span struct{ start, end int }

@@ -57,7 +57,8 @@ const (
 //     oauth.client_secret are well formed;
 //   - listen is host:port, tools_limit is 0..1000, restart_concurrency is 0..256,
 //     call_tool_timeout is not negative, max_message_bytes is 0 or 64 KiB..1 GiB,
-//     trusted_hosts has no empty entries.
+//     trusted_hosts has no empty entries;
+//   - activity.max_records is 0..MaxActivityRecords and activity.max_age is not negative.
 //
 // Zero values mean "use the default" (see Normalize), so an unnormalised config validates.
 func (c *Config) Validate() []FieldError {
@@ -87,6 +88,12 @@ func (c *Config) Validate() []FieldError {
 			MinMessageBytes, MaxMessageBytesLimit, DefaultMaxMessageBytes)
 	}
 	v.dockerName("docker_isolation.default_image", c.DockerIsolation.DefaultImage)
+	if n := c.Activity.MaxRecords; n < 0 || n > MaxActivityRecords {
+		v.fail("activity.max_records", "must be between 0 and %d (0 means the default, %d)", MaxActivityRecords, DefaultActivityMaxRecords)
+	}
+	if c.Activity.MaxAge < 0 {
+		v.fail("activity.max_age", "must not be negative (0 means the default, %s)", DefaultActivityMaxAge)
+	}
 
 	firstUse := make(map[string]int, len(c.Servers))
 	for i, s := range c.Servers {

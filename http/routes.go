@@ -38,6 +38,10 @@ func (s *Server) routes(open, keyed *gin.RouterGroup) {
 		// only the state of a login in progress is accepted, once.
 		open.GET("/oauth/callback", oauthHandlers{s: s, b: b}.callback)
 	}
+	if m := s.opts.Metrics; m != nil {
+		// In the open group: the handler checks the key itself unless metrics.open.
+		open.GET("/metrics", s.metrics(m.Handler()))
+	}
 	if s.opts.Events != nil {
 		// The key by header or ?apikey= (browser EventSource cannot set headers).
 		keyed.GET("/events", s.events)
@@ -82,6 +86,12 @@ func (s *Server) routes(open, keyed *gin.RouterGroup) {
 		h := oauthHandlers{s: s, b: b}
 		api.POST("/servers/:name/login", h.login)
 		api.POST("/servers/:name/logout", h.logout)
+	}
+	if src := s.opts.Activity; src != nil {
+		h := activityHandlers{s: s, src: src}
+		api.GET("/activity", h.list)
+		api.GET("/activity/export", h.export)
+		api.GET("/activity/:id", h.get)
 	}
 	if src := s.opts.Sessions; src != nil {
 		h := sessionHandlers{s: s, src: src}

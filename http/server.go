@@ -73,13 +73,15 @@ type Settings struct {
 	TrustedHosts   []string
 	RequireMCPAuth bool
 	ToolsLimit     int
+	// MetricsOpen serves GET /metrics without the key (config metrics.open).
+	MetricsOpen bool
 }
 
 // SettingsFrom takes the live settings out of a config.
 func SettingsFrom(c *config.Config) Settings {
 	return Settings{
 		APIKey: c.APIKey, TrustedHosts: append([]string(nil), c.TrustedHosts...),
-		RequireMCPAuth: c.MCPAuthRequired(), ToolsLimit: c.ToolsLimit,
+		RequireMCPAuth: c.MCPAuthRequired(), ToolsLimit: c.ToolsLimit, MetricsOpen: c.Metrics.Open,
 	}
 }
 
@@ -119,6 +121,8 @@ type Options struct {
 	Sessions SessionSource  // /api/v1/sessions...
 	MCP      MCPEndpoint    // /mcp and /mcp/server/{name}
 	OAuth    OAuthBackend   // POST /api/v1/servers/{name}/login, /logout; GET /oauth/callback
+	Activity ActivitySource // /api/v1/activity...
+	Metrics  MetricsSink    // GET /metrics, and every request counted
 }
 
 // Server is the gin engine and its settings.
@@ -170,7 +174,11 @@ func New(opts Options) *Server {
 	r.ContextWithFallback = true
 	r.RemoveExtraSlash = false
 	_ = r.SetTrustedProxies(nil)
-	r.Use(s.watchBody, s.recovery, s.logRequests, s.guardHost)
+	r.Use(s.watchBody, s.recovery, s.logRequests)
+	if opts.Metrics != nil {
+		r.Use(s.countRequests)
+	}
+	r.Use(s.guardHost)
 	r.NoRoute(func(c *gin.Context) {
 		s.writeError(c, errorf(actors.CodeNotFound, "no route for %s %s", c.Request.Method, c.Request.URL.Path))
 	})

@@ -558,6 +558,40 @@ func TestContractExerciseEveryOperation(t *testing.T) {
 	)
 	mcpSession(t, p, ct, "/mcp/server/fx")
 
+	// Activity: a call through /mcp makes a record; list, get, export; metrics.
+	c := dialMCP(t, p.URL+"/mcp", p.mcpKey(), "contract")
+	viaProxy(t, c, "fx:echo", map[string]any{"text": "hi"})
+	var firstID uint64
+	waitFor(t, 10*time.Second, "an activity record", func() bool {
+		var page struct {
+			Records []struct {
+				ID uint64 `json:"id"`
+			} `json:"records"`
+		}
+		p.do("GET", "/api/v1/activity?limit=1", nil, &page)
+		if len(page.Records) > 0 {
+			firstID = page.Records[0].ID
+		}
+		return firstID > 0
+	})
+	run(
+		call{"GET", "/api/v1/activity", nil, nil, 200},
+		call{"GET", "/api/v1/activity?server=fx&status=ok&limit=5", nil, nil, 200},
+		call{"GET", "/api/v1/activity?limit=0", nil, nil, 400},
+		call{"GET", "/api/v1/activity?status=fine", nil, nil, 400},
+		call{"GET", "/api/v1/activity?bogus=1", nil, nil, 400},
+		call{"GET", "/api/v1/activity?since=yesterday", nil, nil, 400},
+		call{"GET", "/api/v1/activity", nil, open, 401},
+		call{"GET", fmt.Sprintf("/api/v1/activity/%d", firstID), nil, nil, 200},
+		call{"GET", "/api/v1/activity/99999999", nil, nil, 404},
+		call{"GET", "/api/v1/activity/abc", nil, nil, 400},
+		call{"GET", "/api/v1/activity/export", nil, nil, 200},
+		call{"GET", "/api/v1/activity/export?format=csv&server=fx", nil, nil, 200},
+		call{"GET", "/api/v1/activity/export?format=xml", nil, nil, 400},
+		call{"GET", "/metrics", nil, nil, 200},
+		call{"GET", "/metrics", nil, open, 401},
+	)
+
 	// Every operation must have been exercised.
 	seen := map[string]bool{}
 	statuses := map[string][]int{}

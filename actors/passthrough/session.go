@@ -57,6 +57,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/mcpproxy/mcpproxy/actors/activity"
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
 	"github.com/mcpproxy/mcpproxy/config"
 )
@@ -136,6 +137,9 @@ type Options struct {
 	Logger *slog.Logger
 	// InitTimeout default DefaultInitTimeout.
 	InitTimeout time.Duration
+	// Activity takes the activity record of each Recorded request when its answer is
+	// matched (activity.go); nil records none. It must not block.
+	Activity func(activity.Record)
 }
 
 // NewProps returns the props of one session actor.
@@ -164,6 +168,9 @@ type (
 	Post struct {
 		Msgs []Message
 		Out  *Stream
+		// Credential names the credential the POST presented (actors.Caller), for the
+		// activity records of its requests.
+		Credential string
 	}
 	// Listen makes Out the session's GET stream, replacing an older one (a client that
 	// reconnects may not have seen the old one break); undelivered messages move to it.
@@ -206,6 +213,7 @@ type (
 		result json.RawMessage
 		rpcErr *upstream.RPCError
 		err    error
+		out    outcome
 	}
 	notified     struct{ post int }
 	fromUpstream struct {
@@ -264,6 +272,7 @@ type session struct {
 	opening    chan openResult
 	cancelOpen context.CancelFunc
 
+	client  activity.ClientInfo // the agent's, from its initialize
 	seq     int
 	calls   []*call              // requests in flight upstream, oldest first
 	posts   map[int]*pendingPost // posts whose notifications are being written
@@ -298,6 +307,8 @@ type call struct {
 	st        *stream
 	cancel    context.CancelFunc
 	cancelled bool // the agent sent notifications/cancelled for it
+	// rec is the call's activity record, nil for a request the log does not keep.
+	rec *activity.Record
 }
 
 // pendingPost is a post waiting for its notifications to be written.
@@ -350,6 +361,7 @@ func (s *session) Receive(ctx actor.Context) {
 func (s *session) start(ctx actor.Context) {
 	s.sys, s.self = ctx.ActorSystem(), ctx.Self()
 	s.rules = s.o.Target.Tools
+	s.client = clientInfo(s.o.Init)
 	s.timeout = s.o.Target.Timeout
 	if s.timeout <= 0 {
 		s.timeout = config.DefaultCallToolTimeout
@@ -451,7 +463,7 @@ func (s *session) post(ctx actor.Context, m Post) {
 		case msg.IsRequest():
 			s.seq++
 			c := &call{seq: s.seq, agentID: msg.ID, key: canon(msg.ID), method: msg.Method, params: msg.Params,
-				token: progressToken(msg.Params, "_meta"), st: st}
+				token: progressToken(msg.Params, "_meta"), st: st, rec: s.newRecord(msg, m.Credential)}
 			calls = append(calls, c)
 		case msg.Method == string(mcp.MethodNotificationCancelled):
 			if n, c := s.cancellation(msg); c != nil {
@@ -567,7 +579,9 @@ func (s *session) startCalls(calls []*call) {
 		up, sys, self, timeout, seq, id, method, params := s.up, s.sys, s.self, s.timeout, c.seq, c.upID, c.method, c.params
 		c.params = nil
 		go func() {
+			began := time.Now()
 			res, rpcErr, err := up.Call(cctx, id, method, params)
+			took := time.Since(began)
 			cancel()
 			if errors.Is(err, context.DeadlineExceeded) {
 				// A request past its time is cancelled upstream too, so the server stops
@@ -577,7 +591,9 @@ func (s *session) startCalls(calls []*call) {
 				_ = up.Notify(nctx, string(mcp.MethodNotificationCancelled), p)
 				ncancel()
 			}
-			sys.Root.Send(self, callDone{seq: seq, result: res, rpcErr: rpcErr, err: err})
+			out := inspect(method, res)
+			out.took = took
+			sys.Root.Send(self, callDone{seq: seq, result: res, rpcErr: rpcErr, err: err, out: out})
 		}()
 	}
 }
@@ -591,6 +607,7 @@ func (s *session) onCallDone(d callDone) {
 	}
 	c := s.calls[i]
 	s.calls = slices.Delete(s.calls, i, i+1)
+	s.record(c, &d, "")
 	s.finishCall(c, s.answer(c, d))
 }
 
@@ -612,6 +629,7 @@ func (s *session) finishCall(c *call, resp []byte) {
 
 // failCall answers a request the session can no longer relay.
 func (s *session) failCall(c *call, why string) {
+	s.record(c, nil, why)
 	if c.cancelled {
 		s.finishCall(c, nil)
 		return

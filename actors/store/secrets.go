@@ -234,9 +234,29 @@ func (s *Store) SetSecret(name, value string) (SecretMeta, error) {
 			return fmt.Errorf("set secret %q: %w", name, err)
 		}
 		meta = SecretMeta{Name: name, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt}
+		s.secretsGen.Add(1)
 		return nil
 	})
 	return meta, err
+}
+
+// SecretsGeneration changes whenever a secret is set or deleted.
+func (s *Store) SecretsGeneration() uint64 { return s.secretsGen.Load() }
+
+// SecretValues returns the values of every secret that decrypts, for scrubbing text of
+// them; a secret that does not decrypt is left out (it resolves to nothing either).
+func (s *Store) SecretValues() ([]string, error) {
+	metas, err := s.ListSecrets()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(metas))
+	for _, m := range metas {
+		if v, err := s.SecretValue(m.Name); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out, nil
 }
 
 // SecretValue returns the decrypted value of the secret. It returns an error
@@ -324,6 +344,7 @@ func (s *Store) DeleteSecret(name string) error {
 		if err := db.Delete(k, pebble.Sync); err != nil {
 			return fmt.Errorf("delete secret %q: %w", name, err)
 		}
+		s.secretsGen.Add(1)
 		return nil
 	})
 }

@@ -16,6 +16,8 @@
 //	                                   registered client of an authorization server
 //	tp/<server name>                   the server's tool pins (pins.go): the approved
 //	                                   definition and SHA-256 of each tool, by tool name
+//	ac/<id: 8-byte big-endian uint64>  activity record (activity.go), as actors/activity encodes it
+//	meta/lastActivityID                highest activity id ever written (8-byte big-endian)
 //
 // Big-endian event ids make byte order equal numeric order, so an iterator
 // walks events oldest first. meta/lastEventID is written in the same batch as
@@ -69,6 +71,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -133,6 +136,9 @@ type Store struct {
 	// loading of the key.
 	secretsMu sync.Mutex
 	key       *secretKey
+	// secretsGen counts the changes of secret values, so that a reader that keeps something
+	// derived from them (the activity log's scrubber) knows when to build it again.
+	secretsGen atomic.Uint64
 }
 
 // Open opens (or creates) the store in dir. dir is created with mode 0700 if

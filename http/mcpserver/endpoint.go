@@ -125,6 +125,9 @@ type Options struct {
 	// Heartbeat is the interval of pings on an agent's GET stream, which finds dead
 	// connections. Default 30 s; negative sends none.
 	Heartbeat time.Duration
+	// Activity records /mcp's tool calls and the passthrough requests this package
+	// refuses itself (the passthrough session actors record the rest). Nil records none.
+	Activity Recorder
 }
 
 // Defaults of Options.

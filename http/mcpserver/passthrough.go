@@ -16,6 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpproxy/mcpproxy/actors"
+	"github.com/mcpproxy/mcpproxy/actors/activity"
 	"github.com/mcpproxy/mcpproxy/actors/passthrough"
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
 	mhttp "github.com/mcpproxy/mcpproxy/http"
@@ -143,6 +144,7 @@ func (h ptHandler) post(w http.ResponseWriter, r *http.Request) {
 		answers := make([]passthrough.Wire, len(reqs))
 		for i, m := range reqs {
 			answers[i] = passthrough.Failure(m, passthrough.CodeRefused, revoked.Error())
+			h.recordRevoked(r, m, revoked)
 		}
 		if batch {
 			writeJSON(w, http.StatusOK, answers)
@@ -322,4 +324,23 @@ func flush(w http.ResponseWriter) {
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// recordRevoked records a request refused because the registry closed its session, if it
+// is one the activity log keeps (passthrough.Recorded).
+func (h ptHandler) recordRevoked(r *http.Request, m passthrough.Message, why error) {
+	if h.e.opts.Activity == nil {
+		return
+	}
+	rec, ok := passthrough.NewRecord(m.Method, m.Params)
+	if !ok {
+		return
+	}
+	rec.StartedAt, rec.Endpoint, rec.Server = time.Now().UTC(), h.endpoint, h.name
+	if c, ok := actors.CallerFrom(r.Context()); ok {
+		rec.Credential, rec.SessionID = c.Credential, c.SessionID
+		rec.Client = activity.ClientInfo{Name: c.ClientName, Version: c.ClientVersion}
+	}
+	rec.Outcome, rec.Reason, rec.Error = activity.OutcomeRefused, activity.ReasonRevoked, why.Error()
+	h.e.opts.Activity.Record(rec)
 }

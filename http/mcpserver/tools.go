@@ -3,6 +3,7 @@ package mcpserver
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -123,26 +124,36 @@ func (e *Endpoint) toolsLimit() int {
 // callTool handles the call_tool tool: every failure the proxy decides (bad name, unknown,
 // quarantined, disabled or not-ready server, unknown tool, timeout, upstream gone) is a tool
 // error naming the reason; the upstream's own result, error or not, comes back unchanged.
+//
+// Every call is recorded in the activity log (activity.go), refusals included.
 func (e *Endpoint) callTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	rec := e.newRecord(ctx)
 	name, err := req.RequireString("name")
 	if err != nil {
-		return mcp.NewToolResultError(err.Error()), nil
+		return e.refuse(rec, err.Error()), nil
 	}
 	serverName, tool, ok := strings.Cut(name, ":")
+	rec.Server, rec.Tool = serverName, tool
 	if !ok || serverName == "" || tool == "" {
-		return mcp.NewToolResultErrorf("name %q must be \"server:tool\" as retrieve_tools gives it", name), nil
+		rec.Server, rec.Tool = "", name
+		return e.refuse(rec, fmt.Sprintf("name %q must be \"server:tool\" as retrieve_tools gives it", name)), nil
 	}
 	var args any = map[string]any{}
 	if v, ok := req.GetArguments()["arguments"]; ok && v != nil {
+		rec.Arguments = encodeArguments(v)
 		if _, isObject := v.(map[string]any); !isObject {
-			return mcp.NewToolResultError("arguments must be an object"), nil
+			return e.refuse(rec, "arguments must be an object"), nil
 		}
 		args = v
 	}
+	ctx, timing := actors.WithCallTiming(ctx)
 	res, err := e.forward(ctx, serverName, tool, args, req.Params.Meta)
+	rec.Upstream = timing.Upstream
 	if err != nil {
+		e.recordFailure(rec, err)
 		return mcp.NewToolResultError(err.Error()), nil
 	}
+	e.recordResult(rec, res)
 	return res, nil
 }
 

@@ -35,11 +35,13 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/mcpproxy/mcpproxy/actors"
+	"github.com/mcpproxy/mcpproxy/actors/activity"
 	"github.com/mcpproxy/mcpproxy/actors/store"
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
 	"github.com/mcpproxy/mcpproxy/config"
 	mhttp "github.com/mcpproxy/mcpproxy/http"
 	"github.com/mcpproxy/mcpproxy/http/mcpserver"
+	"github.com/mcpproxy/mcpproxy/metrics"
 )
 
 // Options configure Start. The zero value starts with the defaults of API.md.
@@ -88,7 +90,11 @@ type Daemon struct {
 	// Sessions is the sessions actor's client: the MCP session table and the passthrough
 	// sessions.
 	Sessions *actors.SessionsClient
-	HTTP     *mhttp.Server
+	// Activity is the activity log's client (actors/activity): every tool call agents make.
+	Activity *activity.Client
+	// Metrics is the daemon's Prometheus registry, served at /metrics.
+	Metrics *metrics.Metrics
+	HTTP    *mhttp.Server
 
 	// Watcher follows the config file; ConfigErrors holds the errors of the last invalid
 	// edit (nil when the file is valid), for the doctor.
@@ -285,11 +291,14 @@ func (d *Daemon) startActors() {
 	}))
 	d.Hub = d.System.Root.Spawn(actors.NewHubProps(actors.HubOptions{Store: d.Store, Logger: d.Logger, KeepAlive: d.opts.EventsKeepAlive}))
 	d.ops = newOps(d)
+	d.startMetrics()
+	d.startActivity()
 	// The MCP session table and the passthrough sessions; MCPPROXY_MCP_SESSION_IDLE_TTL (a
 	// Go duration) overrides how long an idle session lives. The registry is asked for
 	// passthrough targets once it runs (d.Client is set below, before anything is served).
 	idle, _ := time.ParseDuration(os.Getenv("MCPPROXY_MCP_SESSION_IDLE_TTL"))
 	sessions, err := actors.SpawnSessions(d.System, actors.SessionsOptions{Store: d.Store, Logger: d.Logger, IdleTTL: idle,
+		Activity: d.Activity.Record,
 		Target: func(ctx context.Context, name string) (actors.PassthroughTarget, error) {
 			return d.Client.PassthroughTarget(ctx, name)
 		}})
@@ -299,6 +308,7 @@ func (d *Daemon) startActors() {
 	d.Sessions = sessions
 	reg, err := d.System.Root.SpawnNamed(actors.NewRegistryProps(actors.RegistryOptions{
 		Config: d.fileConfig, ConfigPath: d.ConfigPath, Hub: d.Hub, Sessions: sessions.PID(), Logger: d.Logger,
+		Observer: d.Metrics,
 		Secret: func(name string) (string, bool) {
 			v, err := d.Store.SecretValue(name)
 			return v, err == nil
@@ -315,6 +325,7 @@ func (d *Daemon) startActors() {
 				}
 				d.HTTP.SetSettings(mhttp.SettingsFrom(c))
 			}
+			d.Activity.Configure(c.Activity)
 		},
 		Dial: upstream.Options{Logger: d.Logger, ClientName: "mcpproxy", ClientVersion: d.opts.Version,
 			CommandWrapper: d.ops.docker.Wrap, AfterClose: d.ops.docker.AfterStop},
@@ -333,7 +344,7 @@ func (d *Daemon) startHTTP() {
 	ip := net.ParseIP(host)
 	// The MCP endpoints for agents; their sessions are the sessions actor's.
 	mcpEP := mcpserver.New(mcpserver.Options{Backend: d.Client, Sessions: d.Sessions, Logger: d.Logger,
-		Version: d.opts.Version, Heartbeat: d.opts.MCPHeartbeat})
+		Version: d.opts.Version, Heartbeat: d.opts.MCPHeartbeat, Activity: d.Activity})
 	d.stoppers = append(d.stoppers, mcpEP.Close)
 	d.HTTP = mhttp.New(mhttp.Options{
 		Backend: d.Client, Settings: mhttp.SettingsFrom(d.Config), Version: d.opts.Version,
@@ -347,6 +358,8 @@ func (d *Daemon) startHTTP() {
 		Sessions:      d.Sessions,
 		MCP:           mcpEP,
 		OAuth:         d.Client,
+		Activity:      d.Activity,
+		Metrics:       d.Metrics,
 		HeaderTimeout: d.opts.HeaderTimeout, ReadTimeout: d.opts.ReadTimeout,
 	})
 	base, cancel := context.WithCancel(context.Background())
@@ -443,8 +456,9 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("stopping upstreams: %w", err))
 	}
 	// The sessions actor goes first: its last records are written before the store closes,
-	// and the registry no longer has sessions to revoke.
-	for _, pid := range []*actor.PID{d.Sessions.PID(), d.Registry, d.Hub} {
+	// and the registry no longer has sessions to revoke. Then the activity log, which has
+	// the last calls' records (the passthrough sessions' among them) to write.
+	for _, pid := range []*actor.PID{d.Sessions.PID(), d.Activity.PID(), d.Registry, d.Hub} {
 		// PoisonFuture's own timeout is 10 s; ctx is the bound that counts.
 		done := make(chan struct{})
 		f := d.System.Root.PoisonFuture(pid)
