@@ -76,6 +76,9 @@ type Target struct {
 	// Gen is the registry's generation when it gave this target; a revocation names the
 	// generation below which sessions end (see actors.RevokePassthrough).
 	Gen int
+	// ReadOnly is the readOnlyHint of the server's tools as the registry last listed them,
+	// for Options.Visible before the session's own tools/list.
+	ReadOnly map[string]bool
 }
 
 // String and LogValue keep the resolved config, which holds the server's secrets, out of
@@ -133,6 +136,9 @@ type Options struct {
 	Logger *slog.Logger
 	// InitTimeout default DefaultInitTimeout.
 	InitTimeout time.Duration
+	// Visible, if set, says which tools the agent may see and call (visible.go): its
+	// tools/list answers show only those, and a tools/call of another is refused.
+	Visible func(tool string, readOnly bool) bool
 }
 
 // NewProps returns the props of one session actor.
@@ -269,6 +275,9 @@ type session struct {
 	backlog [][]byte             // for the next GET stream
 	dropped int
 	asks    map[string]chan answer // server-to-client requests awaiting the agent, by id
+	// readOnly is the readOnlyHint of each tool the session's tools/list answers named,
+	// kept only when Options.Visible is set.
+	readOnly map[string]bool
 }
 
 // stream is the session's view of one POST stream.
@@ -291,6 +300,7 @@ type call struct {
 	st        *stream
 	cancel    context.CancelFunc
 	cancelled bool // the agent sent notifications/cancelled for it
+	refusal   string // why it may not go upstream (visible.go), "" if it may
 }
 
 // pendingPost is a post waiting for its notifications to be written.
@@ -442,6 +452,9 @@ func (s *session) post(ctx actor.Context, m Post) {
 			s.seq++
 			c := &call{seq: s.seq, agentID: msg.ID, key: canon(msg.ID), method: msg.Method, params: msg.Params,
 				token: progressToken(msg.Params, "_meta"), st: st}
+			if msg.Method == string(mcp.MethodToolsCall) {
+				c.refusal = s.callRefusal(msg.Params)
+			}
 			calls = append(calls, c)
 		case msg.Method == string(mcp.MethodNotificationCancelled):
 			if n, c := s.cancellation(msg); c != nil {
@@ -543,6 +556,10 @@ func (s *session) onNotified(ctx actor.Context, m notified) {
 // answer with the call's number.
 func (s *session) startCalls(calls []*call) {
 	for _, c := range calls {
+		if c.refusal != "" {
+			s.refuse(c)
+			continue
+		}
 		cctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 		c.cancel = cancel
 		s.calls = append(s.calls, c)
@@ -621,6 +638,9 @@ func (s *session) answer(c *call, d callDone) []byte {
 	case d.err == nil:
 		if len(d.result) == 0 {
 			d.result = json.RawMessage("{}")
+		}
+		if c.method == string(mcp.MethodToolsList) {
+			d.result = s.filterTools(d.result)
 		}
 		m = Wire{JSONRPC: "2.0", ID: c.agentID, Result: d.result}
 	case errors.Is(d.err, context.DeadlineExceeded):

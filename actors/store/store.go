@@ -13,6 +13,8 @@
 //	sc/<secret name>                   secret as JSON: times, key id, nonce, AES-256-GCM ciphertext
 //	oa/<kind>/<name>                   sealed OAuth record (oauth.go): tokens of a server, a
 //	                                   registered client of an authorization server
+//	tk/<token name>                    agent token as JSON (tokens.go): scope, times and the
+//	                                   token's SHA-256, never the token
 //
 // Big-endian event ids make byte order equal numeric order, so an iterator
 // walks events oldest first. meta/lastEventID is written in the same batch as
@@ -85,6 +87,7 @@ const (
 	prefixSession  = "se/"
 	prefixSecret   = "sc/"
 	prefixOAuth    = "oa/"
+	prefixToken    = "tk/"
 	keyLastEventID = "meta/lastEventID"
 	keyEventsClean = "meta/eventsClean"
 )
