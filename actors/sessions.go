@@ -768,3 +768,4 @@ func mergeSessions(stored, live []store.Session) []store.Session {
 	})
 	return stored
 }
+func (closeCredential) IgnoreDeadLetterLogging() {}

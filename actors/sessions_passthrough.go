@@ -32,7 +32,7 @@ func (t *sessions) openPT(ctx actor.Context, m openPassthrough) {
 		return
 	}
 	if m.Scope != nil && !m.Scope.AllowsServer(m.Server) {
-		ctx.Respond(openReply{Err: errScopeServer(m.Server)})
+		ctx.Respond(openReply{Err: ErrServerOutOfScope(m.Server)})
 		return
 	}
 	now := time.Now()
@@ -283,8 +283,8 @@ func (t *sessions) revoke(m RevokePassthrough) {
 	}
 }
 
-// errScopeServer refuses a server outside an agent token's scope.
-func errScopeServer(server string) error {
+// ErrServerOutOfScope refuses a server outside an agent token's scope (CodeForbidden).
+func ErrServerOutOfScope(server string) error {
 	return Errorf(CodeForbidden, "the agent token does not allow server %q", server)
 }
 

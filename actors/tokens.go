@@ -252,7 +252,7 @@ func expired(t store.Token, now time.Time) bool {
 func scopeRefusal(scope Scope, server, tool string, readOnly bool) error {
 	switch {
 	case !scope.AllowsServer(server):
-		return errScopeServer(server)
+		return ErrServerOutOfScope(server)
 	case scope.AllowsTool(server, tool, readOnly):
 		return nil
 	case !readOnly && scope.AllowsTool(server, tool, true):

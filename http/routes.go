@@ -80,6 +80,12 @@ func (s *Server) routes(open, keyed *gin.RouterGroup) {
 		api.POST("/servers/:name/login", h.login)
 		api.POST("/servers/:name/logout", h.logout)
 	}
+	if b := s.opts.Tokens; b != nil {
+		h := tokensHandlers{s: s, b: b}
+		api.POST("/tokens", h.create)
+		api.GET("/tokens", h.list)
+		api.DELETE("/tokens/:name", h.revoke)
+	}
 	if src := s.opts.Sessions; src != nil {
 		h := sessionHandlers{s: s, src: src}
 		api.GET("/sessions", h.list)

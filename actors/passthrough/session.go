@@ -299,7 +299,7 @@ type call struct {
 	token     string          // canonical progress token, "" if none
 	st        *stream
 	cancel    context.CancelFunc
-	cancelled bool // the agent sent notifications/cancelled for it
+	cancelled bool   // the agent sent notifications/cancelled for it
 	refusal   string // why it may not go upstream (visible.go), "" if it may
 }
 
