@@ -35,7 +35,9 @@ func (p *proxy) createToken(spec map[string]any) actors.CreatedToken {
 	return out
 }
 
-func bearerOf(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+func bearerOf(tok string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + tok}
+}
 
 // retrieved runs retrieve_tools and returns the names of the hits and the total.
 func retrieved(t *testing.T, c *client.Client, query string) ([]string, int) {
