@@ -89,9 +89,17 @@ func askValue[T any](c *Client, ctx context.Context, msg any) (T, error) {
 	return v, nil
 }
 
-// Servers lists every configured server, sorted by name.
+// callerScope is the scope of the caller ctx carries (nil: everything, as for REST and the
+// daemon's own calls).
+func callerScope(ctx context.Context) Scope {
+	caller, _ := CallerFrom(ctx)
+	return caller.Scope
+}
+
+// Servers lists every configured server, sorted by name; only those its scope allows for
+// a caller with an agent token (CallerFrom(ctx)).
 func (c *Client) Servers(ctx context.Context) ([]Server, error) {
-	return askValue[[]Server](c, ctx, listServers{})
+	return askValue[[]Server](c, ctx, listServers{Scope: callerScope(ctx)})
 }
 
 // ServerList lists every server with the registry's version number.
@@ -135,9 +143,10 @@ func (c *Client) ServerTools(ctx context.Context, name string) (ServerTools, err
 }
 
 // SearchTools ranks reachable tools for query (all of them by name when query is blank)
-// and returns at most limit hits and the index size.
+// and returns at most limit hits and the index size; for a caller with an agent token, only
+// the tools its scope allows, and their number.
 func (c *Client) SearchTools(ctx context.Context, query string, limit int) ([]ToolHit, int, error) {
-	r, err := askValue[searchResult](c, ctx, searchTools{Query: query, Limit: limit})
+	r, err := askValue[searchResult](c, ctx, searchTools{Query: query, Limit: limit, Scope: callerScope(ctx)})
 	return r.Hits, r.Total, err
 }
 
@@ -154,7 +163,8 @@ func (c *Client) Apply(ctx context.Context, cfg *config.Config, source string) (
 // CallTool calls "server:tool" with args. timeout 0 means the config's call_tool_timeout.
 // The upstream's result comes back unchanged, including isError. When meta carries a
 // progress token and progress is not nil, the upstream's progress notifications for the
-// call go to progress, all of them before CallTool returns.
+// call go to progress, all of them before CallTool returns. A caller with an agent token
+// (CallerFrom(ctx)) gets CodeForbidden for a tool outside its scope.
 func (c *Client) CallTool(ctx context.Context, name string, args any, meta *mcp.Meta, timeout time.Duration, progress ProgressSink) (*mcp.CallToolResult, error) {
 	// The upstream actor bounds the call itself (timeout, else call_tool_timeout) and always
 	// answers, so a caller without a deadline of its own waits for that answer rather than
@@ -166,7 +176,7 @@ func (c *Client) CallTool(ctx context.Context, name string, args any, meta *mcp.
 	if timeout > 0 && timeout+time.Second < wait {
 		wait = timeout + time.Second
 	}
-	res, err := c.ask(ctx, callTool{Name: name, Args: args, Meta: meta, Timeout: timeout, Progress: progress}, wait)
+	res, err := c.ask(ctx, callTool{Name: name, Args: args, Meta: meta, Timeout: timeout, Progress: progress, Scope: callerScope(ctx)}, wait)
 	if err != nil {
 		return nil, err
 	}

@@ -73,6 +73,22 @@
 //     and the backlog for the next GET stream. Like the upstream actor, its Stopping closes
 //     the connection synchronously, so when the sessions actor sees it terminated, its
 //     process is gone.
+//   - tokens actor (tokens_actor.go, tokens.go, client TokensClient), named "tokens": the
+//     agent tokens (name, scope, times; only the SHA-256 of each token, in the store under
+//     tk/), the expiry timer (one time.AfterFunc for the next token to expire, which ends it
+//     and has the sessions actor close its sessions: no request has to notice) and the
+//     last-used times, kept in memory and written in one synced batch at most every
+//     TokensOptions.FlushEvery (30 s) and when it stops, so a request costs no store write.
+//     Verification compares the presented token's digest with every stored one in constant
+//     time. A token's scope (tokenScope, an actors.Scope) never changes, so it travels in
+//     Caller and in messages and is read from other actors: the registry filters
+//     searchTools and listServers and refuses callTool outside it (before anything else, so
+//     a token learns nothing beyond it); the sessions actor refuses a passthrough open
+//     outside it and hands the session actor a visibility predicate that filters tools/list
+//     and refuses tools/call. Every session records the credential it was opened with and
+//     answers only it (credentialMismatch); closeCredential, from the tokens actor on a
+//     revocation (forwarded with the requester as sender, who is answered once the sessions
+//     are closed) or an expiry, closes them at once.
 //   - store (actors/store): pebble, opened once by the daemon and closed last.
 //   - secrets service (secrets.go): values live in the store (sealed there); who uses a
 //     secret is the registry's answer (config.Config.SecretUsers over its cfg), and a change
@@ -103,13 +119,17 @@
 // a system message that protoactor delivers before any request) 128 at a time, so that
 // tearing down 10,000 servers leaves requests their turn. recountStatus is for tests.
 //
-// sessions actor: for mcp-go's sessions (/mcp) newSession, setClient, countCall,
+// tokens actor: createToken, listTokens, revokeToken (forwarded to the sessions actor as
+// closeCredential with the caller as sender), verifyToken (the digest, never the token);
+// internal tokensExpiryDue and tokensFlushDue. It sends the sessions actor closeCredential.
+//
+// sessions actor: for mcp-go's sessions (/mcp) newSession, setClient, bindCredential, countCall,
 // beginRequest and endRequest (around every request), sessionLive, terminate,
 // registerPurge; for passthrough sessions openPassthrough (answered when the session has
 // opened or failed), abandonOpen, passthroughPost and passthroughListen (forwarded to the
 // session actor with the caller as sender), passthroughEnd, deletePassthrough (answered
 // once the session's connection is closed), countPassthrough; RevokePassthrough from the
-// registry; listSessions and getSession (answered by the writer goroutine after the writes
+// registry; closeCredential from the tokens actor; listSessions and getSession (answered by the writer goroutine after the writes
 // queued before), closeAllSessions (shutdown); internal targetReady and sessionsTick; from
 // its children passthrough.Opened, OpenFailed and Lost, and *actor.Terminated.
 //

@@ -14,6 +14,8 @@ import (
 type (
 	listServers struct {
 		Versioned bool // answer a ServerList instead of a bare slice
+		// Scope, when set (an agent token's), keeps only the servers it allows.
+		Scope Scope
 	}
 	getServer struct{ Name string }
 	getStatus struct{}
@@ -34,6 +36,8 @@ type (
 	searchTools    struct {
 		Query string
 		Limit int
+		// Scope, when set, keeps only the tools it allows (and counts only those).
+		Scope Scope
 	}
 	searchResult struct {
 		Hits  []ToolHit
@@ -46,6 +50,8 @@ type (
 		Timeout time.Duration // 0: the config's call_tool_timeout
 		// Progress receives the call's progress notifications when Meta asks for them.
 		Progress ProgressSink
+		// Scope, when set, refuses a tool outside it before anything reaches the upstream.
+		Scope Scope
 	}
 	getConfig   struct{}
 	applyConfig struct {

@@ -41,7 +41,10 @@ func (r *registry) passthroughTarget(ctx actor.Context, m getPassthroughTarget) 
 	cfg := r.eff.Prepared(rw.cfg)
 	// Gen is the registry's generation now: a revocation sent later names a higher one, so
 	// a session dialled with this target ends then, even if it is still opening.
-	target := PassthroughTarget{Dial: r.dialOptions(), Timeout: r.eff.Timeout(), Gen: r.gen, Tools: r.rules(m.Name, rw)}
+	target := PassthroughTarget{Dial: r.dialOptions(), Timeout: r.eff.Timeout(), Gen: r.gen, Tools: r.rules(m.Name, rw), ReadOnly: make(map[string]bool, len(rw.tools))}
+	for _, t := range rw.tools {
+		target.ReadOnly[t.Raw] = t.ReadOnly()
+	}
 	resolve, sender, sys, name, tokens := r.resolver(), ctx.Sender(), r.sys, m.Name, r.tokensFor(m.Name)
 	go func() {
 		resolved, scrub, err := resolve(cfg)

@@ -308,9 +308,12 @@ func (r *registry) Receive(ctx actor.Context) {
 	case upstreamStatus:
 		r.onStatus(ctx, m)
 	case listServers:
-		if m.Versioned {
+		switch {
+		case m.Versioned:
 			ctx.Respond(reply{v: ServerList{Version: r.version, Servers: r.servers()}})
-		} else {
+		case m.Scope != nil:
+			ctx.Respond(reply{v: slices.DeleteFunc(r.servers(), func(s Server) bool { return !m.Scope.AllowsServer(s.Name) })})
+		default:
 			ctx.Respond(reply{v: r.servers()})
 		}
 	case getServer:
@@ -1120,19 +1123,48 @@ func (r *registry) tool(server, raw string) (Tool, bool) {
 }
 
 func (r *registry) search(ctx actor.Context, m searchTools) {
+	limit := m.Limit
+	if m.Scope != nil {
+		// Ranked over every tool, then cut to the scope: the best limit tools the caller
+		// may use, not the allowed ones among the best limit.
+		limit = r.index.Len()
+	}
 	var hits []search.Hit
 	if strings.TrimSpace(m.Query) == "" {
-		hits = r.index.All(m.Limit)
+		hits = r.index.All(limit)
 	} else {
-		hits = r.index.Search(m.Query, m.Limit)
+		hits = r.index.Search(m.Query, limit)
 	}
-	out := make([]ToolHit, 0, len(hits))
+	out := make([]ToolHit, 0, min(len(hits), m.Limit))
 	for _, h := range hits {
-		if t, ok := r.tool(h.Server, h.Tool); ok {
+		if len(out) == m.Limit {
+			break
+		}
+		if t, ok := r.tool(h.Server, h.Tool); ok && (m.Scope == nil || m.Scope.AllowsTool(t.Server, t.Raw, t.ReadOnly())) {
 			out = append(out, ToolHit{Tool: t, Score: h.Score})
 		}
 	}
-	ctx.Respond(reply{v: searchResult{Hits: out, Total: r.index.Len()}})
+	total := r.index.Len()
+	if m.Scope != nil {
+		total = r.toolsInScope(m.Scope)
+	}
+	ctx.Respond(reply{v: searchResult{Hits: out, Total: total}})
+}
+
+// toolsInScope counts the indexed tools that scope allows.
+func (r *registry) toolsInScope(scope Scope) int {
+	n := 0
+	for name, rw := range r.rows {
+		if !scope.AllowsServer(name) || r.index.ServerLen(name) == 0 {
+			continue
+		}
+		for _, t := range rw.tools {
+			if scope.AllowsTool(name, t.Raw, t.ReadOnly()) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // unreachable says why a server's tools cannot be used now, or returns its row.
@@ -1160,6 +1192,14 @@ func (r *registry) callTool(ctx actor.Context, m callTool) {
 	if !ok || server == "" || tool == "" {
 		ctx.Respond(callToolReply{Err: Errorf(CodeInvalidArgument, "tool name %q must be \"server:tool\"", m.Name).refused(activity.ReasonInvalid)})
 		return
+	}
+	if m.Scope != nil {
+		// Before anything else, so that a token learns nothing of what lies outside it.
+		t, _ := r.tool(server, tool)
+		if err := scopeRefusal(m.Scope, server, tool, t.ReadOnly()); err != nil {
+			ctx.Respond(callToolReply{Err: err})
+			return
+		}
 	}
 	rw, err := r.unreachable(server)
 	if err != nil {

@@ -120,8 +120,12 @@ type (
 		ID   string
 		Info mcp.Implementation
 	}
-	countCall     struct{ ID string }
-	beginRequest  struct{ ID, Endpoint string }
+	countCall struct{ ID string }
+	// bindCredential records the credential an /mcp session was initialized with.
+	bindCredential struct{ ID, Credential string }
+	// beginRequest carries the request's credential: a session answers only the
+	// credential it is bound to (see credentialMismatch).
+	beginRequest  struct{ ID, Endpoint, Credential string }
 	beginReply    struct{ Done <-chan struct{} }
 	endRequest    struct{ ID string }
 	sessionLive   struct{ ID, Endpoint string }
@@ -135,6 +139,10 @@ type (
 		ID, Server, Endpoint string
 		Init                 json.RawMessage
 		Info                 mcp.Implementation
+		// Credential and Scope are the opener's (Caller): the session is bound to the
+		// credential and shows only what the scope allows.
+		Credential string
+		Scope      Scope
 	}
 	openReply struct {
 		Result json.RawMessage
@@ -143,14 +151,13 @@ type (
 	}
 	abandonOpen     struct{ ID string }
 	passthroughPost struct {
-		ID, Endpoint string
-		Msgs         []passthrough.Message
-		Out          *passthrough.Stream
-		Credential   string // the caller's, for the activity log
+		ID, Endpoint, Credential string
+		Msgs                     []passthrough.Message
+		Out                      *passthrough.Stream
 	}
 	passthroughListen struct {
-		ID, Endpoint string
-		Out          *passthrough.Stream
+		ID, Endpoint, Credential string
+		Out                      *passthrough.Stream
 	}
 	passthroughEnd struct {
 		ID  string
@@ -158,6 +165,10 @@ type (
 	}
 	deletePassthrough struct{ ID, Endpoint string }
 	countPassthrough  struct{}
+
+	// closeCredential closes every session of an agent token (revoked or expired); the
+	// answer comes once their records are written and their connections closing.
+	closeCredential struct{ Name, Reason string }
 
 	listSessions     struct{}
 	getSession       struct{ ID string }
@@ -183,6 +194,8 @@ type sessionRec struct {
 	calls        int64
 	clientName   string
 	clientVer    string
+	credential   string // the credential the session was opened with (Caller.Credential)
+	scope        Scope  // passthrough: the opener's scope, for the session actor
 	closed       bool
 	closedAt     time.Time
 	dirty        bool            // changed since the last write
@@ -216,6 +229,7 @@ func (r *sessionRec) view() store.Session {
 	return store.Session{
 		ID: r.id, ClientName: r.clientName, ClientVersion: r.clientVer, Status: status,
 		StartedAt: r.started, LastActivity: r.last.UTC(), ToolCalls: r.calls, Endpoint: r.endpoint,
+		Credential: r.credential,
 	}
 }
 
@@ -312,6 +326,12 @@ func (t *sessions) Receive(ctx actor.Context) {
 		if r := t.recs[m.ID]; r != nil {
 			r.clientName, r.clientVer, r.dirty = m.Info.Name, m.Info.Version, true
 		}
+	case bindCredential:
+		if r := t.recs[m.ID]; r != nil && !r.pt && r.credential == "" {
+			r.credential, r.dirty = m.Credential, true
+		}
+	case closeCredential:
+		t.closeCredential(ctx, m)
 	case countCall:
 		if r := t.recs[m.ID]; r != nil && !r.closed {
 			r.calls++
@@ -357,7 +377,7 @@ func (t *sessions) Receive(ctx actor.Context) {
 	case abandonOpen:
 		t.abandon(m.ID)
 	case passthroughPost:
-		if r := t.ptRequest(ctx, m.ID, m.Endpoint, m.Out); r != nil {
+		if r := t.ptRequest(ctx, m.ID, m.Endpoint, m.Credential, m.Out); r != nil {
 			for _, msg := range m.Msgs {
 				if msg.IsRequest() && msg.Method == string(mcp.MethodToolsCall) {
 					r.calls++
@@ -366,7 +386,7 @@ func (t *sessions) Receive(ctx actor.Context) {
 			ctx.RequestWithCustomSender(r.pid, passthrough.Post{Msgs: m.Msgs, Out: m.Out, Credential: m.Credential}, ctx.Sender())
 		}
 	case passthroughListen:
-		if r := t.ptRequest(ctx, m.ID, m.Endpoint, m.Out); r != nil {
+		if r := t.ptRequest(ctx, m.ID, m.Endpoint, m.Credential, m.Out); r != nil {
 			ctx.RequestWithCustomSender(r.pid, passthrough.Listen{Out: m.Out}, ctx.Sender())
 		}
 	case passthroughEnd:
@@ -541,9 +561,61 @@ func (t *sessions) begin(ctx actor.Context, m beginRequest) {
 		ctx.Respond(reply{err: notFound(m.ID)})
 		return
 	}
+	if r.credential == "" {
+		r.credential = m.Credential
+	} else if credentialMismatch(r.credential, m.Credential) {
+		ctx.Respond(reply{err: errOtherCredential(m.ID)})
+		return
+	}
 	r.inflight++
 	r.last, r.dirty = time.Now(), true
 	ctx.Respond(beginReply{Done: r.done})
+}
+
+// credentialMismatch reports whether a request with credential got may not use a session
+// bound to bound: an agent token's session answers only that token, and a token may not
+// take over a session opened with another credential. (The API key and no credential stay
+// interchangeable, as require_mcp_auth may change under a live session.)
+func credentialMismatch(bound, got string) bool {
+	isToken := func(c string) bool { return c != "" && c != CredentialAdmin && c != CredentialNone }
+	return bound != got && (isToken(bound) || isToken(got))
+}
+
+func errOtherCredential(id string) error {
+	return Errorf(CodeForbidden, "MCP session %q belongs to another credential", id)
+}
+
+// closeCredential closes every session of an agent token that was revoked or expired,
+// at once: an /mcp session's streams end and mcp-go forgets it, a passthrough session's
+// connection closes. The agent's next request is refused by the key check (401).
+func (t *sessions) closeCredential(ctx actor.Context, m closeCredential) {
+	err := Errorf(CodeForbidden, "%s", m.Reason)
+	n := 0
+	for _, r := range t.recs {
+		if r.closed || r.credential != m.Name {
+			continue
+		}
+		n++
+		switch {
+		case r.pt && r.opening && r.pid == nil: // waiting for its target or a slot
+			t.refuseOpen(r, err)
+		case r.pt && r.opening:
+			r.openRep = &openReply{Err: err}
+			t.closeRec(r, m.Reason)
+		case r.pt:
+			t.closeRec(r, m.Reason)
+		default:
+			if fn := t.purge[r.endpoint]; fn != nil {
+				go fn(r.id) // mcp-go's own state of the session, off this mailbox
+			}
+			t.closeRec(r, m.Reason)
+		}
+	}
+	if n > 0 {
+		t.log.Info("closed the MCP sessions of an agent token", "token", m.Name, "sessions", n, "reason", m.Reason)
+	}
+	// Answered after the closed records are written.
+	t.write(sessionJob{to: ctx.Sender(), msg: reply{}})
 }
 
 func notFound(id string) error {
@@ -717,3 +789,4 @@ func mergeSessions(stored, live []store.Session) []store.Session {
 	})
 	return stored
 }
+func (closeCredential) IgnoreDeadLetterLogging() {}

@@ -89,15 +89,27 @@ func (c *SessionsClient) SetClient(id string, info mcp.Implementation) {
 	c.send(setClient{ID: id, Info: info})
 }
 
+// BindCredential records the credential (Caller.Credential) an /mcp session was
+// initialized with, which its sessions list shows and whose revocation closes it.
+func (c *SessionsClient) BindCredential(id, credential string) {
+	c.send(bindCredential{ID: id, Credential: credential})
+}
+
+// credentialOf is the credential of the caller ctx carries ("" when none).
+func credentialOf(ctx context.Context) string {
+	caller, _ := CallerFrom(ctx)
+	return caller.Credential
+}
+
 // CountCall counts one tools/call request of a session.
 func (c *SessionsClient) CountCall(id string) { c.send(countCall{ID: id}) }
 
 // Begin accounts for a request of an /mcp-style session on endpoint, so that the session
 // is not idle until End. The channel is closed when the session closes (it ends the
 // session's streams). CodeNotFound for an unknown or closed session, or one of another
-// endpoint.
+// endpoint; CodeForbidden when ctx's caller is not the credential the session is bound to.
 func (c *SessionsClient) Begin(ctx context.Context, id, endpoint string) (<-chan struct{}, error) {
-	res, err := c.askErr(ctx, beginRequest{ID: id, Endpoint: endpoint})
+	res, err := c.askErr(ctx, beginRequest{ID: id, Endpoint: endpoint, Credential: credentialOf(ctx)})
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +152,9 @@ func (c *SessionsClient) OnIdleClose(endpoint string, purge func(id string)) {
 // session's id and the upstream's answer to initialize, or the JSON-RPC error the upstream
 // refused it with (then there is no session), or err (coded: the registry's refusal,
 // CodeUpstream for a failed dial, CodeUnavailable when the server's sessions are all busy).
-// Giving up (ctx ends first) closes the session that would have opened.
+// Giving up (ctx ends first) closes the session that would have opened. The session is
+// bound to ctx's caller: its credential, and its scope, which the session applies to the
+// server's tools (CodeForbidden for a server outside it).
 func (c *SessionsClient) OpenPassthrough(ctx context.Context, server, endpoint string, init json.RawMessage, info mcp.Implementation) (string, json.RawMessage, *upstream.RPCError, error) {
 	id := rand.Text()
 	if err := ctx.Err(); err != nil {
@@ -150,7 +164,9 @@ func (c *SessionsClient) OpenPassthrough(ctx context.Context, server, endpoint s
 	if _, ok := ctx.Deadline(); ok {
 		wait = timeoutOf(ctx)
 	}
-	f := c.sys.Root.RequestFuture(c.pid, openPassthrough{ID: id, Server: server, Endpoint: endpoint, Init: init, Info: info}, wait)
+	caller, _ := CallerFrom(ctx)
+	f := c.sys.Root.RequestFuture(c.pid, openPassthrough{ID: id, Server: server, Endpoint: endpoint, Init: init, Info: info,
+		Credential: caller.Credential, Scope: caller.Scope}, wait)
 	done := make(chan struct{})
 	var res any
 	var err error
@@ -191,16 +207,16 @@ func (c *SessionsClient) OpenPassthrough(ctx context.Context, server, endpoint s
 // PostPassthrough hands the messages of one POST to a passthrough session; answers and
 // what the upstream sends for them arrive on out. nil means accepted, and EndPassthrough
 // must follow once the handler has stopped writing out. A *RevokedError is the registry's
-// reason for having closed the session; CodeNotFound an unknown or closed session.
+// reason for having closed the session; CodeNotFound an unknown or closed session;
+// CodeForbidden a caller other than the credential the session is bound to.
 func (c *SessionsClient) PostPassthrough(ctx context.Context, id, endpoint string, msgs []passthrough.Message, out *passthrough.Stream) error {
-	caller, _ := CallerFrom(ctx)
-	return c.ptAsk(ctx, passthroughPost{ID: id, Endpoint: endpoint, Msgs: msgs, Out: out, Credential: caller.Credential})
+	return c.ptAsk(ctx, passthroughPost{ID: id, Endpoint: endpoint, Credential: credentialOf(ctx), Msgs: msgs, Out: out})
 }
 
 // ListenPassthrough makes out the GET stream of a passthrough session; errors as for
 // PostPassthrough.
 func (c *SessionsClient) ListenPassthrough(ctx context.Context, id, endpoint string, out *passthrough.Stream) error {
-	return c.ptAsk(ctx, passthroughListen{ID: id, Endpoint: endpoint, Out: out})
+	return c.ptAsk(ctx, passthroughListen{ID: id, Endpoint: endpoint, Credential: credentialOf(ctx), Out: out})
 }
 
 func (c *SessionsClient) ptAsk(ctx context.Context, msg any) error {

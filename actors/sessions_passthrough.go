@@ -31,10 +31,14 @@ func (t *sessions) openPT(ctx actor.Context, m openPassthrough) {
 		ctx.Respond(openReply{Err: Errorf(CodeInternal, "internal error: session id in use")})
 		return
 	}
+	if m.Scope != nil && !m.Scope.AllowsServer(m.Server) {
+		ctx.Respond(openReply{Err: ErrServerOutOfScope(m.Server)})
+		return
+	}
 	now := time.Now()
 	t.recs[m.ID] = &sessionRec{id: m.ID, endpoint: m.Endpoint, started: now.UTC(), last: now, pt: true,
 		server: m.Server, opening: true, opener: ctx.Sender(), init: m.Init, clientName: m.Info.Name,
-		clientVer: m.Info.Version, open: map[any]bool{}, dirty: true}
+		clientVer: m.Info.Version, open: map[any]bool{}, dirty: true, credential: m.Credential, scope: m.Scope}
 	target, sys, self, id, server := t.opts.Target, t.sys, t.self, m.ID, m.Server
 	go func() {
 		tctx, cancel := context.WithTimeout(context.Background(), targetTimeout)
@@ -155,6 +159,7 @@ func (t *sessions) spawn(ctx actor.Context, r *sessionRec) {
 	pid := ctx.Spawn(passthrough.NewProps(passthrough.Options{
 		ID: r.id, Server: r.server, Target: target, Init: r.init, Dial: t.opts.Dial, Logger: t.log,
 		Activity: t.opts.Activity,
+		Visible:  scopeVisible(r.scope, r.server),
 	}))
 	r.init = nil
 	r.pid = pid
@@ -201,10 +206,14 @@ func (t *sessions) abandon(id string) {
 // ptRequest accounts for a request of a live passthrough session and returns it; for any
 // other it answers the caller (a revoked session's first request gets the reason, once
 // its connection is closed) and returns nil.
-func (t *sessions) ptRequest(ctx actor.Context, id, endpoint string, out *passthrough.Stream) *sessionRec {
+func (t *sessions) ptRequest(ctx actor.Context, id, endpoint, credential string, out *passthrough.Stream) *sessionRec {
 	r := t.recs[id]
 	if r == nil || !r.pt || r.opening || r.endpoint != endpoint {
 		ctx.Respond(reply{err: notFound(id)})
+		return nil
+	}
+	if credentialMismatch(r.credential, credential) {
+		ctx.Respond(reply{err: errOtherCredential(id)})
 		return nil
 	}
 	if r.closed {
@@ -290,4 +299,18 @@ func (t *sessions) setTools(ctx actor.Context, m PassthroughTools) {
 			ctx.Send(r.pid, passthrough.SetRules{Rules: m.Rules})
 		}
 	}
+}
+
+// ErrServerOutOfScope refuses a server outside an agent token's scope (CodeForbidden).
+func ErrServerOutOfScope(server string) error {
+	return Errorf(CodeForbidden, "the agent token does not allow server %q", server)
+}
+
+// scopeVisible is the passthrough session's visibility predicate for an agent token's
+// scope (nil for none: everything is visible).
+func scopeVisible(scope Scope, server string) func(tool string, readOnly bool) bool {
+	if scope == nil {
+		return nil
+	}
+	return func(tool string, readOnly bool) bool { return scope.AllowsTool(server, tool, readOnly) }
 }

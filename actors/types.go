@@ -162,10 +162,13 @@ const (
 	CodeInvalidArgument Code = "INVALID_ARGUMENT"
 	CodeNotFound        Code = "NOT_FOUND"
 	CodeConflict        Code = "CONFLICT"
-	CodeUnavailable     Code = "UNAVAILABLE"
-	CodeTimeout         Code = "TIMEOUT"
-	CodeUpstream        Code = "UPSTREAM_ERROR"
-	CodeInternal        Code = "INTERNAL"
+	// CodeForbidden: the caller is known but its credential does not allow this (an agent
+	// token outside its scope, or on the REST API).
+	CodeForbidden   Code = "FORBIDDEN"
+	CodeUnavailable Code = "UNAVAILABLE"
+	CodeTimeout     Code = "TIMEOUT"
+	CodeUpstream    Code = "UPSTREAM_ERROR"
+	CodeInternal    Code = "INTERNAL"
 )
 
 // Error is an error with a code, decided where the failure is understood.

@@ -13,7 +13,7 @@ import (
 // Codes that only the HTTP layer decides.
 const (
 	codeUnauthorized     actors.Code = "UNAUTHORIZED"
-	codeForbidden        actors.Code = "FORBIDDEN"
+	codeForbidden                    = actors.CodeForbidden
 	codeMethodNotAllowed actors.Code = "METHOD_NOT_ALLOWED"
 	codePayloadTooLarge  actors.Code = "PAYLOAD_TOO_LARGE"
 	codeRequestTimeout   actors.Code = "REQUEST_TIMEOUT"

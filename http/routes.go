@@ -93,6 +93,12 @@ func (s *Server) routes(open, keyed *gin.RouterGroup) {
 		api.GET("/activity/export", h.export)
 		api.GET("/activity/:id", h.get)
 	}
+	if b := s.opts.Tokens; b != nil {
+		h := tokensHandlers{s: s, b: b}
+		api.POST("/tokens", h.create)
+		api.GET("/tokens", h.list)
+		api.DELETE("/tokens/:name", h.revoke)
+	}
 	if src := s.opts.Sessions; src != nil {
 		h := sessionHandlers{s: s, src: src}
 		api.GET("/sessions", h.list)

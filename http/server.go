@@ -9,7 +9,9 @@
 // (the OAuth redirect: it accepts only the state of a login in progress, once, within ten
 // minutes, so it gives nothing to a caller without one) needs the API key
 // (X-API-Key, Authorization: Bearer, or ?apikey=), compared in constant time. Requests that
-// arrive over the Unix socket need no key. The MCP endpoints check the key themselves:
+// arrive over the Unix socket need no key. An agent token (actors.AgentTokenPrefix) opens
+// only the MCP endpoints: on every keyed route a valid one gets 403 FORBIDDEN (requireKey).
+// The MCP endpoints check the key themselves:
 // require_mcp_auth: false opens them, and a DELETE that names a live MCP session may end
 // that session without the key (http/mcpserver). While listening on loopback, a Host header that is
 // not a loopback name (or listed in trusted_hosts) gets 403, and so does a cross-site Origin:
@@ -123,6 +125,9 @@ type Options struct {
 	OAuth    OAuthBackend   // POST /api/v1/servers/{name}/login, /logout; GET /oauth/callback
 	Activity ActivitySource // /api/v1/activity...
 	Metrics  MetricsSink    // GET /metrics, and every request counted
+	// Tokens answers /api/v1/tokens... and checks agent tokens: on the MCP endpoints
+	// (AgentToken), and on the keyed routes, which refuse them with 403.
+	Tokens TokensBackend
 }
 
 // Server is the gin engine and its settings.
@@ -327,10 +332,18 @@ func APIKeyFrom(r *http.Request) string {
 	if k := r.Header.Get("X-API-Key"); k != "" {
 		return k
 	}
+	if b := bearer(r); b != "" {
+		return b
+	}
+	return r.URL.Query().Get("apikey")
+}
+
+// bearer is the credential of an Authorization: Bearer header, "" if none.
+func bearer(r *http.Request) string {
 	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
 		return strings.TrimSpace(a[7:])
 	}
-	return r.URL.Query().Get("apikey")
+	return ""
 }
 
 // KeyOK reports whether the request may pass: it came over the socket or presents the key.
@@ -338,8 +351,14 @@ func (s *Server) KeyOK(r *http.Request) bool {
 	return ViaSocket(r) || keysEqual(APIKeyFrom(r), s.Settings().APIKey)
 }
 
+// requireKey guards the keyed routes, so that every route added there inherits it: the API
+// key passes, a valid agent token gets 403 (it is for the MCP endpoints only), anything
+// else 401.
 func (s *Server) requireKey(c *gin.Context) {
 	if !s.KeyOK(c.Request) {
+		if s.refuseAgentToken(c) {
+			return
+		}
 		s.writeError(c, errorf(codeUnauthorized, "missing or wrong API key"))
 		return
 	}

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -183,6 +185,49 @@ func TestCLIAgainstDaemon(t *testing.T) {
 		}
 	})
 
+	t.Run("tokens", func(t *testing.T) {
+		out := cliOK(t, dir, "tokens", "create", "cli-agent", "--servers", "alpha,gam*", "--tools", "alpha:echo", "--tools", "alpha:ad?", "--read-only", "--expires", "720h").stdout
+		m := regexp.MustCompile(`(?m)^  (mcpa_\S+)$`).FindStringSubmatch(out)
+		if m == nil || !strings.Contains(out, "shown only now") || !strings.Contains(out, "read-only") || !strings.Contains(out, "expires:") {
+			t.Fatalf("tokens create output:\n%s", out)
+		}
+		// The token works on /mcp, with its scope.
+		c := dialMCP(t, p.URL+"/mcp", map[string]string{"Authorization": "Bearer " + m[1]}, "cli-agent")
+		if res := viaProxy(t, c, "alpha:echo", map[string]any{"text": "cli"}); textOf(res) != "cli" {
+			t.Errorf("the CLI's token calling alpha:echo: %q", textOf(res))
+		}
+		if res := viaProxy(t, c, "alpha:pid", nil); !res.IsError {
+			t.Error("the CLI's token called a tool outside its scope")
+		}
+		var list struct {
+			Tokens []actors.AgentToken `json:"tokens"`
+		}
+		cliJSON(t, dir, &list, "tokens", "list")
+		if len(list.Tokens) != 1 || tokenScopeString(list.Tokens[0]) != "alpha,gam* alpha:echo,alpha:ad? true" || list.Tokens[0].ExpiresAt == nil ||
+			list.Tokens[0].ExpiresAt.Before(time.Now().Add(719*time.Hour)) {
+			t.Fatalf("tokens list --json = %+v", list.Tokens)
+		}
+		table := cliOK(t, dir, "tokens", "list").stdout
+		if !strings.HasPrefix(table, "NAME") || !strings.Contains(table, "\ncli-agent ") || strings.Contains(table, m[1]) {
+			t.Errorf("tokens list table:\n%s", table)
+		}
+		if res := runCLI(t, dir, "", "tokens", "create", "cli-agent", "--servers", "alpha"); res.code == 0 || !strings.Contains(res.stderr, "CONFLICT") {
+			t.Errorf("creating a duplicate: %+v", res)
+		}
+		if res := runCLI(t, dir, "", "tokens", "create", "other"); res.code == 0 || !strings.Contains(res.stderr, "servers") {
+			t.Errorf("creating without --servers: %+v", res)
+		}
+		if out := cliOK(t, dir, "tokens", "revoke", "cli-agent").stdout; !strings.Contains(out, "revoked") {
+			t.Errorf("tokens revoke: %q", out)
+		}
+		if res := runCLI(t, dir, "", "tokens", "revoke", "cli-agent"); res.code == 0 || !strings.Contains(res.stderr, "NOT_FOUND") {
+			t.Errorf("revoking twice: %+v", res)
+		}
+		if out := cliOK(t, dir, "tokens", "list").stdout; !strings.Contains(out, "no agent tokens") {
+			t.Errorf("tokens list after revoke: %q", out)
+		}
+	})
+
 	t.Run("secrets", func(t *testing.T) {
 		const value = "cli-secret-value-2e2e"
 		res := runCLI(t, dir, value+"\n", "secrets", "set", "CLI_TOKEN")
@@ -297,4 +342,9 @@ func TestCLIWithoutDaemon(t *testing.T) {
 	if got := envVars(callText(t, p, "needs:env", map[string]any{}))["TOKEN"]; got != "early-value-5c5c" {
 		t.Fatalf("TOKEN = %q, want the value piped to secrets set", got)
 	}
+}
+
+// tokenScopeString is a token's servers, tools and read_only in one line.
+func tokenScopeString(t actors.AgentToken) string {
+	return strings.Join(t.Servers, ",") + " " + strings.Join(t.Tools, ",") + " " + strconv.FormatBool(t.ReadOnly)
 }

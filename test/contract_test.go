@@ -501,6 +501,26 @@ func TestContractExerciseEveryOperation(t *testing.T) {
 		call{"DELETE", "/api/v1/secrets/CONTRACT_TOKEN", nil, nil, 404},
 	)
 
+	// Agent tokens: created (answered once), listed, refused on REST and outside their
+	// scope, revoked.
+	var created actors.CreatedToken
+	if code, body := p.doWith("POST", "/api/v1/tokens", map[string]any{"name": "contract", "servers": []string{"fx"}, "tools": []string{"fx:echo"}}, &created, key); code != 201 {
+		t.Fatalf("POST tokens: %d %s", code, body)
+	}
+	agent := map[string]string{"Authorization": "Bearer " + created.Token}
+	run(
+		call{"POST", "/api/v1/tokens", map[string]any{"name": "contract", "servers": []string{"fx"}}, nil, 409},
+		call{"POST", "/api/v1/tokens", map[string]any{"name": "bad name", "servers": []string{}}, nil, 400},
+		call{"GET", "/api/v1/tokens", nil, nil, 200},
+		call{"GET", "/api/v1/tokens", nil, agent, 403},
+		call{"GET", "/api/v1/status", nil, agent, 403},
+		call{"POST", "/mcp/server/off", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, agent, 403},
+		call{"DELETE", "/api/v1/tokens/contract", nil, nil, 204},
+		call{"DELETE", "/api/v1/tokens/contract", nil, nil, 404},
+		call{"GET", "/api/v1/status", nil, agent, 401},
+		call{"POST", "/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, agent, 401},
+	)
+
 	// Operations.
 	run(
 		call{"GET", "/api/v1/info", nil, nil, 200},

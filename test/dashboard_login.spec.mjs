@@ -5,21 +5,12 @@
 //
 // Environment: DASH_URL, DASH_KEY, DASH_CHROMIUM, DASH_USER_DATA (see dashboard.spec.mjs).
 
-import { chromium } from 'playwright-core';
+import { env, launch } from './dashboard_browser.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const T = 30000;
 const row = (name) => `#servers tbody tr[data-server="${name}"]`;
 
-const context = await chromium.launchPersistentContext(env('DASH_USER_DATA'), {
-  executablePath: env('DASH_CHROMIUM'),
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-});
+const context = await launch();
 try {
   const page = context.pages()[0] ?? await context.newPage();
   await page.goto(`${env('DASH_URL')}/?apikey=${encodeURIComponent(env('DASH_KEY'))}`);

@@ -321,3 +321,47 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("gamma not enabled after the page's enable all: %+v", s)
 	}
 }
+
+// TestDashboardTokens runs dashboard_tokens.spec.mjs: the agent tokens panel creates a
+// token (shown once, working on /mcp), lists it with its scope, shows a duplicate's error
+// and revokes it; afterwards the daemon has no token and the one created is refused.
+func TestDashboardTokens(t *testing.T) {
+	browser, node := chromiumPath(t), playwrightNode(t)
+	p := startProxy(t, servers(stdioFixture(t, "alpha")))
+	p.waitState("alpha", 20*time.Second, actors.StateReady)
+	out := runSpec(t, node, "dashboard_tokens.spec.mjs", "DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser,
+		"DASH_USER_DATA="+t.TempDir(), "DASH_ARTIFACTS="+filepath.Join(repoRoot(), "test", "artifacts"))
+	m := regexp.MustCompile(`TOKEN (mcpa_\S+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("the script printed no token:\n%s", out)
+	}
+	var list struct {
+		Tokens []actors.AgentToken `json:"tokens"`
+	}
+	if p.do("GET", "/api/v1/tokens", nil, &list); len(list.Tokens) != 0 {
+		t.Errorf("tokens after the dashboard revoked its one: %+v", list.Tokens)
+	}
+	if code, _ := p.doWith("GET", "/api/v1/status", nil, nil, map[string]string{"Authorization": "Bearer " + string(m[1])}); code != 401 {
+		t.Errorf("the revoked token on REST: %d, want 401", code)
+	}
+}
+
+// runSpec runs a browser script of test/ with node and the environment entries added,
+// bounded by two minutes (node and its Chromium share a process group, so the bound ends
+// both), and returns what it printed; a failure fails the test.
+func runSpec(t *testing.T, node, script string, env ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Dir = filepath.Join(repoRoot(), "test")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, out)
+	}
+	return out
+}

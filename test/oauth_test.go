@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -454,18 +453,7 @@ func TestDashboardOAuthLogin(t *testing.T) {
 	up := newOAuthUpstream(t, time.Hour)
 	p := startProxy(t, servers(map[string]any{"name": "remote", "url": up.srv.URL + "/mcp", "protocol": "http", "quarantined": false}))
 	p.waitState("remote", 20*time.Second, actors.StateNeedsAuth)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "dashboard_login.spec.mjs")
-	cmd.Dir = filepath.Join(repoRoot(), "test")
-	cmd.Env = append(os.Environ(), "DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser, "DASH_USER_DATA="+t.TempDir())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("dashboard login: %v\n%s", err, out)
-	}
+	runSpec(t, node, "dashboard_login.spec.mjs", "DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser, "DASH_USER_DATA="+t.TempDir())
 	if s := p.server("remote"); s.State != actors.StateReady || s.Auth == nil || !s.Auth.LoggedIn {
 		t.Fatalf("after the dashboard login: %+v", s)
 	}

@@ -325,9 +325,18 @@ func TestPassthroughEverything(t *testing.T) {
 // session id header and the data of each SSE event (or the JSON body as one element).
 func rawPost(t *testing.T, url, sid, body string) (int, string, []string) {
 	t.Helper()
+	return rawPostHeaders(t, url, sid, body, nil)
+}
+
+// rawPostHeaders is rawPost with extra request headers (a credential).
+func rawPostHeaders(t *testing.T, url, sid, body string, headers map[string]string) (int, string, []string) {
+	t.Helper()
 	req, err := http.NewRequest("POST", url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")

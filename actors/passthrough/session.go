@@ -80,6 +80,9 @@ type Target struct {
 	Gen int
 	// Tools are the server's tool rules when the target was given (tool-level trust).
 	Tools ToolRules
+	// ReadOnly is the readOnlyHint of the server's tools as the registry last listed them,
+	// for Options.Visible before the session's own tools/list.
+	ReadOnly map[string]bool
 }
 
 // String and LogValue keep the resolved config, which holds the server's secrets, out of
@@ -140,6 +143,9 @@ type Options struct {
 	// Activity takes the activity record of each Recorded request when its answer is
 	// matched (activity.go); nil records none. It must not block.
 	Activity func(activity.Record)
+	// Visible, if set, says which tools the agent may see and call (visible.go): its
+	// tools/list answers show only those, and a tools/call of another is refused.
+	Visible func(tool string, readOnly bool) bool
 }
 
 // NewProps returns the props of one session actor.
@@ -285,6 +291,9 @@ type session struct {
 	// definition hash as this session's connection last listed it.
 	rules ToolRules
 	seen  map[string]string
+	// readOnly is the readOnlyHint of each tool the session's tools/list answers named,
+	// kept only when Options.Visible is set.
+	readOnly map[string]bool
 }
 
 // stream is the session's view of one POST stream.

@@ -56,7 +56,10 @@ func (r ToolRules) Refusal(name, hash string) string {
 // decides, so that a list and a call agree; a rule that hides tools for another reason
 // adds its check here.
 func (s *session) toolRefusal(name string) string {
-	return s.rules.Refusal(name, s.seen[name])
+	if why := s.rules.Refusal(name, s.seen[name]); why != "" {
+		return why
+	}
+	return s.scopeRefusal(name)
 }
 
 // refuseCall answers a tools/call the predicate refuses, with a JSON-RPC error; nil when
@@ -92,18 +95,21 @@ func (s *session) filterTools(result json.RawMessage) json.RawMessage {
 		return result
 	}
 	if s.seen == nil {
-		s.seen = map[string]string{}
+		s.seen, s.readOnly = map[string]string{}, map[string]bool{}
 	}
 	kept := make([]json.RawMessage, 0, len(res.Tools))
 	for _, raw := range res.Tools {
 		var t struct {
-			Name string `json:"name"`
+			Name        string             `json:"name"`
+			Annotations mcp.ToolAnnotation `json:"annotations"`
 		}
 		def, err := upstream.ToolDefinition(raw)
 		if err != nil || json.Unmarshal(raw, &t) != nil {
-			continue
+			continue // a tool it cannot read is not shown
 		}
 		s.seen[t.Name] = def.Hash
+		ro := t.Annotations.ReadOnlyHint
+		s.readOnly[t.Name] = ro != nil && *ro
 		if s.toolRefusal(t.Name) == "" {
 			kept = append(kept, raw)
 		}

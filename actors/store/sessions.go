@@ -27,6 +27,9 @@ type Session struct {
 	LastActivity  time.Time `json:"last_activity"`
 	ToolCalls     int64     `json:"tool_calls"`
 	Endpoint      string    `json:"endpoint,omitempty"`
+	// Credential names what the session was opened with: "admin" (the API key), "none"
+	// (no key needed), or an agent token's name.
+	Credential string `json:"credential,omitempty"`
 }
 
 // PutSession creates or replaces the session with sess.ID. The write is

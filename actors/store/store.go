@@ -18,6 +18,8 @@
 //	                                   definition and SHA-256 of each tool, by tool name
 //	ac/<id: 8-byte big-endian uint64>  activity record (activity.go), as actors/activity encodes it
 //	meta/lastActivityID                highest activity id ever written (8-byte big-endian)
+//	tk/<token name>                    agent token as JSON (tokens.go): scope, times and the
+//	                                   token's SHA-256, never the token
 //
 // Big-endian event ids make byte order equal numeric order, so an iterator
 // walks events oldest first. meta/lastEventID is written in the same batch as
@@ -92,6 +94,7 @@ const (
 	prefixSecret   = "sc/"
 	prefixOAuth    = "oa/"
 	prefixPins     = "tp/"
+	prefixToken    = "tk/"
 	keyLastEventID = "meta/lastEventID"
 	keyEventsClean = "meta/eventsClean"
 )

@@ -136,6 +136,31 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 	return data, nil
 }
 
+// newListCommand is a "list" subcommand: GET path, decoded into out; --json prints the
+// answer as it came, else table writes what out holds.
+func newListCommand(short, path string, out any, table func(w io.Writer) error) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   short,
+		Args:    cobra.NoArgs,
+	}
+	asJSON := addJSONFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx, cancel := cliContext(cmd)
+		defer cancel()
+		raw, err := newAPIClient(cmd).do(ctx, "GET", path, nil, out)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(cmd.OutOrStdout(), raw)
+		}
+		return table(cmd.OutOrStdout())
+	}
+	return cmd
+}
+
 // printJSON writes an API answer indented, for --json.
 func printJSON(w io.Writer, raw []byte) error {
 	var buf bytes.Buffer

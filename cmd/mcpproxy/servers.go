@@ -37,29 +37,11 @@ func newServersCommand() *cobra.Command {
 }
 
 func newServersListCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List the servers with their state",
-		Args:    cobra.NoArgs,
+	var out struct {
+		Servers []actors.Server `json:"servers"`
 	}
-	asJSON := addJSONFlag(cmd)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		ctx, cancel := cliContext(cmd)
-		defer cancel()
-		var out struct {
-			Servers []actors.Server `json:"servers"`
-		}
-		raw, err := newAPIClient(cmd).do(ctx, "GET", "/api/v1/servers", nil, &out)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(cmd.OutOrStdout(), raw)
-		}
-		return serverTable(cmd.OutOrStdout(), out.Servers)
-	}
-	return cmd
+	return newListCommand("List the servers with their state", "/api/v1/servers", &out,
+		func(w io.Writer) error { return serverTable(w, out.Servers) })
 }
 
 func serverTable(w io.Writer, servers []actors.Server) error {

@@ -17,6 +17,7 @@ type sessionAnswer struct {
 	StartedAt     time.Time  `json:"started_at"`
 	LastActivity  *time.Time `json:"last_activity"`
 	ToolCalls     int        `json:"tool_calls"`
+	Credential    string     `json:"credential"`
 }
 
 func newSessionsCommand() *cobra.Command {
@@ -50,7 +51,7 @@ func newSessionsCommand() *cobra.Command {
 			return err
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tCLIENT\tSTATUS\tSTARTED\tLAST ACTIVITY\tTOOL CALLS")
+		fmt.Fprintln(tw, "ID\tCLIENT\tCREDENTIAL\tSTATUS\tSTARTED\tLAST ACTIVITY\tTOOL CALLS")
 		for _, s := range out.Sessions {
 			last := "-"
 			if s.LastActivity != nil {
@@ -60,7 +61,7 @@ func newSessionsCommand() *cobra.Command {
 			if s.ClientVersion != "" {
 				client += " " + s.ClientVersion
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", clip(s.ID, 24), orDash(client), s.Status,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", clip(s.ID, 24), orDash(client), orDash(s.Credential), s.Status,
 				s.StartedAt.Local().Format(time.DateTime), last, s.ToolCalls)
 		}
 		return tw.Flush()

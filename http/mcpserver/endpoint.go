@@ -91,6 +91,7 @@ type Sessions interface {
 	// For mcp-go's sessions (/mcp).
 	NewSession(endpoint string) string
 	SetClient(id string, info mcp.Implementation)
+	BindCredential(id, credential string)
 	CountCall(id string)
 	Begin(ctx context.Context, id, endpoint string) (<-chan struct{}, error)
 	End(id string)
@@ -207,6 +208,9 @@ func (e *Endpoint) sessionHooks() *server.Hooks {
 	hooks.AddAfterInitialize(func(ctx context.Context, _ any, req *mcp.InitializeRequest, _ *mcp.InitializeResult) {
 		if s := server.ClientSessionFromContext(ctx); s != nil && req != nil {
 			e.sessions.SetClient(s.SessionID(), req.Params.ClientInfo)
+			if caller, ok := actors.CallerFrom(ctx); ok {
+				e.sessions.BindCredential(s.SessionID(), caller.Credential)
+			}
 		}
 	})
 	hooks.AddBeforeCallTool(func(ctx context.Context, _ any, _ *mcp.CallToolRequest) {
@@ -237,6 +241,11 @@ const (
 
 // authorized checks the API key when require_mcp_auth is on, and answers 401 if it fails.
 //
+// An agent token (Authorization: Bearer or X-API-Key, never ?apikey=) is checked whatever
+// require_mcp_auth says: the caller is the token (Credential its name, Scope its scope),
+// which the call path enforces; one that is unknown, revoked or expired gets 401, so an
+// agent whose token was revoked learns it even where no key is needed.
+//
 // One exception: a DELETE that names a live session of this endpoint may end it without the
 // key. mcp-go's client sends its closing DELETE without the headers it was configured with,
 // so its sessions would otherwise stay open until they idle out; and the session id, 130
@@ -249,6 +258,16 @@ func (e *Endpoint) authorized(c *gin.Context, endpoint string) bool {
 	r := c.Request
 	withCaller := func(credential string) bool {
 		caller := actors.Caller{Credential: credential, SessionID: r.Header.Get(server.HeaderKeySessionID)}
+		c.Request = r.WithContext(actors.WithCaller(r.Context(), caller))
+		return true
+	}
+	if tok := mhttp.AgentTokenFrom(r); tok != "" {
+		caller, ok := e.httpSrv.AgentToken(r.Context(), tok)
+		if !ok {
+			e.httpSrv.WriteError(c, actors.Errorf(codeUnauthorized, "unknown, revoked or expired agent token"))
+			return false
+		}
+		caller.SessionID = r.Header.Get(server.HeaderKeySessionID)
 		c.Request = r.WithContext(actors.WithCaller(r.Context(), caller))
 		return true
 	}

@@ -36,7 +36,7 @@ type ptHandler struct {
 func (e *Endpoint) servePassthrough(c *gin.Context) {
 	name := c.Param("name")
 	endpoint := "/mcp/server/" + name
-	if !e.authorized(c, endpoint) || !e.boundBody(c) {
+	if !e.authorized(c, endpoint) || !e.inScope(c, name) || !e.boundBody(c) {
 		return
 	}
 	h := ptHandler{e: e, name: name, endpoint: endpoint, c: c}
@@ -52,6 +52,16 @@ func (e *Endpoint) servePassthrough(c *gin.Context) {
 		w.Header().Set("Allow", "GET, POST, DELETE")
 		h.fail(w, actors.Errorf(codeMethodNotAllowed, "%s is not allowed on %s", r.Method, h.endpoint))
 	}
+}
+
+// inScope answers 403 for a server outside the caller's agent token scope (the sessions
+// actor refuses to open such a session too); false if it answered.
+func (e *Endpoint) inScope(c *gin.Context, name string) bool {
+	if caller, _ := actors.CallerFrom(c.Request.Context()); !caller.AllowsServer(name) {
+		e.httpSrv.WriteError(c, actors.ErrServerOutOfScope(name))
+		return false
+	}
+	return true
 }
 
 // fail answers with the REST error envelope (the same statuses as the rest of the API).

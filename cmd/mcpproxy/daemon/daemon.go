@@ -94,7 +94,9 @@ type Daemon struct {
 	Activity *activity.Client
 	// Metrics is the daemon's Prometheus registry, served at /metrics.
 	Metrics *metrics.Metrics
-	HTTP    *mhttp.Server
+	// Tokens is the tokens actor's client: the agent tokens.
+	Tokens *actors.TokensClient
+	HTTP   *mhttp.Server
 
 	// Watcher follows the config file; ConfigErrors holds the errors of the last invalid
 	// edit (nil when the file is valid), for the doctor.
@@ -306,6 +308,12 @@ func (d *Daemon) startActors() {
 		panic(err) // a fresh actor system has no sessions actor yet
 	}
 	d.Sessions = sessions
+	// The agent tokens; a revoked or expired one has the sessions actor close its sessions.
+	tokens, err := actors.SpawnTokens(d.System, actors.TokensOptions{Store: d.Store, Sessions: sessions.PID(), Logger: d.Logger})
+	if err != nil {
+		panic(err) // a fresh actor system has no tokens actor yet
+	}
+	d.Tokens = tokens
 	reg, err := d.System.Root.SpawnNamed(actors.NewRegistryProps(actors.RegistryOptions{
 		Config: d.fileConfig, ConfigPath: d.ConfigPath, Hub: d.Hub, Sessions: sessions.PID(), Logger: d.Logger,
 		Observer: d.Metrics,
@@ -360,6 +368,7 @@ func (d *Daemon) startHTTP() {
 		OAuth:         d.Client,
 		Activity:      d.Activity,
 		Metrics:       d.Metrics,
+		Tokens:        d.Tokens,
 		HeaderTimeout: d.opts.HeaderTimeout, ReadTimeout: d.opts.ReadTimeout,
 	})
 	base, cancel := context.WithCancel(context.Background())
@@ -457,8 +466,9 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 	}
 	// The sessions actor goes first: its last records are written before the store closes,
 	// and the registry no longer has sessions to revoke. Then the activity log, which has
-	// the last calls' records (the passthrough sessions' among them) to write.
-	for _, pid := range []*actor.PID{d.Sessions.PID(), d.Activity.PID(), d.Registry, d.Hub} {
+	// the last calls' records (the passthrough sessions' among them) to write. The tokens
+	// actor writes the last uses it has coalesced as it stops.
+	for _, pid := range []*actor.PID{d.Sessions.PID(), d.Activity.PID(), d.Tokens.PID(), d.Registry, d.Hub} {
 		// PoisonFuture's own timeout is 10 s; ctx is the bound that counts.
 		done := make(chan struct{})
 		f := d.System.Root.PoisonFuture(pid)
