@@ -110,9 +110,12 @@ const (
 	ReasonQuarantined   = "quarantined"
 	ReasonUnquarantined = "unquarantined"
 	ReasonRestart       = "restart"
-	ReasonAdded         = "added"
-	ReasonRemoved       = "removed"
-	ReasonAuth          = "auth"
+	// ReasonUpdated: the server's definition changed (PATCH, or a config apply); it
+	// reconnects with the new one.
+	ReasonUpdated = "updated"
+	ReasonAdded   = "added"
+	ReasonRemoved = "removed"
+	ReasonAuth    = "auth"
 )
 
 // row is the registry's record of one configured server.
@@ -130,6 +133,10 @@ type row struct {
 	waiting bool
 	// counted is this row's share of registry.counts as of its last recount.
 	counted tally
+	// gone are the removals (DELETE /api/v1/servers/{name}) waiting for the row's actor
+	// to terminate, answered with goneReply from removed.
+	gone      []*actor.PID
+	goneReply reply
 }
 
 // tally counts rows by what GET /api/v1/status shows. The registry keeps one for all rows,
@@ -214,6 +221,7 @@ type registry struct {
 	sys          *actor.ActorSystem
 	log          *slog.Logger
 	oauth        *actor.PID // the oauth actor (oauth_actor.go), spawned on first login
+	logs         *actor.PID // the logs actor (logs.go), the servers' logs
 }
 
 // NewRegistryProps returns the props of the registry actor.
@@ -261,7 +269,7 @@ func (r *registry) Receive(ctx actor.Context) {
 	}()
 	switch ctx.Message().(type) {
 	case listServers, getServer, getStatus, recountStatus, getServerTools, searchTools, callTool, getConfig,
-		getPassthroughTarget, checkPassthrough, getSecretUsers:
+		getPassthroughTarget, checkPassthrough, getSecretUsers, getLogs, followLogs:
 	default:
 		// Anything else may change a server's view; readers cache by this number.
 		r.version++
@@ -326,6 +334,12 @@ func (r *registry) Receive(ctx actor.Context) {
 		r.restartSecretUsers(ctx, m)
 	case applyConfig:
 		r.apply(ctx, m)
+	case editServer:
+		r.edit(ctx, m)
+	case getLogs:
+		r.forwardLogs(ctx, m.Server)
+	case followLogs:
+		r.forwardLogs(ctx, m.Server)
 	case shutdownAll:
 		r.shutdownAll(ctx)
 	default:
@@ -346,6 +360,11 @@ func (r *registry) start(ctx actor.Context) {
 	r.restarting = map[string]bool{}
 	r.sys = ctx.ActorSystem()
 	r.opts.systemSend = func(to *actor.PID, msg any) { r.sys.Root.Send(to, msg) }
+	if pid, err := ctx.SpawnNamed(newLogsProps(), "logs"); err == nil {
+		r.logs = pid
+	} else {
+		r.log.Error("server logs unavailable", "err", err)
+	}
 	saves, done, opts, sys := make(chan saveJob, 64), make(chan struct{}), r.opts, r.sys
 	r.saves, r.savesDone = saves, done
 	go func() {
@@ -518,7 +537,7 @@ func (r *registry) startNow(ctx actor.Context, name string, rw *row) {
 	props := actor.PropsFromProducer(newUpstreamActor(upstreamProps{
 		name: name, childGen: rw.childGen, cfg: cfg, resolve: r.resolver(),
 		dial: dial, logger: r.log, backoffBase: r.opts.BackoffBase, healthEvery: r.opts.HealthEvery,
-		tokens: r.tokensFor(name),
+		tokens: r.tokensFor(name), logs: r.logs,
 	}))
 	pid, err := ctx.SpawnNamed(props, fmt.Sprintf("up-%s-%d", name, rw.childGen))
 	if err != nil {
@@ -663,6 +682,10 @@ func (r *registry) removed(ctx actor.Context, name string, rw *row) {
 	r.reindex(ctx, name)
 	r.dropRow(name, rw)
 	r.publish(ctx, "servers.changed", serversChangedData{Reason: ReasonRemoved, Server: r.view(name, rw)})
+	r.answerRemoval(rw)
+	if r.logs != nil {
+		ctx.Send(r.logs, dropLogs{Server: name})
+	}
 }
 
 // publish sends an event to the hub, which encodes it.
@@ -1090,6 +1113,20 @@ func (r *registry) unreachable(name string) (*row, error) {
 		return nil, Errorf(CodeUnavailable, "%s", msg)
 	}
 	return rw, nil
+}
+
+// forwardLogs hands a log request about a known server to the logs actor, which answers
+// the caller.
+func (r *registry) forwardLogs(ctx actor.Context, name string) {
+	if _, err := r.row(name); err != nil {
+		ctx.Respond(reply{err: err})
+		return
+	}
+	if r.logs == nil {
+		ctx.Respond(reply{err: Errorf(CodeUnavailable, "server logs are unavailable")})
+		return
+	}
+	ctx.Forward(r.logs)
 }
 
 func (r *registry) callTool(ctx actor.Context, m callTool) {

@@ -43,6 +43,9 @@ type upstreamProps struct {
 	healthEvery time.Duration
 	// tokens is the server's OAuth token store (remote servers; nil: no OAuth).
 	tokens oauth.TokenStore
+	// logs is the logs actor: the server's stderr and the actor's messages about it go
+	// there (nil: nowhere).
+	logs *actor.PID
 }
 
 // upstreamActor owns one upstream's connection, process, tool list, state and backoff timer.
@@ -213,6 +216,7 @@ func (u *upstreamActor) Receive(ctx actor.Context) {
 		u.connect()
 	case *actor.Stopping, *actor.Restarting:
 		u.shutdown()
+		u.logf("stopped")
 		*u.genStore = u.gen
 	case connectDone:
 		u.onConnectDone(m)
@@ -229,6 +233,7 @@ func (u *upstreamActor) Receive(ctx actor.Context) {
 	case setMessageLimit:
 		u.p.dial.MaxMessageBytes = m.Bytes
 	case restartUpstream:
+		u.logf("restart requested")
 		u.dropConn()
 		u.retryCount = 0
 		u.connect()
@@ -248,6 +253,15 @@ func (u *upstreamActor) Receive(ctx actor.Context) {
 		delete(u.progress, m.key)
 		u.sys.Root.Send(m.caller, m.reply)
 	}
+}
+
+// logf adds one of the daemon's own messages to the server's log, scrubbed like
+// last_error.
+func (u *upstreamActor) logf(format string, args ...any) {
+	if u.p.logs == nil || u.sys == nil {
+		return
+	}
+	u.sys.Root.Send(u.p.logs, appendLogs{Server: u.p.name, Stream: LogProxy, Lines: []string{u.scrub.Scrub(fmt.Sprintf(format, args...))}})
 }
 
 // report sends the current status to the registry.
@@ -270,6 +284,7 @@ func (u *upstreamActor) connect() {
 	gen, self, sys := u.gen, u.self, u.sys
 	u.state = StateConnecting
 	u.report(nil)
+	u.logf("connecting (attempt %d)", u.retryCount+1)
 	p := u.p
 	if u.dialing != nil {
 		// A newer attempt supersedes one still in flight (restart while connecting).
@@ -306,6 +321,12 @@ func (u *upstreamActor) connect() {
 					// The server's URL changed: its tokens were for another resource.
 					_ = p.tokens.Put(&oauth.Tokens{URL: cfg.URL})
 				}
+			}
+		}
+		if p.logs != nil {
+			name, logs := p.name, p.logs
+			opts.OnStderr = func(lines []string) {
+				sys.Root.Send(logs, appendLogs{Server: name, Stream: LogStderr, Lines: lines})
 			}
 		}
 		bell := new(atomic.Bool)
@@ -377,6 +398,11 @@ func (u *upstreamActor) onConnectDone(m connectDone) {
 		m.tools = []Tool{}
 	}
 	u.report(m.tools)
+	if m.conn.PID > 0 {
+		u.logf("connected: %d tools (pid %d)", len(m.tools), m.conn.PID)
+	} else {
+		u.logf("connected: %d tools", len(m.tools))
+	}
 	if u.relist {
 		u.relist = false
 		u.onToolsChanged(toolsChanged{gen: u.gen})
@@ -419,6 +445,7 @@ func (u *upstreamActor) fail(err error) {
 	u.report(nil)
 	u.p.logger.Warn("upstream failed", "server", u.p.name, "err", u.lastError, "retry", u.retryCount)
 	delay := backoffDelay(u.p.backoffBase, u.retryCount)
+	u.logf("failed: %s; retrying in %s", u.lastError, delay.Round(10*time.Millisecond))
 	u.state = StateBackoff
 	u.report(nil)
 	gen, self, sys := u.gen, u.self, u.sys
