@@ -15,10 +15,25 @@ import (
 //
 // The config is checked by config.Check ("********" keeps a value only from the API).
 func (r *registry) apply(ctx actor.Context, m applyConfig) {
-	next, eff, errs := config.Check(r.cfg, m.Config, m.Source)
-	if len(errs) > 0 {
-		ctx.Respond(reply{err: &Error{Code: CodeInvalidArgument, Message: "config is not valid", Fields: errs}})
+	res, err := r.applyNext(ctx, m.Config, m.Source)
+	if err != nil {
+		ctx.Respond(reply{err: err})
 		return
+	}
+	if m.Source == config.SourceFile {
+		ctx.Respond(reply{v: res})
+		return
+	}
+	r.persist(ctx.Sender(), reply{v: res})
+}
+
+// applyNext checks a config and runs it as a diff against the running one (see apply); the
+// caller answers and saves. A config that does not check is an INVALID_ARGUMENT error with
+// the field errors, and changes nothing.
+func (r *registry) applyNext(ctx actor.Context, incoming *config.Config, source string) (ApplyResult, *Error) {
+	next, eff, errs := config.Check(r.cfg, incoming, source)
+	if len(errs) > 0 {
+		return ApplyResult{}, &Error{Code: CodeInvalidArgument, Message: "config is not valid", Fields: errs}
 	}
 	diff := config.Compare(r.eff, eff)
 	limitChanged := r.eff.MessageLimit() != eff.MessageLimit()
@@ -79,7 +94,7 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 			rw.st = upstreamStatus{Name: name, State: StateDisabled}
 		}
 		r.reindex(ctx, name)
-		r.changed(ctx, name, ReasonRestart)
+		r.changed(ctx, name, ReasonUpdated)
 	}
 	for _, name := range diff.FlagsChanged {
 		sc := byName[name]
@@ -113,18 +128,13 @@ func (r *registry) apply(ctx actor.Context, m applyConfig) {
 	slices.Sort(changed)
 	changed = slices.Compact(changed)
 	r.publish(ctx, "config.reloaded", configReloadedData{
-		Source: m.Source, Path: r.opts.ConfigPath,
+		Source: source, Path: r.opts.ConfigPath,
 		Added: nonNil(diff.Added), Removed: nonNil(diff.Removed), Changed: nonNil(changed),
 	})
-	res := ApplyResult{
+	return ApplyResult{
 		Applied: true, Added: nonNil(diff.Added), Removed: nonNil(diff.Removed), Changed: nonNil(changed),
 		Unchanged: nonNil(diff.Unchanged), RestartRequired: nonNil(diff.RestartRequired),
-	}
-	if m.Source == config.SourceFile {
-		ctx.Respond(reply{v: res})
-		return
-	}
-	r.persist(ctx.Sender(), reply{v: res})
+	}, nil
 }
 
 func nonNil(s []string) []string {

@@ -207,3 +207,39 @@ func (c *Client) Shutdown(ctx context.Context) error {
 	_, err := c.ask(ctx, shutdownAll{}, timeoutOf(ctx))
 	return err
 }
+
+// AddServer adds one server entry (decoded by config.ParseServer), quarantined unless the
+// entry says "quarantined": false, and answers once the config is saved. CodeConflict for
+// a name in use, CodeInvalidArgument with the entry's field errors.
+func (c *Client) AddServer(ctx context.Context, entry config.ServerConfig) (EditResult, error) {
+	return askValue[EditResult](c, ctx, editServer{Op: EditAdd, Name: entry.Name, Entry: entry})
+}
+
+// UpdateServer applies a JSON merge patch to a server's entry (config.PatchServer) and
+// answers once the config is saved; the server reconnects if its definition changed.
+func (c *Client) UpdateServer(ctx context.Context, name string, patch []byte) (EditResult, error) {
+	return askValue[EditResult](c, ctx, editServer{Op: EditUpdate, Name: name, Patch: patch})
+}
+
+// RemoveServer removes a server and answers once the config is saved and its processes are
+// gone.
+func (c *Client) RemoveServer(ctx context.Context, name string) (EditResult, error) {
+	return askValue[EditResult](c, ctx, editServer{Op: EditRemove, Name: name})
+}
+
+// Logs returns the last tail lines of a server's log (see logs.go), oldest first.
+func (c *Client) Logs(ctx context.Context, name string, tail int) ([]LogLine, error) {
+	return askValue[[]LogLine](c, ctx, getLogs{Server: name, Tail: tail})
+}
+
+// FollowLogs returns the last tail lines of a server's log and a channel of the lines that
+// follow; the caller must call Stop when done.
+func (c *Client) FollowLogs(ctx context.Context, name string, tail int) (*LogFollow, error) {
+	return askValue[*LogFollow](c, ctx, followLogs{Server: name, Tail: tail})
+}
+
+// ImportServers adds the entries whose names are free, every one quarantined, in one
+// apply, and answers once the config is saved.
+func (c *Client) ImportServers(ctx context.Context, entries []config.ServerConfig) (ImportResult, error) {
+	return askValue[ImportResult](c, ctx, editServer{Op: EditImport, Entries: entries})
+}

@@ -118,9 +118,12 @@ const (
 	ReasonQuarantined   = "quarantined"
 	ReasonUnquarantined = "unquarantined"
 	ReasonRestart       = "restart"
-	ReasonAdded         = "added"
-	ReasonRemoved       = "removed"
-	ReasonAuth          = "auth"
+	// ReasonUpdated: the server's definition changed (PATCH, or a config apply); it
+	// reconnects with the new one.
+	ReasonUpdated = "updated"
+	ReasonAdded   = "added"
+	ReasonRemoved = "removed"
+	ReasonAuth    = "auth"
 )
 
 // row is the registry's record of one configured server.
@@ -142,6 +145,10 @@ type row struct {
 	awaiting int
 	// counted is this row's share of registry.counts as of its last recount.
 	counted tally
+	// gone are the removals (DELETE /api/v1/servers/{name}) waiting for the row's actor
+	// to terminate, answered with goneReply from removed.
+	gone      []*actor.PID
+	goneReply reply
 }
 
 // tally counts rows by what GET /api/v1/status shows. The registry keeps one for all rows,
@@ -233,7 +240,8 @@ type registry struct {
 	pins      map[string]map[string]store.ToolPin
 	pinWrites []store.PinChange
 	rulesVer  uint64
-	pinsLost  bool // the store's pins could not be read at start
+	pinsLost  bool       // the store's pins could not be read at start
+	logs      *actor.PID // the logs actor (logs.go), the servers' logs
 }
 
 // NewRegistryProps returns the props of the registry actor.
@@ -284,7 +292,7 @@ func (r *registry) Receive(ctx actor.Context) {
 	}()
 	switch ctx.Message().(type) {
 	case listServers, getServer, getStatus, recountStatus, getServerTools, searchTools, callTool, getConfig,
-		getPassthroughTarget, checkPassthrough, getSecretUsers:
+		getPassthroughTarget, checkPassthrough, getSecretUsers, getLogs, followLogs:
 	default:
 		// Anything else may change a server's view; readers cache by this number.
 		r.version++
@@ -356,6 +364,12 @@ func (r *registry) Receive(ctx actor.Context) {
 		r.restartSecretUsers(ctx, m)
 	case applyConfig:
 		r.apply(ctx, m)
+	case editServer:
+		r.edit(ctx, m)
+	case getLogs:
+		r.forwardLogs(ctx, m.Server)
+	case followLogs:
+		r.forwardLogs(ctx, m.Server)
 	case shutdownAll:
 		r.shutdownAll(ctx)
 	default:
@@ -382,6 +396,11 @@ func (r *registry) start(ctx actor.Context) {
 	r.sys = ctx.ActorSystem()
 	r.opts.systemSend = func(to *actor.PID, msg any) { r.sys.Root.Send(to, msg) }
 	r.loadPins()
+	if pid, err := ctx.SpawnNamed(newLogsProps(), "logs"); err == nil {
+		r.logs = pid
+	} else {
+		r.log.Error("server logs unavailable", "err", err)
+	}
 	saves, done, opts, sys := make(chan saveJob, 64), make(chan struct{}), r.opts, r.sys
 	r.saves, r.savesDone = saves, done
 	go func() {
@@ -584,6 +603,7 @@ func (r *registry) startNow(ctx actor.Context, name string, rw *row) {
 		name: name, childGen: rw.childGen, cfg: cfg, resolve: r.resolver(),
 		dial: dial, logger: r.log, backoffBase: r.opts.BackoffBase, healthEvery: r.opts.HealthEvery,
 		tokens: r.tokensFor(name), observer: r.opts.Observer,
+		logs: r.logs,
 	}))
 	pid, err := ctx.SpawnNamed(props, fmt.Sprintf("up-%s-%d", name, rw.childGen))
 	if err != nil {
@@ -731,6 +751,10 @@ func (r *registry) removed(ctx actor.Context, name string, rw *row) {
 	rw.awaiting = 0
 	r.dropRow(name, rw)
 	r.publish(ctx, "servers.changed", serversChangedData{Reason: ReasonRemoved, Server: r.view(name, rw)})
+	r.answerRemoval(rw)
+	if r.logs != nil {
+		ctx.Send(r.logs, dropLogs{Server: name})
+	}
 }
 
 // publish sends an event to the hub, which encodes it.
@@ -1185,6 +1209,20 @@ func (r *registry) unreachable(name string) (*row, error) {
 		return nil, Errorf(CodeUnavailable, "%s", msg).refused(activity.ReasonNotReady)
 	}
 	return rw, nil
+}
+
+// forwardLogs hands a log request about a known server to the logs actor, which answers
+// the caller.
+func (r *registry) forwardLogs(ctx actor.Context, name string) {
+	if _, err := r.row(name); err != nil {
+		ctx.Respond(reply{err: err})
+		return
+	}
+	if r.logs == nil {
+		ctx.Respond(reply{err: Errorf(CodeUnavailable, "server logs are unavailable")})
+		return
+	}
+	ctx.Forward(r.logs)
 }
 
 func (r *registry) callTool(ctx actor.Context, m callTool) {

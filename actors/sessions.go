@@ -170,8 +170,11 @@ type (
 	// answer comes once their records are written and their connections closing.
 	closeCredential struct{ Name, Reason string }
 
-	listSessions     struct{}
-	getSession       struct{ ID string }
+	listSessions struct{}
+	getSession   struct{ ID string }
+	// awaitServerGone is answered once no passthrough session of Server has a connection
+	// left (after the registry revoked them: DELETE /api/v1/servers/{name}).
+	awaitServerGone  struct{ Server string }
 	closeAllSessions struct{}
 
 	targetReady struct {
@@ -250,11 +253,13 @@ type sessions struct {
 	// closeWaiters are the closeAllSessions requests, answered once every session actor
 	// has terminated and the records are written.
 	closeWaiters []*actor.PID
-	jobs         chan sessionJob
-	written      chan struct{}
-	stopTick     chan struct{}
-	lastFlush    time.Time
-	lastPrune    time.Time
+	// goneWaiters are the awaitServerGone requests by server, answered from onTerminated.
+	goneWaiters map[string][]*actor.PID
+	jobs        chan sessionJob
+	written     chan struct{}
+	stopTick    chan struct{}
+	lastFlush   time.Time
+	lastPrune   time.Time
 }
 
 type revocation struct {
@@ -418,6 +423,12 @@ func (t *sessions) Receive(ctx actor.Context) {
 		t.get(ctx, m.ID)
 	case closeAllSessions:
 		t.closeAll(ctx)
+	case awaitServerGone:
+		if t.serverLive(m.Server) {
+			t.goneWaiters[m.Server] = append(t.goneWaiters[m.Server], ctx.Sender())
+		} else {
+			ctx.Respond(reply{})
+		}
 	}
 }
 
@@ -427,6 +438,7 @@ func (t *sessions) Receive(ctx actor.Context) {
 func (t *sessions) start(ctx actor.Context) {
 	t.sys, t.self = ctx.ActorSystem(), ctx.Self()
 	t.recs, t.byPID = map[string]*sessionRec{}, map[string]*sessionRec{}
+	t.goneWaiters = map[string][]*actor.PID{}
 	t.queue, t.revoked = map[string][]string{}, map[string]revocation{}
 	t.tools = map[string]passthrough.ToolRules{}
 	t.lastFlush, t.lastPrune = time.Now(), time.Now()
@@ -695,6 +707,23 @@ func (t *sessions) onTerminated(ctx actor.Context, who *actor.PID) {
 	}
 	t.pump(ctx, r.server)
 	t.maybeFinishClose()
+	if ws := t.goneWaiters[r.server]; len(ws) > 0 && !t.serverLive(r.server) {
+		for _, w := range ws {
+			ctx.Send(w, reply{})
+		}
+		delete(t.goneWaiters, r.server)
+	}
+}
+
+// serverLive reports whether a passthrough session of server still has its actor (and so
+// its connection). It walks the table: it is asked once per server removal.
+func (t *sessions) serverLive(server string) bool {
+	for _, r := range t.recs {
+		if r.pt && r.server == server && r.pid != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // list answers with every recorded session, newest first: the open ones as they are now,

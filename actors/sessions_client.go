@@ -277,3 +277,10 @@ func (c *SessionsClient) CloseAll(ctx context.Context) error {
 	_, err := c.askErr(ctx, closeAllSessions{})
 	return err
 }
+
+// AwaitServerGone returns once no passthrough session of server has a connection left.
+// Call it after the registry removed the server (which revokes its sessions first).
+func (c *SessionsClient) AwaitServerGone(ctx context.Context, server string) error {
+	_, err := c.askErr(ctx, awaitServerGone{Server: server})
+	return err
+}

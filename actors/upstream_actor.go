@@ -46,6 +46,9 @@ type upstreamProps struct {
 	tokens oauth.TokenStore
 	// observer counts restarts, reconnects and backoff; nil counts nothing.
 	observer UpstreamObserver
+	// logs is the logs actor: the server's stderr and the actor's messages about it go
+	// there (nil: nowhere).
+	logs *actor.PID
 }
 
 // UpstreamObserver is told what an upstream actor's life cycle does, for the metrics
@@ -234,6 +237,7 @@ func (u *upstreamActor) Receive(ctx actor.Context) {
 	case *actor.Stopping, *actor.Restarting:
 		u.observe(func(o UpstreamObserver) { o.UpstreamBackoff(u.p.name, 0) })
 		u.shutdown()
+		u.logf("stopped")
 		*u.genStore = u.gen
 	case connectDone:
 		u.onConnectDone(m)
@@ -252,6 +256,7 @@ func (u *upstreamActor) Receive(ctx actor.Context) {
 		u.p.dial.MaxMessageBytes = m.Bytes
 	case restartUpstream:
 		u.observe(func(o UpstreamObserver) { o.UpstreamRestarted(u.p.name); o.UpstreamBackoff(u.p.name, 0) })
+		u.logf("restart requested")
 		u.dropConn()
 		u.retryCount = 0
 		u.connect()
@@ -274,6 +279,15 @@ func (u *upstreamActor) Receive(ctx actor.Context) {
 	}
 }
 
+// logf adds one of the daemon's own messages to the server's log, scrubbed like
+// last_error.
+func (u *upstreamActor) logf(format string, args ...any) {
+	if u.p.logs == nil || u.sys == nil {
+		return
+	}
+	u.sys.Root.Send(u.p.logs, appendLogs{Server: u.p.name, Stream: LogProxy, Lines: []string{u.scrub.Scrub(fmt.Sprintf(format, args...))}})
+}
+
 // report sends the current status to the registry.
 func (u *upstreamActor) report(tools []Tool) {
 	pid := 0
@@ -294,6 +308,7 @@ func (u *upstreamActor) connect() {
 	gen, self, sys := u.gen, u.self, u.sys
 	u.state = StateConnecting
 	u.report(nil)
+	u.logf("connecting (attempt %d)", u.retryCount+1)
 	p := u.p
 	if u.dialing != nil {
 		// A newer attempt supersedes one still in flight (restart while connecting).
@@ -330,6 +345,12 @@ func (u *upstreamActor) connect() {
 					// The server's URL changed: its tokens were for another resource.
 					_ = p.tokens.Put(&oauth.Tokens{URL: cfg.URL})
 				}
+			}
+		}
+		if p.logs != nil {
+			name, logs := p.name, p.logs
+			opts.OnStderr = func(lines []string) {
+				sys.Root.Send(logs, appendLogs{Server: name, Stream: LogStderr, Lines: lines})
 			}
 		}
 		bell := new(atomic.Bool)
@@ -401,6 +422,11 @@ func (u *upstreamActor) onConnectDone(m connectDone) {
 		m.tools = []Tool{}
 	}
 	u.report(m.tools)
+	if m.conn.PID > 0 {
+		u.logf("connected: %d tools (pid %d)", len(m.tools), m.conn.PID)
+	} else {
+		u.logf("connected: %d tools", len(m.tools))
+	}
 	if u.relist {
 		u.relist = false
 		u.onToolsChanged(toolsChanged{gen: u.gen})
@@ -444,6 +470,7 @@ func (u *upstreamActor) fail(err error) {
 	u.p.logger.Warn("upstream failed", "server", u.p.name, "err", u.lastError, "retry", u.retryCount)
 	delay := backoffDelay(u.p.backoffBase, u.retryCount)
 	u.observe(func(o UpstreamObserver) { o.UpstreamBackoff(u.p.name, delay) })
+	u.logf("failed: %s; retrying in %s", u.lastError, delay.Round(10*time.Millisecond))
 	u.state = StateBackoff
 	u.report(nil)
 	gen, self, sys := u.gen, u.self, u.sys

@@ -115,13 +115,17 @@ func SaveNotify(path string, c *Config, before func(data []byte)) ([]byte, error
 	if before != nil {
 		before(data)
 	}
-	if err := writeFileAtomic(path, data); err != nil {
+	if err := WriteFileAtomic(path, data); err != nil {
 		return nil, fmt.Errorf("save config: %w", err)
 	}
 	return data, nil
 }
 
-func writeFileAtomic(path string, data []byte) (err error) {
+// WriteFileAtomic writes data to path with mode 0600 as Save does (a temporary file in the
+// same directory, synced, renamed over path, the directory synced; through a symlink), so
+// that a crash leaves the old file or the new one. mcpproxy connect writes other clients'
+// configs, which hold the API key, with it too.
+func WriteFileAtomic(path string, data []byte) (err error) {
 	// Write through a symlink (a config kept in a dotfiles repo) instead of replacing the link
 	// with a regular file.
 	if target, err := filepath.EvalSymlinks(path); err == nil {

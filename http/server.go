@@ -65,6 +65,12 @@ type Backend interface {
 	SearchTools(ctx context.Context, query string, limit int) ([]actors.ToolHit, int, error)
 	Config(ctx context.Context) (*config.Config, error)
 	Apply(ctx context.Context, cfg *config.Config, source string) (actors.ApplyResult, error)
+	AddServer(ctx context.Context, entry config.ServerConfig) (actors.EditResult, error)
+	UpdateServer(ctx context.Context, name string, patch []byte) (actors.EditResult, error)
+	RemoveServer(ctx context.Context, name string) (actors.EditResult, error)
+	ImportServers(ctx context.Context, entries []config.ServerConfig) (actors.ImportResult, error)
+	Logs(ctx context.Context, name string, tail int) ([]actors.LogLine, error)
+	FollowLogs(ctx context.Context, name string, tail int) (*actors.LogFollow, error)
 }
 
 var _ Backend = (*actors.Client)(nil)

@@ -472,6 +472,25 @@ func TestContractExerciseEveryOperation(t *testing.T) {
 	)
 	p.waitState("fx", 20*time.Second, actors.StateReady)
 
+	// Managing servers: add (good, duplicate, bad), patch, logs, import, delete.
+	added := map[string]any{"name": "added", "command": fixtureBin(t), "args": []string{"--name", "added"}}
+	run(
+		call{"POST", "/api/v1/servers", added, nil, 201},
+		call{"POST", "/api/v1/servers", added, nil, 409},
+		call{"POST", "/api/v1/servers", map[string]any{"name": "x"}, nil, 400},
+		call{"PATCH", "/api/v1/servers/added", map[string]any{"env": map[string]string{"A": "1"}}, nil, 200},
+		call{"PATCH", "/api/v1/servers/added", map[string]any{"name": "renamed"}, nil, 400},
+		call{"PATCH", "/api/v1/servers/nope", map[string]any{}, nil, 404},
+		call{"GET", "/api/v1/servers/fx/logs", nil, nil, 200},
+		call{"GET", "/api/v1/servers/fx/logs?tail=nope", nil, nil, 400},
+		call{"GET", "/api/v1/servers/nope/logs", nil, nil, 404},
+		call{"POST", "/api/v1/servers/import?format=cursor", `{"mcpServers":{"imported":{"command":"true"},"added":{"command":"true"}}}`, nil, 200},
+		call{"POST", "/api/v1/servers/import?format=codex", `not toml [`, nil, 400},
+		call{"DELETE", "/api/v1/servers/imported", nil, nil, 200},
+		call{"DELETE", "/api/v1/servers/added", nil, nil, 200},
+		call{"DELETE", "/api/v1/servers/added", nil, nil, 404},
+	)
+
 	// Config: read, validate (good and bad), apply the redacted config back ("********"
 	// keeps the key), apply a bad one.
 	var got struct {

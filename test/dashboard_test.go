@@ -322,6 +322,115 @@ func TestDashboard(t *testing.T) {
 	}
 }
 
+// TestDashboardManage drives the managing panels in headless Chromium
+// (dashboard_manage.spec.mjs): add a server with the form and see it connect, read its live
+// log, edit it, remove it, import a config, list sessions, validate and apply the config.
+// The Go side checks each step against the REST API, the file and the processes.
+func TestDashboardManage(t *testing.T) {
+	browser := chromiumPath(t)
+	node := playwrightNode(t)
+	p := startProxy(t, servers(stdioFixture(t, "alpha")))
+	p.waitState("alpha", 30*time.Second, actors.StateReady)
+	// A session for the sessions list.
+	mcpSession(t, p, p.client.Transport, "/mcp")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var addedPID int
+	steps := map[string]func() error{
+		"check-added": func() error {
+			s, err := p.D.Client.Server(ctx, "added")
+			if err != nil {
+				return err
+			}
+			if s.Quarantined || s.State != actors.StateReady || s.PID <= 0 {
+				return fmt.Errorf("added via REST: %+v", s)
+			}
+			addedPID = s.PID
+			return nil
+		},
+		"check-edited": func() error {
+			cfg, err := p.D.Client.Config(ctx)
+			if err != nil {
+				return err
+			}
+			sc, ok := cfg.Server("added")
+			if !ok || sc.Env["A"] != "2" || sc.Env["B"] != "3" || len(sc.Env) != 2 {
+				return fmt.Errorf("added's entry after edit: %+v", sc)
+			}
+			return nil
+		},
+		"check-removed": func() error {
+			if code, _ := p.do("GET", "/api/v1/servers/added", nil, nil); code != 404 {
+				return fmt.Errorf("added still there: %d", code)
+			}
+			if addedPID > 0 && processAlive(addedPID) {
+				return fmt.Errorf("added's first process %d is alive", addedPID)
+			}
+			if len(processesWithArg("added")) > 0 {
+				return fmt.Errorf("added's processes outlive it: %v", processesWithArg("added"))
+			}
+			return nil
+		},
+		"check-applied": func() error {
+			if code, _ := p.do("GET", "/api/v1/servers/linear", nil, nil); code != 404 {
+				return fmt.Errorf("linear still there after the apply: %d", code)
+			}
+			return nil
+		},
+	}
+	cmd := exec.CommandContext(ctx, node, "dashboard_manage.spec.mjs")
+	cmd.Dir = filepath.Join(repoRoot(), "test")
+	cmd.Env = append(os.Environ(),
+		"DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser, "DASH_USER_DATA="+t.TempDir(),
+		"DASH_FIXTURE="+fixtureBin(t), "DASH_IMPORT="+filepath.Join(repoRoot(), "test", "testdata", "import", "cursor_mcp.json"),
+	)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var done []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "STEP ") {
+			t.Log("browser: " + line)
+			continue
+		}
+		name := strings.TrimPrefix(line, "STEP ")
+		reply := "ok"
+		if f, ok := steps[name]; !ok {
+			reply = "unknown step " + name
+		} else if err := f(); err != nil {
+			reply = "error: " + strings.ReplaceAll(err.Error(), "\n", " ")
+		} else {
+			done = append(done, name)
+		}
+		if _, err := io.WriteString(stdin, reply+"\n"); err != nil {
+			t.Errorf("replying to step %s: %v", name, err)
+		}
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("dashboard_manage.spec.mjs failed (%v) after steps %v:\n%s", err, done, stderr.String())
+	}
+	if want := "check-added,check-edited,check-removed,check-applied"; strings.Join(done, ",") != want {
+		t.Fatalf("steps done = %v, want %s", done, want)
+	}
+}
+
 // TestDashboardTokens runs dashboard_tokens.spec.mjs: the agent tokens panel creates a
 // token (shown once, working on /mcp), lists it with its scope, shows a duplicate's error
 // and revokes it; afterwards the daemon has no token and the one created is refused.

@@ -88,8 +88,8 @@ func (p *proxy) awaitingReview() int {
 	return st.Tools.AwaitingReview
 }
 
-// retrieved is what /mcp's retrieve_tools finds for query.
-func retrieved(t *testing.T, c *client.Client, query string) []string {
+// retrievedNames is what /mcp's retrieve_tools finds for query.
+func retrievedNames(t *testing.T, c *client.Client, query string) []string {
 	t.Helper()
 	res := callTool(t, c, "retrieve_tools", map[string]any{"query": query, "limit": 50})
 	var out struct {
@@ -212,7 +212,7 @@ func TestToolTrust(t *testing.T) {
 		if hits := p.searchNames("echo text"); slices.Contains(hits, "fx:echo") || !slices.Contains(p.searchNames(""), "fx:calls") {
 			t.Errorf("search after the change finds %v: want fx:echo left out, fx:calls kept", hits)
 		}
-		if hits := retrieved(t, c, "echo text unchanged"); slices.Contains(hits, "fx:echo") {
+		if hits := retrievedNames(t, c, "echo text unchanged"); slices.Contains(hits, "fx:echo") {
 			t.Errorf("retrieve_tools finds the changed tool: %v", hits)
 		}
 		wantRefused(t, c, "fx:echo", "awaits review")

@@ -18,6 +18,7 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -90,6 +91,10 @@ type Options struct {
 	// OnAuthChange is called (it must not block) when the tokens were refreshed or the
 	// server asked for a login.
 	OnAuthChange func()
+	// OnStderr, when set, is called (it must not block) with the complete lines a stdio
+	// child wrote to stderr, scrubbed like Stderr, each read's lines at once. A line
+	// longer than 4 KiB is passed in pieces.
+	OnStderr func(lines []string)
 }
 
 func (o *Options) defaults() {
@@ -359,8 +364,12 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 	}
 	errW.Close()
 	drained := make(chan struct{})
+	var sink io.Writer = c.stderr
+	if opts.OnStderr != nil {
+		sink = io.MultiWriter(c.stderr, &lineSink{scrub: c.scrub.Scrub, out: opts.OnStderr})
+	}
 	go func() {
-		drain(errR, c.stderr)
+		drain(errR, sink)
 		close(drained)
 	}()
 	c.PID = cmd.Process.Pid
@@ -546,6 +555,47 @@ func drain(r *os.File, w io.Writer) {
 			return
 		}
 	}
+}
+
+// lineSink cuts what a child writes to stderr into lines for Options.OnStderr. Only the
+// drain goroutine writes to it. Lines are scrubbed whole, so a secret cannot be split
+// between two reads and escape the scrubber.
+type lineSink struct {
+	scrub   func(string) string
+	out     func([]string)
+	partial []byte
+}
+
+// maxStderrLine is where a line without a newline is passed on anyway.
+const maxStderrLine = 4 << 10
+
+func (s *lineSink) Write(p []byte) (int, error) {
+	s.partial = append(s.partial, p...)
+	var lines []string
+	for {
+		i := bytes.IndexByte(s.partial, '\n')
+		if i < 0 {
+			if len(s.partial) < maxStderrLine {
+				break
+			}
+			i = maxStderrLine
+		}
+		line := strings.TrimRight(string(s.partial[:i]), "\r")
+		if i < len(s.partial) && s.partial[i] == '\n' {
+			i++
+		}
+		s.partial = s.partial[i:]
+		if strings.TrimSpace(line) != "" {
+			lines = append(lines, s.scrub(line))
+		}
+	}
+	if len(s.partial) == 0 {
+		s.partial = nil
+	}
+	if len(lines) > 0 {
+		s.out(lines)
+	}
+	return len(p), nil
 }
 
 // ring keeps the last bytes a child wrote to stderr.

@@ -37,18 +37,32 @@ func (e *errNoDaemon) Error() string {
 
 func (e *errNoDaemon) Unwrap() error { return e.err }
 
-// apiError is an error response of the API: {"error", "code"}.
+// rawBody is a request body sent as it is (a file's content), not encoded as JSON.
+type rawBody []byte
+
+// apiError is an error response of the API: {"error", "code", "errors"}.
 type apiError struct {
 	Status  int
 	Message string `json:"error"`
 	Code    string `json:"code"`
+	// Fields are the field errors of an invalid config or server entry.
+	Fields []struct {
+		Field   string `json:"field"`
+		Message string `json:"message"`
+	} `json:"errors"`
 }
 
 func (e *apiError) Error() string {
+	msg := e.Message
 	if e.Code != "" {
-		return fmt.Sprintf("%s (%s)", e.Message, e.Code)
+		msg = fmt.Sprintf("%s (%s)", e.Message, e.Code)
 	}
-	return e.Message
+	if len(e.Fields) > 1 {
+		for _, f := range e.Fields {
+			msg += fmt.Sprintf("\n  %s: %s", f.Field, f.Message)
+		}
+	}
+	return msg
 }
 
 // apiClient sends API requests over the daemon's socket.
@@ -93,7 +107,9 @@ func newAPIClient(cmd *cobra.Command) *apiClient {
 // of a 2xx answer and decodes it into out when out is non-nil.
 func (c *apiClient) do(ctx context.Context, method, path string, body, out any) ([]byte, error) {
 	var r io.Reader
-	if body != nil {
+	if raw, ok := body.(rawBody); ok {
+		r = bytes.NewReader(raw)
+	} else if body != nil {
 		data, err := json.Marshal(body)
 		if err != nil {
 			return nil, err

@@ -53,6 +53,6 @@ func newRootCommand() *cobra.Command {
 	root.PersistentFlags().String("data-dir", "", "data directory (default ~/.mcpproxy)")
 	root.AddCommand(newServeCommand())
 	root.AddCommand(newStatusCommand(), newServersCommand(), newToolsCommand(), newSessionsCommand(), newTokensCommand(),
-		newSecretsCommand(), newDoctorCommand())
+		newSecretsCommand(), newDoctorCommand(), newConnectCommand())
 	return root
 }
