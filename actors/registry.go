@@ -673,6 +673,13 @@ func (r *registry) publish(ctx actor.Context, name string, payload any) {
 	ctx.Send(r.opts.Hub, Event{Name: name, Payload: payload})
 }
 
+// SearchDoc is the tool as the search index sees it: everything the upstream says about it
+// and its server.
+func (t Tool) SearchDoc() search.Doc {
+	return search.Doc{Server: t.Server, Tool: t.Raw, Title: t.Title, Description: t.Description,
+		InputSchema: t.InputSchema, Annotations: t.Annotations, Instructions: t.Instructions}
+}
+
 // reindex brings the search index in line with one server: its tools are searchable only
 // while it is enabled, ready and not quarantined.
 func (r *registry) reindex(ctx actor.Context, name string) {
@@ -682,7 +689,7 @@ func (r *registry) reindex(ctx actor.Context, name string) {
 	if reachable {
 		docs := make([]search.Doc, len(rw.tools))
 		for i, t := range rw.tools {
-			docs[i] = search.Doc{Server: name, Tool: t.Raw, Description: t.Description, InputSchema: t.InputSchema, Annotations: t.Annotations}
+			docs[i] = t.SearchDoc()
 		}
 		r.index.SetServer(name, docs)
 	} else {
