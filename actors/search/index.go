@@ -20,9 +20,12 @@
 //
 // A software abbreviation in the query also asks for the words it stands for ("PR" for "pull
 // request", "k8s" for "kubernetes"); two adjacent words match their compound ("on call" finds
-// "oncall"); what the query names by example stands for its kind (a file name for "file",
-// a URL for "url", a path, an e-mail or IP address, an arithmetic expression); and the last
-// word matches the longer terms it begins, for search-as-you-type. A tool's score is scaled
+// "oncall"); a WordNet phrase asks for its synonyms ("get rid of" for "remove"), its own words
+// counting less; a negated word also asks for its "un-" form ("not committed" for
+// "uncommitted"); what the query names by example stands for its kind (a file name for "file"
+// and the kind of file, a list of them for "multiple", a URL for "url", a path, an e-mail or
+// IP address, an arithmetic expression, a hexadecimal literal, a date or time, a cell range,
+// code); and the last word matches the longer terms it begins, for search-as-you-type. A tool's score is scaled
 // by the square root of the share of the query's words it matches (coordination), so that
 // matching most of a request beats matching one of its words very well. No vocabulary entry
 // names a server or a tool, and none was fitted to a labelled query set. A query that is
@@ -86,6 +89,13 @@ const (
 	// for tools, so weaker evidence than the software vocabulary in synonyms.go.
 	lexiconWeight = 0.35
 	prefixWeight  = 0.6
+	// phraseWeight scales the match of a WordNet phrase's synonyms ("remove" for "get rid
+	// of"), phraseWordWeight that of each of the phrase's own words.
+	phraseWeight     = 0.7
+	phraseWordWeight = 0.6
+	// negatedWeight scales a negated word ("tracked" in "not tracked") when the index has
+	// its "un-" form.
+	negatedWeight = 0.4
 	// compoundWeight scales the match of two adjacent query words as one compound term
 	// ("on call" as "oncall"): it stands for both words, so it counts as two.
 	compoundWeight = 2.0
@@ -498,12 +508,51 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 			out = append(out, alts)
 		}
 	}
+	// Phrases of WordNet ("get rid of", "look up") ask for their synonyms; their words then
+	// count only at phraseWordWeight, since "get" in "get rid of" asks for no getter.
+	phraseWord := make([]bool, len(toks))
+	for i := 0; i < len(toks); i++ {
+		for n := 3; n >= 2; n-- {
+			if i+n > len(toks) {
+				continue
+			}
+			key := strings.Join(toks[i:i+n], "_")
+			syns, ok := lx.syn[key]
+			if !ok {
+				continue
+			}
+			var alts []queryAlt
+			for _, sy := range syns {
+				if te := ix.terms[sy]; te != nil {
+					alts = append(alts, queryAlt{te: te, w: phraseWeight})
+				}
+			}
+			if len(alts) > 0 {
+				out = append(out, alts)
+			}
+			for j := i; j < i+n; j++ {
+				phraseWord[j] = true
+			}
+			i += n - 1
+			break
+		}
+	}
 	for i, tok := range toks {
 		if i > 0 {
 			// A compound only counts when the index or the synonym table knows it, so
 			// that "to do" does not invent a word.
 			if c := stem(toks[i-1] + tok); ix.terms[c] != nil || synonyms[c] != nil {
 				word(toks[i-1]+tok, c, "", "", compoundWeight)
+			}
+		}
+		// "not committed" and "isn't tracking" also ask for "uncommitted" and "untracked",
+		// when the index knows the word.
+		// The negated word itself then counts less: what is not tracked is not about tracking.
+		w := 1.0
+		if i > 0 && negators[toks[i-1]] || i > 1 && negators[toks[i-2]] && isStop(toks[i-1]) {
+			if u := stem("un" + tok); ix.terms[u] != nil {
+				word("un"+tok, u, "", "", 1)
+				w = negatedWeight
 			}
 		}
 		if _, ok := stopwords[tok]; ok {
@@ -513,9 +562,23 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		if i == len(toks)-1 && lastIsPrefix && len(tok) >= minPrefixLen {
 			prefixOf = tok
 		}
-		word(tok, stem(tok), lx.base[tok], prefixOf, 1)
+		if phraseWord[i] {
+			w = min(w, phraseWordWeight)
+		}
+		word(tok, stem(tok), lx.base[tok], prefixOf, w)
 	}
 	return out
+}
+
+// negators are the words that negate the word after them (apostrophes are dropped by
+// Tokenize: "isn't" is "isnt").
+var negators = map[string]bool{"not": true, "isnt": true, "arent": true, "wasnt": true, "werent": true,
+	"dont": true, "doesnt": true, "didnt": true, "havent": true, "hasnt": true, "hadnt": true,
+	"never": true, "cant": true, "cannot": true, "wont": true, "without": true}
+
+func isStop(t string) bool {
+	_, ok := stopwords[t]
+	return ok
 }
 
 func lastOf(toks []string) string {
@@ -547,36 +610,108 @@ func expandAbbreviations(toks []string) []string {
 	return out
 }
 
-// fileExtensions are the extensions that make a query word a file name ("report.txt").
-var fileExtensions = setOf(
-	"txt", "md", "json", "csv", "tsv", "pdf", "png", "jpg", "jpeg", "gif", "svg", "webp", "mp3",
-	"mp4", "wav", "go", "py", "js", "ts", "tsx", "jsx", "java", "rb", "rs", "c", "h", "cpp",
-	"yaml", "yml", "toml", "xml", "html", "css", "log", "doc", "docx", "xls", "xlsx", "ppt",
-	"pptx", "zip", "tar", "gz", "sql", "sh", "ini", "cfg", "conf",
-)
+// fileExtensions are the extensions that make a query word a file name ("report.txt"),
+// each with the word for the kind of file it names, if there is one ("q3.xlsx" is a
+// spreadsheet, "error.png" an image).
+var fileExtensions = map[string]string{
+	"txt": "", "md": "", "json": "", "xml": "", "html": "", "css": "", "log": "", "zip": "",
+	"tar": "", "gz": "", "sql": "",
+	"csv": "spreadsheet", "tsv": "spreadsheet", "xls": "spreadsheet", "xlsx": "spreadsheet", "ods": "spreadsheet",
+	"pdf": "document", "doc": "document", "docx": "document", "ppt": "presentation", "pptx": "presentation",
+	"png": "image", "jpg": "image", "jpeg": "image", "gif": "image", "svg": "image", "webp": "image",
+	"mp3": "audio", "wav": "audio", "mp4": "video",
+	"go": "code", "py": "code", "js": "code", "ts": "code", "tsx": "code", "jsx": "code", "java": "code",
+	"rb": "code", "rs": "code", "c": "code", "h": "code", "cpp": "code", "sh": "code",
+	"yaml": "configuration", "yml": "configuration", "toml": "configuration", "ini": "configuration",
+	"cfg": "configuration", "conf": "configuration",
+}
+
+// months name the months, as a date in a query writes them ("March 3", "3 Nov 2024").
+var months = setOf("january", "february", "march", "april", "june", "july", "august",
+	"september", "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul",
+	"aug", "sep", "sept", "oct", "nov", "dec")
 
 // fileNamesToWords replaces what a query names by example with the word for its kind: each
-// file name by its base name and "file", so that "rename report.txt" asks for a file tool
+// file name by its base name, "file" and its kind ("q3.xlsx" is "q3 file spreadsheet"), and
+// two or more of them also by "multiple", so that "rename report.txt" asks for a file tool
 // rather than one about text; a URL by "url" and its host's words; a path ("~/notes",
-// "/var/log/") by its last element and "path"; an e-mail address by "email"; an IP address
-// or network by "ip address"; an arithmetic expression ("4821+3377", "2^10") by "calculate".
+// "/var/log/", "data/") by its last element and "path"; an e-mail address by "email"; an IP
+// address or network by "ip address"; an arithmetic expression ("4821+3377", "2^10", "12 * 7")
+// by "calculate"; a hexadecimal or binary literal ("0x1F4") by "hexadecimal" or "binary"
+// "number"; a date ("2023-11-02", "March 3") by "date" and a time of day ("09:00") by "time";
+// a spreadsheet range ("B2:B5") by "cell range"; code ("[1,2].map(x => x*2)") by "code".
 func fileNamesToWords(q string) string {
-	if !strings.ContainsAny(q, "./@:+*^=") {
+	if !strings.ContainsAny(q, "./@:+*^=-0123456789") {
 		return q
 	}
 	fields := strings.Fields(q)
 	changed := false
+	// listed: file names written as a list ("a.json, b.json and c.json"), not "a.txt to b.txt".
+	listed, lastFile := false, -3
 	for i, f := range fields {
+		raw := f
 		f = strings.TrimRight(strings.TrimLeft(f, "(\"'"), ",;:!?)\"'")
 		if w, ok := entityWords(f); ok {
+			if strings.Contains(w, " file") {
+				if i == lastFile+1 && strings.HasSuffix(fields[lastFile], ",") ||
+					i == lastFile+2 && (fields[i-1] == "and" || fields[i-1] == "&") {
+					listed = true
+				}
+				lastFile = i
+			}
+			if strings.HasSuffix(raw, ",") {
+				w += ","
+			}
 			fields[i] = w
 			changed = true
 		}
+	}
+	// Across words: an expression written with spaces, and a date in words.
+	for i := 1; i+1 < len(fields); i++ {
+		if isOperator(fields[i]) && isNumber(strings.TrimRight(fields[i-1], ",")) &&
+			isNumber(strings.TrimRight(fields[i+1], ",?!.")) {
+			fields[i] = "calculate"
+			changed = true
+		}
+	}
+	for i, f := range fields {
+		if _, ok := months[strings.ToLower(strings.TrimRight(f, ",."))]; !ok {
+			continue
+		}
+		if (i > 0 && isNumber(strings.TrimRight(fields[i-1], ",."))) ||
+			(i+1 < len(fields) && isNumber(strings.TrimRight(fields[i+1], ",.?!"))) {
+			fields[i] += " date"
+			changed = true
+		}
+	}
+	if listed {
+		fields = append(fields, "multiple")
+		changed = true
 	}
 	if !changed {
 		return q
 	}
 	return strings.Join(fields, " ")
+}
+
+func isOperator(f string) bool {
+	switch f {
+	case "+", "-", "*", "/", "^", "x", "×", "÷", "%":
+		return true
+	}
+	return false
+}
+
+func isNumber(f string) bool {
+	if f == "" || f == "." {
+		return false
+	}
+	for i := 0; i < len(f); i++ {
+		if (f[i] < '0' || f[i] > '9') && f[i] != '.' && f[i] != ',' {
+			return false
+		}
+	}
+	return true
 }
 
 // entityWords returns the words for what one query word names by example, if it does.
@@ -595,20 +730,31 @@ func entityWords(f string) (string, bool) {
 	if isIPLike(f) {
 		return "ip address", true
 	}
+	if w, ok := literalWords(lower); ok {
+		return w, true
+	}
 	if isArithmetic(f) {
 		return "calculate", true
 	}
-	if dot := strings.LastIndexByte(f, '.'); dot > 0 && dot < len(f)-1 {
-		if _, ok := fileExtensions[lower[dot+1:]]; ok {
+	if dot := strings.LastIndexByte(f, '.'); dot >= 0 && dot < len(f)-1 {
+		if kind, ok := fileExtensions[lower[dot+1:]]; ok {
 			base := f[:dot]
 			if sl := strings.LastIndexByte(base, '/'); sl >= 0 {
 				base = base[sl+1:]
 			}
-			return base + " file", true
+			if base = strings.TrimLeft(base, "."); base == "" {
+				base = lower[dot+1:] // ".csv": any CSV file
+			}
+			w := strings.TrimSpace(base + " file " + kind)
+			return w, true
 		}
 	}
+	if strings.Contains(f, "=>") || strings.Contains(f, "()") || strings.Contains(f, "){") || isMethodCall(f) {
+		return "code", true
+	}
 	if strings.HasPrefix(f, "~/") || strings.HasPrefix(f, "/") || strings.HasPrefix(f, "./") ||
-		(strings.Count(f, "/") >= 2 && !strings.Contains(f, " ")) {
+		(strings.Count(f, "/") >= 2 && !strings.Contains(f, " ")) ||
+		(len(f) > 1 && strings.HasSuffix(f, "/") && !strings.Contains(f, "//")) {
 		last := strings.TrimRight(f, "/")
 		if sl := strings.LastIndexByte(last, '/'); sl >= 0 {
 			last = last[sl+1:]
@@ -616,6 +762,96 @@ func entityWords(f string) (string, bool) {
 		return last + " path", true
 	}
 	return "", false
+}
+
+// isMethodCall reports whether f holds a call written as code: ".name(" ("xs.map(f").
+func isMethodCall(f string) bool {
+	for {
+		dot := strings.IndexByte(f, '.')
+		if dot < 0 {
+			return false
+		}
+		f = f[dot+1:]
+		i := 0
+		for i < len(f) && (isLetter(rune(f[i])) || f[i] == '_') {
+			i++
+		}
+		if i > 0 && i < len(f) && f[i] == '(' {
+			return true
+		}
+	}
+}
+
+// literalWords returns the words for a number, date or time written as one: "0x1f4", "0b101",
+// "2023-11-02", "2023-11-02t09:00", "09:00", "b2:b5".
+func literalWords(f string) (string, bool) {
+	switch {
+	case len(f) > 2 && strings.HasPrefix(f, "0x") && strings.Trim(f[2:], "0123456789abcdef") == "":
+		return "hexadecimal number", true
+	case len(f) > 2 && strings.HasPrefix(f, "0b") && strings.Trim(f[2:], "01") == "":
+		return "binary number", true
+	}
+	date, clock, hasT := strings.Cut(f, "t")
+	if isDate(date) {
+		if hasT && isClock(clock) {
+			return "date time", true
+		}
+		if !hasT {
+			return "date", true
+		}
+	}
+	if isClock(f) {
+		return "time", true
+	}
+	if a, b, ok := strings.Cut(f, ":"); ok && isCell(a) && isCell(b) {
+		return "cell range", true
+	}
+	return "", false
+}
+
+// isDate reports whether f is an ISO date ("2023-11-02") or a day/month/year ("02/11/2023").
+func isDate(f string) bool {
+	for _, sep := range "-/." {
+		p := strings.Split(f, string(sep))
+		if len(p) != 3 {
+			continue
+		}
+		n := 0
+		for _, x := range p {
+			if x == "" || len(x) > 4 || strings.Trim(x, "0123456789") != "" {
+				return false
+			}
+			if len(x) == 4 {
+				n++
+			}
+		}
+		return n == 1 && (len(p[0]) == 4 || len(p[2]) == 4)
+	}
+	return false
+}
+
+// isClock reports whether f is a time of day ("9:00", "09:00:30", "14:05z").
+func isClock(f string) bool {
+	f = strings.TrimSuffix(f, "z")
+	p := strings.Split(f, ":")
+	if len(p) < 2 || len(p) > 3 || len(p[0]) == 0 || len(p[0]) > 2 {
+		return false
+	}
+	for _, x := range p {
+		if x == "" || len(x) > 2 && len(p) == 2 || strings.Trim(x, "0123456789.") != "" {
+			return false
+		}
+	}
+	return len(p[1]) == 2
+}
+
+// isCell reports whether f is a spreadsheet cell ("b2", "aa10").
+func isCell(f string) bool {
+	i := 0
+	for i < len(f) && f[i] >= 'a' && f[i] <= 'z' {
+		i++
+	}
+	return i >= 1 && i <= 3 && i < len(f) && len(f)-i <= 7 && strings.Trim(f[i:], "0123456789") == ""
 }
 
 // isIPLike reports whether f is an IPv4 address or network ("10.0.0.0/22").

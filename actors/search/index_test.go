@@ -157,7 +157,7 @@ func TestSearchQueryForms(t *testing.T) {
 func TestFileNamesToWords(t *testing.T) {
 	tests := map[string]string{
 		"rename report.txt to final.txt": "rename report file to final file",
-		"open notes.md, please":          "open notes file please",
+		"open notes.md, please":          "open notes file, please",
 		"create.issue":                   "create.issue",
 		"version 1.2":                    "version 1.2",
 		"no dots here":                   "no dots here",
@@ -464,5 +464,25 @@ func TestSchemaFieldsRank(t *testing.T) {
 	ix.SetServer("bad", []Doc{{Tool: "x", Description: "y", InputSchema: []byte(`{not json`)}})
 	if ix.ServerLen("bad") != 1 {
 		t.Errorf("a tool with an invalid schema is not indexed")
+	}
+}
+
+// A negated word also asks for its "un-" form, and a WordNet phrase for its synonyms rather
+// than its words.
+func TestSearchNegationAndPhrases(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("vcs", []Doc{
+		{Tool: "clean", Description: "Remove untracked files from the working tree"},
+		{Tool: "track", Description: "Start tracking files"},
+		{Tool: "get_object", Description: "Get an object by id"},
+	})
+	for _, tc := range []struct{ query, first string }{
+		{"the files git isn't tracking", "vcs:clean"},
+		{"files not tracked", "vcs:clean"},
+		{"get rid of those files", "vcs:clean"},
+	} {
+		if got := keys(ix.Search(tc.query, 3)); len(got) == 0 || got[0] != tc.first {
+			t.Errorf("Search(%q) = %v, want %s first", tc.query, got, tc.first)
+		}
 	}
 }

@@ -195,6 +195,19 @@ func TestEntityWords(t *testing.T) {
 		{"list ~/Downloads", "list Downloads path"},
 		{"plain words", "plain words"},
 		{"-5 degrees", "-5 degrees"},
+		{"what's 4821 + 3377?", "what's 4821 calculate 3377?"},
+		{"255 in binary and 0x1F4", "255 in binary and hexadecimal number"},
+		{"days from March 3 to November 19, 2024", "days from March date 3 to November date 19, 2024"},
+		{"marching on", "marching on"},
+		{"since 2023-11-02 09:00", "since date time"},
+		{"at 2023-11-02T09:00", "at date time"},
+		{"write B2:B5 in q3.xlsx", "write cell range in q3 file spreadsheet"},
+		{"look at error.png", "look at error file image"},
+		{"every .csv under data/", "every csv file spreadsheet under data path"},
+		{"open a.json, b.json and .eslintrc.json", "open a file, b file and eslintrc file multiple"},
+		{"rename a.txt to b.txt", "rename a file to b file"},
+		{"try [1,2,3].map(x => x * 2)", "try code code x * 2)"},
+		{"version 1.2.3", "version 1.2.3"},
 	} {
 		if got := fileNamesToWords(c.in); got != c.want {
 			t.Errorf("fileNamesToWords(%q) = %q, want %q", c.in, got, c.want)
