@@ -638,8 +638,10 @@ var months = setOf("january", "february", "march", "april", "june", "july", "aug
 // "/var/log/", "data/") by its last element and "path"; an e-mail address by "email"; an IP
 // address or network by "ip address"; an arithmetic expression ("4821+3377", "2^10", "12 * 7")
 // by "calculate"; a hexadecimal or binary literal ("0x1F4") by "hexadecimal" or "binary"
-// "number"; a date ("2023-11-02", "March 3") by "date" and a time of day ("09:00") by "time";
-// a spreadsheet range ("B2:B5") by "cell range"; code ("[1,2].map(x => x*2)") by "code".
+// "number"; a version ("^2.3.0") by "version"; a date ("2023-11-02", "March 3") by "date" and a time of day ("09:00") by "time";
+// a spreadsheet range ("B2:B5") by "cell range"; code ("[1,2].map(x => x*2)") by "code"; a
+// quantity's unit ("26.2 miles", "5kg") also by what it measures and "unit"; and three or more
+// numbers also by "numbers values".
 func fileNamesToWords(q string) string {
 	if !strings.ContainsAny(q, "./@:+*^=-0123456789") {
 		return q
@@ -684,6 +686,36 @@ func fileNamesToWords(q string) string {
 			changed = true
 		}
 	}
+	// Units after (or as) a quantity: "26.2 miles", "5kg".
+	numbers := 0
+	for i, f := range fields {
+		t := strings.ToLower(strings.TrimRight(f, ",.?!;:)"))
+		if isNumber(t) {
+			// Not the day or year of a date ("March 3", "November 19, 2024").
+			if !(i > 0 && strings.HasSuffix(fields[i-1], " date")) &&
+				!(i+1 < len(fields) && strings.HasSuffix(fields[i+1], " date")) &&
+				!(i > 1 && strings.HasSuffix(fields[i-2], " date")) {
+				numbers++
+			}
+			continue
+		}
+		if k, ok := units[t]; ok && len(t) > 2 && i > 0 && isNumber(strings.TrimRight(fields[i-1], ",")) {
+			fields[i] += " " + k + " unit"
+			changed = true
+			continue
+		}
+		if j := strings.IndexFunc(t, func(r rune) bool { return r < '0' || r > '9' && r != '.' }); j > 0 {
+			if k, ok := units[t[j:]]; ok && isNumber(t[:j]) {
+				fields[i] += " " + k + " unit"
+				changed = true
+			}
+		}
+	}
+	// Three or more numbers are values to compute on ("mean of 12, 15, 9").
+	if numbers >= 3 {
+		fields = append(fields, "numbers values")
+		changed = true
+	}
 	if listed {
 		fields = append(fields, "multiple")
 		changed = true
@@ -693,6 +725,27 @@ func fileNamesToWords(q string) string {
 	}
 	return strings.Join(fields, " ")
 }
+
+// units are the common units of measure, each with what it measures, as a quantity in a
+// query writes them ("26.2 miles" is a length).
+var units = func() map[string]string {
+	m := map[string]string{}
+	for kind, us := range map[string]string{
+		"length":      "mm cm m km kilometer kilometers kilometre kilometres meter meters metre metres mile miles ft feet foot inch inches in yard yards yd",
+		"weight":      "mg g kg gram grams kilogram kilograms lb lbs pound pounds oz ounce ounces ton tons tonne tonnes stone",
+		"temperature": "c f k °c °f celsius fahrenheit kelvin degrees",
+		"volume":      "ml l liter liters litre litres gallon gallons gal cup cups pint pints quart quarts floz",
+		"speed":       "mph kph kmh km/h knots knot",
+		"area":        "acre acres hectare hectares ha sqft sqm",
+		"data":        "b kb mb gb tb kib mib gib tib bytes byte kilobytes megabytes gigabytes terabytes",
+		"time":        "ms sec secs seconds minutes mins hours hrs",
+	} {
+		for _, u := range strings.Fields(us) {
+			m[u] = kind
+		}
+	}
+	return m
+}()
 
 func isOperator(f string) bool {
 	switch f {
@@ -745,7 +798,7 @@ func entityWords(f string) (string, bool) {
 			if base = strings.TrimLeft(base, "."); base == "" {
 				base = lower[dot+1:] // ".csv": any CSV file
 			}
-			w := strings.TrimSpace(base + " file " + kind)
+			w := strings.TrimSpace(base + " file " + lower[dot+1:] + " " + kind)
 			return w, true
 		}
 	}
@@ -782,14 +835,17 @@ func isMethodCall(f string) bool {
 	}
 }
 
-// literalWords returns the words for a number, date or time written as one: "0x1f4", "0b101",
-// "2023-11-02", "2023-11-02t09:00", "09:00", "b2:b5".
+// literalWords returns the words for a number, version, date or time written as one: "0x1f4",
+// "0b101", "^2.3.0", "2023-11-02", "2023-11-02t09:00", "09:00", "b2:b5".
 func literalWords(f string) (string, bool) {
 	switch {
 	case len(f) > 2 && strings.HasPrefix(f, "0x") && strings.Trim(f[2:], "0123456789abcdef") == "":
 		return "hexadecimal number", true
 	case len(f) > 2 && strings.HasPrefix(f, "0b") && strings.Trim(f[2:], "01") == "":
 		return "binary number", true
+	}
+	if isVersion(strings.TrimLeft(f, "^~v=<>")) {
+		return "version", true
 	}
 	date, clock, hasT := strings.Cut(f, "t")
 	if isDate(date) {
@@ -807,6 +863,21 @@ func literalWords(f string) (string, bool) {
 		return "cell range", true
 	}
 	return "", false
+}
+
+// isVersion reports whether f is a semantic version ("2.4.1", "3.0.0-rc.1").
+func isVersion(f string) bool {
+	core, _, _ := strings.Cut(f, "-")
+	p := strings.Split(core, ".")
+	if len(p) != 3 {
+		return false
+	}
+	for _, x := range p {
+		if x == "" || len(x) > 5 || strings.Trim(x, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // isDate reports whether f is an ISO date ("2023-11-02") or a day/month/year ("02/11/2023").

@@ -156,8 +156,8 @@ func TestSearchQueryForms(t *testing.T) {
 
 func TestFileNamesToWords(t *testing.T) {
 	tests := map[string]string{
-		"rename report.txt to final.txt": "rename report file to final file",
-		"open notes.md, please":          "open notes file, please",
+		"rename report.txt to final.txt": "rename report file txt to final file txt",
+		"open notes.md, please":          "open notes file md, please",
 		"create.issue":                   "create.issue",
 		"version 1.2":                    "version 1.2",
 		"no dots here":                   "no dots here",
