@@ -248,9 +248,6 @@ func (ix *Index) SetServer(server string, docs []Doc) {
 				fts[f] = terms(text[f], nil)
 			}
 		}
-		// A title mostly restates the name ("Git Add" for git_add); its words that the name
-		// already has would count the name twice, so only its other words are indexed.
-		fts[fieldTitle] = slices.DeleteFunc(fts[fieldTitle], func(t string) bool { return slices.Contains(fts[fieldName], t) })
 		clear(counts)
 		for f, ts := range fts {
 			for _, t := range ts {
