@@ -22,7 +22,8 @@
 // request", "k8s" for "kubernetes"); two adjacent words match their compound ("on call" finds
 // "oncall"); a WordNet phrase asks for its synonyms ("get rid of" for "remove"), its own words
 // counting less; a negated word also asks for its "un-" form ("not committed" for
-// "uncommitted"); what the query names by example stands for its kind (a file name for "file"
+// "uncommitted"); a word the index lacks finds the word it derives from ("linter" finds
+// "lint", "validity" "valid"); what the query names by example stands for its kind (a file name for "file"
 // and the kind of file, a list of them for "multiple", a URL for "url", a path, an e-mail or
 // IP address, an arithmetic expression, a hexadecimal literal, a date or time, a cell range,
 // code); and the last word matches the longer terms it begins, for search-as-you-type. A tool's score is scaled
@@ -565,9 +566,46 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		if phraseWord[i] {
 			w = min(w, phraseWordWeight)
 		}
-		word(tok, stem(tok), lx.base[tok], prefixOf, w)
+		base := lx.base[tok]
+		if base == "" && ix.terms[stem(tok)] == nil {
+			base = ix.derivedBase(tok)
+		}
+		word(tok, stem(tok), base, prefixOf, w)
 	}
 	return out
+}
+
+// derivationalSuffixes turn a word into another of its family: an agent ("linter",
+// "runner"), an adjective ("readable", "searchable"), a quality ("validity", "emptiness").
+// Not -ly: "monthly" and "weekly" would ask for month and week tools.
+var derivationalSuffixes = []string{"ers", "er", "ors", "or", "able", "ible", "ness", "ity"}
+
+// derivedBase returns the word that w is derived from by a common suffix, when the index or
+// knows it and not w itself: "linter" is "lint", "runner" "run", "validity" "valid". It
+// returns "" when there is none.
+func (ix *Index) derivedBase(w string) string {
+	if !isASCIILower(w) {
+		return ""
+	}
+	for _, suf := range derivationalSuffixes {
+		b, ok := strings.CutSuffix(w, suf)
+		if !ok || len(b) < 3 {
+			continue
+		}
+		cands := []string{b, b + "e"}
+		if n := len(b); b[n-1] == b[n-2] {
+			cands = append(cands, b[:n-1]) // "runner"
+		}
+		if strings.HasSuffix(b, "i") {
+			cands = append(cands, b[:len(b)-1]+"y") // "emptiness"
+		}
+		for _, c := range cands {
+			if ix.terms[stem(c)] != nil {
+				return c
+			}
+		}
+	}
+	return ""
 }
 
 // negators are the words that negate the word after them (apostrophes are dropped by

@@ -486,3 +486,29 @@ func TestSearchNegationAndPhrases(t *testing.T) {
 		}
 	}
 }
+
+// A word the index lacks finds the word it is derived from by a common suffix.
+func TestSearchDerivedWords(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("dev", []Doc{
+		{Tool: "lint", Description: "Lint source files"},
+		{Tool: "run", Description: "Run a program"},
+		{Tool: "check", Description: "Check that a document is valid"},
+		{Tool: "format", Description: "Format source files"},
+	})
+	for _, tc := range []struct{ query, first string }{
+		{"the linter", "dev:lint"},
+		{"a program runner", "dev:run"},
+		{"check the validity of this document", "dev:check"},
+	} {
+		if got := keys(ix.Search(tc.query, 3)); len(got) == 0 || got[0] != tc.first {
+			t.Errorf("Search(%q) = %v, want %s first", tc.query, got, tc.first)
+		}
+	}
+	if b := ix.derivedBase("formatter"); b != "format" {
+		t.Errorf("derivedBase(formatter) = %q, want format", b)
+	}
+	if b := ix.derivedBase("zebra"); b != "" {
+		t.Errorf("derivedBase(zebra) = %q, want none", b)
+	}
+}
