@@ -476,15 +476,11 @@ func TestSearchNegationAndPhrases(t *testing.T) {
 		{Tool: "track", Description: "Start tracking files"},
 		{Tool: "get_object", Description: "Get an object by id"},
 	})
-	for _, tc := range []struct{ query, first string }{
+	wantFirst(t, ix, []struct{ query, first string }{
 		{"the files git isn't tracking", "vcs:clean"},
 		{"files not tracked", "vcs:clean"},
 		{"get rid of those files", "vcs:clean"},
-	} {
-		if got := keys(ix.Search(tc.query, 3)); len(got) == 0 || got[0] != tc.first {
-			t.Errorf("Search(%q) = %v, want %s first", tc.query, got, tc.first)
-		}
-	}
+	})
 }
 
 // A word the index lacks finds the word it is derived from by a common suffix.
@@ -496,19 +492,25 @@ func TestSearchDerivedWords(t *testing.T) {
 		{Tool: "check", Description: "Check that a document is valid"},
 		{Tool: "format", Description: "Format source files"},
 	})
-	for _, tc := range []struct{ query, first string }{
+	wantFirst(t, ix, []struct{ query, first string }{
 		{"the linter", "dev:lint"},
 		{"a program runner", "dev:run"},
 		{"check the validity of this document", "dev:check"},
-	} {
-		if got := keys(ix.Search(tc.query, 3)); len(got) == 0 || got[0] != tc.first {
-			t.Errorf("Search(%q) = %v, want %s first", tc.query, got, tc.first)
-		}
-	}
+	})
 	if b := ix.derivedBase("formatter"); b != "format" {
 		t.Errorf("derivedBase(formatter) = %q, want format", b)
 	}
 	if b := ix.derivedBase("zebra"); b != "" {
 		t.Errorf("derivedBase(zebra) = %q, want none", b)
+	}
+}
+
+// wantFirst checks that each query ranks its tool first.
+func wantFirst(t *testing.T, ix *Index, cases []struct{ query, first string }) {
+	t.Helper()
+	for _, tc := range cases {
+		if got := keys(ix.Search(tc.query, 3)); len(got) == 0 || got[0] != tc.first {
+			t.Errorf("Search(%q) = %v, want %s first", tc.query, got, tc.first)
+		}
 	}
 }
