@@ -150,16 +150,18 @@ func isOperator(f string) bool {
 	return false
 }
 
+// isNumber reports whether f is a number as people write one ("5", "26.2", "1,000").
 func isNumber(f string) bool {
-	if f == "" || f == "." {
-		return false
-	}
+	digits := 0
 	for i := 0; i < len(f); i++ {
-		if (f[i] < '0' || f[i] > '9') && f[i] != '.' && f[i] != ',' {
+		switch {
+		case f[i] >= '0' && f[i] <= '9':
+			digits++
+		case f[i] != '.' && f[i] != ',':
 			return false
 		}
 	}
-	return true
+	return digits > 0
 }
 
 // entityWords returns the words for what one query word names by example, if it does.

@@ -23,7 +23,8 @@
 // "oncall"); a WordNet phrase asks for its synonyms ("get rid of" for "remove"), its own words
 // counting less; a negated word also asks for its "un-" form ("not committed" for
 // "uncommitted"); a word the index lacks finds the word it derives from ("linter" finds
-// "lint", "validity" "valid"); what the query names by example stands for its kind (a file name for "file"
+// "lint", "validity" "valid"); a number in the query leans a little towards the tools whose
+// schema takes a number (an integer or number property); what the query names by example stands for its kind (a file name for "file"
 // and the kind of file, a list of them for "multiple", a URL for "url", a path, an e-mail or
 // IP address, an arithmetic expression, a hexadecimal literal, a date or time, a cell range,
 // code); and the last word matches the longer terms it begins, for search-as-you-type. A tool's score is scaled
@@ -94,6 +95,9 @@ const (
 	// of"), phraseWordWeight that of each of the phrase's own words.
 	phraseWeight     = 0.7
 	phraseWordWeight = 0.6
+	// numberWeight scales the match of a number in the query with a tool whose schema takes
+	// a number (numberTerm).
+	numberWeight = 0.3
 	// negatedWeight scales a negated word ("tracked" in "not tracked") when the index has
 	// its "un-" form.
 	negatedWeight = 0.4
@@ -246,8 +250,11 @@ func (ix *Index) SetServer(server string, docs []Doc) {
 			case fieldInstructions:
 				fts[f] = instrTerms
 			default:
-				fts[f] = terms(text[f], nil)
+				fts[f] = terms(text.text[f], nil)
 			}
+		}
+		if text.numeric {
+			fts[fieldParams] = append(fts[fieldParams], numberTerm)
 		}
 		clear(counts)
 		for f, ts := range fts {
@@ -571,6 +578,15 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 			base = ix.derivedBase(tok)
 		}
 		word(tok, stem(tok), base, prefixOf, w)
+	}
+	// A number in the query asks a little for a tool that takes one.
+	if te := ix.terms[numberTerm]; te != nil {
+		for _, f := range strings.Fields(q) {
+			if isNumber(strings.Trim(f, ",;:!?()")) {
+				out = append(out, []queryAlt{{te: te, w: numberWeight}})
+				break
+			}
+		}
 	}
 	return out
 }

@@ -457,8 +457,8 @@ func TestSchemaFieldsRank(t *testing.T) {
 	odd := fieldTexts("s", Doc{Tool: "t", InputSchema: []byte(`{"type":"object","properties":{` +
 		`"tags":{"type":"array","items":[{"type":"string"}],"description":"Labels"},` +
 		`"flag":true,"mode":{"description":7,"enum":["fast",1,"slow"]}}}`)})
-	if odd[fieldParams] != "flag mode tags" || odd[fieldParamDesc] != "Labels" || odd[fieldEnum] != "fast slow" {
-		t.Errorf("odd schema: params %q, descriptions %q, enums %q", odd[fieldParams], odd[fieldParamDesc], odd[fieldEnum])
+	if odd.text[fieldParams] != "flag mode tags" || odd.text[fieldParamDesc] != "Labels" || odd.text[fieldEnum] != "fast slow" {
+		t.Errorf("odd schema: params %q, descriptions %q, enums %q", odd.text[fieldParams], odd.text[fieldParamDesc], odd.text[fieldEnum])
 	}
 	// A broken schema is ignored, not fatal.
 	ix.SetServer("bad", []Doc{{Tool: "x", Description: "y", InputSchema: []byte(`{not json`)}})
@@ -513,4 +513,20 @@ func wantFirst(t *testing.T, ix *Index, cases []struct{ query, first string }) {
 			t.Errorf("Search(%q) = %v, want %s first", tc.query, got, tc.first)
 		}
 	}
+}
+
+// A number in the query leans towards the tool whose schema takes a number.
+func TestSearchNumberMeetsNumericProperty(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("k", []Doc{
+		{Tool: "resize_pool", Description: "Resize the worker pool",
+			InputSchema: []byte(`{"type":"object","properties":{"count":{"type":"integer"}}}`)},
+		{Tool: "rename_pool", Description: "Rename the worker pool",
+			InputSchema: []byte(`{"type":"object","properties":{"label":{"type":"string"}}}`)},
+	})
+	wantFirst(t, ix, []struct{ query, first string }{
+		{"the worker pool at 12", "k:resize_pool"},
+		// Without a number the two tie, and the key decides.
+		{"the worker pool", "k:rename_pool"},
+	})
 }
