@@ -546,6 +546,10 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		}
 	}
 	for i, tok := range toks {
+		// "tell me", "help me": how a request is put, not what it asks for.
+		if framingVerbs[tok] && i+1 < len(toks) && (toks[i+1] == "me" || toks[i+1] == "us") {
+			continue
+		}
 		if i > 0 {
 			// A compound only counts when the index or the synonym table knows it, so
 			// that "to do" does not invent a word.
@@ -629,6 +633,10 @@ func (ix *Index) derivedBase(w string) string {
 var negators = map[string]bool{"not": true, "isnt": true, "arent": true, "wasnt": true, "werent": true,
 	"dont": true, "doesnt": true, "didnt": true, "havent": true, "hasnt": true, "hadnt": true,
 	"never": true, "cant": true, "cannot": true, "wont": true, "without": true}
+
+// framingVerbs are the verbs that, before "me" or "us", frame a request rather than name
+// an operation ("tell me the star count", "help me find").
+var framingVerbs = map[string]bool{"tell": true, "help": true, "let": true}
 
 func isStop(t string) bool {
 	_, ok := stopwords[t]

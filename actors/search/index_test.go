@@ -530,3 +530,16 @@ func TestSearchNumberMeetsNumericProperty(t *testing.T) {
 		{"the worker pool", "k:rename_pool"},
 	})
 }
+
+// "tell me" frames a request; it does not ask to tell anyone.
+func TestSearchFramingVerbs(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("s", []Doc{
+		{Tool: "notify", Description: "Tell the team: send a notification"},
+		{Tool: "stars", Description: "The star count of a repository"},
+	})
+	wantFirst(t, ix, []struct{ query, first string }{
+		{"tell me the star count", "s:stars"},
+		{"tell the team", "s:notify"},
+	})
+}
