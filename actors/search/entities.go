@@ -348,3 +348,39 @@ func isArithmetic(f string) bool {
 	}
 	return digits > 0 && ops > 0 && f != "-" && !(ops == 1 && (f[0] == '-' || f[0] == '+'))
 }
+
+// quotedToText replaces each quoted passage of a query ('handle empty cart', "ping 123") by
+// "text": it is what the tool is to act on, a message, a name or a value, and its words say
+// nothing about which tool is meant. A quote opens after a space or at the start and closes
+// before a space, punctuation or the end, so contractions ("don't") are not quotes.
+func quotedToText(q string) string {
+	if !strings.ContainsAny(q, "'\"\u2018\u201c") {
+		return q
+	}
+	var b strings.Builder
+	i := 0
+	for i < len(q) {
+		c := q[i]
+		open := (c == '\'' || c == '"') && (i == 0 || q[i-1] == ' ')
+		if !open {
+			b.WriteByte(c)
+			i++
+			continue
+		}
+		end := -1
+		for j := i + 1; j < len(q) && j-i <= 200; j++ {
+			if q[j] == c && j > i+1 && (j+1 == len(q) || strings.IndexByte(" ,.;:!?)", q[j+1]) >= 0) {
+				end = j
+				break
+			}
+		}
+		if end < 0 {
+			b.WriteByte(c)
+			i++
+			continue
+		}
+		b.WriteString("text")
+		i = end + 1
+	}
+	return b.String()
+}

@@ -22,7 +22,8 @@
 // request", "k8s" for "kubernetes"); two adjacent words match their compound ("on call" finds
 // "oncall"); a WordNet phrase asks for its synonyms ("get rid of" for "remove"), its own words
 // counting less; a negated word also asks for its "un-" form ("not committed" for
-// "uncommitted"); a word the index lacks finds the word it derives from ("linter" finds
+// "uncommitted"); a quoted passage is what the tool acts on and stands for "text" ("commit
+// with the message 'fix the cart'"); a word the index lacks finds the word it derives from ("linter" finds
 // "lint", "validity" "valid"); a number in the query leans a little towards the tools whose
 // schema takes a number (an integer or number property); what the query names by example stands for its kind (a file name for "file"
 // and the kind of file, a list of them for "multiple", a URL for "url", a path, an e-mail or
@@ -462,7 +463,7 @@ func (ix *Index) Search(query string, limit int) []Hit {
 // itself, its synonyms, for the last word the longer terms it begins, and for two adjacent
 // words their compound ("on call" also matches "oncall").
 func (ix *Index) queryTerms(q string) [][]queryAlt {
-	raw := Tokenize(fileNamesToWords(q))
+	raw := Tokenize(fileNamesToWords(quotedToText(q)))
 	toks := expandAbbreviations(raw)
 	lx := loadLexicon()
 	// The last word is a prefix only while being typed: not when followed by a separator,

@@ -260,3 +260,18 @@ func TestVocabularyNamesNoTool(t *testing.T) {
 		}
 	}
 }
+
+func TestQuotedToText(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"commit with the message 'handle empty cart'", "commit with the message text"},
+		{`echo "ping 123" back`, "echo text back"},
+		{"turn 'kitten' into 'sitting'?", "turn text into text?"},
+		{"don't stage what's new", "don't stage what's new"},
+		{"an 'open quote only", "an 'open quote only"},
+		{"no quotes", "no quotes"},
+	} {
+		if got := quotedToText(c.in); got != c.want {
+			t.Errorf("quotedToText(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
