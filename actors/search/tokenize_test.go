@@ -213,9 +213,15 @@ func TestEntityWords(t *testing.T) {
 		{"ship 5kg", "ship 5kg weight unit"},
 		{"255 in binary", "255 in binary"},
 		{"mean of 12, 15, 9", "mean of 12, 15, 9 numbers values"},
+		// Quoted passages first become "text" (quotedToText).
+		{"commit with the message 'handle empty cart'", "commit with the message text"},
+		{`echo "ping 123" back`, "echo text back"},
+		{"turn 'kitten' into 'sitting'?", "turn text into text?"},
+		{"don't stage what's new", "don't stage what's new"},
+		{"an 'open quote only", "an 'open quote only"},
 	} {
-		if got := fileNamesToWords(c.in); got != c.want {
-			t.Errorf("fileNamesToWords(%q) = %q, want %q", c.in, got, c.want)
+		if got := fileNamesToWords(quotedToText(c.in)); got != c.want {
+			t.Errorf("fileNamesToWords(quotedToText(%q)) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }
@@ -257,21 +263,6 @@ func TestVocabularyNamesNoTool(t *testing.T) {
 			if names[w] {
 				t.Errorf("abbreviation %q -> %q names a server or tool: %q", abbr, exp, w)
 			}
-		}
-	}
-}
-
-func TestQuotedToText(t *testing.T) {
-	for _, c := range []struct{ in, want string }{
-		{"commit with the message 'handle empty cart'", "commit with the message text"},
-		{`echo "ping 123" back`, "echo text back"},
-		{"turn 'kitten' into 'sitting'?", "turn text into text?"},
-		{"don't stage what's new", "don't stage what's new"},
-		{"an 'open quote only", "an 'open quote only"},
-		{"no quotes", "no quotes"},
-	} {
-		if got := quotedToText(c.in); got != c.want {
-			t.Errorf("quotedToText(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }
