@@ -765,6 +765,13 @@ func (r *registry) publish(ctx actor.Context, name string, payload any) {
 	ctx.Send(r.opts.Hub, Event{Name: name, Payload: payload})
 }
 
+// SearchDoc is the tool as the search index sees it: everything the upstream says about it
+// and its server.
+func (t Tool) SearchDoc() search.Doc {
+	return search.Doc{Server: t.Server, Tool: t.Raw, Title: t.Title, Description: t.Description,
+		InputSchema: t.InputSchema, Annotations: t.Annotations, Instructions: t.Instructions}
+}
+
 // reindex brings the search index in line with one server: its tools are searchable only
 // while it is enabled, ready and not quarantined, and then only those agents may use (not
 // held back for review, not disabled; see trust.go).
@@ -776,7 +783,7 @@ func (r *registry) reindex(ctx actor.Context, name string) {
 		docs := make([]search.Doc, 0, len(rw.tools))
 		for _, t := range rw.tools {
 			if r.agentTool(name, rw, t) {
-				docs = append(docs, search.Doc{Server: name, Tool: t.Raw, Description: t.Description, InputSchema: t.InputSchema, Annotations: t.Annotations})
+				docs = append(docs, t.SearchDoc())
 			}
 		}
 		r.index.SetServer(name, docs)

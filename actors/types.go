@@ -86,6 +86,7 @@ type ServerList struct {
 type Tool struct {
 	Name        string          `json:"name"` // "<server>:<tool>"
 	Server      string          `json:"server"`
+	Title       string          `json:"title,omitempty"` // the upstream's human title, if any
 	Description string          `json:"description"`
 	InputSchema json.RawMessage `json:"input_schema"`
 	Annotations json.RawMessage `json:"annotations,omitempty"`
@@ -95,6 +96,10 @@ type Tool struct {
 	// tool-level trust pins.
 	Def  json.RawMessage `json:"-"`
 	Hash string          `json:"-"`
+	// Instructions are the server's instructions from its initialize answer: the same
+	// string (not a copy) on each of its tools, indexed for search and not shown with the
+	// tool.
+	Instructions string `json:"-"`
 }
 
 // ToolHit is a search result: a Tool and its score.

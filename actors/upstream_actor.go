@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -623,16 +624,24 @@ func (u *upstreamActor) shutdown() {
 }
 
 // listTools lists an upstream's tools and converts them to our Tool, keeping each tool's
-// schema and annotations as the raw JSON the upstream sent.
+// schema and annotations as the raw JSON the upstream sent, and the server's instructions
+// from its initialize answer (bounded: they are indexed, not shown).
 func listTools(ctx context.Context, server string, conn *upstream.Conn) ([]Tool, error) {
 	listed, err := conn.ListTools(ctx)
 	if err != nil {
 		return nil, err
 	}
+	instructions := ""
+	if conn.Init != nil {
+		instructions = conn.Init.Instructions
+		if len(instructions) > maxInstructions {
+			instructions = strings.ToValidUTF8(instructions[:maxInstructions], "")
+		}
+	}
 	tools := make([]Tool, 0, len(listed))
 	for _, t := range listed {
-		out := Tool{Name: server + ":" + t.Name, Server: server, Description: t.Description, Raw: t.Name,
-			InputSchema: t.InputSchema, Annotations: t.Annotations, Def: t.Def.JSON, Hash: t.Def.Hash}
+		out := Tool{Name: server + ":" + t.Name, Server: server, Title: t.Title, Description: t.Description, Raw: t.Name,
+			InputSchema: t.InputSchema, Annotations: t.Annotations, Instructions: instructions, Def: t.Def.JSON, Hash: t.Def.Hash}
 		if len(out.InputSchema) == 0 {
 			out.InputSchema = json.RawMessage(`{"type":"object"}`)
 		}
@@ -643,6 +652,9 @@ func listTools(ctx context.Context, server string, conn *upstream.Conn) ([]Tool,
 	}
 	return tools, nil
 }
+
+// maxInstructions bounds the server instructions kept for the index.
+const maxInstructions = 16 << 10
 
 // pingWhileUp pings a remote upstream every interval until its connection is closed, and
 // reports the first failed ping.

@@ -213,6 +213,39 @@ func TestMCPGoClient(t *testing.T) {
 		}
 	})
 
+	// The tool's title and the server's instructions (from initialize) reach the index.
+	t.Run("retrieve_tools title and instructions", func(t *testing.T) {
+		for _, tc := range []struct{ query, tool, field, title string }{
+			{"pause for a moment", "fx:sleep", "title", "Pause for a moment"},
+			{"deterministic", "fx:echo", "instructions", ""},
+		} {
+			res := callTool(t, c, "retrieve_tools", map[string]any{"query": tc.query, "limit": 50})
+			var out struct {
+				Tools []struct {
+					Name    string   `json:"name"`
+					Title   string   `json:"title"`
+					Matched []string `json:"matched"`
+				} `json:"tools"`
+			}
+			if err := json.Unmarshal([]byte(textOf(res)), &out); err != nil || res.IsError {
+				t.Fatalf("retrieve_tools %q: %v %s", tc.query, err, textOf(res))
+			}
+			i := slices.IndexFunc(out.Tools, func(h struct {
+				Name    string   `json:"name"`
+				Title   string   `json:"title"`
+				Matched []string `json:"matched"`
+			}) bool {
+				return h.Name == tc.tool
+			})
+			if i < 0 {
+				t.Fatalf("%q: no %s among %+v", tc.query, tc.tool, out.Tools)
+			}
+			if h := out.Tools[i]; !slices.Contains(h.Matched, tc.field) || h.Title != tc.title {
+				t.Errorf("%q: %s has title %q and matched %v, want title %q and %q matched", tc.query, tc.tool, h.Title, h.Matched, tc.title, tc.field)
+			}
+		}
+	})
+
 	t.Run("upstream_servers", func(t *testing.T) {
 		res := callTool(t, c, "upstream_servers", nil)
 		var out struct {
@@ -261,9 +294,9 @@ func TestMCPGoClient(t *testing.T) {
 			t.Fatal("no session id")
 		}
 		s, code := p.session(id)
-		// 5 call_tool + retrieve_tools + upstream_servers
+		// 5 call_tool + 3 retrieve_tools + upstream_servers
 		if code != 200 || s.ClientName != "go-e2e" || s.ClientVersion != "1.2.3" || s.Status != store.SessionActive ||
-			s.ToolCalls != 7 || s.Endpoint != "/mcp" || s.StartedAt.IsZero() || s.LastActivity.Before(s.StartedAt) {
+			s.ToolCalls != 9 || s.Endpoint != "/mcp" || s.StartedAt.IsZero() || s.LastActivity.Before(s.StartedAt) {
 			t.Fatalf("session = %d %+v", code, s)
 		}
 		var list struct {

@@ -49,34 +49,43 @@ const (
 	maxEnumValueBytes = 64
 )
 
-// docText is a document's text, one string per field.
-type docText [numFields]string
+// docText is a document's text, one string per field, and whether its schema takes a number.
+type docText struct {
+	text    [numFields]string
+	numeric bool
+}
+
+// numberTerm is the term of a tool whose schema has a numeric property (integer or number):
+// a query that gives a number ("scale web to 5 replicas") asks a little for such a tool.
+// Tokenize never makes it from text ('#' separates words).
+const numberTerm = "#number"
 
 // fieldTexts splits d into the text of each field.
 func fieldTexts(server string, d Doc) docText {
 	var t docText
-	t[fieldName] = d.Tool
-	t[fieldTitle] = d.Title
-	t[fieldServer] = server
-	t[fieldInstructions] = d.Instructions
-	t[fieldDesc] = d.Description
+	t.text[fieldName] = d.Tool
+	t.text[fieldTitle] = d.Title
+	t.text[fieldServer] = server
+	t.text[fieldInstructions] = d.Instructions
+	t.text[fieldDesc] = d.Description
 	if len(d.InputSchema) > 0 {
 		var s any
 		if json.Unmarshal(d.InputSchema, &s) == nil {
 			var w schemaWalker
 			w.walk(s, 0)
-			t[fieldParams] = strings.Join(w.names, " ")
-			t[fieldParamDesc] = strings.Join(w.descs, " ")
-			t[fieldEnum] = strings.Join(w.enums, " ")
+			t.text[fieldParams] = strings.Join(w.names, " ")
+			t.numeric = w.numeric
+			t.text[fieldParamDesc] = strings.Join(w.descs, " ")
+			t.text[fieldEnum] = strings.Join(w.enums, " ")
 		}
 	}
 	if len(d.Annotations) > 0 {
 		var a map[string]any
 		if json.Unmarshal(d.Annotations, &a) == nil {
-			t[fieldAnnotations] = annotationText(a)
-			if t[fieldTitle] == "" {
+			t.text[fieldAnnotations] = annotationText(a)
+			if t.text[fieldTitle] == "" {
 				if s, ok := a["title"].(string); ok {
-					t[fieldTitle] = s
+					t.text[fieldTitle] = s
 				}
 			}
 		}
@@ -108,6 +117,7 @@ func annotationText(a map[string]any) string {
 type schemaWalker struct {
 	names, descs, enums []string
 	props, textLen      int
+	numeric             bool
 }
 
 func (w *schemaWalker) walk(v any, depth int) {
@@ -122,6 +132,9 @@ func (w *schemaWalker) walk(v any, depth int) {
 		if d, ok := s["title"].(string); ok {
 			w.addText(&w.descs, d)
 		}
+	}
+	if depth > 0 && (s["type"] == "integer" || s["type"] == "number") {
+		w.numeric = true
 	}
 	if e, ok := s["enum"].([]any); ok {
 		for i, x := range e {

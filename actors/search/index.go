@@ -20,9 +20,15 @@
 //
 // A software abbreviation in the query also asks for the words it stands for ("PR" for "pull
 // request", "k8s" for "kubernetes"); two adjacent words match their compound ("on call" finds
-// "oncall"); what the query names by example stands for its kind (a file name for "file",
-// a URL for "url", a path, an e-mail or IP address, an arithmetic expression); and the last
-// word matches the longer terms it begins, for search-as-you-type. A tool's score is scaled
+// "oncall"); a WordNet phrase asks for its synonyms ("get rid of" for "remove"), its own words
+// counting less; a negated word also asks for its "un-" form ("not committed" for
+// "uncommitted"); a quoted passage is what the tool acts on and stands for "text" ("commit
+// with the message 'fix the cart'"); a word the index lacks finds the word it derives from ("linter" finds
+// "lint", "validity" "valid"); a number in the query leans a little towards the tools whose
+// schema takes a number (an integer or number property); what the query names by example stands for its kind (a file name for "file"
+// and the kind of file, a list of them for "multiple", a URL for "url", a path, an e-mail or
+// IP address, an arithmetic expression, a hexadecimal literal, a date or time, a cell range,
+// code); and the last word matches the longer terms it begins, for search-as-you-type. A tool's score is scaled
 // by the square root of the share of the query's words it matches (coordination), so that
 // matching most of a request beats matching one of its words very well. No vocabulary entry
 // names a server or a tool, and none was fitted to a labelled query set. A query that is
@@ -86,6 +92,16 @@ const (
 	// for tools, so weaker evidence than the software vocabulary in synonyms.go.
 	lexiconWeight = 0.35
 	prefixWeight  = 0.6
+	// phraseWeight scales the match of a WordNet phrase's synonyms ("remove" for "get rid
+	// of"), phraseWordWeight that of each of the phrase's own words.
+	phraseWeight     = 0.7
+	phraseWordWeight = 0.6
+	// numberWeight scales the match of a number in the query with a tool whose schema takes
+	// a number (numberTerm).
+	numberWeight = 0.3
+	// negatedWeight scales a negated word ("tracked" in "not tracked") when the index has
+	// its "un-" form.
+	negatedWeight = 0.4
 	// compoundWeight scales the match of two adjacent query words as one compound term
 	// ("on call" as "oncall"): it stands for both words, so it counts as two.
 	compoundWeight = 2.0
@@ -235,8 +251,11 @@ func (ix *Index) SetServer(server string, docs []Doc) {
 			case fieldInstructions:
 				fts[f] = instrTerms
 			default:
-				fts[f] = terms(text[f], nil)
+				fts[f] = terms(text.text[f], nil)
 			}
+		}
+		if text.numeric {
+			fts[fieldParams] = append(fts[fieldParams], numberTerm)
 		}
 		clear(counts)
 		for f, ts := range fts {
@@ -444,7 +463,7 @@ func (ix *Index) Search(query string, limit int) []Hit {
 // itself, its synonyms, for the last word the longer terms it begins, and for two adjacent
 // words their compound ("on call" also matches "oncall").
 func (ix *Index) queryTerms(q string) [][]queryAlt {
-	raw := Tokenize(fileNamesToWords(q))
+	raw := Tokenize(fileNamesToWords(quotedToText(q)))
 	toks := expandAbbreviations(raw)
 	lx := loadLexicon()
 	// The last word is a prefix only while being typed: not when followed by a separator,
@@ -498,12 +517,55 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 			out = append(out, alts)
 		}
 	}
+	// Phrases of WordNet ("get rid of", "look up") ask for their synonyms; their words then
+	// count only at phraseWordWeight, since "get" in "get rid of" asks for no getter.
+	phraseWord := make([]bool, len(toks))
+	for i := 0; i < len(toks); i++ {
+		for n := 3; n >= 2; n-- {
+			if i+n > len(toks) {
+				continue
+			}
+			key := strings.Join(toks[i:i+n], "_")
+			syns, ok := lx.syn[key]
+			if !ok {
+				continue
+			}
+			var alts []queryAlt
+			for _, sy := range syns {
+				if te := ix.terms[sy]; te != nil {
+					alts = append(alts, queryAlt{te: te, w: phraseWeight})
+				}
+			}
+			if len(alts) > 0 {
+				out = append(out, alts)
+			}
+			for j := i; j < i+n; j++ {
+				phraseWord[j] = true
+			}
+			i += n - 1
+			break
+		}
+	}
 	for i, tok := range toks {
+		// "tell me", "help me": how a request is put, not what it asks for.
+		if framingVerbs[tok] && i+1 < len(toks) && (toks[i+1] == "me" || toks[i+1] == "us") {
+			continue
+		}
 		if i > 0 {
 			// A compound only counts when the index or the synonym table knows it, so
 			// that "to do" does not invent a word.
 			if c := stem(toks[i-1] + tok); ix.terms[c] != nil || synonyms[c] != nil {
 				word(toks[i-1]+tok, c, "", "", compoundWeight)
+			}
+		}
+		// "not committed" and "isn't tracking" also ask for "uncommitted" and "untracked",
+		// when the index knows the word.
+		// The negated word itself then counts less: what is not tracked is not about tracking.
+		w := 1.0
+		if i > 0 && negators[toks[i-1]] || i > 1 && negators[toks[i-2]] && isStop(toks[i-1]) {
+			if u := stem("un" + tok); ix.terms[u] != nil {
+				word("un"+tok, u, "", "", 1)
+				w = negatedWeight
 			}
 		}
 		if _, ok := stopwords[tok]; ok {
@@ -513,9 +575,73 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		if i == len(toks)-1 && lastIsPrefix && len(tok) >= minPrefixLen {
 			prefixOf = tok
 		}
-		word(tok, stem(tok), lx.base[tok], prefixOf, 1)
+		if phraseWord[i] {
+			w = min(w, phraseWordWeight)
+		}
+		base := lx.base[tok]
+		if base == "" && ix.terms[stem(tok)] == nil {
+			base = ix.derivedBase(tok)
+		}
+		word(tok, stem(tok), base, prefixOf, w)
+	}
+	// A number in the query asks a little for a tool that takes one.
+	if te := ix.terms[numberTerm]; te != nil {
+		for _, f := range strings.Fields(q) {
+			if isNumber(strings.Trim(f, ",;:!?()")) {
+				out = append(out, []queryAlt{{te: te, w: numberWeight}})
+				break
+			}
+		}
 	}
 	return out
+}
+
+// derivationalSuffixes turn a word into another of its family: an agent ("linter",
+// "runner"), an adjective ("readable", "searchable"), a quality ("validity", "emptiness").
+// Not -ly: "monthly" and "weekly" would ask for month and week tools.
+var derivationalSuffixes = []string{"ers", "er", "ors", "or", "able", "ible", "ness", "ity"}
+
+// derivedBase returns the word that w is derived from by a common suffix, when the index or
+// knows it and not w itself: "linter" is "lint", "runner" "run", "validity" "valid". It
+// returns "" when there is none.
+func (ix *Index) derivedBase(w string) string {
+	if !isASCIILower(w) {
+		return ""
+	}
+	for _, suf := range derivationalSuffixes {
+		b, ok := strings.CutSuffix(w, suf)
+		if !ok || len(b) < 3 {
+			continue
+		}
+		cands := []string{b, b + "e"}
+		if n := len(b); b[n-1] == b[n-2] {
+			cands = append(cands, b[:n-1]) // "runner"
+		}
+		if strings.HasSuffix(b, "i") {
+			cands = append(cands, b[:len(b)-1]+"y") // "emptiness"
+		}
+		for _, c := range cands {
+			if ix.terms[stem(c)] != nil {
+				return c
+			}
+		}
+	}
+	return ""
+}
+
+// negators are the words that negate the word after them (apostrophes are dropped by
+// Tokenize: "isn't" is "isnt").
+var negators = map[string]bool{"not": true, "isnt": true, "arent": true, "wasnt": true, "werent": true,
+	"dont": true, "doesnt": true, "didnt": true, "havent": true, "hasnt": true, "hadnt": true,
+	"never": true, "cant": true, "cannot": true, "wont": true, "without": true}
+
+// framingVerbs are the verbs that, before "me" or "us", frame a request rather than name
+// an operation ("tell me the star count", "help me find").
+var framingVerbs = map[string]bool{"tell": true, "help": true, "let": true}
+
+func isStop(t string) bool {
+	_, ok := stopwords[t]
+	return ok
 }
 
 func lastOf(toks []string) string {
@@ -545,108 +671,6 @@ func expandAbbreviations(toks []string) []string {
 		}
 	}
 	return out
-}
-
-// fileExtensions are the extensions that make a query word a file name ("report.txt").
-var fileExtensions = setOf(
-	"txt", "md", "json", "csv", "tsv", "pdf", "png", "jpg", "jpeg", "gif", "svg", "webp", "mp3",
-	"mp4", "wav", "go", "py", "js", "ts", "tsx", "jsx", "java", "rb", "rs", "c", "h", "cpp",
-	"yaml", "yml", "toml", "xml", "html", "css", "log", "doc", "docx", "xls", "xlsx", "ppt",
-	"pptx", "zip", "tar", "gz", "sql", "sh", "ini", "cfg", "conf",
-)
-
-// fileNamesToWords replaces what a query names by example with the word for its kind: each
-// file name by its base name and "file", so that "rename report.txt" asks for a file tool
-// rather than one about text; a URL by "url" and its host's words; a path ("~/notes",
-// "/var/log/") by its last element and "path"; an e-mail address by "email"; an IP address
-// or network by "ip address"; an arithmetic expression ("4821+3377", "2^10") by "calculate".
-func fileNamesToWords(q string) string {
-	if !strings.ContainsAny(q, "./@:+*^=") {
-		return q
-	}
-	fields := strings.Fields(q)
-	changed := false
-	for i, f := range fields {
-		f = strings.TrimRight(strings.TrimLeft(f, "(\"'"), ",;:!?)\"'")
-		if w, ok := entityWords(f); ok {
-			fields[i] = w
-			changed = true
-		}
-	}
-	if !changed {
-		return q
-	}
-	return strings.Join(fields, " ")
-}
-
-// entityWords returns the words for what one query word names by example, if it does.
-func entityWords(f string) (string, bool) {
-	if f == "" {
-		return "", false
-	}
-	lower := strings.ToLower(f)
-	if scheme, rest, ok := strings.Cut(lower, "://"); ok && scheme != "" && rest != "" {
-		host, _, _ := strings.Cut(rest, "/")
-		return "url " + strings.ReplaceAll(host, ".", " "), true
-	}
-	if at := strings.IndexByte(f, '@'); at > 0 && strings.Contains(f[at:], ".") && !strings.Contains(f, ":") {
-		return "email", true
-	}
-	if isIPLike(f) {
-		return "ip address", true
-	}
-	if isArithmetic(f) {
-		return "calculate", true
-	}
-	if dot := strings.LastIndexByte(f, '.'); dot > 0 && dot < len(f)-1 {
-		if _, ok := fileExtensions[lower[dot+1:]]; ok {
-			base := f[:dot]
-			if sl := strings.LastIndexByte(base, '/'); sl >= 0 {
-				base = base[sl+1:]
-			}
-			return base + " file", true
-		}
-	}
-	if strings.HasPrefix(f, "~/") || strings.HasPrefix(f, "/") || strings.HasPrefix(f, "./") ||
-		(strings.Count(f, "/") >= 2 && !strings.Contains(f, " ")) {
-		last := strings.TrimRight(f, "/")
-		if sl := strings.LastIndexByte(last, '/'); sl >= 0 {
-			last = last[sl+1:]
-		}
-		return last + " path", true
-	}
-	return "", false
-}
-
-// isIPLike reports whether f is an IPv4 address or network ("10.0.0.0/22").
-func isIPLike(f string) bool {
-	addr, _, _ := strings.Cut(f, "/")
-	parts := strings.Split(addr, ".")
-	if len(parts) != 4 {
-		return false
-	}
-	for _, p := range parts {
-		if p == "" || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
-			return false
-		}
-	}
-	return true
-}
-
-// isArithmetic reports whether f is digits joined by arithmetic operators ("12*7", "2^10").
-func isArithmetic(f string) bool {
-	digits, ops := 0, 0
-	for i := 0; i < len(f); i++ {
-		switch c := f[i]; {
-		case c >= '0' && c <= '9' || c == '.':
-			digits++
-		case c == '+' || c == '*' || c == '^' || c == '/' || c == '-' || c == '%' || c == '=' || c == '(' || c == ')':
-			ops++
-		default:
-			return false
-		}
-	}
-	return digits > 0 && ops > 0 && f != "-" && !(ops == 1 && (f[0] == '-' || f[0] == '+'))
 }
 
 // prefixTerms returns up to maxPrefixTerms indexed terms that begin with the raw word or its

@@ -156,8 +156,8 @@ func TestSearchQueryForms(t *testing.T) {
 
 func TestFileNamesToWords(t *testing.T) {
 	tests := map[string]string{
-		"rename report.txt to final.txt": "rename report file to final file",
-		"open notes.md, please":          "open notes file please",
+		"rename report.txt to final.txt": "rename report file txt to final file txt",
+		"open notes.md, please":          "open notes file md, please",
 		"create.issue":                   "create.issue",
 		"version 1.2":                    "version 1.2",
 		"no dots here":                   "no dots here",
@@ -457,12 +457,89 @@ func TestSchemaFieldsRank(t *testing.T) {
 	odd := fieldTexts("s", Doc{Tool: "t", InputSchema: []byte(`{"type":"object","properties":{` +
 		`"tags":{"type":"array","items":[{"type":"string"}],"description":"Labels"},` +
 		`"flag":true,"mode":{"description":7,"enum":["fast",1,"slow"]}}}`)})
-	if odd[fieldParams] != "flag mode tags" || odd[fieldParamDesc] != "Labels" || odd[fieldEnum] != "fast slow" {
-		t.Errorf("odd schema: params %q, descriptions %q, enums %q", odd[fieldParams], odd[fieldParamDesc], odd[fieldEnum])
+	if odd.text[fieldParams] != "flag mode tags" || odd.text[fieldParamDesc] != "Labels" || odd.text[fieldEnum] != "fast slow" {
+		t.Errorf("odd schema: params %q, descriptions %q, enums %q", odd.text[fieldParams], odd.text[fieldParamDesc], odd.text[fieldEnum])
 	}
 	// A broken schema is ignored, not fatal.
 	ix.SetServer("bad", []Doc{{Tool: "x", Description: "y", InputSchema: []byte(`{not json`)}})
 	if ix.ServerLen("bad") != 1 {
 		t.Errorf("a tool with an invalid schema is not indexed")
 	}
+}
+
+// A negated word also asks for its "un-" form, and a WordNet phrase for its synonyms rather
+// than its words.
+func TestSearchNegationAndPhrases(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("vcs", []Doc{
+		{Tool: "clean", Description: "Remove untracked files from the working tree"},
+		{Tool: "track", Description: "Start tracking files"},
+		{Tool: "get_object", Description: "Get an object by id"},
+	})
+	wantFirst(t, ix, []struct{ query, first string }{
+		{"the files git isn't tracking", "vcs:clean"},
+		{"files not tracked", "vcs:clean"},
+		{"get rid of those files", "vcs:clean"},
+	})
+}
+
+// A word the index lacks finds the word it is derived from by a common suffix.
+func TestSearchDerivedWords(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("dev", []Doc{
+		{Tool: "lint", Description: "Lint source files"},
+		{Tool: "run", Description: "Run a program"},
+		{Tool: "check", Description: "Check that a document is valid"},
+		{Tool: "format", Description: "Format source files"},
+	})
+	wantFirst(t, ix, []struct{ query, first string }{
+		{"the linter", "dev:lint"},
+		{"a program runner", "dev:run"},
+		{"check the validity of this document", "dev:check"},
+	})
+	if b := ix.derivedBase("formatter"); b != "format" {
+		t.Errorf("derivedBase(formatter) = %q, want format", b)
+	}
+	if b := ix.derivedBase("zebra"); b != "" {
+		t.Errorf("derivedBase(zebra) = %q, want none", b)
+	}
+}
+
+// wantFirst checks that each query ranks its tool first.
+func wantFirst(t *testing.T, ix *Index, cases []struct{ query, first string }) {
+	t.Helper()
+	for _, tc := range cases {
+		if got := keys(ix.Search(tc.query, 3)); len(got) == 0 || got[0] != tc.first {
+			t.Errorf("Search(%q) = %v, want %s first", tc.query, got, tc.first)
+		}
+	}
+}
+
+// A number in the query leans towards the tool whose schema takes a number.
+func TestSearchNumberMeetsNumericProperty(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("k", []Doc{
+		{Tool: "resize_pool", Description: "Resize the worker pool",
+			InputSchema: []byte(`{"type":"object","properties":{"count":{"type":"integer"}}}`)},
+		{Tool: "rename_pool", Description: "Rename the worker pool",
+			InputSchema: []byte(`{"type":"object","properties":{"label":{"type":"string"}}}`)},
+	})
+	wantFirst(t, ix, []struct{ query, first string }{
+		{"the worker pool at 12", "k:resize_pool"},
+		// Without a number the two tie, and the key decides.
+		{"the worker pool", "k:rename_pool"},
+	})
+}
+
+// "tell me" frames a request; it does not ask to tell anyone.
+func TestSearchFramingVerbs(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("s", []Doc{
+		{Tool: "notify", Description: "Tell the team: send a notification"},
+		{Tool: "stars", Description: "The star count of a repository"},
+	})
+	wantFirst(t, ix, []struct{ query, first string }{
+		{"tell me the star count", "s:stars"},
+		{"tell the team", "s:notify"},
+	})
 }

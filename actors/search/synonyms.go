@@ -117,6 +117,10 @@ var abbreviations = map[string]string{
 	"eta": "estimated arrival", "gps": "coordinates", "lat": "latitude", "lng": "longitude",
 	"lon": "longitude",
 	"thx": "thanks", "asap": "soon", "yaml": "configuration", "json": "data",
+	"js": "javascript", "py": "python", "cwd": "current working directory", "cli": "command line",
+	"os": "operating system", "id": "identifier", "ids": "identifiers",
+	"desc": "description", "attr": "attribute", "attrs": "attributes", "btn": "button",
+	"txn": "transaction", "txns": "transactions", "acct": "account", "pct": "percent",
 }
 
 // synonyms maps a stemmed term to the stemmed terms it may stand for.

@@ -203,6 +203,10 @@ var stopwords = setOf(
 	"why", "am", "being", "his", "her", "hers", "him", "he", "she", "myself", "yourself",
 	"ourselves", "themselves", "itself", "herself", "himself", "ok", "okay", "thanks", "thank",
 	"kindly", "maybe", "quick", "quickly", "somehow", "basically", "roughly", "carefully",
+	// Negated auxiliaries, as Tokenize leaves them ("isn't" is "isnt"); the index reads the
+	// negation itself (see negators).
+	"isnt", "arent", "wasnt", "werent", "dont", "doesnt", "didnt", "havent", "hasnt", "hadnt",
+	"cant", "cannot", "wont", "wouldnt", "shouldnt", "couldnt", "never",
 )
 
 // serverStopwords are dropped from server names only, where they are packaging noise

@@ -191,13 +191,37 @@ func TestEntityWords(t *testing.T) {
 		{"mail bob@example.org", "mail email"},
 		{"is 10.0.5.23 in 10.0.0.0/22?", "is ip address in ip address"},
 		{"what is 12*7", "what is calculate"},
-		{"open notes/todo.md", "open todo file"},
+		{"open notes/todo.md", "open todo file md"},
 		{"list ~/Downloads", "list Downloads path"},
 		{"plain words", "plain words"},
 		{"-5 degrees", "-5 degrees"},
+		{"what's 4821 + 3377?", "what's 4821 calculate 3377?"},
+		{"255 in binary and 0x1F4", "255 in binary and hexadecimal number"},
+		{"days from March 3 to November 19, 2024", "days from March date 3 to November date 19, 2024"},
+		{"marching on", "marching on"},
+		{"since 2023-11-02 09:00", "since date time"},
+		{"at 2023-11-02T09:00", "at date time"},
+		{"write B2:B5 in q3.xlsx", "write cell range in q3 file xlsx spreadsheet"},
+		{"look at error.png", "look at error file png image"},
+		{"every .csv under data/", "every csv file csv spreadsheet under data path"},
+		{"open a.json, b.json and .eslintrc.json", "open a file json, b file json and eslintrc file json multiple"},
+		{"rename a.txt to b.txt", "rename a file txt to b file txt"},
+		{"try [1,2,3].map(x => x * 2)", "try code code x * 2)"},
+		{"version 1.2.3", "version version"},
+		{"is 2.4.1 allowed by ^2.3.0", "is version allowed by version"},
+		{"a marathon, 26.2 miles?", "a marathon, 26.2 miles? length unit"},
+		{"ship 5kg", "ship 5kg weight unit"},
+		{"255 in binary", "255 in binary"},
+		{"mean of 12, 15, 9", "mean of 12, 15, 9 numbers values"},
+		// Quoted passages first become "text" (quotedToText).
+		{"commit with the message 'handle empty cart'", "commit with the message text"},
+		{`echo "ping 123" back`, "echo text back"},
+		{"turn 'kitten' into 'sitting'?", "turn text into text?"},
+		{"don't stage what's new", "don't stage what's new"},
+		{"an 'open quote only", "an 'open quote only"},
 	} {
-		if got := fileNamesToWords(c.in); got != c.want {
-			t.Errorf("fileNamesToWords(%q) = %q, want %q", c.in, got, c.want)
+		if got := fileNamesToWords(quotedToText(c.in)); got != c.want {
+			t.Errorf("fileNamesToWords(quotedToText(%q)) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }

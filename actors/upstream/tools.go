@@ -14,7 +14,9 @@ import (
 // Tool is one tool as the upstream listed it, with its schema and annotations kept as the
 // raw JSON it sent.
 type Tool struct {
-	Name        string
+	Name string
+	// Title is the tool's human title (MCP 2025-06-18 and later), when the upstream gives one.
+	Title       string
 	Description string
 	InputSchema json.RawMessage
 	Annotations json.RawMessage
@@ -79,6 +81,7 @@ func (c *Conn) listTools(ctx context.Context) ([]Tool, error) {
 		for _, raw := range res.Tools {
 			var t struct {
 				Name        string          `json:"name"`
+				Title       string          `json:"title"`
 				Description string          `json:"description"`
 				InputSchema json.RawMessage `json:"inputSchema"`
 				Annotations json.RawMessage `json:"annotations"`
@@ -90,7 +93,7 @@ func (c *Conn) listTools(ctx context.Context) ([]Tool, error) {
 			if err != nil {
 				continue
 			}
-			tools = append(tools, Tool{Name: t.Name, Description: t.Description,
+			tools = append(tools, Tool{Name: t.Name, Title: t.Title, Description: t.Description,
 				InputSchema: compact(t.InputSchema), Annotations: compact(t.Annotations), Def: def})
 		}
 		if res.NextCursor == "" {

@@ -71,6 +71,7 @@ func (e *Endpoint) mainTools() []server.ServerTool {
 type foundTool struct {
 	Name        string          `json:"name"`
 	Server      string          `json:"server"`
+	Title       string          `json:"title,omitempty"`
 	Description string          `json:"description"`
 	InputSchema json.RawMessage `json:"inputSchema"`
 	Annotations json.RawMessage `json:"annotations,omitempty"`
@@ -104,10 +105,9 @@ func (e *Endpoint) retrieveTools(ctx context.Context, req mcp.CallToolRequest) (
 	}
 	out := make([]foundTool, len(hits))
 	for i, h := range hits {
-		out[i] = foundTool{Name: h.Name, Server: h.Server, Description: h.Description,
+		out[i] = foundTool{Name: h.Name, Server: h.Server, Title: h.Title, Description: h.Description,
 			InputSchema: h.InputSchema, Annotations: h.Annotations, Score: h.Score,
-			Matched: search.Explain(query, search.Doc{Server: h.Server, Tool: h.Raw, Description: h.Description,
-				InputSchema: h.InputSchema, Annotations: h.Annotations})}
+			Matched: search.Explain(query, h.SearchDoc())}
 	}
 	return structured(map[string]any{"tools": out, "total": total})
 }

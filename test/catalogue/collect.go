@@ -4,7 +4,9 @@
 // It reads the devDependencies of test/package.json, keeps the packages that are MCP servers
 // (their name contains "mcp" or "/server-") and have a command, starts each one over stdio with
 // mcp-go's client, lists its tools and writes them, sorted, as
-// [{"server","tool","description","input_schema"}] to testdata/catalogue/real.json. It uses no
+// [{"server","tool","title","description","input_schema","annotations","instructions"}] (the
+// last three when the server gives them; instructions are the server's, on each of its tools)
+// to testdata/catalogue/real.json. It uses no
 // network: each server runs in an empty temporary directory that is also its HOME, and the
 // filesystem server is given that directory as its root. A server that fails to start or list
 // is reported and skipped.
@@ -39,8 +41,12 @@ import (
 type entry struct {
 	Server      string          `json:"server"`
 	Tool        string          `json:"tool"`
+	Title       string          `json:"title,omitempty"`
 	Description string          `json:"description"`
 	InputSchema json.RawMessage `json:"input_schema"`
+	Annotations json.RawMessage `json:"annotations,omitempty"`
+	// Instructions are the server's, from its initialize answer, on each of its tools.
+	Instructions string `json:"instructions,omitempty"`
 }
 
 // candidate is one installed npm package that looks like an MCP server.
@@ -229,7 +235,8 @@ func collect(node string, c candidate, timeout time.Duration) ([]entry, error) {
 	init := mcp.InitializeRequest{}
 	init.Params.ClientInfo = mcp.Implementation{Name: "mcpproxy-catalogue", Version: "0"}
 	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	if _, err := cl.Initialize(ctx, init); err != nil {
+	initRes, err := cl.Initialize(ctx, init)
+	if err != nil {
 		return nil, fmt.Errorf("initialize: %w (stderr: %s)", err, oneLine(stderr.String()))
 	}
 	res, err := cl.ListTools(ctx, mcp.ListToolsRequest{})
@@ -245,7 +252,12 @@ func collect(node string, c candidate, timeout time.Duration) ([]entry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tool %s: %w", t.Name, err)
 		}
-		out = append(out, entry{Server: c.server, Tool: t.Name, Description: t.Description, InputSchema: schema})
+		var annotations json.RawMessage
+		if a, err := json.Marshal(t.Annotations); err == nil && string(a) != "{}" && string(a) != "null" {
+			annotations = a
+		}
+		out = append(out, entry{Server: c.server, Tool: t.Name, Title: t.Title, Description: t.Description,
+			InputSchema: schema, Annotations: annotations, Instructions: initRes.Instructions})
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@
 //     corpus; a lemma with no tagged sense is left out), verbs and nouns, and the words
 //     derivationally related to it in that sense ("remember" and "memory"). Rarer senses
 //     and adjectives were measured to add noise, not recall.
+//     A phrase lemma ("get_rid_of") has a line of its own, with its words joined by "_".
 //   - "m form base": an irregular inflection and its base form (verb.exc, noun.exc), such
 //     as "wrote write" and "indices index".
 //
@@ -98,6 +99,22 @@ func plainWord(w string) bool {
 	return true
 }
 
+// collocation reports whether a lemma is a phrase of two or three plain words ("get_rid_of",
+// "look_up"): a query that says it means the phrase, not its words ("get" alone would ask
+// for a getter).
+func collocation(w string) bool {
+	parts := strings.Split(w, "_")
+	if len(parts) < 2 || len(parts) > 3 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || strings.Trim(p, "abcdefghijklmnopqrstuvwxyz") != "" {
+			return false
+		}
+	}
+	return true
+}
+
 // synonyms maps each plain lemma of pos to the other plain lemmas of the synsets of its
 // first senses (at most maxSenses, and no more than its tagged senses) and to the words
 // derivationally related to it in those senses ("remember" and "memory", "store" and
@@ -118,7 +135,7 @@ func synonyms(dict, pos string, maxSenses int, all map[string]*synset) (map[stri
 		}
 		// lemma pos synset_cnt p_cnt [ptr_symbol...] sense_cnt tagsense_cnt offsets...
 		fs := strings.Fields(line)
-		if len(fs) < 4 || !plainWord(fs[0]) {
+		if len(fs) < 4 || !(plainWord(fs[0]) || collocation(fs[0])) {
 			continue
 		}
 		pcnt, err := strconv.Atoi(fs[3])
