@@ -43,7 +43,12 @@ type TokensOptions struct {
 
 // Messages of the tokens actor (see TokensClient).
 type (
-	createToken struct{ Spec TokenSpec }
+	// createToken carries the SHA-256 of a token the client made: the token itself never
+	// travels in a message, which protoactor would print if it were undelivered.
+	createToken struct {
+		Spec   TokenSpec
+		Digest []byte
+	}
 	listTokens  struct{}
 	revokeToken struct{ Name string }
 	// verifyToken carries the SHA-256 of the presented token, never the token, so that no
@@ -113,7 +118,7 @@ func (a *tokens) Receive(ctx actor.Context) {
 		a.stopTimers()
 		a.writeLastUsed()
 	case createToken:
-		a.create(ctx, m.Spec)
+		a.create(ctx, m)
 	case listTokens:
 		a.list(ctx)
 	case revokeToken:
@@ -153,9 +158,10 @@ func (a *tokens) stopTimers() {
 	a.expiry, a.flush = nil, nil
 }
 
-// create makes a token: checked, unique, on disk before the answer, which is the only
-// time the token is shown.
-func (a *tokens) create(ctx actor.Context, spec TokenSpec) {
+// create records a token: checked, unique, on disk before the answer (its metadata; the
+// client adds the token, which it made, and which is shown only then).
+func (a *tokens) create(ctx actor.Context, m createToken) {
+	spec := m.Spec
 	now := time.Now().UTC()
 	if err := spec.Check(now); err != nil {
 		ctx.Respond(reply{err: err})
@@ -165,8 +171,11 @@ func (a *tokens) create(ctx actor.Context, spec TokenSpec) {
 		ctx.Respond(reply{err: Errorf(CodeConflict, "an agent token named %q exists; revoke it first or choose another name", spec.Name)})
 		return
 	}
-	secret, digest := newTokenSecret()
-	t := store.Token{Name: spec.Name, Digest: digest, Servers: slices.Clone(spec.Servers), Tools: slices.Clone(spec.Tools),
+	if len(m.Digest) != len(tokenDigest("")) {
+		ctx.Respond(reply{err: Errorf(CodeInternal, "internal error: no token digest")})
+		return
+	}
+	t := store.Token{Name: spec.Name, Digest: m.Digest, Servers: slices.Clone(spec.Servers), Tools: slices.Clone(spec.Tools),
 		ReadOnly: spec.ReadOnly, CreatedAt: now.Truncate(time.Second)}
 	if spec.ExpiresAt != nil {
 		at := spec.ExpiresAt.UTC()
@@ -181,7 +190,7 @@ func (a *tokens) create(ctx actor.Context, spec TokenSpec) {
 	a.byName[t.Name] = &tokenRec{Token: t, scope: scopeOf(t)}
 	a.armExpiry(time.Now())
 	a.log.Info("agent token created", "token", t.Name, "servers", t.Servers, "tools", t.Tools, "read_only", t.ReadOnly)
-	ctx.Respond(reply{v: CreatedToken{AgentToken: viewToken(t, now), Token: secret}})
+	ctx.Respond(reply{v: viewToken(t, now)})
 }
 
 func (a *tokens) list(ctx actor.Context) {
@@ -342,9 +351,13 @@ func (c *TokensClient) ask(ctx context.Context, msg any) (any, error) {
 // Create makes a token; the answer carries the token, which is never shown again.
 // CodeConflict for a name in use, CodeInvalidArgument (with Fields) for a bad spec.
 func (c *TokensClient) Create(ctx context.Context, spec TokenSpec) (CreatedToken, error) {
-	v, err := c.ask(ctx, createToken{Spec: spec})
-	t, _ := v.(CreatedToken)
-	return t, err
+	secret, digest := newTokenSecret()
+	v, err := c.ask(ctx, createToken{Spec: spec, Digest: digest})
+	if err != nil {
+		return CreatedToken{}, err
+	}
+	meta, _ := v.(AgentToken)
+	return CreatedToken{AgentToken: meta, Token: secret}, nil
 }
 
 // List returns every token's metadata, by name.

@@ -438,8 +438,12 @@ func TestDashboardTokens(t *testing.T) {
 	browser, node := chromiumPath(t), playwrightNode(t)
 	p := startProxy(t, servers(stdioFixture(t, "alpha")))
 	p.waitState("alpha", 20*time.Second, actors.StateReady)
+	artifacts := filepath.Join(repoRoot(), "test", "artifacts")
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	out := runSpec(t, node, "dashboard_tokens.spec.mjs", "DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser,
-		"DASH_USER_DATA="+t.TempDir(), "DASH_ARTIFACTS="+filepath.Join(repoRoot(), "test", "artifacts"))
+		"DASH_USER_DATA="+t.TempDir(), "DASH_ARTIFACTS="+artifacts)
 	m := regexp.MustCompile(`TOKEN (mcpa_\S+)`).FindSubmatch(out)
 	if m == nil {
 		t.Fatalf("the script printed no token:\n%s", out)

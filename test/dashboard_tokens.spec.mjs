@@ -4,7 +4,8 @@
 // the box (and reloading) leaves the token nowhere in the page, and Revoke (confirmed)
 // removes the row and cuts the token off.
 //
-// Environment: DASH_URL, DASH_KEY, DASH_CHROMIUM, DASH_USER_DATA (see dashboard.spec.mjs).
+// Environment: DASH_URL, DASH_KEY, DASH_CHROMIUM, DASH_USER_DATA (see dashboard.spec.mjs), and
+// DASH_ARTIFACTS, where a screenshot of the panel goes, if set.
 // It prints "TOKEN <token>" so that the Go test can check the token afterwards.
 
 import { env, launch } from './dashboard_browser.mjs';
@@ -70,7 +71,9 @@ try {
   await page.waitForSelector('#tokens-empty:not([hidden])', { timeout: T });
   expect(await page.locator(row).count() === 0, 'the revoked row is gone');
   expect(await mcpStatus(token) === 401, 'the revoked token is refused on /mcp');
-  await page.screenshot({ path: `${process.env.DASH_ARTIFACTS || '/tmp'}/dashboard-tokens.png`, fullPage: true }).catch(() => {});
+  if (process.env.DASH_ARTIFACTS) {
+    await page.screenshot({ path: `${process.env.DASH_ARTIFACTS}/dashboard-tokens.png`, fullPage: true });
+  }
   console.log('ok: created (shown once), listed, refused a duplicate, revoked');
 } finally {
   await context.close();
