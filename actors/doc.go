@@ -52,6 +52,19 @@
 //     login or logout needs no hand-over: the registry restarts the server's connection.
 //     An http/sse server that answers 401 (or 403 insufficient_scope) with no usable token
 //     goes to needs_auth: no backoff timer, until a login, logout, restart or config change.
+//   - server edits (edit.go): POST, PATCH and DELETE /api/v1/servers and the import are one
+//     registry message, editServer, which applies the current config with that entry added,
+//     merged (RFC 7386) or dropped through the same diff-apply (applyNext) as a config apply,
+//     in one turn: unchanged servers keep their processes. A removal is answered once the
+//     server's actor has terminated (its processes gone) and the file is saved (row.gone).
+//   - server logs (logs.go): the logs actor, a child of the registry named "logs", owns a
+//     ring per server (1,000 lines, 256 KiB) of its stderr and the daemon's messages about
+//     it, and the followers of GET .../logs?follow=true. Stdio stderr arrives from the
+//     connection's drain goroutine (upstream.Options.OnStderr, whole lines scrubbed by the
+//     connection's Scrubber); the upstream actor sends its own (connecting, connected,
+//     failed with the retry delay, restart, stopped) scrubbed like last_error. The rings
+//     outlive upstream actors and are dropped when the registry removes the row. A follower
+//     that lags is sent a count of the lines it missed; the actor never blocks on it.
 //   - hub (hub.go, hub_subscription.go): event ids, the recent event log (in the store) and
 //     the subscribers (whether each is pending or live, and the drop of one that does not
 //     read). It holds no HTTP: each subscriber comes with the EventStreams that hold its
@@ -106,12 +119,17 @@
 // caller as sender, so the upstream answers the caller directly and
 // many calls to one upstream run at once), getPassthroughTarget and checkPassthrough (see
 // Passthrough sessions), getConfig, applyConfig, getSecretUsers, restartSecretUsers,
-// shutdownAll, startLogin, stopLogin and completeLogin (forwarded to the oauth actor with
+// shutdownAll, editServer (edit.go), getLogs and followLogs (checked, then forwarded to
+// the logs actor with the caller as sender), startLogin, stopLogin and completeLogin (forwarded to the oauth actor with
 // the caller as sender), authUpdated (from the oauth actor: restart the server's
 // connection); from its children upstreamStatus and *actor.Terminated. Each request gets
 // exactly one reply. It sends the sessions actor RevokePassthrough.
 //
 // oauth actor: beginLogin, endLogin, completeLogin; internal loginReady.
+//
+// logs actor: appendLogs (from upstream actors and their stderr goroutines), getLogs,
+// followLogs, unfollowLogs (a follower's Stop), dropLogs (from the registry when a row is
+// removed; closes its followers).
 //
 // Children's upstreamStatus reports have a lower mailbox priority than requests (see
 // upstreamStatus.GetPriority), and so have the registry's messages to itself, stopChildren
@@ -129,8 +147,10 @@
 // opened or failed), abandonOpen, passthroughPost and passthroughListen (forwarded to the
 // session actor with the caller as sender), passthroughEnd, deletePassthrough (answered
 // once the session's connection is closed), countPassthrough; RevokePassthrough from the
-// registry; closeCredential from the tokens actor; listSessions and getSession (answered by the writer goroutine after the writes
-// queued before), closeAllSessions (shutdown); internal targetReady and sessionsTick; from
+// registry; closeCredential from the tokens actor; listSessions and getSession (answered
+// by the writer goroutine after the writes queued before), closeAllSessions (shutdown),
+// awaitServerGone (answered once no passthrough session of a removed server has a
+// connection); internal targetReady and sessionsTick; from
 // its children passthrough.Opened, OpenFailed and Lost, and *actor.Terminated.
 //
 // passthrough session actor: Post, Listen, Done and Close from the sessions actor; internal

@@ -251,57 +251,12 @@ func TestDashboard(t *testing.T) {
 		},
 	}
 
-	cmd := exec.CommandContext(ctx, node, "dashboard.spec.mjs")
-	cmd.Dir = filepath.Join(repoRoot(), "test")
-	cmd.Env = append(os.Environ(),
+	done, err := runSpec(t, ctx, node, "dashboard.spec.mjs", steps,
 		"DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser, "DASH_ARTIFACTS="+artifacts,
 		"DASH_XSS_TOOL="+xssTool, "DASH_XSS_DESC="+dashboardXSSDesc, "DASH_USER_DATA="+t.TempDir(),
 	)
-	// Node and the Chromium it starts share a process group, so a timeout ends both.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
-	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-
-	var done []string
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "LOG "):
-			t.Log("browser: " + strings.TrimPrefix(line, "LOG "))
-		case strings.HasPrefix(line, "STEP "):
-			name := strings.TrimPrefix(line, "STEP ")
-			reply := "ok"
-			if f, ok := steps[name]; !ok {
-				reply = "unknown step " + name
-			} else if err := f(); err != nil {
-				reply = "error: " + strings.ReplaceAll(err.Error(), "\n", " ")
-			} else {
-				done = append(done, name)
-			}
-			if _, err := io.WriteString(stdin, reply+"\n"); err != nil {
-				t.Errorf("replying to step %s: %v", name, err)
-			}
-		default:
-			t.Log("browser stdout: " + line)
-		}
-	}
-	stdin.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("dashboard.spec.mjs failed (%v) after steps %v:\n%s", err, done, stderr.String())
 	}
 	if want := []string{"check-gamma-disabled", "kill-beta", "restart-daemon", "restart-daemon", "check-alpha-quarantined", "done"}; strings.Join(done, ",") != strings.Join(want, ",") {
 		t.Fatalf("steps done = %v, want %v", done, want)
@@ -379,56 +334,72 @@ func TestDashboardManage(t *testing.T) {
 			return nil
 		},
 	}
-	cmd := exec.CommandContext(ctx, node, "dashboard_manage.spec.mjs")
-	cmd.Dir = filepath.Join(repoRoot(), "test")
-	cmd.Env = append(os.Environ(),
+	done, err := runSpec(t, ctx, node, "dashboard_manage.spec.mjs", steps,
 		"DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser, "DASH_USER_DATA="+t.TempDir(),
 		"DASH_FIXTURE="+fixtureBin(t), "DASH_IMPORT="+filepath.Join(repoRoot(), "test", "testdata", "import", "cursor_mcp.json"),
 	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "check-added,check-edited,check-removed,check-applied"; strings.Join(done, ",") != want {
+		t.Fatalf("steps done = %v, want %s", done, want)
+	}
+}
+
+// runSpec runs a browser script of test/ with node and the extra environment, answering
+// its "STEP <name>" lines by running steps[name] ("ok", or the error), and logging its
+// "LOG <text>" lines. It returns the steps done, and an error with the script's stderr if
+// it fails. Node and the Chromium it starts share a process group, so ctx's end kills both.
+func runSpec(t *testing.T, ctx context.Context, node, spec string, steps map[string]func() error, env ...string) ([]string, error) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, node, spec)
+	cmd.Dir = filepath.Join(repoRoot(), "test")
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var done []string
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "STEP ") {
-			t.Log("browser: " + line)
-			continue
-		}
-		name := strings.TrimPrefix(line, "STEP ")
-		reply := "ok"
-		if f, ok := steps[name]; !ok {
-			reply = "unknown step " + name
-		} else if err := f(); err != nil {
-			reply = "error: " + strings.ReplaceAll(err.Error(), "\n", " ")
-		} else {
-			done = append(done, name)
-		}
-		if _, err := io.WriteString(stdin, reply+"\n"); err != nil {
-			t.Errorf("replying to step %s: %v", name, err)
+		switch {
+		case strings.HasPrefix(line, "LOG "):
+			t.Log("browser: " + strings.TrimPrefix(line, "LOG "))
+		case strings.HasPrefix(line, "STEP "):
+			name := strings.TrimPrefix(line, "STEP ")
+			reply := "ok"
+			if f, ok := steps[name]; !ok {
+				reply = "unknown step " + name
+			} else if err := f(); err != nil {
+				reply = "error: " + strings.ReplaceAll(err.Error(), "\n", " ")
+			} else {
+				done = append(done, name)
+			}
+			if _, err := io.WriteString(stdin, reply+"\n"); err != nil {
+				t.Errorf("replying to step %s: %v", name, err)
+			}
+		default:
+			t.Log("browser stdout: " + line)
 		}
 	}
 	stdin.Close()
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("dashboard_manage.spec.mjs failed (%v) after steps %v:\n%s", err, done, stderr.String())
+		return done, fmt.Errorf("%s failed (%v) after steps %v:\n%s", spec, err, done, stderr.String())
 	}
-	if want := "check-added,check-edited,check-removed,check-applied"; strings.Join(done, ",") != want {
-		t.Fatalf("steps done = %v, want %s", done, want)
-	}
+	return done, nil
 }
 
 // TestDashboardTokens runs dashboard_tokens.spec.mjs: the agent tokens panel creates a
@@ -442,7 +413,7 @@ func TestDashboardTokens(t *testing.T) {
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out := runSpec(t, node, "dashboard_tokens.spec.mjs", "DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser,
+	out := runSpecOutput(t, node, "dashboard_tokens.spec.mjs", "DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser,
 		"DASH_USER_DATA="+t.TempDir(), "DASH_ARTIFACTS="+artifacts)
 	m := regexp.MustCompile(`TOKEN (mcpa_\S+)`).FindSubmatch(out)
 	if m == nil {
@@ -459,10 +430,10 @@ func TestDashboardTokens(t *testing.T) {
 	}
 }
 
-// runSpec runs a browser script of test/ with node and the environment entries added,
+// runSpecOutput runs a browser script of test/ with node and the environment entries added,
 // bounded by two minutes (node and its Chromium share a process group, so the bound ends
 // both), and returns what it printed; a failure fails the test.
-func runSpec(t *testing.T, node, script string, env ...string) []byte {
+func runSpecOutput(t *testing.T, node, script string, env ...string) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -8,9 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpproxy/mcpproxy/actors"
 	"github.com/mcpproxy/mcpproxy/config"
@@ -501,4 +504,43 @@ func mustReadFile(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// TestDeleteServerEndsPassthrough: DELETE answers once the server's passthrough sessions'
+// own processes are gone too, not only the shared connection's.
+func TestDeleteServerEndsPassthrough(t *testing.T) {
+	p := startProxy(t, servers(stdioFixture(t, "keep"), stdioFixture(t, "fx")))
+	shared := p.waitState("fx", 30*time.Second, actors.StateReady)
+	p.waitState("keep", 30*time.Second, actors.StateReady)
+	keepPID := serverPID(t, p, "keep")
+	url := p.URL + "/mcp/server/fx?apikey=" + p.Key
+	code, sid, answers := rawPost(t, url, "", rawInit)
+	if code != 200 || sid == "" {
+		t.Fatalf("initialize: %d %q %v", code, sid, answers)
+	}
+	rawPost(t, url, sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	_, _, answers = rawPost(t, url, sid, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"pid","arguments":{}}}`)
+	var res mcp.CallToolResult
+	_ = json.Unmarshal(resultOf(t, answers), &res)
+	sessionPID, _ := strconv.Atoi(textOf(&res))
+	if sessionPID == 0 || sessionPID == shared.PID || !processAlive(sessionPID) {
+		t.Fatalf("session pid %d, shared %d", sessionPID, shared.PID)
+	}
+	sharedPID := serverPID(t, p, "fx")
+	if code, body := p.do("DELETE", "/api/v1/servers/fx", nil, nil); code != 200 {
+		t.Fatalf("DELETE: %d %s", code, body)
+	}
+	if processAlive(sessionPID) || processAlive(sharedPID) {
+		t.Errorf("after DELETE: session process alive %v, shared alive %v", processAlive(sessionPID), processAlive(sharedPID))
+	}
+	if got := serverPID(t, p, "keep"); got != keepPID {
+		t.Errorf("keep's process changed: %d -> %d", keepPID, got)
+	}
+	// The agent's next request is refused with the reason, then the session is unknown.
+	if _, _, answers := rawPost(t, url, sid, `{"jsonrpc":"2.0","id":4,"method":"tools/list"}`); len(answers) != 1 || !strings.Contains(answers[0], `"error"`) || !strings.Contains(answers[0], "not found") {
+		t.Errorf("first request after DELETE: %v", answers)
+	}
+	if code, _, _ := rawPost(t, url, sid, `{"jsonrpc":"2.0","id":5,"method":"tools/list"}`); code != 404 {
+		t.Errorf("second request after DELETE: %d, want 404", code)
+	}
 }

@@ -453,7 +453,7 @@ func TestDashboardOAuthLogin(t *testing.T) {
 	up := newOAuthUpstream(t, time.Hour)
 	p := startProxy(t, servers(map[string]any{"name": "remote", "url": up.srv.URL + "/mcp", "protocol": "http", "quarantined": false}))
 	p.waitState("remote", 20*time.Second, actors.StateNeedsAuth)
-	runSpec(t, node, "dashboard_login.spec.mjs", "DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser, "DASH_USER_DATA="+t.TempDir())
+	runSpecOutput(t, node, "dashboard_login.spec.mjs", "DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser, "DASH_USER_DATA="+t.TempDir())
 	if s := p.server("remote"); s.State != actors.StateReady || s.Auth == nil || !s.Auth.LoggedIn {
 		t.Fatalf("after the dashboard login: %+v", s)
 	}
