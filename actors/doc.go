@@ -12,7 +12,9 @@
 //     upstream's latest tool list), the search index (actors/search), the restart queue of bulk
 //     restarts, and the config saver goroutine that writes the file in order and answers the
 //     request that caused each write once it is on disk (writes that queue up meanwhile are
-//     folded into one of the newest config). It is the only place that changes server
+//     folded into one of the newest config); the events of a message that wrote the config,
+//     and all events after them, go to the hub only once that write is on disk (flushTurn),
+//     after its answer. It is the only place that changes server
 //     flags. It must never panic: a restarting parent stops all its children, so Receive
 //     recovers a bug, logs it and answers INTERNAL. No message about one server costs time
 //     in proportion to the number of servers (a tear-down of n would be O(n^2)): the
