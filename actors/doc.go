@@ -37,8 +37,8 @@
 //     transport log lines, and the upstream actor scrubs last_error, its log fields and call
 //     errors again with it; the passthrough target carries it too. A resolved value is never
 //     stored, published, logged or answered.
-//   - stdio processes: each stdio upstream runs under a guard process (actors/upstream
-//     guard.go: this binary again) that leads its own process group and is a child
+//   - stdio processes: each stdio upstream runs under a guard process (actors/upstream/guard:
+//     mcpproxy-guard next to the daemon's binary, else this binary again) that leads its own process group and is a child
 //     subreaper, so every orphan below it is reparented to it, whatever its group or session
 //     (setsid). It reaps them while it runs and, before it exits, ends every descendant it
 //     has (SIGTERM, SIGKILL 300 ms later, until it has no child left). It stops when the
