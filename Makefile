@@ -14,8 +14,9 @@ FUZZTIME  ?= 10s
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-build: ## build bin/mcpproxy
+build: ## build bin/mcpproxy and the small guard it runs each stdio upstream under, bin/mcpproxy-guard
 	$(GO) build -buildvcs=auto -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mcpproxy
+	$(GO) build -buildvcs=auto -ldflags "-s -w" -o $(dir $(BIN))mcpproxy-guard ./cmd/mcpproxy-guard
 
 run: build ## build and start the proxy (default data dir ~/.mcpproxy; DATA_DIR=... LISTEN=... to change)
 	./$(BIN) serve --data-dir $(DATA_DIR) --listen $(LISTEN) --log-level info

@@ -12,7 +12,9 @@
 //     upstream's latest tool list), the search index (actors/search), the restart queue of bulk
 //     restarts, and the config saver goroutine that writes the file in order and answers the
 //     request that caused each write once it is on disk (writes that queue up meanwhile are
-//     folded into one of the newest config). It is the only place that changes server
+//     folded into one of the newest config); the events of a message that wrote the config,
+//     and all events after them, go to the hub only once that write is on disk (flushTurn),
+//     after its answer. It is the only place that changes server
 //     flags. It must never panic: a restarting parent stops all its children, so Receive
 //     recovers a bug, logs it and answers INTERNAL. No message about one server costs time
 //     in proportion to the number of servers (a tear-down of n would be O(n^2)): the
@@ -35,8 +37,8 @@
 //     transport log lines, and the upstream actor scrubs last_error, its log fields and call
 //     errors again with it; the passthrough target carries it too. A resolved value is never
 //     stored, published, logged or answered.
-//   - stdio processes: each stdio upstream runs under a guard process (actors/upstream
-//     guard.go: this binary again) that leads its own process group and is a child
+//   - stdio processes: each stdio upstream runs under a guard process (actors/upstream/guard:
+//     mcpproxy-guard next to the daemon's binary, else this binary again) that leads its own process group and is a child
 //     subreaper, so every orphan below it is reparented to it, whatever its group or session
 //     (setsid). It reaps them while it runs and, before it exits, ends every descendant it
 //     has (SIGTERM, SIGKILL 300 ms later, until it has no child left). It stops when the

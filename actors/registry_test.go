@@ -97,6 +97,8 @@ type probe struct {
 	mu     sync.Mutex
 	events []Event
 	wake   chan struct{} // closed and replaced on every event
+	// seen, when set, is called with each event's position as it arrives.
+	seen func(i int, e Event)
 }
 
 func newProbe() *probe { return &probe{wake: make(chan struct{})} }
@@ -104,6 +106,9 @@ func newProbe() *probe { return &probe{wake: make(chan struct{})} }
 func (p *probe) Receive(ctx actor.Context) {
 	if e, ok := ctx.Message().(Event); ok {
 		p.mu.Lock()
+		if p.seen != nil {
+			p.seen(len(p.events), e)
+		}
 		p.events = append(p.events, e)
 		close(p.wake)
 		p.wake = make(chan struct{})
@@ -913,5 +918,57 @@ func TestRegistryStartWindow(t *testing.T) {
 	}
 	if len(started) != len(servers) {
 		t.Errorf("%d of %d servers started", len(started), len(servers))
+	}
+}
+
+// TestRegistryPublishesChangeOnceDurable: the event of a flag change goes out only once the
+// config file holds the change; a write still in progress holds the event back. The probe
+// hub reads the file as each event arrives.
+func TestRegistryPublishesChangeOnceDurable(t *testing.T) {
+	a := fixtureServer(t, "a", false)
+	entered, gate := make(chan struct{}, 1), make(chan struct{})
+	var onDisk sync.Map // event position -> whether the file had a disabled
+	h := startRegistry(t, &config.Config{Servers: []config.ServerConfig{a}}, func(h *regHarness, o *RegistryOptions) {
+		o.BeforeSave = func([]byte) {
+			select {
+			case entered <- struct{}{}:
+				<-gate
+			default:
+			}
+		}
+	})
+	h.waitState(t, "a", StateReady)
+	h.events.mu.Lock()
+	h.events.seen = func(i int, e Event) {
+		data, err := os.ReadFile(h.path)
+		if err != nil {
+			return
+		}
+		cfg, errs := config.Parse(data)
+		onDisk.Store(i, len(errs) == 0 && len(cfg.Servers) == 1 && !cfg.Servers[0].IsEnabled())
+	}
+	h.events.mu.Unlock()
+	m := h.events.mark()
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.c.SetEnabled(ctxT(t), "a", false)
+		done <- err
+	}()
+	<-entered
+	// The registry has finished the disable's turn once it answers the next request: an
+	// event published in it has been sent to the hub.
+	if _, err := h.c.Server(ctxT(t), "a"); err != nil {
+		t.Fatal(err)
+	}
+	if evs := h.events.snapshot(m); len(evs) != 0 {
+		t.Errorf("%d events published while the change was not on disk: %v", len(evs), evs[0].Name)
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	i, _ := h.events.wait(t, m, 5*time.Second, "servers.changed", func(d payload) bool { return d.str("reason") == ReasonDisabled })
+	if ok, _ := onDisk.Load(i); ok != true {
+		t.Errorf("the disabled event arrived before the file held the change")
 	}
 }

@@ -41,6 +41,9 @@ type Watcher struct {
 
 	mu   sync.Mutex
 	last []byte // the content the owner knows about: its own writes and what it was told
+	// prev is what the file held before the owner's write of last, while that write may not
+	// have landed yet (between Expect and Wrote): the file showing it is no edit either.
+	prev []byte
 
 	done      chan struct{}
 	stopped   chan struct{}
@@ -99,11 +102,28 @@ func newWatcher(path string, onChange func([]byte), logger *slog.Logger, debounc
 	return w, nil
 }
 
-// Expect tells the watcher about content the proxy itself wrote (or is about to write), so the
-// resulting events are not reported. Call it with Save's result, or with Marshal's before Save.
+// Expect tells the watcher about content the proxy itself is about to write, so the resulting
+// events are not reported; call Wrote with the same bytes once the write has landed. Until
+// then the content before it is the owner's too: a look at the file triggered by an earlier
+// write (the debounce runs out while this write is still being synced) finds the old bytes,
+// and reporting them as an edit would apply the old config over the change being saved (a
+// flag change 200 ms after another was undone that way).
 func (w *Watcher) Expect(data []byte) {
 	w.mu.Lock()
+	if w.prev == nil {
+		w.prev = w.last
+	}
 	w.last = bytes.Clone(data)
+	w.mu.Unlock()
+}
+
+// Wrote tells the watcher that the write of data announced by Expect has landed (or failed):
+// from now on the file's earlier content is an edit like any other.
+func (w *Watcher) Wrote(data []byte) {
+	w.mu.Lock()
+	if bytes.Equal(data, w.last) {
+		w.prev = nil
+	}
 	w.mu.Unlock()
 }
 
@@ -167,9 +187,9 @@ func (w *Watcher) check() {
 		return
 	}
 	w.mu.Lock()
-	changed := !bytes.Equal(data, w.last)
-	if changed {
-		w.last = data
+	changed := !bytes.Equal(data, w.last) && (w.prev == nil || !bytes.Equal(data, w.prev))
+	if changed || bytes.Equal(data, w.last) {
+		w.last, w.prev = data, nil // an edit, or the owner's write has landed
 	}
 	w.mu.Unlock()
 	if changed {

@@ -125,6 +125,42 @@ func TestWatcherIgnoresExpectedWrite(t *testing.T) {
 	}
 }
 
+// TestWatcherOldContentDuringOwnWrite: a look at the file that runs while the proxy's next
+// write is announced (Expect) but has not landed finds the content before it; that is no edit
+// (reporting it applied the old config over the change being saved). Once the write is over
+// (Wrote), the old content is an edit like any other.
+func TestWatcherOldContentDuringOwnWrite(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	first := []byte(`{"mcpServers": [{"name": "a", "command": "c", "enabled": false}]}`)
+	h := newWatchHarness(t, first)
+	defer h.w.Close()
+
+	next := []byte(`{"mcpServers": [{"name": "a", "command": "c", "enabled": true}]}`)
+	h.w.Expect(next)
+	// The debounce of an earlier write runs out now: the file still holds the old bytes.
+	if err := os.WriteFile(h.path, first, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if changed := h.nextCheck(t); changed {
+		t.Fatalf("the content before the proxy's pending write was reported: %s", <-h.changes)
+	}
+	if err := os.WriteFile(h.path, next, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if changed := h.nextCheck(t); changed {
+		t.Fatalf("the proxy's own write was reported: %s", <-h.changes)
+	}
+	h.w.Wrote(next)
+
+	// Written back by someone else afterwards, the old content is an edit.
+	if err := os.WriteFile(h.path, first, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.nextChange(t); string(got) != string(first) {
+		t.Errorf("reported %q, want %q", got, first)
+	}
+}
+
 func TestWatcherSameContentAndRemoval(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	content := []byte(`{"listen": "127.0.0.1:1"}`)

@@ -1,6 +1,6 @@
 package test
 
-// End-to-end tests of the guard that runs each stdio upstream (actors/upstream/guard.go):
+// End-to-end tests of the guard that runs each stdio upstream (actors/upstream/guard):
 // a descendant that leaves the process group and the session with setsid, and is orphaned
 // on top, must still end with its server: when the daemon is killed with SIGKILL, when the
 // server is disabled, when it is restarted, and when the daemon shuts down.
@@ -68,6 +68,16 @@ func getsid(pid int) (int, error) {
 	return strconv.Atoi(f[3])
 }
 
+// ppid is the parent of pid, from /proc.
+func ppid(pid int) (int, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	s := string(data)
+	return strconv.Atoi(strings.Fields(s[strings.LastIndexByte(s, ')')+2:])[1])
+}
+
 func waitGone(t *testing.T, pid int, what string) {
 	t.Helper()
 	waitFor(t, 10*time.Second, what, func() bool { return !processAlive(pid) })
@@ -80,6 +90,15 @@ func TestSetsidDescendantDiesWithKilledDaemon(t *testing.T) {
 	p := startProxyProcess(t, t.TempDir(), servers(escapingServer(t, "esc", pidFile)))
 	p.waitState("esc", 30*time.Second, actors.StateReady)
 	pid := escapedPID(t, t, pidFile, 0)
+	// The orphan is the guard's now (a subreaper), and the guard is the small program that
+	// `make build` puts next to the daemon, not the daemon's own binary.
+	guard, err := ppid(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", guard)); err != nil || exe != filepath.Join(binaries(t), "mcpproxy-guard") {
+		t.Errorf("the orphan's parent %d runs %q (%v), want the mcpproxy-guard beside the daemon", guard, exe, err)
+	}
 	if err := p.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}

@@ -43,8 +43,9 @@ func repoRoot() string {
 	return filepath.Dir(filepath.Dir(file))
 }
 
-// binaries builds cmd/mcpproxy, test/fixture and test/hostile once per test binary run and
-// returns the directory holding "mcpproxy", "fixture", "hostile" and "confclient".
+// binaries builds cmd/mcpproxy (with its guard, cmd/mcpproxy-guard, beside it as `make build`
+// installs it), test/fixture and test/hostile once per test binary run and returns the
+// directory holding "mcpproxy", "mcpproxy-guard", "fixture", "hostile" and "confclient".
 func binaries(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
@@ -54,7 +55,7 @@ func binaries(t testing.TB) string {
 			return
 		}
 		binDir = dir
-		for _, b := range []struct{ out, pkg string }{{"mcpproxy", "./cmd/mcpproxy"}, {"fixture", "./test/fixture"}, {"hostile", "./test/hostile"}, {"confclient", "./test/confclient"}} {
+		for _, b := range []struct{ out, pkg string }{{"mcpproxy", "./cmd/mcpproxy"}, {"mcpproxy-guard", "./cmd/mcpproxy-guard"}, {"fixture", "./test/fixture"}, {"hostile", "./test/hostile"}, {"confclient", "./test/confclient"}} {
 			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
 			cmd.Dir = repoRoot()
 			if out, err := cmd.CombinedOutput(); err != nil {

@@ -180,9 +180,9 @@ func moduleRoot() (string, error) {
 	}
 }
 
-// build compiles the daemon and the fixture into the temporary directory.
+// build compiles the daemon, its guard and the fixture into the temporary directory.
 func (e *env) build() error {
-	for _, b := range []struct{ out, pkg string }{{"mcpproxy", "./cmd/mcpproxy"}, {"fixture", "./test/fixture"}} {
+	for _, b := range []struct{ out, pkg string }{{"mcpproxy", "./cmd/mcpproxy"}, {"mcpproxy-guard", "./cmd/mcpproxy-guard"}, {"fixture", "./test/fixture"}} {
 		cmd := exec.Command("go", "build", "-tags", buildTags, "-o", filepath.Join(e.tmp, b.out), b.pkg)
 		cmd.Dir = e.root
 		if out, err := cmd.CombinedOutput(); err != nil {

@@ -326,6 +326,11 @@ func (d *Daemon) startActors() {
 				w.Expect(data)
 			}
 		},
+		AfterSave: func(data []byte) {
+			if w := d.watcher.Load(); w != nil {
+				w.Wrote(data)
+			}
+		},
 		OnApplied: func(c *config.Config) {
 			if d.HTTP != nil {
 				if c.APIKey == "" {

@@ -1,4 +1,4 @@
-package upstream
+package guard
 
 import (
 	"errors"
@@ -12,11 +12,14 @@ import (
 	"time"
 )
 
+// The test binary is the guard when Env is set, as the daemon's binary is (actors/upstream).
+func init() { Become() }
+
 // startGuard runs script under a guard (this test binary again, as the daemon runs itself),
-// started the way spawn starts it.
+// started the way the daemon starts it (actors/upstream spawn).
 func startGuard(t *testing.T, script string) *exec.Cmd {
 	t.Helper()
-	path, args, env := guardCommand("/bin/sh", []string{"sh", "-c", script}, []string{"PATH=" + os.Getenv("PATH")})
+	path, args, env := Command("/proc/self/exe", "/bin/sh", []string{"sh", "-c", script}, []string{"PATH=" + os.Getenv("PATH")})
 	cmd := exec.Command(path, args[1:]...)
 	cmd.Args[0] = args[0]
 	cmd.Env = env
