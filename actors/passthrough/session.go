@@ -18,8 +18,10 @@
 // under ids of the connection's own and their answers come back under the agent's id); the
 // routing of what the upstream sends on its own (notifications, and server-to-client
 // requests such as sampling, elicitation and roots, which must reach this agent) to one of
-// the session's streams; the server-to-client requests waiting for the agent's answer; and
-// the backlog kept for the next GET stream.
+// the session's streams; the server-to-client requests waiting for the agent's answer; the
+// backlog kept for the next GET stream; and the server's tool rules with the definition hash
+// of each tool its connection listed (tools.go), by which tools/list answers are filtered
+// and tools/call requests refused before they go upstream.
 //
 // # Messages
 //
