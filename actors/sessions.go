@@ -66,6 +66,9 @@ type SessionsOptions struct {
 	Target func(ctx context.Context, server string) (PassthroughTarget, error)
 	// Dial opens a passthrough session's connection. Default passthrough.DialRaw.
 	Dial passthrough.DialFunc
+	// Unapproved hands the tools a passthrough session saw awaiting review to the registry
+	// (Client.ReportSessionTools); it must not block. Nil drops them.
+	Unapproved func(passthrough.Unapproved)
 }
 
 // PassthroughTarget is what /mcp/server/{name} needs to open a connection of its own to a
@@ -344,6 +347,10 @@ func (t *sessions) Receive(ctx actor.Context) {
 		if r := t.recs[m.ID]; r != nil && r.opening && !r.closed {
 			r.openRep = &openReply{Err: Errorf(CodeUpstream, "%v", m.Err)}
 			t.closeRec(r, "the connection could not be opened")
+		}
+	case passthrough.Unapproved:
+		if t.opts.Unapproved != nil {
+			t.opts.Unapproved(m)
 		}
 	case passthrough.Lost:
 		if r := t.recs[m.ID]; r != nil {

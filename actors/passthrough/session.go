@@ -33,7 +33,8 @@
 //	Close   end the session (no reply; the owner sees the actor terminate)
 //	SetRules  new tool rules of the server (tools.go; no reply)
 //
-// To the owner: Opened or OpenFailed once, Lost when the connection goes by itself.
+// To the owner: Opened or OpenFailed once, Lost when the connection goes by itself,
+// Unapproved after a tools/list answer that listed tools awaiting review.
 //
 // Internal, from the session's own goroutines (dialling, one per upstream call, writing
 // notifications, watching the connection, answering a server-to-client request): openDone,
@@ -276,8 +277,9 @@ type session struct {
 	asks    map[string]chan answer // server-to-client requests awaiting the agent, by id
 	// rules decide which tools the agent sees and may call (tools.go); seen is each tool's
 	// definition hash as this session's connection last listed it.
-	rules ToolRules
-	seen  map[string]string
+	rules  ToolRules
+	seen   map[string]string
+	parent *actor.PID // the owner, told Unapproved
 }
 
 // stream is the session's view of one POST stream.
@@ -352,6 +354,7 @@ func (s *session) Receive(ctx actor.Context) {
 func (s *session) start(ctx actor.Context) {
 	s.sys, s.self = ctx.ActorSystem(), ctx.Self()
 	s.rules = s.o.Target.Tools
+	s.parent = ctx.Parent()
 	s.timeout = s.o.Target.Timeout
 	if s.timeout <= 0 {
 		s.timeout = config.DefaultCallToolTimeout

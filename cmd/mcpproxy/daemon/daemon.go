@@ -35,6 +35,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/mcpproxy/mcpproxy/actors"
+	"github.com/mcpproxy/mcpproxy/actors/passthrough"
 	"github.com/mcpproxy/mcpproxy/actors/store"
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
 	"github.com/mcpproxy/mcpproxy/config"
@@ -292,7 +293,8 @@ func (d *Daemon) startActors() {
 	sessions, err := actors.SpawnSessions(d.System, actors.SessionsOptions{Store: d.Store, Logger: d.Logger, IdleTTL: idle,
 		Target: func(ctx context.Context, name string) (actors.PassthroughTarget, error) {
 			return d.Client.PassthroughTarget(ctx, name)
-		}})
+		},
+		Unapproved: func(u passthrough.Unapproved) { d.Client.ReportSessionTools(u) }})
 	if err != nil {
 		panic(err) // a fresh actor system has no sessions actor yet
 	}
