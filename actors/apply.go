@@ -83,6 +83,7 @@ func (r *registry) applyNext(ctx actor.Context, incoming *config.Config, source 
 		sc := byName[name]
 		rw := r.rows[name]
 		rw.cfg = sc
+		rw.extra = nil // a new definition lists its own tools
 		r.revokePassthrough(ctx, name, Errorf(CodeNotFound, "server %q was reconfigured; initialize a new session", name))
 		switch {
 		case rw.pid != nil:

@@ -15,7 +15,12 @@
 //     folded into one of the newest config); the events of a message that wrote the config,
 //     and all events after them, go to the hub only once that write is on disk (flushTurn),
 //     after its answer. It is the only place that changes server
-//     flags. It must never panic: a restarting parent stops all its children, so Receive
+//     flags. It owns the tool pins of tool-level trust too (trust.go): the approved
+//     definition and hash of each tool, loaded from the store at start and written by the
+//     saver goroutine (pins first, then the config, in one ordered queue), so an approval is
+//     answered once it is on disk; from them it decides which tools are held back (changed
+//     or new), which stay out of the index, which call_tool refuses, and which rules the
+//     passthrough sessions get. It must never panic: a restarting parent stops all its children, so Receive
 //     recovers a bug, logs it and answers INTERNAL. No message about one server costs time
 //     in proportion to the number of servers (a tear-down of n would be O(n^2)): the
 //     registry keeps indices as rows change (child pid to row, status counts, running
@@ -117,7 +122,7 @@
 // # Messages
 //
 // registry: listServers, getServer, getStatus, setEnabled, setQuarantined, restartServer,
-// bulkOp, getServerTools, searchTools, callTool (forwarded to the upstream actor with the
+// bulkOp, getServerTools, approveTools, setToolDisabled, searchTools, callTool (forwarded to the upstream actor with the
 // caller as sender, so the upstream answers the caller directly and
 // many calls to one upstream run at once), getPassthroughTarget and checkPassthrough (see
 // Passthrough sessions), getConfig, applyConfig, getSecretUsers, restartSecretUsers,
@@ -125,7 +130,8 @@
 // the logs actor with the caller as sender), startLogin, stopLogin and completeLogin (forwarded to the oauth actor with
 // the caller as sender), authUpdated (from the oauth actor: restart the server's
 // connection); from its children upstreamStatus and *actor.Terminated. Each request gets
-// exactly one reply. It sends the sessions actor RevokePassthrough.
+// exactly one reply. It sends the sessions actor RevokePassthrough, and PassthroughTools
+// whenever a server's pins, held-back tools or disabled_tools change.
 //
 // oauth actor: beginLogin, endLogin, completeLogin; internal loginReady.
 //
@@ -145,7 +151,8 @@
 //
 // sessions actor: for mcp-go's sessions (/mcp) newSession, setClient, bindCredential, countCall,
 // beginRequest and endRequest (around every request), sessionLive, terminate,
-// registerPurge; for passthrough sessions openPassthrough (answered when the session has
+// registerPurge; PassthroughTools from the registry (kept per server for the sessions it
+// opens later, and handed to the open ones as passthrough.SetRules); for passthrough sessions openPassthrough (answered when the session has
 // opened or failed), abandonOpen, passthroughPost and passthroughListen (forwarded to the
 // session actor with the caller as sender), passthroughEnd, deletePassthrough (answered
 // once the session's connection is closed), countPassthrough; RevokePassthrough from the
@@ -155,7 +162,7 @@
 // connection); internal targetReady and sessionsTick; from
 // its children passthrough.Opened, OpenFailed and Lost, and *actor.Terminated.
 //
-// passthrough session actor: Post, Listen, Done and Close from the sessions actor; internal
+// passthrough session actor: Post, Listen, Done, SetRules and Close from the sessions actor; internal
 // openDone, callDone, notified, fromUpstream, upstreamAsk, askGone, connLost (see the
 // package doc of actors/passthrough).
 //
@@ -192,7 +199,9 @@
 // drops the connection and resets the backoff; reconnect connects now when not ready;
 // disable stops the actor (stopping -> disabled). Quarantine is a flag: a quarantined server
 // stays connected so its tools can be reviewed, but they are kept out of the index and calls
-// are refused before anything reaches the upstream.
+// are refused before anything reaches the upstream. Within an approved server, each tool is
+// pinned (trust.go): a tool that changed since its approval or is new is held back the same
+// way, one tool at a time, and so is a tool in disabled_tools.
 //
 // # Passthrough sessions
 //

@@ -14,6 +14,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/mcpproxy/mcpproxy/actors/activity"
+	"github.com/mcpproxy/mcpproxy/actors/passthrough"
 	"github.com/mcpproxy/mcpproxy/actors/search"
 	"github.com/mcpproxy/mcpproxy/actors/store"
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
@@ -145,6 +146,8 @@ type row struct {
 	// is its size.
 	review   string
 	awaiting int
+	// extra are tools only passthrough sessions listed, for review (trust.go reviewed).
+	extra map[string]Tool
 	// counted is this row's share of registry.counts as of its last recount.
 	counted tally
 	// gone are the removals (DELETE /api/v1/servers/{name}) waiting for the row's actor
@@ -397,6 +400,8 @@ func (r *registry) Receive(ctx actor.Context) {
 		r.forwardLogs(ctx, m.Server)
 	case shutdownAll:
 		r.shutdownAll(ctx)
+	case passthrough.Unapproved:
+		r.sessionTools(ctx, m)
 	default:
 		r.receiveOAuth(ctx, m)
 	}
@@ -895,11 +900,11 @@ func (r *registry) onStatus(ctx actor.Context, m upstreamStatus) {
 	case StateReady:
 		rw.since = time.Time{}
 	}
-	toolsChanged := m.Tools != nil
+	toolsChanged, pinned := m.Tools != nil, false
 	// A server that is not ready keeps its last list for review; the index drops it below.
 	if toolsChanged {
 		rw.tools = m.Tools
-		r.listed(m.Name, rw)
+		pinned = r.listed(m.Name, rw)
 	}
 	m.Tools = nil
 	rw.st = m
@@ -912,7 +917,7 @@ func (r *registry) onStatus(ctx actor.Context, m upstreamStatus) {
 		r.reindex(ctx, m.Name)
 	}
 	if toolsChanged {
-		r.retrust(ctx, m.Name, false)
+		r.retrust(ctx, m.Name, pinned)
 	}
 	if r.restarting[m.Name] && m.State != StateConnecting {
 		delete(r.restarting, m.Name)

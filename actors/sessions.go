@@ -70,6 +70,9 @@ type SessionsOptions struct {
 	// Activity takes the activity records of the passthrough sessions' requests
 	// (tools/call, resources/read, prompts/get); nil records none.
 	Activity func(activity.Record)
+	// Unapproved hands the tools a passthrough session saw awaiting review to the registry
+	// (Client.ReportSessionTools); it must not block. Nil drops them.
+	Unapproved func(passthrough.Unapproved)
 }
 
 // PassthroughTarget is what /mcp/server/{name} needs to open a connection of its own to a
@@ -374,6 +377,10 @@ func (t *sessions) Receive(ctx actor.Context) {
 		if r := t.recs[m.ID]; r != nil && r.opening && !r.closed {
 			r.openRep = &openReply{Err: Errorf(CodeUpstream, "%v", m.Err)}
 			t.closeRec(r, "the connection could not be opened")
+		}
+	case passthrough.Unapproved:
+		if t.opts.Unapproved != nil {
+			t.opts.Unapproved(m)
 		}
 	case passthrough.Lost:
 		if r := t.recs[m.ID]; r != nil {

@@ -76,6 +76,70 @@ type (
 	}
 )
 
+// maxExtra bounds the tools of one server that only passthrough sessions listed.
+const maxExtra = 1000
+
+// reviewed is every tool of a server under review: the shared connection's list, then the
+// tools only passthrough sessions listed (rw.extra: a server may offer some tools, such as
+// sampling ones, only to clients that declare the capability), by name.
+func (r *registry) reviewed(rw *row) []Tool {
+	if len(rw.extra) == 0 {
+		return rw.tools
+	}
+	out := slices.Clone(rw.tools)
+	var extra []Tool
+	for name, t := range rw.extra {
+		if !slices.ContainsFunc(rw.tools, func(x Tool) bool { return x.Raw == name }) {
+			extra = append(extra, t)
+		}
+	}
+	slices.SortFunc(extra, func(a, b Tool) int { return strings.Compare(a.Raw, b.Raw) })
+	return append(out, extra...)
+}
+
+// sessionTools takes the tools a passthrough session listed that await review and keeps
+// those the shared connection does not list, so they can be reviewed and approved.
+func (r *registry) sessionTools(ctx actor.Context, m passthrough.Unapproved) {
+	rw := r.rows[m.Server]
+	if rw == nil || rw.cfg.IsQuarantined() {
+		return
+	}
+	changed := false
+	for name, def := range m.Tools {
+		if slices.ContainsFunc(rw.tools, func(x Tool) bool { return x.Raw == name }) {
+			continue // the shared listing governs it
+		}
+		if old, ok := rw.extra[name]; ok && old.Hash == def.Hash {
+			continue
+		}
+		if rw.extra == nil {
+			rw.extra = map[string]Tool{}
+		}
+		if _, ok := rw.extra[name]; !ok && len(rw.extra) >= maxExtra {
+			continue
+		}
+		var f struct {
+			Description string          `json:"description"`
+			InputSchema json.RawMessage `json:"inputSchema"`
+			Annotations json.RawMessage `json:"annotations"`
+		}
+		_ = json.Unmarshal(def.JSON, &f)
+		if len(f.InputSchema) == 0 {
+			f.InputSchema = json.RawMessage(`{"type":"object"}`)
+		}
+		rw.extra[name] = Tool{Name: m.Server + ":" + name, Server: m.Server, Raw: name, Description: f.Description,
+			InputSchema: f.InputSchema, Annotations: f.Annotations, Def: def.JSON, Hash: def.Hash}
+		changed = true
+	}
+	if changed {
+		r.retrust(ctx, m.Server, false)
+	}
+}
+
+// ReportSessionTools hands the registry the tools a passthrough session listed that await
+// review (no reply).
+func (c *Client) ReportSessionTools(u passthrough.Unapproved) { c.sys.Root.Send(c.registry, u) }
+
 // loadPins reads every server's pins at start, once, before any request is served.
 func (r *registry) loadPins() {
 	r.pins = map[string]map[string]store.ToolPin{}
@@ -170,13 +234,15 @@ func (r *registry) approveServer(name string, rw *row) {
 	r.pinTools(name, rw.tools, true)
 }
 
-// listed handles a server's new tool list: a server that is not quarantined and has no
-// pins pins it (unless the pins could not be read: then nothing is pinned behind the
+// listed handles a server's new tool list, and reports whether it pinned it: a server that
+// is not quarantined and has no pins pins it (unless the pins could not be read: then nothing is pinned behind the
 // user's back, and every tool awaits review).
-func (r *registry) listed(name string, rw *row) {
+func (r *registry) listed(name string, rw *row) (pinned bool) {
 	if _, ok := r.pins[name]; !ok && !rw.cfg.IsQuarantined() && rw.tools != nil && !r.pinsLost {
 		r.pinTools(name, rw.tools, true)
+		return true
 	}
+	return false
 }
 
 // retrust brings what depends on a server's trust in line after its tools, pins, flags or
@@ -189,7 +255,7 @@ func (r *registry) retrust(ctx actor.Context, name string, force bool) {
 		return
 	}
 	var held []string
-	for _, t := range rw.tools {
+	for _, t := range r.reviewed(rw) {
 		if r.held(name, rw, t) {
 			held = append(held, t.Raw+"\x00"+r.approval(name, t))
 		}
@@ -215,7 +281,7 @@ func (r *registry) rules(name string, rw *row) passthrough.ToolRules {
 			tr.Pins[k] = p.Hash
 		}
 	}
-	for _, t := range rw.tools {
+	for _, t := range r.reviewed(rw) {
 		if r.held(name, rw, t) && r.approval(name, t) == ApprovalChanged {
 			if tr.Held == nil {
 				tr.Held = map[string]bool{}
@@ -243,8 +309,9 @@ func (r *registry) pushRules(ctx actor.Context, name string, rw *row) {
 
 // serverToolList is a server's own tool list with approval, definitions and the switch.
 func (r *registry) serverToolList(name string, rw *row) ServerTools {
-	out := ServerTools{Server: name, Quarantined: rw.cfg.IsQuarantined(), Tools: make([]ServerTool, 0, len(rw.tools))}
-	for _, t := range rw.tools {
+	tools := r.reviewed(rw)
+	out := ServerTools{Server: name, Quarantined: rw.cfg.IsQuarantined(), Tools: make([]ServerTool, 0, len(tools))}
+	for _, t := range tools {
 		st := ServerTool{Tool: t, Definition: t.Def, Approval: r.approval(name, t), Disabled: rw.cfg.ToolDisabled(t.Raw)}
 		if st.Approval == ApprovalChanged {
 			st.Previous = r.pins[name][t.Raw].Def
@@ -279,20 +346,21 @@ func (r *registry) approve(ctx actor.Context, m approveTools) {
 		return
 	}
 	var pick []Tool
+	tools := r.reviewed(rw)
 	if m.All {
-		pick = rw.tools
+		pick = tools
 	} else {
 		if len(m.Tools) == 0 {
 			ctx.Respond(reply{err: Errorf(CodeInvalidArgument, "tools: name at least one tool, or say {\"all\": true}")})
 			return
 		}
 		for _, n := range m.Tools {
-			i := slices.IndexFunc(rw.tools, func(t Tool) bool { return t.Raw == n })
+			i := slices.IndexFunc(tools, func(t Tool) bool { return t.Raw == n })
 			if i < 0 {
 				ctx.Respond(reply{err: Errorf(CodeInvalidArgument, "tools: server %q lists no tool %q", m.Name, n)})
 				return
 			}
-			pick = append(pick, rw.tools[i])
+			pick = append(pick, tools[i])
 		}
 	}
 	r.pinTools(m.Name, pick, m.All)
@@ -309,7 +377,7 @@ func (r *registry) disableTool(ctx actor.Context, m setToolDisabled) {
 		ctx.Respond(reply{err: err})
 		return
 	}
-	listed := slices.ContainsFunc(rw.tools, func(t Tool) bool { return t.Raw == m.Tool })
+	listed := slices.ContainsFunc(r.reviewed(rw), func(t Tool) bool { return t.Raw == m.Tool })
 	if !listed && !(rw.cfg.ToolDisabled(m.Tool) && !m.Disabled) {
 		ctx.Respond(reply{err: Errorf(CodeNotFound, "server %q lists no tool %q", m.Name, m.Tool)})
 		return

@@ -172,6 +172,51 @@ func TestCLIAgainstDaemon(t *testing.T) {
 		}
 	})
 
+	t.Run("tool trust", func(t *testing.T) {
+		if out := cliOK(t, dir, "tools", "review").stdout; !strings.Contains(out, "no tool awaits review") {
+			t.Errorf("tools review with nothing to review:\n%s", out)
+		}
+		c := dialMCP(t, p.URL+"/mcp", p.mcpKey(), "cli-test")
+		viaProxy(t, c, "alpha:add_tool", map[string]any{"name": "fresh"})
+		waitFor(t, 20*time.Second, "the new tool awaiting review", func() bool { return p.server("alpha").ToolsAwaitingReview == 1 })
+		out := cliOK(t, dir, "tools", "review").stdout
+		if !strings.Contains(out, "server alpha: 1 of") || !strings.Contains(out, "fresh") || !strings.Contains(out, "pending") {
+			t.Errorf("tools review:\n%s", out)
+		}
+		var review struct {
+			Servers []actors.ServerTools `json:"servers"`
+		}
+		cliJSON(t, dir, &review, "tools", "review")
+		if len(review.Servers) != 1 || review.Servers[0].Server != "alpha" || review.Servers[0].AwaitingReview != 1 {
+			t.Errorf("tools review --json = %+v", review)
+		}
+		if res := runCLI(t, dir, "", "tools", "approve", "alpha"); res.code == 0 || !strings.Contains(res.stderr, "--all") {
+			t.Errorf("approve without tools: %+v", res)
+		}
+		if res := runCLI(t, dir, "", "tools", "approve", "alpha", "nope"); res.code != 1 || !strings.Contains(res.stderr, "nope") {
+			t.Errorf("approve of an unknown tool: %+v", res)
+		}
+		if out := cliOK(t, dir, "tools", "approve", "alpha", "fresh").stdout; !strings.Contains(out, "approved: server alpha has 0 tools awaiting review") {
+			t.Errorf("tools approve: %q", out)
+		}
+		if out := cliOK(t, dir, "tools", "disable", "alpha", "echo").stdout; !strings.Contains(out, "disabled") {
+			t.Errorf("tools disable: %q", out)
+		}
+		if res := viaProxy(t, c, "alpha:echo", map[string]any{"text": "x"}); !res.IsError || !strings.Contains(textOf(res), "disabled") {
+			t.Errorf("call of a tool disabled by the CLI: %q", textOf(res))
+		}
+		var one actors.ServerTools
+		cliJSON(t, dir, &one, "tools", "enable", "alpha", "echo")
+		for _, tool := range one.Tools {
+			if tool.Disabled {
+				t.Errorf("after tools enable, %s is disabled", tool.Name)
+			}
+		}
+		if out := cliOK(t, dir, "tools", "review", "alpha", "--all").stdout; !strings.Contains(out, "echo") || !strings.Contains(out, "approved") {
+			t.Errorf("tools review alpha --all:\n%s", out)
+		}
+	})
+
 	t.Run("sessions", func(t *testing.T) {
 		var s struct {
 			Sessions []map[string]any `json:"sessions"`

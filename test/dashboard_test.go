@@ -186,12 +186,16 @@ func TestDashboard(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	// The hostile tool: added at run time through the fixture's add_tool, indexed once the
-	// proxy has followed the fixture's tools/list_changed.
+	// The hostile tool: added at run time through the fixture's add_tool, pending review
+	// once the proxy has followed the fixture's tools/list_changed, and indexed once approved.
 	const xssTool = "xss_probe"
 	res, err := p.D.Client.CallTool(ctx, "alpha:add_tool", map[string]any{"name": xssTool, "description": dashboardXSSDesc}, nil, 0, nil)
 	if err != nil || res.IsError {
 		t.Fatalf("alpha:add_tool: %v %+v", err, res)
+	}
+	waitFor(t, 20*time.Second, "the hostile tool listed for review", func() bool { return p.server("alpha").ToolsAwaitingReview == 1 })
+	if code, body := p.do("POST", "/api/v1/servers/alpha/tools/approve", map[string]any{"tools": []string{xssTool}}, nil); code != 200 {
+		t.Fatalf("approve the hostile tool: %d %s", code, body)
 	}
 	waitFor(t, 20*time.Second, "the hostile tool to be searchable", func() bool {
 		var out struct {

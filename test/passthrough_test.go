@@ -205,6 +205,19 @@ func TestPassthroughEverything(t *testing.T) {
 	}
 
 	t.Run("capabilities decide the tools", func(t *testing.T) {
+		// The tools only a capable client is offered are not on the shared connection, so
+		// the server's approval did not pin them (tool-level trust): the capable agent's
+		// first listing hides them and hands them to the review; approved, they show.
+		sampling := []string{"trigger-sampling-request", "trigger-elicitation-request", "get-roots-list"}
+		if first := toolNamesOf(t, capable.Client); slices.Contains(first, sampling[0]) {
+			t.Errorf("a tool never approved is listed: %v", first)
+		}
+		waitFor(t, 20*time.Second, "the capable agent's tools awaiting review", func() bool {
+			return p.server("everything").ToolsAwaitingReview == len(sampling)
+		})
+		if code, body := p.do("POST", "/api/v1/servers/everything/tools/approve", map[string]any{"tools": sampling}, nil); code != 200 {
+			t.Fatalf("approve the capable agent's tools: %d %s", code, body)
+		}
 		withCaps, without := toolNamesOf(t, capable.Client), toolNamesOf(t, plain.Client)
 		for _, tool := range []string{"trigger-sampling-request", "trigger-elicitation-request", "get-roots-list"} {
 			if !slices.Contains(withCaps, tool) {

@@ -191,6 +191,11 @@ func TestToolSearchHTTP(t *testing.T) {
 		if _, err := p.D.Client.CallTool(ctx, "b:add_tool", map[string]any{"name": "zebra_frobnicator", "description": "Frobnicate the zebras of a paddock"}, nil, 0, nil); err != nil {
 			t.Fatal(err)
 		}
+		// A new tool of an approved server awaits review; approved, it is indexed.
+		waitFor(t, 10*time.Second, "the new tool listed for review", func() bool { return p.server("b").ToolsAwaitingReview == 1 })
+		if code, body := p.do("POST", "/api/v1/servers/b/tools/approve", map[string]any{"tools": []string{"zebra_frobnicator"}}, nil); code != 200 {
+			t.Fatalf("approve: %d %s", code, body)
+		}
 		s.waitEvents(10*time.Second, "tools.indexed for b", func(evs []sseEvent) bool {
 			for _, e := range evs {
 				var d struct {

@@ -2,7 +2,8 @@
 // every file in it), the socket and the key files private, does every ${secret:} and ${env:}
 // reference resolve, does a secret go on a command line (args), is every stdio command on
 // PATH, which servers are in error (with a suggested fix), is Docker
-// there when isolation is on, and which servers wait in quarantine.
+// there when isolation is on, which servers wait in quarantine, and which servers have tools
+// awaiting review (changed since their approval, or new).
 //
 // The checks are plain functions of an Input, so the running daemon (GET /api/v1/doctor) and
 // `mcpproxy doctor` without a daemon run the same code; what is unknown without a daemon (live
@@ -64,6 +65,7 @@ const (
 	CheckServers           = "servers"
 	CheckDocker            = "docker"
 	CheckQuarantine        = "quarantine"
+	CheckToolReview        = "tool_review"
 )
 
 // Check is one finding. A check name may appear more than once, once per problem found.
@@ -154,6 +156,7 @@ func Run(ctx context.Context, in Input) Report {
 	r.servers()
 	r.docker(ctx)
 	r.quarantine()
+	r.toolReview()
 	rep := Report{Healthy: true, Checks: r.checks}
 	for _, c := range r.checks {
 		if c.Status == Fail {
@@ -586,6 +589,28 @@ func (r *run) quarantine() {
 	}
 	if len(names) == 0 {
 		r.add(CheckQuarantine, OK, "", "no server waits in quarantine")
+	}
+}
+
+// toolReview warns about the tools of approved servers held back because they changed
+// since their approval or are new (tool-level trust). It needs the live servers: without a
+// daemon it is skipped.
+func (r *run) toolReview() {
+	if r.in.Servers == nil {
+		return
+	}
+	n := 0
+	for _, s := range r.in.Servers {
+		if s.ToolsAwaitingReview == 0 {
+			continue
+		}
+		n++
+		r.add(CheckToolReview, Warn,
+			fmt.Sprintf("see what changed with `mcpproxy tools review %s`, then approve with `mcpproxy tools approve %s TOOL...` (or --all)", s.Name, s.Name),
+			"server %s has %d tools awaiting review (changed since their approval, or new): agents cannot see or call them", s.Name, s.ToolsAwaitingReview)
+	}
+	if n == 0 {
+		r.add(CheckToolReview, OK, "", "no tool awaits review")
 	}
 }
 

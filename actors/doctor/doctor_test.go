@@ -216,6 +216,13 @@ func TestRun(t *testing.T) {
 			healthy: true, check: CheckQuarantine, status: Warn, message: "server good is quarantined", fix: "unquarantine good",
 		},
 		{
+			name: "tools awaiting review are a warning",
+			change: func(_ *testing.T, s *setup) {
+				s.in.Servers[0].ToolsAwaitingReview = 2
+			},
+			healthy: true, check: CheckToolReview, status: Warn, message: "server good has 2 tools awaiting review", fix: "mcpproxy tools review good",
+		},
+		{
 			name: "without a daemon, secrets are not checked and quarantine comes from the config",
 			change: func(_ *testing.T, s *setup) {
 				s.in.DaemonRunning, s.in.Servers, s.in.Secret = false, nil, nil
@@ -263,7 +270,7 @@ func TestRunHealthyHasNoProblems(t *testing.T) {
 			t.Errorf("check %s has no message", c.Name)
 		}
 	}
-	for _, name := range []string{CheckDaemon, CheckConfig, CheckDataDir, CheckDataDirFiles, CheckReferences, CheckCommands, CheckServers, CheckDocker, CheckQuarantine} {
+	for _, name := range []string{CheckDaemon, CheckConfig, CheckDataDir, CheckDataDirFiles, CheckReferences, CheckCommands, CheckServers, CheckDocker, CheckQuarantine, CheckToolReview} {
 		if len(find(rep, name, OK)) == 0 {
 			t.Errorf("no ok %s check: %+v", name, rep.Checks)
 		}

@@ -18,8 +18,10 @@
 // under ids of the connection's own and their answers come back under the agent's id); the
 // routing of what the upstream sends on its own (notifications, and server-to-client
 // requests such as sampling, elicitation and roots, which must reach this agent) to one of
-// the session's streams; the server-to-client requests waiting for the agent's answer; and
-// the backlog kept for the next GET stream.
+// the session's streams; the server-to-client requests waiting for the agent's answer; the
+// backlog kept for the next GET stream; and the server's tool rules with the definition hash
+// of each tool its connection listed (tools.go), by which tools/list answers are filtered
+// and tools/call requests refused before they go upstream.
 //
 // # Messages
 //
@@ -31,7 +33,8 @@
 //	Close   end the session (no reply; the owner sees the actor terminate)
 //	SetRules  new tool rules of the server (tools.go; no reply)
 //
-// To the owner: Opened or OpenFailed once, Lost when the connection goes by itself.
+// To the owner: Opened or OpenFailed once, Lost when the connection goes by itself,
+// Unapproved after a tools/list answer that listed tools awaiting review.
 //
 // Internal, from the session's own goroutines (dialling, one per upstream call, writing
 // notifications, watching the connection, answering a server-to-client request): openDone,
@@ -289,10 +292,10 @@ type session struct {
 	asks    map[string]chan answer // server-to-client requests awaiting the agent, by id
 	// rules decide which tools the agent sees and may call (tools.go); seen is each tool's
 	// definition hash as this session's connection last listed it.
-	rules ToolRules
-	seen  map[string]string
-	// readOnly is the readOnlyHint of each tool the session's tools/list answers named,
-	// kept only when Options.Visible is set.
+	rules  ToolRules
+	seen   map[string]string
+	parent *actor.PID // the owner, told Unapproved
+	// readOnly is the readOnlyHint of each tool the session's tools/list answers named.
 	readOnly map[string]bool
 }
 
@@ -371,6 +374,7 @@ func (s *session) start(ctx actor.Context) {
 	s.sys, s.self = ctx.ActorSystem(), ctx.Self()
 	s.rules = s.o.Target.Tools
 	s.client = clientInfo(s.o.Init)
+	s.parent = ctx.Parent()
 	s.timeout = s.o.Target.Timeout
 	if s.timeout <= 0 {
 		s.timeout = config.DefaultCallToolTimeout

@@ -30,6 +30,15 @@ type ToolRules struct {
 	Disabled map[string]bool
 }
 
+// Unapproved tells the owner which tools this session's connection listed that await
+// review (new or changed, not disabled), with their definitions, so that the registry can
+// show and approve tools the shared connection never lists (a server may offer some tools,
+// such as sampling ones, only to clients that declare the capability).
+type Unapproved struct {
+	Server string
+	Tools  map[string]upstream.Definition
+}
+
 // SetRules replaces a session's ToolRules (from the sessions actor; no reply). The agent
 // is told with notifications/tools/list_changed, since what it may see has changed.
 type SetRules struct{ Rules ToolRules }
@@ -98,6 +107,7 @@ func (s *session) filterTools(result json.RawMessage) json.RawMessage {
 		s.seen, s.readOnly = map[string]string{}, map[string]bool{}
 	}
 	kept := make([]json.RawMessage, 0, len(res.Tools))
+	var unapproved map[string]upstream.Definition
 	for _, raw := range res.Tools {
 		var t struct {
 			Name        string             `json:"name"`
@@ -112,7 +122,15 @@ func (s *session) filterTools(result json.RawMessage) json.RawMessage {
 		s.readOnly[t.Name] = ro != nil && *ro
 		if s.toolRefusal(t.Name) == "" {
 			kept = append(kept, raw)
+		} else if s.rules.Enforced && !s.rules.Disabled[t.Name] && len(unapproved) < maxUnapproved {
+			if unapproved == nil {
+				unapproved = map[string]upstream.Definition{}
+			}
+			unapproved[t.Name] = def
 		}
+	}
+	if len(unapproved) > 0 && s.parent != nil {
+		s.sys.Root.Send(s.parent, Unapproved{Server: s.o.Server, Tools: unapproved})
 	}
 	out, err := setField(result, "tools", kept)
 	if err != nil {
@@ -120,6 +138,9 @@ func (s *session) filterTools(result json.RawMessage) json.RawMessage {
 	}
 	return out
 }
+
+// maxUnapproved bounds the tools one listing reports as awaiting review.
+const maxUnapproved = 1000
 
 // setRules takes new rules and tells the agent its tool list may have changed.
 func (s *session) setRules(r ToolRules) {

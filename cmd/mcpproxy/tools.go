@@ -15,7 +15,7 @@ import (
 func newToolsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tools",
-		Short: "Search the tools of the reachable servers",
+		Short: "Search the tools of the reachable servers; review, approve and switch single tools",
 	}
 	search := &cobra.Command{
 		Use:   "search QUERY",
@@ -52,5 +52,8 @@ func newToolsCommand() *cobra.Command {
 		return tw.Flush()
 	}
 	cmd.AddCommand(search)
+	cmd.AddCommand(newToolsReviewCommand(), newToolsApproveCommand())
+	cmd.AddCommand(newToolSwitchCommand("disable", "Disable one tool of a server: agents can neither see nor call it (saved in disabled_tools)"))
+	cmd.AddCommand(newToolSwitchCommand("enable", "Enable a disabled tool of a server again"))
 	return cmd
 }

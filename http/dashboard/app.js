@@ -1,5 +1,7 @@
 // mcpproxy dashboard: a servers table kept live by the /events stream, per-server and bulk
-// actions, tool search, status counts and a log of recent events.
+// actions, tool search, status counts and a log of recent events. Panels in files of their
+// own (tools.js) use window.mcpproxy (api, notice, el) and two DOM events: mcpproxy:row
+// after a server row is filled, mcpproxy:event for each event of the stream.
 //
 // Every string that comes from the daemon (and so possibly from an upstream server: tool
 // descriptions, error messages, names) goes into the page through textContent or
@@ -188,6 +190,8 @@
       c.quarantine.textContent = 'Quarantine';
       c.quarantine.dataset.action = 'quarantine';
     }
+    // Panels in their own files (tools.js) add to the row from here.
+    document.dispatchEvent(new CustomEvent('mcpproxy:row', { detail: { server: s, row: entry.row, actions: c.actions } }));
   }
 
   // upsertServer adds or updates one row, keeping the table sorted by name.
@@ -302,6 +306,7 @@
     $('c-disabled').textContent = String(sv.disabled ?? '-');
     $('c-errored').textContent = String(sv.errored ?? '-');
     $('c-tools').textContent = String((s.tools && s.tools.total) ?? '-');
+    $('c-review').textContent = String((s.tools && s.tools.awaiting_review) ?? '-');
     $('version').textContent = s.version ? 'v' + s.version : '';
   }
 
@@ -441,6 +446,7 @@
     }
     logEvent(name, summary(name, d), ev.lastEventId);
     scheduleStatus();
+    document.dispatchEvent(new CustomEvent('mcpproxy:event', { detail: { name, data: d } }));
   }
 
   // connectEvents opens /events. The browser's EventSource reconnects by itself after a
@@ -539,6 +545,9 @@
       showLogin('');
     }
   }
+
+  // The API helper and the notice line, for the panels in their own files.
+  window.mcpproxy = Object.freeze({ api, notice, el });
 
   init();
 })();

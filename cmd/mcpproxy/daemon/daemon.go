@@ -36,6 +36,7 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/actors"
 	"github.com/mcpproxy/mcpproxy/actors/activity"
+	"github.com/mcpproxy/mcpproxy/actors/passthrough"
 	"github.com/mcpproxy/mcpproxy/actors/store"
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
 	"github.com/mcpproxy/mcpproxy/config"
@@ -303,7 +304,8 @@ func (d *Daemon) startActors() {
 		Activity: d.Activity.Record,
 		Target: func(ctx context.Context, name string) (actors.PassthroughTarget, error) {
 			return d.Client.PassthroughTarget(ctx, name)
-		}})
+		},
+		Unapproved: func(u passthrough.Unapproved) { d.Client.ReportSessionTools(u) }})
 	if err != nil {
 		panic(err) // a fresh actor system has no sessions actor yet
 	}
