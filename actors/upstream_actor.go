@@ -327,19 +327,21 @@ func (u *upstreamActor) connect() {
 		if err != nil {
 			if lost := conn.Err(); errors.Is(lost, oauth.ErrAuthRequired) {
 				// initialize was open but listing needs a login (or a wider scope)
-				sys.Root.Send(self, connectDone{gen: gen, err: lost, scrub: scrub, auth: readAuth(p.tokens, cfg, lost), url: url})
+				sys.Root.Send(self, connectDone{gen: gen, err: lost, scrub: conn.Scrubber(), auth: readAuth(p.tokens, cfg, lost), url: url})
 				conn.Close()
 				return
 			}
 			conn.Close()
-			sys.Root.Send(self, connectDone{gen: gen, err: fmt.Errorf("list tools: %w", err), scrub: scrub})
+			sys.Root.Send(self, connectDone{gen: gen, err: fmt.Errorf("list tools: %w", err), scrub: conn.Scrubber()})
 			return
 		}
 		if !at.deliver(conn) {
 			conn.Close()
 			return
 		}
-		sys.Root.Send(self, connectDone{gen: gen, conn: conn, tools: tools, scrub: scrub, auth: auth, url: url})
+		// The connection's Scrubber: it grows with every token the connection's OAuth
+		// transport refreshes (actors/upstream auth.go).
+		sys.Root.Send(self, connectDone{gen: gen, conn: conn, tools: tools, scrub: conn.Scrubber(), auth: auth, url: url})
 	}()
 }
 

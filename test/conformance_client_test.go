@@ -23,13 +23,10 @@ var conformanceClientScenarios = []string{
 	"auth/pre-registration", "auth/2025-03-26-oauth-metadata-backcompat",
 	"auth/2025-03-26-oauth-endpoint-fallback", "auth/resource-mismatch",
 	"auth/offline-access-scope", "auth/offline-access-not-supported",
-	"auth/client-credentials-basic",
+	"auth/client-credentials-basic", "auth/client-credentials-jwt",
 }
 
 // Scenarios the daemon does not run, and why:
-//   - auth/client-credentials-jwt: the client-credentials extension is built with a
-//     client secret ("oauth": {"grant": "client_credentials"}; client-credentials-basic
-//     passes), not with private_key_jwt client assertions (no signing key in the config).
 //   - auth/cross-app-access-complete-flow: enterprise cross-app access (token exchange of
 //     an identity provider's ID token, then a JWT bearer grant) needs an IdP session the
 //     daemon does not have.
