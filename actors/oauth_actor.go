@@ -486,7 +486,7 @@ func (r *registry) receiveOAuth(ctx actor.Context, m any) bool {
 		}
 	case authUpdated:
 		if rw, ok := r.rows[m.Name]; ok && rw.pid != nil {
-			ctx.Send(rw.pid, restartUpstream{})
+			r.restartChild(ctx, rw)
 		}
 	default:
 		return false

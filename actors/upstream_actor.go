@@ -55,6 +55,8 @@ type upstreamActor struct {
 	self   *actor.PID
 	parent *actor.PID
 
+	// restarts is the Seq of the last restartUpstream, echoed in reports.
+	restarts   int
 	gen        int  // bumps on every (re)connect attempt
 	genStore   *int // where gen is kept across restarts of this actor
 	state      State
@@ -141,8 +143,9 @@ func newUpstreamActor(p upstreamProps) actor.Producer {
 
 // Messages the upstream actor handles, besides lifecycle ones.
 type (
-	// restartUpstream drops the connection, resets backoff and connects again.
-	restartUpstream struct{}
+	// restartUpstream drops the connection, resets backoff and connects again. Seq is the
+	// registry's count of restarts sent to this actor, echoed in every later report.
+	restartUpstream struct{ Seq int }
 	// reconnectUpstream connects now if the upstream is not ready.
 	reconnectUpstream struct{}
 	// callUpstreamTool calls a tool; the reply is a callToolReply to the sender.
@@ -203,6 +206,8 @@ type upstreamStatus struct {
 	// request of a needs_auth server (what the login asks for).
 	Auth      *AuthStatus
 	Challenge *oauth.AuthRequiredError
+	// Restarts is the Seq of the last restartUpstream the actor took (see row.restarts).
+	Restarts int
 }
 
 func (u *upstreamActor) Receive(ctx actor.Context) {
@@ -229,6 +234,7 @@ func (u *upstreamActor) Receive(ctx actor.Context) {
 	case setMessageLimit:
 		u.p.dial.MaxMessageBytes = m.Bytes
 	case restartUpstream:
+		u.restarts = m.Seq
 		u.dropConn()
 		u.retryCount = 0
 		u.connect()
@@ -259,7 +265,7 @@ func (u *upstreamActor) report(tools []Tool) {
 	u.sys.Root.Send(u.parent, upstreamStatus{
 		Name: u.p.name, ChildGen: u.p.childGen, State: u.state, LastError: u.lastError,
 		RetryCount: u.retryCount, ConnectedAt: u.connected, PID: pid, Tools: tools,
-		Auth: u.auth, Challenge: u.challenge,
+		Auth: u.auth, Challenge: u.challenge, Restarts: u.restarts,
 	})
 }
 
