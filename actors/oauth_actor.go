@@ -213,6 +213,12 @@ func (a *oauthActor) grantSelf(ctx actor.Context, m grantSelf) {
 	}()
 }
 
+// configuredClient is the pre-registered client of a server's (resolved) oauth config: a
+// client secret, or a private key for private_key_jwt.
+func configuredClient(o *config.OAuth) oauth.Client {
+	return oauth.Client{ID: o.ClientID, Secret: o.ClientSecret, PrivateKey: o.PrivateKey, SigningAlg: o.SigningAlg}
+}
+
 func clientCredentials(ctx context.Context, o oauthOptions, m beginLogin) error {
 	cfg, scrub, err := m.Resolve(m.Cfg)
 	if err != nil {
@@ -226,7 +232,7 @@ func clientCredentials(ctx context.Context, o oauthOptions, m beginLogin) error 
 	if err != nil {
 		return errors.New(scrub.Scrub(err.Error()))
 	}
-	c := oauth.Client{ID: cfg.OAuth.ClientID, Secret: cfg.OAuth.ClientSecret}
+	c := configuredClient(cfg.OAuth)
 	tok, err := oauth.ClientCredentials(ctx, o.http, cfg.URL, d, c, oauth.Scopes(cfg.OAuth.Scopes, ch, d))
 	if err != nil {
 		return errors.New(scrub.Scrub(err.Error()))
@@ -283,7 +289,7 @@ func prepareLogin(ctx context.Context, o oauthOptions, m beginLogin) (*oauth.Req
 	var client oauth.Client
 	switch {
 	case cfg.OAuth != nil && cfg.OAuth.ClientID != "":
-		client = oauth.Client{ID: cfg.OAuth.ClientID, Secret: cfg.OAuth.ClientSecret}
+		client = configuredClient(cfg.OAuth)
 	case cfg.OAuth != nil && cfg.OAuth.ClientMetadataURL != "" && d.AS.ClientIDMetadataDocumentSupported:
 		client = oauth.Client{ID: cfg.OAuth.ClientMetadataURL, AuthMethod: "none"}
 	default:
@@ -480,7 +486,7 @@ func (r *registry) receiveOAuth(ctx actor.Context, m any) bool {
 		}
 	case authUpdated:
 		if rw, ok := r.rows[m.Name]; ok && rw.pid != nil {
-			ctx.Send(rw.pid, restartUpstream{})
+			r.restartChild(ctx, rw)
 		}
 	default:
 		return false

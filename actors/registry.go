@@ -134,6 +134,10 @@ type row struct {
 	cfg      config.ServerConfig
 	pid      *actor.PID // the upstream actor, nil when none runs
 	childGen int
+	// restarts counts the restartUpstream messages sent to the running actor; its reports
+	// carry the count it has seen, so a report it sent before the latest restart (which the
+	// mailbox's priorities let arrive after the restart's answer) is dropped.
+	restarts int
 	st       upstreamStatus
 	since    time.Time // when the server entered error/backoff
 	tools    []Tool    // the upstream's latest list, kept while quarantined for review
@@ -643,6 +647,7 @@ func (r *registry) startDone(ctx actor.Context, name string, childGen int) {
 func (r *registry) startNow(ctx actor.Context, name string, rw *row) {
 	r.gen++
 	rw.childGen = r.gen
+	rw.restarts = 0
 	dial := r.dialOptions()
 	cfg := r.eff.Prepared(rw.cfg)
 	props := actor.PropsFromProducer(newUpstreamActor(upstreamProps{
@@ -888,6 +893,12 @@ func (r *registry) onStatus(ctx actor.Context, m upstreamStatus) {
 	rw, ok := r.rows[m.Name]
 	if !ok || rw.childGen != m.ChildGen || rw.pid == nil || rw.st.State == StateStopping {
 		return // from an actor that has been replaced or is being stopped
+	}
+	if m.Restarts != rw.restarts {
+		// Sent before the actor took the latest restart: requests overtake reports in the
+		// mailbox, so it can arrive after the restart set connecting, and would show the
+		// old connection as ready.
+		return
 	}
 	prev, prevAuth := rw.st.State, rw.st.Auth
 	switch m.State {
@@ -1138,11 +1149,17 @@ func (r *registry) restart(ctx actor.Context, m restartServer) {
 	ctx.Respond(reply{v: r.view(m.Name, rw)})
 }
 
+// restartChild tells the running actor of rw to restart its connection.
+func (r *registry) restartChild(ctx actor.Context, rw *row) {
+	rw.restarts++
+	ctx.Send(rw.pid, restartUpstream{Seq: rw.restarts})
+}
+
 func (r *registry) restartNow(ctx actor.Context, name string, rw *row) {
 	if rw.pid == nil {
 		r.spawn(ctx, name, rw)
 	} else {
-		ctx.Send(rw.pid, restartUpstream{})
+		r.restartChild(ctx, rw)
 		rw.st.State = StateConnecting
 	}
 	r.reindex(ctx, name)

@@ -841,11 +841,11 @@ func testCountsFollowRows(t *testing.T, startConcurrency int) {
 	}
 }
 
-// TestRegistryRequestsOvertakeReports checks that requests overtake the upstream actors'
-// status reports in the registry's mailbox: with the mailbox suspended, a thousand reports
-// are queued and then a request; the request must be answered from the state before any
-// of those reports was applied. Without the priority mailbox it would wait behind them.
-func TestRegistryRequestsOvertakeReports(t *testing.T) {
+// suspendedWithDeadServer starts a registry with one server "dead" that fails and stays in
+// backoff, and suspends the registry's mailbox, so that a test can queue messages before
+// it resumes it (proc.SendSystemMessage(h.pid, &actor.ResumeMailbox{})).
+func suspendedWithDeadServer(t *testing.T) (*regHarness, actor.Process) {
+	t.Helper()
 	h := startRegistry(t, &config.Config{Servers: []config.ServerConfig{
 		{Name: "dead", URL: closedURL(t), Quarantined: boolPtr(false)},
 	}}, func(_ *regHarness, o *RegistryOptions) { o.BackoffBase = time.Hour })
@@ -855,6 +855,44 @@ func TestRegistryRequestsOvertakeReports(t *testing.T) {
 		t.Fatal("registry process not found")
 	}
 	proc.SendSystemMessage(h.pid, &actor.SuspendMailbox{})
+	return h, proc
+}
+
+// TestRegistryDropsReportsFromBeforeARestart: requests overtake reports, so a report the
+// upstream actor sent before it took a restart can reach the registry after the restart
+// was answered; it must not be applied (it would show the old connection's state and tools
+// as current: a server "ready" while it reconnects). The report carries the count of
+// restarts the actor had taken, and one behind the registry's count is dropped.
+func TestRegistryDropsReportsFromBeforeARestart(t *testing.T) {
+	h, proc := suspendedWithDeadServer(t)
+	// What the actor of generation 1 sent before the restart: ready with a tool list.
+	h.sys.Root.Send(h.pid, upstreamStatus{Name: "dead", ChildGen: 1, State: StateReady,
+		Tools: []Tool{{Name: "dead:stale", Server: "dead"}}})
+	fut := h.sys.Root.RequestFuture(h.pid, restartServer{Name: "dead"}, 10*time.Second)
+	proc.SendSystemMessage(h.pid, &actor.ResumeMailbox{})
+	if _, err := fut.Result(); err != nil {
+		t.Fatal(err)
+	}
+	// The actor's own reports after the restart (connecting, then the failed dial) come
+	// after the stale one; once it is in backoff again, the stale one has been handled.
+	h.waitState(t, "dead", StateBackoff)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := h.c.ServerTools(ctx, "dead")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Tools) != 0 {
+		t.Fatalf("a report from before the restart was applied: tools %+v", st.Tools)
+	}
+}
+
+// TestRegistryRequestsOvertakeReports checks that requests overtake the upstream actors'
+// status reports in the registry's mailbox: with the mailbox suspended, a thousand reports
+// are queued and then a request; the request must be answered from the state before any
+// of those reports was applied. Without the priority mailbox it would wait behind them.
+func TestRegistryRequestsOvertakeReports(t *testing.T) {
+	h, proc := suspendedWithDeadServer(t)
 	for i := range 1000 {
 		// childGen 1: the first (and only) actor of the only server.
 		h.sys.Root.Send(h.pid, upstreamStatus{Name: "dead", ChildGen: 1, State: StateError, LastError: fmt.Sprintf("injected %d", i)})

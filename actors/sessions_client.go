@@ -38,30 +38,13 @@ func SpawnSessions(sys *actor.ActorSystem, opts SessionsOptions) (*SessionsClien
 	return c, nil
 }
 
-// NewSessionsClient returns a client of the sessions actor at pid.
-func NewSessionsClient(sys *actor.ActorSystem, pid *actor.PID) *SessionsClient {
-	return &SessionsClient{sys: sys, pid: pid}
-}
-
 // PID is the sessions actor, for RegistryOptions.Sessions.
 func (c *SessionsClient) PID() *actor.PID { return c.pid }
 
 func (c *SessionsClient) send(msg any) { c.sys.Root.Send(c.pid, msg) }
 
 func (c *SessionsClient) ask(ctx context.Context, msg any, timeout time.Duration) (any, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, Errorf(CodeTimeout, "request cancelled")
-	}
-	res, err := c.sys.Root.RequestFuture(c.pid, msg, timeout).Result()
-	switch {
-	case errors.Is(err, actor.ErrTimeout):
-		return nil, Errorf(CodeTimeout, "the session table did not answer in time")
-	case errors.Is(err, actor.ErrDeadLetter):
-		return nil, Errorf(CodeUnavailable, "the proxy is shutting down")
-	case err != nil:
-		return nil, err
-	}
-	return res, nil
+	return ask(c.sys, c.pid, ctx, msg, timeout, "the session table")
 }
 
 // askErr asks and returns the error of a reply.

@@ -77,6 +77,8 @@ type upstreamActor struct {
 	self   *actor.PID
 	parent *actor.PID
 
+	// restarts is the Seq of the last restartUpstream, echoed in reports.
+	restarts   int
 	gen        int  // bumps on every (re)connect attempt
 	genStore   *int // where gen is kept across restarts of this actor
 	state      State
@@ -163,8 +165,9 @@ func newUpstreamActor(p upstreamProps) actor.Producer {
 
 // Messages the upstream actor handles, besides lifecycle ones.
 type (
-	// restartUpstream drops the connection, resets backoff and connects again.
-	restartUpstream struct{}
+	// restartUpstream drops the connection, resets backoff and connects again. Seq is the
+	// registry's count of restarts sent to this actor, echoed in every later report.
+	restartUpstream struct{ Seq int }
 	// reconnectUpstream connects now if the upstream is not ready.
 	reconnectUpstream struct{}
 	// callUpstreamTool calls a tool; the reply is a callToolReply to the sender.
@@ -227,6 +230,8 @@ type upstreamStatus struct {
 	// request of a needs_auth server (what the login asks for).
 	Auth      *AuthStatus
 	Challenge *oauth.AuthRequiredError
+	// Restarts is the Seq of the last restartUpstream the actor took (see row.restarts).
+	Restarts int
 }
 
 func (u *upstreamActor) Receive(ctx actor.Context) {
@@ -256,6 +261,7 @@ func (u *upstreamActor) Receive(ctx actor.Context) {
 	case setMessageLimit:
 		u.p.dial.MaxMessageBytes = m.Bytes
 	case restartUpstream:
+		u.restarts = m.Seq
 		u.observe(func(o UpstreamObserver) { o.UpstreamRestarted(u.p.name); o.UpstreamBackoff(u.p.name, 0) })
 		u.logf("restart requested")
 		u.dropConn()
@@ -298,7 +304,7 @@ func (u *upstreamActor) report(tools []Tool) {
 	u.sys.Root.Send(u.parent, upstreamStatus{
 		Name: u.p.name, ChildGen: u.p.childGen, State: u.state, LastError: u.lastError,
 		RetryCount: u.retryCount, ConnectedAt: u.connected, PID: pid, Tools: tools,
-		Auth: u.auth, Challenge: u.challenge,
+		Auth: u.auth, Challenge: u.challenge, Restarts: u.restarts,
 	})
 }
 
@@ -373,19 +379,21 @@ func (u *upstreamActor) connect() {
 		if err != nil {
 			if lost := conn.Err(); errors.Is(lost, oauth.ErrAuthRequired) {
 				// initialize was open but listing needs a login (or a wider scope)
-				sys.Root.Send(self, connectDone{gen: gen, err: lost, scrub: scrub, auth: readAuth(p.tokens, cfg, lost), url: url})
+				sys.Root.Send(self, connectDone{gen: gen, err: lost, scrub: conn.Scrubber(), auth: readAuth(p.tokens, cfg, lost), url: url})
 				conn.Close()
 				return
 			}
 			conn.Close()
-			sys.Root.Send(self, connectDone{gen: gen, err: fmt.Errorf("list tools: %w", err), scrub: scrub})
+			sys.Root.Send(self, connectDone{gen: gen, err: fmt.Errorf("list tools: %w", err), scrub: conn.Scrubber()})
 			return
 		}
 		if !at.deliver(conn) {
 			conn.Close()
 			return
 		}
-		sys.Root.Send(self, connectDone{gen: gen, conn: conn, tools: tools, scrub: scrub, auth: auth, url: url})
+		// The connection's Scrubber: it grows with every token the connection's OAuth
+		// transport refreshes (actors/upstream auth.go).
+		sys.Root.Send(self, connectDone{gen: gen, conn: conn, tools: tools, scrub: conn.Scrubber(), auth: auth, url: url})
 	}()
 }
 

@@ -164,9 +164,9 @@ type ServerConfig struct {
 // ToolDisabled reports whether tool is in the server's disabled_tools.
 func (s ServerConfig) ToolDisabled(tool string) bool { return slices.Contains(s.DisabledTools, tool) }
 
-// OAuth is a server's pre-registered OAuth client. ClientSecret may (and should) be a
-// ${secret:NAME} reference; it is resolved like header values, redacted in config views and
-// scrubbed from errors and logs. Scopes, when set, replace the scopes the server asks for.
+// OAuth is a server's pre-registered OAuth client. ClientSecret and PrivateKey may (and
+// should) be ${secret:NAME} references; they are resolved like header values, redacted in
+// config views and scrubbed from errors and logs. Scopes, when set, replace the scopes the server asks for.
 // Grant picks the OAuth grant (see the field). ClientMetadataURL is the HTTPS URL of a client ID metadata document the user hosts; it is
 // used as the client_id where the authorization server supports such documents.
 type OAuth struct {
@@ -174,9 +174,16 @@ type OAuth struct {
 	ClientSecret      string   `json:"client_secret,omitempty"`
 	Scopes            []string `json:"scopes,omitempty"`
 	ClientMetadataURL string   `json:"client_metadata_url,omitempty"`
+	// PrivateKey is a PEM private key (EC P-256 or RSA; PKCS #8, SEC 1 or PKCS #1) with
+	// which the client authenticates at the token endpoint by private_key_jwt (RFC 7523):
+	// a JWT signed with it (iss and sub the client_id, aud the authorization server) in
+	// place of a client secret. SigningAlg is ES256 or RS256, by default the one of the
+	// key's type.
+	PrivateKey string `json:"private_key,omitempty"`
+	SigningAlg string `json:"signing_alg,omitempty"`
 	// Grant is "authorization_code" (the default: a user logs in) or "client_credentials"
 	// (the MCP client-credentials extension: the daemon gets tokens with client_id and
-	// client_secret by itself, without a user, when the server asks).
+	// client_secret or private_key by itself, without a user, when the server asks).
 	Grant string `json:"grant,omitempty"`
 }
 

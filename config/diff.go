@@ -112,7 +112,8 @@ func sameOAuth(a, b *OAuth) bool {
 		return a == b
 	}
 	return a.ClientID == b.ClientID && a.ClientSecret == b.ClientSecret &&
-		slices.Equal(a.Scopes, b.Scopes) && a.ClientMetadataURL == b.ClientMetadataURL && a.Grant == b.Grant
+		slices.Equal(a.Scopes, b.Scopes) && a.ClientMetadataURL == b.ClientMetadataURL && a.Grant == b.Grant &&
+		a.PrivateKey == b.PrivateKey && a.SigningAlg == b.SigningAlg
 }
 
 func sameIsolation(a, b *Isolation) bool {

@@ -78,6 +78,18 @@ func (c *Config) Prepared(s ServerConfig) ServerConfig {
 	return s
 }
 
+// IsolatedServers names the servers that run in Docker under c (IsolationFor), sorted.
+func (c *Config) IsolatedServers() []string {
+	out := []string{}
+	for _, sc := range c.Servers {
+		if c.IsolationFor(sc) != nil {
+			out = append(out, sc.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // IsolationFor returns how server s runs in Docker, or nil when it runs directly on the host.
 // The server's own isolation setting wins over docker_isolation; an empty image falls back to
 // docker_isolation.default_image and then to DefaultDockerImage. Only stdio servers are

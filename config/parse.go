@@ -224,6 +224,8 @@ func (p *parser) server(path string, raw json.RawMessage) (s ServerConfig, named
 				"scopes":              func(path string, raw json.RawMessage) { p.strList(path, raw, &o.Scopes) },
 				"client_metadata_url": func(path string, raw json.RawMessage) { p.str(path, raw, &o.ClientMetadataURL) },
 				"grant":               func(path string, raw json.RawMessage) { p.str(path, raw, &o.Grant) },
+				"private_key":         func(path string, raw json.RawMessage) { p.str(path, raw, &o.PrivateKey) },
+				"signing_alg":         func(path string, raw json.RawMessage) { p.str(path, raw, &o.SigningAlg) },
 			}) {
 				s.OAuth = o
 			}

@@ -24,8 +24,13 @@ func Redact(c *Config) *Config {
 		redactValues(out.Servers[i].Env)
 		redactValues(out.Servers[i].Headers)
 		out.Servers[i].URL = RedactURL(out.Servers[i].URL)
-		if o := out.Servers[i].OAuth; o != nil && o.ClientSecret != "" && !isExactRef(o.ClientSecret) {
-			o.ClientSecret = Redacted
+		if o := out.Servers[i].OAuth; o != nil {
+			if o.ClientSecret != "" && !isExactRef(o.ClientSecret) {
+				o.ClientSecret = Redacted
+			}
+			if o.PrivateKey != "" && !isExactRef(o.PrivateKey) {
+				o.PrivateKey = Redacted
+			}
 		}
 	}
 	return out
@@ -104,6 +109,13 @@ func KeepRedacted(current, incoming *Config) (*Config, []FieldError) {
 				s.OAuth.ClientSecret = cur.OAuth.ClientSecret
 			} else {
 				missing(path + ".oauth.client_secret")
+			}
+		}
+		if s.OAuth != nil && s.OAuth.PrivateKey == Redacted {
+			if cur.OAuth != nil && cur.OAuth.PrivateKey != "" {
+				s.OAuth.PrivateKey = cur.OAuth.PrivateKey
+			} else {
+				missing(path + ".oauth.private_key")
 			}
 		}
 		if u, ok := keepRedactedURL(cur.URL, s.URL); ok {

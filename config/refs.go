@@ -146,6 +146,9 @@ func (s ServerConfig) eachRefField(fn func(path, value string)) {
 	if s.OAuth != nil && s.OAuth.ClientSecret != "" {
 		fn("oauth.client_secret", s.OAuth.ClientSecret)
 	}
+	if s.OAuth != nil && s.OAuth.PrivateKey != "" {
+		fn("oauth.private_key", s.OAuth.PrivateKey)
+	}
 }
 
 // Expand returns a copy of s with every ${secret:NAME} and ${env:NAME} in its env values, header
@@ -222,6 +225,12 @@ func (s ServerConfig) Resolve(secret func(string) (string, bool), env func(strin
 			return ServerConfig{}, nil, err
 		}
 		resolved = append(resolved, out.OAuth.ClientSecret)
+	}
+	if out.OAuth != nil && out.OAuth.PrivateKey != "" {
+		if out.OAuth.PrivateKey, err = expand("oauth.private_key", out.OAuth.PrivateKey); err != nil {
+			return ServerConfig{}, nil, err
+		}
+		resolved = append(resolved, out.OAuth.PrivateKey)
 	}
 	return out, NewScrubber(resolved...), nil
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // MinScrubLen is the shortest value a Scrubber replaces wherever it occurs. A value of one
@@ -31,24 +32,30 @@ const MinScrubLen = 4
 // overlap are replaced as one span, so no part of a longer value survives next to a
 // shorter one.
 //
-// A Scrubber is immutable and safe for concurrent use. It never prints its values: String,
-// GoString and LogValue say only how many it holds.
+// A Scrubber only ever grows: With makes a new one, and Add gives it more values in place
+// (an OAuth refresh adds the new tokens to a live connection's Scrubber), which every
+// holder of it, and every copy, sees from then on. It is safe for concurrent use. It never
+// prints its values: String, GoString and LogValue say only how many it holds.
 type Scrubber struct {
-	values []string // longest first, no repeats, each at least MinScrubLen bytes
+	// set holds the values, longest first, no repeats, each at least MinScrubLen bytes; a
+	// pointer, so that copies share what Add adds.
+	set *atomic.Pointer[[]string]
 }
 
-// NewScrubber returns a Scrubber for values; values shorter than MinScrubLen are dropped
-// (see MinScrubLen).
-func NewScrubber(values ...string) *Scrubber {
-	return (*Scrubber)(nil).With(values...)
-}
-
-// With returns a Scrubber that replaces s's values and values too. s may be nil.
-func (s *Scrubber) With(values ...string) *Scrubber {
-	var all []string
-	if s != nil {
-		all = slices.Clone(s.values)
+// load returns the values (nil for the nil Scrubber).
+func (s *Scrubber) load() []string {
+	if s == nil || s.set == nil {
+		return nil
 	}
+	if p := s.set.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// merged returns have and the scrubbed forms of values: sorted longest first, no repeats.
+func merged(have []string, values []string) []string {
+	all := slices.Clone(have)
 	for _, v := range values {
 		for _, form := range []string{v, url.QueryEscape(v), url.PathEscape(v), quotedInner(v)} {
 			if len(form) >= MinScrubLen {
@@ -62,7 +69,40 @@ func (s *Scrubber) With(values ...string) *Scrubber {
 		}
 		return strings.Compare(a, b)
 	})
-	return &Scrubber{values: slices.Compact(all)}
+	return slices.Compact(all)
+}
+
+// NewScrubber returns a Scrubber for values; values shorter than MinScrubLen are dropped
+// (see MinScrubLen).
+func NewScrubber(values ...string) *Scrubber {
+	return (*Scrubber)(nil).With(values...)
+}
+
+// With returns a Scrubber that replaces s's values and values too. s may be nil.
+func (s *Scrubber) With(values ...string) *Scrubber {
+	all := merged(s.load(), values)
+	n := &Scrubber{set: new(atomic.Pointer[[]string])}
+	n.set.Store(&all)
+	return n
+}
+
+// Add makes s replace values too, from now on, for every holder of s. It does nothing on
+// the nil Scrubber (which has no place to keep them: use With).
+func (s *Scrubber) Add(values ...string) {
+	if s == nil || s.set == nil {
+		return
+	}
+	for {
+		old := s.set.Load()
+		var have []string
+		if old != nil {
+			have = *old
+		}
+		all := merged(have, values)
+		if s.set.CompareAndSwap(old, &all) {
+			return
+		}
+	}
 }
 
 // quotedInner is v as %q writes it, without the quotes.
@@ -76,13 +116,13 @@ func (s *Scrubber) Len() int {
 	if s == nil {
 		return 0
 	}
-	return len(s.values)
+	return len(s.load())
 }
 
 // String hides the values. It and GoString and LogValue have value receivers so that a
 // copied Scrubber hides them too.
 func (s Scrubber) String() string {
-	return "config.Scrubber(" + strconv.Itoa(len(s.values)) + " values)"
+	return "config.Scrubber(" + strconv.Itoa(len(s.load())) + " values)"
 }
 
 // GoString hides the values from %#v.
@@ -96,8 +136,8 @@ func (s *Scrubber) Scrub(text string) string {
 	if text == "" {
 		return text
 	}
-	if s != nil && len(s.values) > 0 {
-		text = s.replaceValues(text)
+	if values := s.load(); len(values) > 0 {
+		text = replaceValues(values, text)
 	}
 	return redactURLsInText(text)
 }
@@ -156,35 +196,41 @@ func isSchemeByte(c byte) bool {
 // (the arguments an agent passed to a tool), where a URL's query is what the agent meant
 // and only the secrets must go. The nil *Scrubber returns text.
 func (s *Scrubber) ReplaceValues(text string) string {
-	if s == nil {
+	values := s.load()
+	if len(values) == 0 || text == "" {
 		return text
 	}
-	return s.replaceValues(text)
+	return replaceValues(values, text)
 }
 
-// Merge returns a Scrubber that replaces the values of s and of o; either may be nil.
+// Merge returns a Scrubber that replaces the values of s and of o; either may be nil. The
+// result is a new Scrubber when both have values: values added later to s or o (Add) are
+// not in it.
 func (s *Scrubber) Merge(o *Scrubber) *Scrubber {
 	switch {
-	case o == nil || len(o.values) == 0:
+	case o.Len() == 0:
 		return s
-	case s == nil || len(s.values) == 0:
+	case s.Len() == 0:
 		return o
 	}
-	all := append(slices.Clone(s.values), o.values...)
+	all := append(slices.Clone(s.load()), o.load()...)
 	slices.SortFunc(all, func(a, b string) int {
 		if len(a) != len(b) {
 			return len(b) - len(a)
 		}
 		return strings.Compare(a, b)
 	})
-	return &Scrubber{values: slices.Compact(all)}
+	all = slices.Compact(all)
+	n := &Scrubber{set: new(atomic.Pointer[[]string])}
+	n.set.Store(&all)
+	return n
 }
 
 // replaceValues replaces the union of all occurrences of all values.
-func (s *Scrubber) replaceValues(text string) string {
+func replaceValues(values []string, text string) string {
 	type span struct{ start, end int }
 	var spans []span
-	for _, v := range s.values {
+	for _, v := range values {
 		for i := 0; i <= len(text)-len(v); {
 			j := strings.Index(text[i:], v)
 			if j < 0 {

@@ -214,3 +214,22 @@ func BenchmarkScrub(b *testing.B) {
 		_ = s.Scrub(text)
 	}
 }
+
+// TestScrubberAdd: values added to a Scrubber in place are scrubbed by every holder of it
+// and by copies made before, and With still makes an independent one.
+func TestScrubberAdd(t *testing.T) {
+	s := NewScrubber("first-secret")
+	copyBefore := *s
+	other := s.With()
+	s.Add("refreshed-token-1")
+	for _, sc := range []*Scrubber{s, &copyBefore} {
+		if got := sc.Scrub("a first-secret b refreshed-token-1"); strings.Contains(got, "first-secret") || strings.Contains(got, "refreshed-token-1") {
+			t.Errorf("not scrubbed: %s", got)
+		}
+	}
+	if got := other.Scrub("refreshed-token-1"); got != "refreshed-token-1" {
+		t.Errorf("With shared the added value: %s", got)
+	}
+	var nilS *Scrubber
+	nilS.Add("x-value") // no place to keep it, and no panic
+}

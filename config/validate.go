@@ -47,14 +47,15 @@ const (
 //   - each server has exactly one of command and url, and a protocol ("stdio", "http" or "sse",
 //     or empty to infer it) consistent with it: stdio needs a command, http and sse need an
 //     absolute http(s) url;
-//   - oauth is set only on http and sse servers, a client_secret comes with its client_id, and
-//     client_metadata_url is https;
+//   - oauth is set only on http and sse servers, a client_secret or private_key comes with
+//     its client_id (never both), signing_alg is ES256 or RS256 and goes with a private_key,
+//     client_credentials has its client authentication, and client_metadata_url is https;
 //   - isolation is enabled only on stdio servers, and Docker image and network names cannot be
 //     read as docker options;
 //   - env names, header names and values are well formed (no '=', CR, LF or NUL where they
 //     would break the process environment or the HTTP request);
-//   - ${secret:NAME} and ${env:NAME} references in env, headers, args, url and
-//     oauth.client_secret are well formed;
+//   - ${secret:NAME} and ${env:NAME} references in env, headers, args, url,
+//     oauth.client_secret and oauth.private_key are well formed;
 //   - listen is host:port, tools_limit is 0..1000, restart_concurrency is 0..256,
 //     call_tool_timeout is not negative, max_message_bytes is 0 or 64 KiB..1 GiB,
 //     trusted_hosts has no empty entries;
@@ -183,11 +184,25 @@ func (v *validator) server(path string, s ServerConfig) {
 		if s.OAuth.ClientSecret != "" && s.OAuth.ClientID == "" {
 			v.fail(path+".oauth.client_id", "a client_secret needs its client_id")
 		}
+		if s.OAuth.PrivateKey != "" && s.OAuth.ClientID == "" {
+			v.fail(path+".oauth.client_id", "a private_key needs its client_id")
+		}
+		if s.OAuth.PrivateKey != "" && s.OAuth.ClientSecret != "" {
+			v.fail(path+".oauth.private_key", "a client authenticates with a client_secret or a private_key, not both")
+		}
+		switch s.OAuth.SigningAlg {
+		case "", "ES256", "RS256":
+			if s.OAuth.SigningAlg != "" && s.OAuth.PrivateKey == "" {
+				v.fail(path+".oauth.signing_alg", "signing_alg goes with a private_key")
+			}
+		default:
+			v.fail(path+".oauth.signing_alg", "want ES256 or RS256, got %q", s.OAuth.SigningAlg)
+		}
 		switch s.OAuth.Grant {
 		case "", "authorization_code":
 		case "client_credentials":
-			if s.OAuth.ClientID == "" || s.OAuth.ClientSecret == "" {
-				v.fail(path+".oauth.grant", "client_credentials needs client_id and client_secret")
+			if s.OAuth.ClientID == "" || (s.OAuth.ClientSecret == "" && s.OAuth.PrivateKey == "") {
+				v.fail(path+".oauth.grant", "client_credentials needs client_id and client_secret or private_key")
 			}
 		default:
 			v.fail(path+".oauth.grant", "want authorization_code or client_credentials, got %q", s.OAuth.Grant)

@@ -50,35 +50,42 @@ func loadDashboardFile(name string) (dashboardFile, error) {
 	return dashboardFile{name: name, data: data, contentType: ct, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}, nil
 }
 
-// dashboardRoutes serves the dashboard: the page at "/" and its script and style sheet
-// under /dashboard/, all without the API key (the page asks for the key and sends it with
-// every API call; it holds no data itself).
-func (s *Server) dashboardRoutes(open *gin.RouterGroup) {
+// dashboardFiles are the dashboard's files, loaded once at New: the page (served at "/")
+// and its scripts and style sheets (under /dashboard/), all served without the API key
+// (the page asks for the key and sends it with every API call; it holds no data itself).
+type dashboardFiles struct {
+	index  dashboardFile
+	assets map[string]dashboardFile
+}
+
+func loadDashboard() dashboardFiles {
 	index, err := loadDashboardFile(dashboard.Index)
 	if err != nil {
 		panic(err) // the files are embedded at build time; a missing one is a build bug
 	}
-	assets := make(map[string]dashboardFile, len(dashboard.Assets))
+	d := dashboardFiles{index: index, assets: make(map[string]dashboardFile, len(dashboard.Assets))}
 	for _, name := range dashboard.Assets {
 		f, err := loadDashboardFile(name)
 		if err != nil {
 			panic(err)
 		}
-		assets[name] = f
+		d.assets[name] = f
 	}
-	page := func(c *gin.Context) { serveDashboardFile(c, index) }
-	open.GET("/", page)
-	open.HEAD("/", page)
-	asset := func(c *gin.Context) {
-		f, ok := assets[c.Param("file")]
-		if !ok {
-			s.WriteError(c, errorf(actors.CodeNotFound, "no dashboard file %q", c.Param("file")))
-			return
-		}
-		serveDashboardFile(c, f)
+	return d
+}
+
+// dashboardPage handles GET and HEAD /: the dashboard's page.
+func (s *Server) dashboardPage(c *gin.Context) { serveDashboardFile(c, s.dashboard.index) }
+
+// dashboardAsset handles GET and HEAD /dashboard/{file}: one of the page's scripts or
+// style sheets.
+func (s *Server) dashboardAsset(c *gin.Context) {
+	f, ok := s.dashboard.assets[c.Param("file")]
+	if !ok {
+		s.writeError(c, errorf(actors.CodeNotFound, "no dashboard file %q", c.Param("file")))
+		return
 	}
-	open.GET("/dashboard/:file", asset)
-	open.HEAD("/dashboard/:file", asset)
+	serveDashboardFile(c, f)
 }
 
 // serveDashboardFile writes f with the security headers. The files change only with the

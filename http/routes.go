@@ -27,8 +27,15 @@ type MCPEndpoint interface {
 func (s *Server) routes(open, keyed *gin.RouterGroup) {
 	open.GET("/healthz", s.healthz)
 	open.GET("/readyz", s.readyz)
-	s.dashboardRoutes(open)
-	s.swaggerRoutes(open)
+	// The dashboard (dashboard.go) and the API documentation (swagger.go) are open: the
+	// page asks for the key, and reading the documentation needs none.
+	open.GET("/", s.dashboardPage)
+	open.HEAD("/", s.dashboardPage)
+	open.GET("/dashboard/:file", s.dashboardAsset)
+	open.HEAD("/dashboard/:file", s.dashboardAsset)
+	open.GET("/swagger/", swaggerIndex)
+	open.GET("/swagger/swagger.yaml", swaggerSpec)
+	open.GET("/swagger/:file", s.swaggerAsset)
 	if s.opts.MCP != nil {
 		open.Any("/mcp", s.opts.MCP.ServeMain)
 		open.Any("/mcp/server/:name", s.opts.MCP.ServePassthrough)

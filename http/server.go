@@ -146,6 +146,8 @@ type Server struct {
 	servers atomic.Pointer[cachedJSON]
 	// streams holds the /events subscribers' streams (events.go); nil without Events.
 	streams *sse.Server
+	// dashboard holds the dashboard's files (dashboard.go).
+	dashboard dashboardFiles
 }
 
 // cachedJSON is a response body built for one version of the registry's server list.
@@ -174,7 +176,7 @@ func New(opts Options) *Server {
 	if opts.EventsBuffer <= 0 {
 		opts.EventsBuffer = DefaultEventsBuffer
 	}
-	s := &Server{opts: opts, log: opts.Logger}
+	s := &Server{opts: opts, log: opts.Logger, dashboard: loadDashboard()}
 	if opts.Events != nil {
 		s.streams = newEventStreams(opts.Events, opts.EventsBuffer)
 	}

@@ -13,16 +13,11 @@ import (
 	"github.com/mcpproxy/mcpproxy/oas"
 )
 
-// swaggerRoutes serves the API documentation: Swagger UI at /swagger/, the
-// OpenAPI document (oas.Spec) at /swagger/swagger.yaml, and the UI's scripts and styles at
-// /swagger/{file}, from the Swagger UI distribution that github.com/swaggo/files/v2 embeds.
-// Everything is served from the binary, so the UI works offline. The routes are open:
-// reading the documentation needs no key, and "Try it out" asks for one (or takes ?apikey=).
-func (s *Server) swaggerRoutes(open *gin.RouterGroup) {
-	open.GET("/swagger/", swaggerIndex)
-	open.GET("/swagger/swagger.yaml", swaggerSpec)
-	open.GET("/swagger/:file", func(c *gin.Context) { swaggerAsset(s, c) })
-}
+// The API documentation: Swagger UI at /swagger/, the OpenAPI document (oas.Spec) at
+// /swagger/swagger.yaml, and the UI's scripts and styles at /swagger/{file}, from the
+// Swagger UI distribution that github.com/swaggo/files/v2 embeds. Everything is served from
+// the binary, so the UI works offline. The routes are open: reading the documentation
+// needs no key, and "Try it out" asks for one (or takes ?apikey=).
 
 // swaggerIndexHTML is the UI page. The distribution's own index.html loads an initializer
 // that points at the Petstore example on the internet, so the page and its initializer are
@@ -108,7 +103,7 @@ func swaggerSpec(c *gin.Context) {
 }
 
 // swaggerAsset handles GET /swagger/{file}: our initializer, or a file of the distribution.
-func swaggerAsset(s *Server, c *gin.Context) {
+func (s *Server) swaggerAsset(c *gin.Context) {
 	name := c.Param("file")
 	h := c.Writer.Header()
 	h.Set("X-Content-Type-Options", "nosniff")

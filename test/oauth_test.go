@@ -145,7 +145,9 @@ func (u *oauthUpstream) token(w http.ResponseWriter, r *http.Request) {
 		delete(u.refresh, f.Get("refresh_token")) // rotation: each refresh token is good once
 		u.refreshes++
 		u.mu.Unlock()
-		if !ok {
+		// A refresh names the resource again (RFC 8707 section 2.2); one that does not
+		// is refused, so "refresh after expiry" fails without it.
+		if !ok || !strings.HasPrefix(f.Get("resource"), u.srv.URL+"/") {
 			writeJSON(w, 400, map[string]any{"error": "invalid_grant"})
 			return
 		}
@@ -418,9 +420,12 @@ func TestOAuthLogin(t *testing.T) {
 	})
 
 	// No token value anywhere the daemon shows or writes.
-	_, servers := p.do("GET", "/api/v1/servers", nil, nil)
-	_, cfg := p.do("GET", "/api/v1/config", nil, nil)
-	haystacks := map[string]string{"servers": string(servers), "config": string(cfg), "log": p.Log(), "events": eventsText(ev.Events())}
+	haystacks := map[string]string{"log": p.Log(), "events": eventsText(ev.Events())}
+	for _, route := range []string{"/api/v1/servers", "/api/v1/servers/remote", "/api/v1/servers/remote/tools",
+		"/api/v1/config", "/api/v1/status", "/api/v1/diagnostics", "/api/v1/doctor", "/api/v1/sessions"} {
+		_, body := p.do("GET", route, nil, nil)
+		haystacks[route] = string(body)
+	}
 	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			if b, err := os.ReadFile(path); err == nil {

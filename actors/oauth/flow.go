@@ -21,8 +21,12 @@ import (
 type Client struct {
 	ID     string `json:"client_id"`
 	Secret string `json:"client_secret,omitempty"`
+	// PrivateKey (PEM) and SigningAlg are for private_key_jwt: the client signs an
+	// assertion instead of sending a secret (ClientAssertion).
+	PrivateKey string `json:"private_key,omitempty"`
+	SigningAlg string `json:"signing_alg,omitempty"`
 	// AuthMethod is the token endpoint's client authentication: client_secret_basic,
-	// client_secret_post or none.
+	// client_secret_post, private_key_jwt or none.
 	AuthMethod string `json:"token_endpoint_auth_method,omitempty"`
 }
 
@@ -38,7 +42,10 @@ type Tokens struct {
 	Resource     string    `json:"resource,omitempty"`
 	TokenURL     string    `json:"token_url"`
 	RevokeURL    string    `json:"revoke_url,omitempty"`
-	Client       Client    `json:"client"`
+	// Issuer is the authorization server's identifier, the audience of a private_key_jwt
+	// assertion.
+	Issuer string `json:"issuer,omitempty"`
+	Client Client `json:"client"`
 }
 
 // Values are the secret strings of t, for scrubbing.
@@ -46,7 +53,7 @@ func (t *Tokens) Values() []string {
 	if t == nil {
 		return nil
 	}
-	return []string{t.AccessToken, t.RefreshToken, t.Client.Secret}
+	return []string{t.AccessToken, t.RefreshToken, t.Client.Secret, t.Client.PrivateKey}
 }
 
 // ChooseAuthMethod picks the token endpoint authentication: the registered one, else the
@@ -55,6 +62,9 @@ func (t *Tokens) Values() []string {
 func ChooseAuthMethod(c Client, as ServerMetadata) string {
 	if c.AuthMethod != "" {
 		return c.AuthMethod
+	}
+	if c.PrivateKey != "" {
+		return "private_key_jwt"
 	}
 	for _, m := range as.TokenEndpointAuthMethodsSupported {
 		switch {
@@ -173,7 +183,7 @@ func (r *Request) Exchange(ctx context.Context, hc *http.Client, code string) (*
 		return nil, grantError("token exchange", err)
 	}
 	t := &Tokens{URL: r.URL, Resource: r.Discovery.Resource, TokenURL: r.Discovery.AS.TokenEndpoint,
-		RevokeURL: r.Discovery.AS.RevocationEndpoint, Client: r.Client, Scopes: r.Scopes}
+		RevokeURL: r.Discovery.AS.RevocationEndpoint, Issuer: r.Discovery.AS.Issuer, Client: r.Client, Scopes: r.Scopes}
 	t.Client.AuthMethod = ChooseAuthMethod(r.Client, r.Discovery.AS)
 	fill(t, tok)
 	return t, nil
@@ -193,15 +203,18 @@ func fill(t *Tokens, tok *oauth2.Token) {
 // refresh token (revoked, expired): only a new login helps.
 var ErrRefreshRejected = errors.New("refresh token rejected")
 
-// Refresh uses the refresh token (grant refresh_token) and returns the new tokens.
+// Refresh uses the refresh token (grant refresh_token) and returns the new tokens. The
+// request carries the resource indicator the tokens were issued for (RFC 8707 section 2.2:
+// a refresh names the resource again, so the new access token stays bound to it).
 func Refresh(ctx context.Context, hc *http.Client, t *Tokens) (*Tokens, error) {
 	if t.RefreshToken == "" {
 		return nil, ErrRefreshRejected
 	}
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, hc)
-	conf := &oauth2.Config{ClientID: t.Client.ID, ClientSecret: t.Client.Secret,
-		Endpoint: oauth2.Endpoint{TokenURL: t.TokenURL, AuthStyle: authStyle(t.Client.AuthMethod)}}
-	tok, err := conf.TokenSource(ctx, &oauth2.Token{RefreshToken: t.RefreshToken, Expiry: time.Unix(1, 0)}).Token()
+	params := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {t.RefreshToken}}
+	if t.Resource != "" {
+		params.Set("resource", t.Resource)
+	}
+	tok, err := grant(ctx, hc, t.TokenURL, t.Issuer, t.Client, t.Client.AuthMethod, params, nil)
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode/100 == 4 {
@@ -214,9 +227,40 @@ func Refresh(ctx context.Context, hc *http.Client, t *Tokens) (*Tokens, error) {
 	return &n, nil
 }
 
+// grant makes one token request with x/oauth2's clientcredentials.Config, which lets
+// params replace grant_type: so the refresh_token grant can carry the resource indicator,
+// which oauth2.Config's refresh cannot send. The client authenticates by method; for
+// private_key_jwt with an assertion signed for the authorization server issuer (the token
+// endpoint's URL when the issuer is unknown).
+func grant(ctx context.Context, hc *http.Client, tokenURL, issuer string, c Client, method string, params url.Values, scopes []string) (*oauth2.Token, error) {
+	conf := &clientcredentials.Config{ClientID: c.ID, ClientSecret: c.Secret, TokenURL: tokenURL,
+		Scopes: scopes, AuthStyle: authStyle(method), EndpointParams: params}
+	if method == "private_key_jwt" {
+		aud := issuer
+		if aud == "" {
+			aud = tokenURL
+		}
+		assertion, err := ClientAssertion(c, aud, time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errAssertion, err)
+		}
+		conf.ClientSecret = ""
+		params.Set("client_assertion_type", ClientAssertionType)
+		params.Set("client_assertion", assertion)
+	}
+	return conf.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
+}
+
+// errAssertion marks a client assertion that could not be made (a bad key or algorithm):
+// its message names the problem, never the key.
+var errAssertion = errors.New("client assertion")
+
 // grantError keeps the OAuth error code of a failed grant but never the response body,
 // which might echo what was sent.
 func grantError(what string, err error) error {
+	if errors.Is(err, errAssertion) {
+		return fmt.Errorf("%s failed: %w", what, err)
+	}
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		if re.ErrorCode != "" {
@@ -247,7 +291,21 @@ func Revoke(ctx context.Context, hc *http.Client, t *Tokens) error {
 		form.Set("token", t.AccessToken)
 		form.Set("token_type_hint", "access_token")
 	}
-	if t.Client.AuthMethod != "client_secret_basic" {
+	switch t.Client.AuthMethod {
+	case "client_secret_basic":
+	case "private_key_jwt":
+		aud := t.Issuer
+		if aud == "" {
+			aud = t.TokenURL
+		}
+		assertion, err := ClientAssertion(t.Client, aud, time.Now())
+		if err != nil {
+			return fmt.Errorf("revoke: %w", err)
+		}
+		form.Set("client_id", t.Client.ID)
+		form.Set("client_assertion_type", ClientAssertionType)
+		form.Set("client_assertion", assertion)
+	default:
 		form.Set("client_id", t.Client.ID)
 		if t.Client.Secret != "" {
 			form.Set("client_secret", t.Client.Secret)
@@ -278,17 +336,16 @@ func Revoke(ctx context.Context, hc *http.Client, t *Tokens) error {
 // resource indicator, for the server at serverURL.
 func ClientCredentials(ctx context.Context, hc *http.Client, serverURL string, d *Discovery, c Client, scopes []string) (*Tokens, error) {
 	method := ChooseAuthMethod(c, d.AS)
-	conf := &clientcredentials.Config{ClientID: c.ID, ClientSecret: c.Secret, TokenURL: d.AS.TokenEndpoint,
-		Scopes: scopes, AuthStyle: authStyle(method)}
+	params := url.Values{}
 	if d.Resource != "" {
-		conf.EndpointParams = url.Values{"resource": {d.Resource}}
+		params.Set("resource", d.Resource)
 	}
-	tok, err := conf.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
+	tok, err := grant(ctx, hc, d.AS.TokenEndpoint, d.AS.Issuer, c, method, params, scopes)
 	if err != nil {
 		return nil, grantError("client credentials grant", err)
 	}
 	t := &Tokens{URL: serverURL, Resource: d.Resource, TokenURL: d.AS.TokenEndpoint, RevokeURL: d.AS.RevocationEndpoint,
-		Client: c, Scopes: scopes}
+		Issuer: d.AS.Issuer, Client: c, Scopes: scopes}
 	t.Client.AuthMethod = method
 	fill(t, tok)
 	return t, nil

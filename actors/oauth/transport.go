@@ -57,10 +57,18 @@ type Transport struct {
 	HTTP *http.Client
 	// OnChange is told when tokens were refreshed or found unusable (it must not block).
 	OnChange func()
+	// Scrub, when set, is given the secret values of every token set the Transport is
+	// about to send (Tokens.Values): those it read at first, those a refresh got (before
+	// they are stored), and those another connection of the server stored meanwhile. The
+	// connection adds them to its Scrubber, so that a token can never reach an error,
+	// last_error or a log line, however often it is refreshed.
+	Scrub func(values ...string)
 
 	refreshMu sync.Mutex
 	mu        sync.Mutex
 	required  *AuthRequiredError
+	// scrubbed is the access token last given to Scrub.
+	scrubbed string
 }
 
 // AuthRequired returns the last unanswered login request, if any.
@@ -91,7 +99,22 @@ func (t *Transport) tokens() *Tokens {
 	if err != nil || tok == nil || tok.URL != t.URL || tok.AccessToken == "" {
 		return nil
 	}
+	t.scrub(tok)
 	return tok
+}
+
+// scrub gives tok's values to Scrub unless they were the last given.
+func (t *Transport) scrub(tok *Tokens) {
+	if t.Scrub == nil {
+		return
+	}
+	t.mu.Lock()
+	fresh := t.scrubbed != tok.AccessToken
+	t.scrubbed = tok.AccessToken
+	t.mu.Unlock()
+	if fresh {
+		t.Scrub(tok.Values()...)
+	}
 }
 
 // refresh refreshes the tokens unless another request did since used was read.
@@ -118,6 +141,7 @@ func (t *Transport) refresh(ctx context.Context, used *Tokens) *Tokens {
 		}
 		return nil
 	}
+	t.scrub(n)
 	if err := t.Store.Put(n); err != nil {
 		return nil
 	}

@@ -13,14 +13,15 @@ import (
 // connection: an oauth.Transport between mcp-go and the limiter. Without opts.Tokens it
 // does nothing. A request that still gets 401 (or 403 insufficient_scope) after a refresh
 // marks the connection lost with the *oauth.AuthRequiredError, so the upstream actor moves
-// to needs_auth instead of retrying.
+// to needs_auth instead of retrying. Every token the Transport sends, refreshed ones
+// included, is added to the connection's Scrubber first.
 func (c *Conn) authorize(cfg config.ServerConfig, opts Options) {
 	if opts.Tokens == nil {
 		return
 	}
 	base := c.http.Transport
 	t := &oauth.Transport{Base: base, Store: opts.Tokens, URL: cfg.URL,
-		HTTP: &http.Client{Transport: base, Timeout: 30 * time.Second}}
+		HTTP: &http.Client{Transport: base, Timeout: 30 * time.Second}, Scrub: c.scrub.Add}
 	t.OnChange = func() {
 		if opts.OnAuthChange != nil {
 			opts.OnAuthChange()

@@ -114,14 +114,15 @@ func durationOr(v, def time.Duration) time.Duration {
 }
 
 // client resolves the docker client against the daemon's PATH, so that a server's own PATH
-// (meant for the container) cannot hide it. When it is missing, "docker" is returned and the
+// (meant for the container) cannot hide it, by the same rule as a stdio command (LookPath).
+// When it is missing, "docker" is returned and the
 // start fails with "command "docker" not found in PATH".
 func (d *Docker) client() string {
 	name := d.Path
 	if name == "" {
 		name = "docker"
 	}
-	if p, err := exec.LookPath(name); err == nil {
+	if p, err := LookPath(name, "", os.Getenv("PATH")); err == nil {
 		return p
 	}
 	return name

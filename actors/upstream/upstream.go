@@ -46,7 +46,9 @@ import (
 type Options struct {
 	// Logger receives transport logs. Default: a logger that discards everything.
 	Logger *slog.Logger
-	// ClientName and ClientVersion are sent in initialize. Default "mcpproxy", "dev".
+	// ClientName and ClientVersion are sent in initialize. ClientName defaults to
+	// "mcpproxy"; ClientVersion is the daemon's version (daemon.Options.Version, which is
+	// the one place that defaults it), sent as given.
 	ClientName, ClientVersion string
 	// OnNotification is called on the transport's read loop for every notification; it must
 	// not block (send a message and return).
@@ -103,9 +105,6 @@ func (o *Options) defaults() {
 	}
 	if o.ClientName == "" {
 		o.ClientName = "mcpproxy"
-	}
-	if o.ClientVersion == "" {
-		o.ClientVersion = "dev"
 	}
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = config.DefaultMaxMessageBytes

@@ -119,7 +119,8 @@ type Options struct {
 	Sessions Sessions
 	// Logger default discards.
 	Logger *slog.Logger
-	// Version is the proxy's version in serverInfo. Default "dev".
+	// Version is the proxy's version in serverInfo, as given (daemon.Options.Version is the
+	// one place that defaults it).
 	Version string
 	// MaxBody bounds one request body. Default 16 MiB.
 	MaxBody int64
@@ -140,9 +141,6 @@ const (
 func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Version == "" {
-		o.Version = "dev"
 	}
 	if o.MaxBody <= 0 {
 		o.MaxBody = DefaultMaxBody

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"slices"
 
 	"github.com/mcpproxy/mcpproxy/actors"
 	"github.com/mcpproxy/mcpproxy/actors/doctor"
@@ -120,13 +119,7 @@ func (o *ops) DockerStatus(ctx context.Context) (mhttp.DockerStatus, error) {
 		Isolation: mhttp.DockerIsolation{
 			Enabled: cfg.DockerIsolation.Enabled, DefaultImage: cfg.DockerIsolation.DefaultImage,
 		},
-		IsolatedServers: []string{},
+		IsolatedServers: cfg.IsolatedServers(),
 	}
-	for _, sc := range cfg.Servers {
-		if cfg.IsolationFor(sc) != nil {
-			out.IsolatedServers = append(out.IsolatedServers, sc.Name)
-		}
-	}
-	slices.Sort(out.IsolatedServers)
 	return out, nil
 }
