@@ -52,7 +52,7 @@ func newRootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().String("data-dir", "", "data directory (default ~/.mcpproxy)")
 	root.AddCommand(newServeCommand())
-	root.AddCommand(newStatusCommand(), newServersCommand(), newToolsCommand(), newSessionsCommand(),
+	root.AddCommand(newStatusCommand(), newServersCommand(), newToolsCommand(), newSessionsCommand(), newActivityCommand(),
 		newSecretsCommand(), newDoctorCommand())
 	return root
 }
