@@ -7,12 +7,14 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -461,5 +463,69 @@ func TestActivityCLI(t *testing.T) {
 	viaProxy(t, c, "beta:echo", map[string]any{"text": "live"})
 	if r := next(); r.Server != "beta" || r.Tool != "echo" || r.ID < 4 {
 		t.Fatalf("followed record: %+v", r)
+	}
+}
+
+// TestDashboardActivity runs dashboard_activity.spec.mjs: the activity panel lists the
+// calls, filters them, shows a record's detail as text, and shows a new call live.
+func TestDashboardActivity(t *testing.T) {
+	browser, node := chromiumPath(t), playwrightNode(t)
+	p := startProxy(t, servers(stdioFixture(t, "alpha"), stdioFixture(t, "beta")))
+	p.waitState("alpha", 30*time.Second, actors.StateReady)
+	p.waitState("beta", 30*time.Second, actors.StateReady)
+	c := dialMCP(t, p.URL+"/mcp", p.mcpKey(), "dash-agent")
+	viaProxy(t, c, "alpha:echo", map[string]any{"text": "<img src=x onerror=window.__xss=1>"})
+	viaProxy(t, c, "alpha:fail", map[string]any{})
+	if code, body := p.do("POST", "/api/v1/servers/beta/quarantine", map[string]any{"quarantined": true}, nil); code != 200 {
+		t.Fatalf("quarantine: %d %s", code, body)
+	}
+	viaProxy(t, c, "beta:echo", map[string]any{"text": "x"})
+	p.waitActivity("", 3)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "dashboard_activity.spec.mjs")
+	cmd.Dir = filepath.Join(repoRoot(), "test")
+	cmd.Env = append(os.Environ(), "DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser, "DASH_USER_DATA="+t.TempDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var done []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "LOG "):
+			t.Log("browser: " + strings.TrimPrefix(line, "LOG "))
+		case strings.HasPrefix(line, "STEP "):
+			name := strings.TrimPrefix(line, "STEP ")
+			if name == "call" {
+				viaProxy(t, c, "alpha:add", map[string]any{"a": 1, "b": 2})
+			}
+			done = append(done, name)
+			if _, err := io.WriteString(stdin, "ok\n"); err != nil {
+				t.Errorf("replying to step %s: %v", name, err)
+			}
+		}
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("dashboard_activity.spec.mjs failed (%v) after steps %v:\n%s", err, done, stderr.String())
+	}
+	if strings.Join(done, ",") != "call,done" {
+		t.Fatalf("steps done = %v", done)
 	}
 }
