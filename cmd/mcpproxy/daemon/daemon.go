@@ -459,6 +459,9 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 	// and the registry no longer has sessions to revoke. Then the activity log, which has
 	// the last calls' records (the passthrough sessions' among them) to write.
 	for _, pid := range []*actor.PID{d.Sessions.PID(), d.Activity.PID(), d.Registry, d.Hub} {
+		if pid == nil {
+			continue // the activity log is off (MCPPROXY_ACTIVITY=off)
+		}
 		// PoisonFuture's own timeout is 10 s; ctx is the bound that counts.
 		done := make(chan struct{})
 		f := d.System.Root.PoisonFuture(pid)
