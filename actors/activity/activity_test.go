@@ -3,6 +3,7 @@ package activity
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,13 +21,13 @@ type secretsOf []string
 func (s secretsOf) SecretsGeneration() uint64       { return 1 }
 func (s secretsOf) SecretValues() ([]string, error) { return s, nil }
 
-func start(t *testing.T, cfg config.Activity, secrets Secrets) (*Client, *store.Store, *atomic.Int64) {
+func start(t testing.TB, cfg config.Activity, secrets Secrets) (*Client, *store.Store, *atomic.Int64) {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sys := actor.NewActorSystem()
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
 	var written atomic.Int64
 	c, err := Spawn(sys, Options{Store: st, Config: cfg, Secrets: secrets, AgeCheckEvery: 20 * time.Millisecond,
 		Written: func(n int) { written.Add(int64(n)) }})
@@ -45,9 +46,9 @@ func start(t *testing.T, cfg config.Activity, secrets Secrets) (*Client, *store.
 	return c, st, &written
 }
 
-func listPage(t *testing.T, c *Client, q Query) Page {
+func listPage(t testing.TB, c *Client, q Query) Page {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	p, err := c.List(ctx, q)
 	if err != nil {
