@@ -148,6 +148,8 @@ func benchActivity(e *env) []row {
 		total += float64(n)
 	}
 	waitWritten(on, 100000, 120*time.Second)
+	held, _, _ := activityCounts(on)
+	held = min(held, 100000) // max_records
 	for _, q := range []struct{ name, query, target string }{
 		{"GET /api/v1/activity (first page of 100) with 100,000 records", "", "p99 <= 50 ms"},
 		{"GET /api/v1/activity?status=refused (matches none: reads all 100,000)", "?status=refused", "p99 <= 2 s"},
@@ -166,7 +168,7 @@ func benchActivity(e *env) []row {
 			limit = 2 * time.Second
 		}
 		p99 := percentile(lat, 0.99)
-		rows = append(rows, row{id: "B11", figure: q.name, value: ms(percentile(lat, 0.5)), p99: ms(p99), target: q.target,
+		rows = append(rows, row{id: "B11", figure: fmt.Sprintf("%s (the log holds %.0f)", q.name, held), value: ms(percentile(lat, 0.5)), p99: ms(p99), target: q.target,
 			pass: verdict(p99 <= limit), runs: 1, cmd: cmdB11})
 	}
 	return rows
