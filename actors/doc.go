@@ -109,6 +109,20 @@
 //     answers only it (credentialMismatch); closeCredential, from the tokens actor on a
 //     revocation (forwarded with the requester as sender, who is answered once the sessions
 //     are closed) or an expiry, closes them at once.
+//   - activity actor (actors/activity), named "activity": the activity log, a record of
+//     every tool call agents make through both MCP endpoints. It hands out the ids, queues
+//     the records and feeds its writer goroutine, which scrubs the arguments (the store's
+//     secret values, and the server's own resolved values on the passthrough), caps them,
+//     writes synced batches, applies max_records and max_age, publishes activity.recorded
+//     to the hub, and answers the listings in order after the writes queued before them.
+//     /mcp's call_tool (http/mcpserver activity.go) and the passthrough session actors
+//     (actors/passthrough activity.go, where a request and its answer are matched) only
+//     send it a Record; the caller's credential comes from Caller, the client from the
+//     session. The registry marks its refusals (Error.Refusal) so the record can say why.
+//   - metrics (package actors/metrics): counters and histograms of client_golang, counted where
+//     things happen (calls through the activity actor, HTTP requests, the upstream actors'
+//     restarts, reconnects and backoff through RegistryOptions.Observer); what an actor
+//     owns (server states, the hub's counters) is asked for at scrape time.
 //   - store (actors/store): pebble, opened once by the daemon and closed last.
 //   - secrets service (secrets.go): values live in the store (sealed there); who uses a
 //     secret is the registry's answer (config.Config.SecretUsers over its cfg), and a change
@@ -166,6 +180,10 @@
 // openDone, callDone, notified, fromUpstream, upstreamAsk, askGone, connLost (see the
 // package doc of actors/passthrough).
 //
+// activity actor: Record (from the endpoints and the passthrough sessions), list and get
+// (Client.List, Client.Get), configure (an apply changed the activity section); internal
+// jobDone (the writer is free) and ageTick (apply max_age).
+//
 // upstream actor: restartUpstream, reconnectUpstream, callUpstreamTool (with the call's
 // ProgressSink when the agent asked for progress: the actor swaps in a token of its own,
 // routes the connection's notifications/progress to the sink as progressNotified messages,
@@ -179,7 +197,8 @@
 // that floods notifications costs a few lists, and the last list taken follows the last
 // notification.
 //
-// hub: Event (from the registry: servers.changed, tools.indexed, config.reloaded; the hub
+// hub: Event (from the registry: servers.changed, tools.indexed, config.reloaded; from the
+// activity actor: activity.recorded; the hub
 // encodes their payloads, off the registry's goroutine);
 // subscribe (from GET /events; answered with a Subscription: its replay and a context that
 // ends when the hub drops it), subscriberReady (HubClient.SubscriberReady, from r3labs'

@@ -138,3 +138,31 @@ func TestValidationErrorMessage(t *testing.T) {
 		t.Errorf("Error() = %q, want %q", err.Error(), want)
 	}
 }
+
+// TestActivityAndMetricsConfig: the activity and metrics sections parse, default, validate
+// with the field named, and refuse unknown fields.
+func TestActivityAndMetricsConfig(t *testing.T) {
+	c, errs := Parse([]byte(`{"activity": {"record_arguments": false, "max_records": 50, "max_age": "1h"}, "metrics": {"open": true}, "mcpServers": []}`))
+	if len(errs) > 0 || c.Activity.ArgumentsRecorded() || c.Activity.Records() != 50 || c.Activity.Age() != time.Hour || !c.Metrics.Open {
+		t.Fatalf("parsed %+v %v", c.Activity, errs)
+	}
+	if d := (Activity{}); !d.ArgumentsRecorded() || d.Records() != DefaultActivityMaxRecords || d.Age() != DefaultActivityMaxAge {
+		t.Errorf("defaults %+v", d)
+	}
+	if cl := c.Clone(); cl.Activity.RecordArguments == c.Activity.RecordArguments {
+		t.Error("Clone shares record_arguments")
+	}
+	for doc, field := range map[string]string{
+		`{"activity": {"max_records": -1}, "mcpServers": []}`:          "activity.max_records",
+		`{"activity": {"max_records": 99999999999}, "mcpServers": []}`: "activity.max_records",
+		`{"activity": {"max_age": "-1h"}, "mcpServers": []}`:           "activity.max_age",
+		`{"activity": {"max_age": "soon"}, "mcpServers": []}`:          "activity.max_age",
+		`{"activity": {"keep": 1}, "mcpServers": []}`:                  "activity.keep",
+		`{"metrics": {"open": "yes"}, "mcpServers": []}`:               "metrics.open",
+	} {
+		_, errs := Parse([]byte(doc))
+		if len(errs) == 0 || errs[0].Field != field {
+			t.Errorf("%s: errors %v, want one on %s", doc, errs, field)
+		}
+	}
+}

@@ -11,8 +11,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/mcpproxy/mcpproxy/actors"
-	"github.com/mcpproxy/mcpproxy/clientconf"
 	"github.com/mcpproxy/mcpproxy/config"
+	"github.com/mcpproxy/mcpproxy/config/clientconf"
 )
 
 // serverGone is what DELETE /api/v1/servers/{name} waits on besides the registry: the

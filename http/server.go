@@ -5,7 +5,8 @@
 //
 // # Security
 //
-// Everything but /healthz, /readyz, /swagger/, the dashboard shell and GET /oauth/callback
+// Everything but /healthz, /readyz, /swagger/, the dashboard shell, GET /metrics when the
+// config says "metrics": {"open": true}, and GET /oauth/callback
 // (the OAuth redirect: it accepts only the state of a login in progress, once, within ten
 // minutes, so it gives nothing to a caller without one) needs the API key
 // (X-API-Key, Authorization: Bearer, or ?apikey=), compared in constant time. Requests that

@@ -7,11 +7,14 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -369,5 +372,160 @@ func TestActivityRetentionAndPaging(t *testing.T) {
 	if code, body := p.do("POST", "/api/v1/config/validate", map[string]any{"activity": map[string]any{"max_records": -1}, "mcpServers": []any{}}, nil); code != 200 ||
 		!strings.Contains(string(body), "activity.max_records") {
 		t.Errorf("validate max_records -1: %d %s", code, body)
+	}
+}
+
+// TestActivityCLI: activity list (table, --json, --server), show, export and list --follow,
+// over the daemon's socket.
+func TestActivityCLI(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p := startProxyProcess(t, dir, servers(stdioFixture(t, "alpha"), stdioFixture(t, "beta")))
+	p.waitState("alpha", 20*time.Second, actors.StateReady)
+	p.waitState("beta", 20*time.Second, actors.StateReady)
+	c := dialMCP(t, p.URL+"/mcp", p.mcpKey(), "cli-agent")
+	viaProxy(t, c, "alpha:echo", map[string]any{"text": "one"})
+	viaProxy(t, c, "beta:echo", map[string]any{"text": "two"})
+	p.waitActivity("", 2)
+
+	var page activityPage
+	cliJSON(t, dir, &page, "activity", "list", "--server", "alpha")
+	if len(page.Records) != 1 || page.Records[0].Server != "alpha" || page.Records[0].Tool != "echo" {
+		t.Fatalf("activity list --server alpha --json = %+v", page.Records)
+	}
+	table := cliOK(t, dir, "activity", "list").stdout
+	if !strings.HasPrefix(table, "ID") || !strings.Contains(table, "alpha") || !strings.Contains(table, "beta") {
+		t.Errorf("activity list table:\n%s", table)
+	}
+	show := cliOK(t, dir, "activity", "show", fmt.Sprint(page.Records[0].ID)).stdout
+	var rec activity.Record
+	var args bytes.Buffer
+	if err := json.Unmarshal([]byte(show), &rec); err != nil || json.Compact(&args, rec.Arguments) != nil || args.String() != `{"text":"one"}` || rec.Client.Name != "cli-agent" {
+		t.Errorf("activity show: %q %v", show, err)
+	}
+	if res := runCLI(t, dir, "", "activity", "show", "999999"); res.code == 0 || !strings.Contains(res.stderr, "not found") {
+		t.Errorf("activity show 999999: %d %q", res.code, res.stderr)
+	}
+	rows, err := csv.NewReader(strings.NewReader(cliOK(t, dir, "activity", "export", "--format", "csv").stdout)).ReadAll()
+	if err != nil || len(rows) != 3 {
+		t.Errorf("activity export --format csv: %v %q", err, rows)
+	}
+	nd := cliOK(t, dir, "activity", "export").stdout
+	if n := strings.Count(nd, "\n"); n != 2 {
+		t.Errorf("activity export: %d lines: %q", n, nd)
+	}
+
+	// --follow prints the recent records, then new ones as they are recorded.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(binaries(t), "mcpproxy"), "--data-dir", dir, "activity", "list", "--follow", "--json", "--server", "beta")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var followErr syncBuffer
+	cmd.Stderr = &followErr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = cmd.Wait() }()
+	lines := make(chan activity.Record, 16)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var r activity.Record
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				t.Errorf("activity list --follow --json printed %q: %v", sc.Text(), err)
+				continue
+			}
+			lines <- r
+		}
+		close(lines)
+	}()
+	next := func() activity.Record {
+		select {
+		case r, ok := <-lines:
+			if !ok {
+				t.Fatal("activity list --follow ended")
+			}
+			return r
+		case <-time.After(20 * time.Second):
+			t.Fatalf("activity list --follow printed nothing in 20 s; stderr: %s", followErr.String())
+		}
+		return activity.Record{}
+	}
+	if r := next(); r.Server != "beta" {
+		t.Fatalf("first followed record: %+v", r)
+	}
+	viaProxy(t, c, "alpha:echo", map[string]any{"text": "filtered out"})
+	viaProxy(t, c, "beta:echo", map[string]any{"text": "live"})
+	if r := next(); r.Server != "beta" || r.Tool != "echo" || r.ID < 4 {
+		t.Fatalf("followed record: %+v", r)
+	}
+}
+
+// TestDashboardActivity runs dashboard_activity.spec.mjs: the activity panel lists the
+// calls, filters them, shows a record's detail as text, and shows a new call live.
+func TestDashboardActivity(t *testing.T) {
+	browser, node := chromiumPath(t), playwrightNode(t)
+	p := startProxy(t, servers(stdioFixture(t, "alpha"), stdioFixture(t, "beta")))
+	p.waitState("alpha", 30*time.Second, actors.StateReady)
+	p.waitState("beta", 30*time.Second, actors.StateReady)
+	c := dialMCP(t, p.URL+"/mcp", p.mcpKey(), "dash-agent")
+	viaProxy(t, c, "alpha:echo", map[string]any{"text": "<img src=x onerror=window.__xss=1>"})
+	viaProxy(t, c, "alpha:fail", map[string]any{})
+	if code, body := p.do("POST", "/api/v1/servers/beta/quarantine", map[string]any{"quarantined": true}, nil); code != 200 {
+		t.Fatalf("quarantine: %d %s", code, body)
+	}
+	viaProxy(t, c, "beta:echo", map[string]any{"text": "x"})
+	p.waitActivity("", 3)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "dashboard_activity.spec.mjs")
+	cmd.Dir = filepath.Join(repoRoot(), "test")
+	cmd.Env = append(os.Environ(), "DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser, "DASH_USER_DATA="+t.TempDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var done []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "LOG "):
+			t.Log("browser: " + strings.TrimPrefix(line, "LOG "))
+		case strings.HasPrefix(line, "STEP "):
+			name := strings.TrimPrefix(line, "STEP ")
+			if name == "call" {
+				viaProxy(t, c, "alpha:add", map[string]any{"a": 1, "b": 2})
+			}
+			done = append(done, name)
+			if _, err := io.WriteString(stdin, "ok\n"); err != nil {
+				t.Errorf("replying to step %s: %v", name, err)
+			}
+		}
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("dashboard_activity.spec.mjs failed (%v) after steps %v:\n%s", err, done, stderr.String())
+	}
+	if strings.Join(done, ",") != "call,done" {
+		t.Fatalf("steps done = %v", done)
 	}
 }

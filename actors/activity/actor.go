@@ -246,7 +246,12 @@ type Client struct {
 }
 
 // PID is the actor's, for the daemon's ordered shutdown.
-func (c *Client) PID() *actor.PID { return c.pid }
+func (c *Client) PID() *actor.PID {
+	if c == nil {
+		return nil
+	}
+	return c.pid
+}
 
 // Record queues r; it never blocks. Its ID is assigned by the actor.
 func (c *Client) Record(r Record) {

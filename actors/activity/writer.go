@@ -101,7 +101,18 @@ func (w *writer) list(q Query) (Page, error) {
 	limit = min(limit, MaxLimit)
 	page := Page{Records: make([]Record, 0, min(limit, 64))}
 	var bad error
+	filtered := q.Filter != (Filter{})
 	err := w.o.Store.ScanActivity(q.Before, func(id uint64, data []byte) bool {
+		if filtered {
+			// The filter's fields first, without the arguments' values: most records of
+			// a narrow filter are skipped on these alone.
+			var f filterFields
+			if json.Unmarshal(data, &f) == nil {
+				if r := f.record(); !q.Filter.Match(&r) {
+					return true
+				}
+			}
+		}
 		var r Record
 		if err := json.Unmarshal(data, &r); err != nil {
 			bad = fmt.Errorf("activity record %d: %w", id, err)
@@ -121,6 +132,20 @@ func (w *writer) list(q Query) (Page, error) {
 		w.o.Logger.Warn("skipped an undecodable activity record", "err", bad)
 	}
 	return page, err
+}
+
+// filterFields decodes only what Filter.Match reads.
+type filterFields struct {
+	Server    string    `json:"server"`
+	Tool      string    `json:"tool"`
+	Name      string    `json:"name"`
+	Outcome   string    `json:"outcome"`
+	SessionID string    `json:"session_id"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+func (f filterFields) record() Record {
+	return Record{Server: f.Server, Tool: f.Tool, Name: f.Name, Outcome: f.Outcome, SessionID: f.SessionID, StartedAt: f.StartedAt}
 }
 
 // write scrubs, encodes and stores records in one synced batch, then publishes them.

@@ -1,7 +1,7 @@
 // Package store is the daemon's pebble-backed store for everything that is
 // not configuration: the recent event log (for SSE Last-Event-ID replay), MCP
-// client sessions, secrets (encrypted at rest with AES-256-GCM) and the tool pins of
-// tool-level trust. Server definitions and their flags live in the config
+// client sessions, the activity log (activity.go), secrets (encrypted at rest with
+// AES-256-GCM) and the tool pins of tool-level trust. Server definitions and their flags live in the config
 // file, not here.
 //
 // # Key layout

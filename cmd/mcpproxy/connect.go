@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mcpproxy/mcpproxy/clientconf"
 	"github.com/mcpproxy/mcpproxy/config"
+	"github.com/mcpproxy/mcpproxy/config/clientconf"
 )
 
 // newConnectCommand is `mcpproxy connect CLIENT`: the reverse of servers import. It writes

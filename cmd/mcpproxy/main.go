@@ -52,7 +52,7 @@ func newRootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().String("data-dir", "", "data directory (default ~/.mcpproxy)")
 	root.AddCommand(newServeCommand())
-	root.AddCommand(newStatusCommand(), newServersCommand(), newToolsCommand(), newSessionsCommand(), newTokensCommand(),
+	root.AddCommand(newStatusCommand(), newServersCommand(), newToolsCommand(), newSessionsCommand(), newTokensCommand(), newActivityCommand(),
 		newSecretsCommand(), newDoctorCommand(), newConnectCommand())
 	return root
 }

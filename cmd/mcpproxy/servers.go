@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -17,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpproxy/mcpproxy/actors"
-	"github.com/mcpproxy/mcpproxy/clientconf"
+	"github.com/mcpproxy/mcpproxy/config/clientconf"
 )
 
 func newServersCommand() *cobra.Command {
@@ -443,29 +442,14 @@ func printLogLine(w io.Writer, l actors.LogLine) {
 // stream reads an SSE answer, calling each with every event until it returns false, the
 // stream ends or ctx is done. Unlike do, it has no overall timeout.
 func (c *apiClient) stream(ctx context.Context, path string, each func(event, data string) bool) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://localhost"+path, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	hc := *c.http
-	hc.Timeout = 0
-	resp, err := hc.Do(req)
+	resp, err := c.openStream(ctx, path)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return &errNoDaemon{socket: c.socket, err: err}
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		ae := &apiError{Status: resp.StatusCode}
-		if json.Unmarshal(data, ae) != nil || ae.Message == "" {
-			ae.Message = resp.Status
-		}
-		return ae
-	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var event, data string

@@ -70,6 +70,11 @@ type daemon struct {
 // which keeps the file there) and starts the daemon on a free port. It returns once the
 // process is started; call waitReady to wait for /readyz.
 func (e *env) startDaemon(dir string, servers []map[string]any, extra map[string]any) (*daemon, error) {
+	return e.startDaemonEnv(dir, servers, extra, nil)
+}
+
+// startDaemonEnv is startDaemon with extra environment entries for the daemon.
+func (e *env) startDaemonEnv(dir string, servers []map[string]any, extra map[string]any, environ []string) (*daemon, error) {
 	if servers != nil {
 		cfg := map[string]any{"api_key": benchKey, "mcpServers": servers}
 		for k, v := range extra {
@@ -88,7 +93,7 @@ func (e *env) startDaemon(dir string, servers []map[string]any, extra map[string
 		return nil, err
 	}
 	cmd := exec.Command(filepath.Join(e.tmp, "mcpproxy"), "serve", "--data-dir", dir, "--listen", addr, "--log-level", "warn")
-	cmd.Env = os.Environ()
+	cmd.Env = append(os.Environ(), environ...)
 	d := &daemon{cmd: cmd, url: "http://" + addr, addr: addr, dir: dir, log: &lockedBuffer{}, exited: make(chan struct{}),
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	cmd.Stdout, cmd.Stderr = d.log, d.log

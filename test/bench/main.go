@@ -1,5 +1,6 @@
-// Command bench runs mcpproxy's benchmarks B1-B9 (BENCHMARKS.md in the design notes) and
-// B10 (status latency while 10,000 servers are applied and torn down)
+// Command bench runs mcpproxy's benchmarks B1-B9 (BENCHMARKS.md in the design notes),
+// B10 (status latency while 10,000 servers are applied and torn down) and B11 (the
+// activity log's cost: B1 with recording on and off, records/s, listing 100,000 records)
 // against the real daemon binary and the test/fixture upstreams, and prints one table:
 // the figure, the median of several runs, the p99 where it applies, the target, whether
 // it was met, and the command that reproduces the row.
@@ -44,7 +45,7 @@ type options struct {
 
 func main() {
 	var o options
-	only := flag.String("only", "", "comma-separated benchmarks to run (B1..B10); default all")
+	only := flag.String("only", "", "comma-separated benchmarks to run (B1..B11); default all")
 	flag.IntVar(&o.runs, "runs", 5, "runs per figure; the table shows their median")
 	flag.BoolVar(&o.quick, "quick", false, "shorter runs and fewer samples (a smoke test of the program)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, data dirs, daemon logs)")
@@ -100,6 +101,7 @@ func run(o options) error {
 		{"B5", benchFanOut},
 		{"BIG", benchBig}, // B3, B4 (HTTP), B6 (restart_all), B8 (100 upstreams)
 		{"B10", benchTearDown},
+		{"B11", benchActivity},
 	}
 	start := time.Now()
 	loadBefore := loadAvg()

@@ -36,13 +36,13 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/actors"
 	"github.com/mcpproxy/mcpproxy/actors/activity"
+	"github.com/mcpproxy/mcpproxy/actors/metrics"
 	"github.com/mcpproxy/mcpproxy/actors/passthrough"
 	"github.com/mcpproxy/mcpproxy/actors/store"
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
 	"github.com/mcpproxy/mcpproxy/config"
 	mhttp "github.com/mcpproxy/mcpproxy/http"
 	"github.com/mcpproxy/mcpproxy/http/mcpserver"
-	"github.com/mcpproxy/mcpproxy/metrics"
 )
 
 // Options configure Start. The zero value starts with the defaults of API.md.
@@ -476,6 +476,9 @@ func (d *Daemon) shutdown(ctx context.Context) error {
 	// the last calls' records (the passthrough sessions' among them) to write. The tokens
 	// actor writes the last uses it has coalesced as it stops.
 	for _, pid := range []*actor.PID{d.Sessions.PID(), d.Activity.PID(), d.Tokens.PID(), d.Registry, d.Hub} {
+		if pid == nil {
+			continue // the activity log is off (MCPPROXY_ACTIVITY=off)
+		}
 		// PoisonFuture's own timeout is 10 s; ctx is the bound that counts.
 		done := make(chan struct{})
 		f := d.System.Root.PoisonFuture(pid)

@@ -2,10 +2,11 @@ package daemon
 
 import (
 	"context"
+	"os"
 
 	"github.com/mcpproxy/mcpproxy/actors"
 	"github.com/mcpproxy/mcpproxy/actors/activity"
-	"github.com/mcpproxy/mcpproxy/metrics"
+	"github.com/mcpproxy/mcpproxy/actors/metrics"
 )
 
 // startMetrics builds the daemon's Prometheus registry; the scrape asks the registry for
@@ -37,7 +38,14 @@ func (d *Daemon) startMetrics() {
 
 // startActivity spawns the activity log. Its records are scrubbed of the store's secret
 // values, counted in the metrics, and published on /events as activity.recorded.
+//
+// MCPPROXY_ACTIVITY=off starts none: nothing is recorded (nor counted in the call
+// metrics) and the activity routes answer 503. It is there to measure what recording
+// costs (the bench's B11 compares both in one run), not as a setting.
 func (d *Daemon) startActivity() {
+	if os.Getenv("MCPPROXY_ACTIVITY") == "off" {
+		return
+	}
 	c, err := activity.Spawn(d.System, activity.Options{
 		Store: d.Store, Logger: d.Logger, Config: d.Config.Activity, Secrets: d.Store,
 		Published: func(r activity.Record) {
