@@ -785,7 +785,9 @@ func testCountsFollowRows(t *testing.T, startConcurrency int) {
 		return s == StatusServers{Total: 4, Connected: 2, Quarantined: 1, Disabled: 1, Errored: 1}
 	})
 
-	ctx := ctxT(t)
+	// Each step gets its own bound (set in the loop below): one bound over the whole
+	// sequence ran out on a loaded machine although every step was well within it.
+	var ctx context.Context
 	steps := []struct {
 		name string
 		do   func() error
@@ -833,7 +835,11 @@ func testCountsFollowRows(t *testing.T, startConcurrency int) {
 		}, StatusServers{}},
 	}
 	for _, st := range steps {
-		if err := st.do(); err != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), 20*time.Second)
+		err := st.do()
+		cancel()
+		if err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
 		h.checkCounts(t, st.name)
