@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -144,5 +145,45 @@ func drain(ch chan struct{}) {
 		default:
 			return
 		}
+	}
+}
+
+// TestMCPAllTypeScriptClient drives /mcp/all with the official TypeScript SDK
+// (test/mcp_all_client.mjs) against server-everything and the fixture: both servers' tools
+// namespaced, a call to each, list_changed when fx is quarantined and its tools gone after.
+func TestMCPAllTypeScriptClient(t *testing.T) {
+	p := startProxy(t, servers(everythingServer(t, "everything"), stdioFixture(t, "fx")))
+	p.waitState("everything", 60*time.Second, actors.StateReady)
+	p.waitState("fx", 30*time.Second, actors.StateReady)
+	c := dialMCP(t, p.URL+"/mcp/all", p.mcpKey(), "wait")
+	waitFor(t, 20*time.Second, "both servers' tools on /mcp/all", func() bool {
+		names := toolNames(t, c)
+		return slices.Contains(names, "everything__echo") && slices.Contains(names, "fx__echo")
+	})
+	out := runMCPScript(t, p, "mcp_all_client.mjs", 90*time.Second)
+	var got struct {
+		Tools            []string `json:"tools"`
+		EverythingEcho   string   `json:"everythingEcho"`
+		FxEcho           string   `json:"fxEcho"`
+		QuarantineStatus int      `json:"quarantineStatus"`
+		ListChanged      bool     `json:"listChanged"`
+		ToolsAfter       []string `json:"toolsAfter"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("decoding %s: %v", out, err)
+	}
+	for _, want := range []string{"everything__echo", "everything__get-sum", "fx__echo", "fx__add", "call_tool"} {
+		if !slices.Contains(got.Tools, want) {
+			t.Errorf("tools lack %s: %v", want, got.Tools)
+		}
+	}
+	if got.EverythingEcho != "Echo: ts all" || got.FxEcho != "ts fx" {
+		t.Errorf("calls: everything %q, fx %q", got.EverythingEcho, got.FxEcho)
+	}
+	if got.QuarantineStatus != 200 || !got.ListChanged {
+		t.Errorf("quarantine %d, list_changed %v", got.QuarantineStatus, got.ListChanged)
+	}
+	if slices.Contains(got.ToolsAfter, "fx__echo") || !slices.Contains(got.ToolsAfter, "everything__echo") {
+		t.Errorf("tools after quarantine: %v", got.ToolsAfter)
 	}
 }
