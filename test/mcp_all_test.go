@@ -80,6 +80,20 @@ func TestMCPAll(t *testing.T) {
 	}
 
 	t.Log("calls done")
+
+	// An agent token's scope filters the list and refuses a call outside it.
+	narrow := p.createToken(map[string]any{"name": "only-fa", "servers": []string{"fa"}})
+	scoped := dialMCP(t, p.URL+"/mcp/all", bearerOf(narrow.Token), "scoped")
+	scopedNames := toolNames(t, scoped)
+	if !slices.Contains(scopedNames, "fa__echo") || slices.Contains(scopedNames, "fb__echo") || !slices.Contains(scopedNames, "call_tool") {
+		t.Errorf("token scoped to fa lists %v", scopedNames)
+	}
+	outside := mcp.CallToolRequest{}
+	outside.Params.Name, outside.Params.Arguments = "fb__echo", map[string]any{"text": "x"}
+	// mcp-go applies the list filter to calls too: a tool outside the scope is not found.
+	if res, err := scoped.CallTool(ctx, outside); err == nil {
+		t.Errorf("a call outside the token's scope answered: %+v", res)
+	}
 	drain(changed)
 	if code, body := p.do("POST", "/api/v1/servers/fb/quarantine", map[string]any{"quarantined": true}, nil); code != 200 {
 		t.Fatalf("quarantine: %d %s", code, body)

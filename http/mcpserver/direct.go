@@ -30,7 +30,8 @@ import (
 //
 // One mcp-go server serves both routes, so a session's tools/list is the same wherever it
 // connected; a token's scope filters each tools/list (WithToolFilter reads the Caller the
-// key check put in the request context), and the registry refuses a call outside it.
+// key check put in the request context). mcp-go applies the same filter to tools/call, so a
+// tool outside the scope is "not found" there; the registry would refuse it anyway.
 
 // EventSource is where the endpoint learns that the set of tools changed: the hub.
 // *actors.HubClient implements it.
