@@ -76,7 +76,9 @@
 //     the subscribers (whether each is pending or live, and the drop of one that does not
 //     read). It holds no HTTP: each subscriber comes with the EventStreams that hold its
 //     stream (the r3labs server of http/events.go, which writes the streams to the clients),
-//     and the hub only queues events there without blocking.
+//     and the hub only queues events there without blocking. The MCP endpoints subscribe
+//     too (http/mcpserver/direct.go), with an EventStreams that keeps no event, only that
+//     the set of tools may have changed, to rebuild the tools /mcp/all lists.
 //   - sessions actor (sessions.go, sessions_passthrough.go, sessions_store.go, client
 //     sessions_client.go), named "sessions": the MCP session table of both endpoints (ids,
 //     client info, counters, last activity, requests in flight), the idle timeout, and the

@@ -58,12 +58,19 @@ const (
 // DefaultMaxMessageBytes (16 MiB); Validate allows 64 KiB to 1 GiB. A change applies to every
 // upstream connection made after it (restart a server to apply it at once).
 type Config struct {
-	Listen             string          `json:"listen,omitempty"`
-	DataDir            string          `json:"data_dir,omitempty"`
-	APIKey             string          `json:"api_key,omitempty"`
-	RequireMCPAuth     *bool           `json:"require_mcp_auth,omitempty"`
-	TrustedHosts       []string        `json:"trusted_hosts,omitempty"`
-	ToolsLimit         int             `json:"tools_limit,omitempty"`
+	Listen         string   `json:"listen,omitempty"`
+	DataDir        string   `json:"data_dir,omitempty"`
+	APIKey         string   `json:"api_key,omitempty"`
+	RequireMCPAuth *bool    `json:"require_mcp_auth,omitempty"`
+	TrustedHosts   []string `json:"trusted_hosts,omitempty"`
+	ToolsLimit     int      `json:"tools_limit,omitempty"`
+	// MCPMode is what /mcp offers agents: MCPModeSearch (the default) the proxy's own
+	// retrieve_tools, call_tool and upstream_servers; MCPModeDirect every reachable tool
+	// listed as itself, as /mcp/all always does. Applies live to sessions opened after it.
+	MCPMode string `json:"mcp_mode,omitempty"`
+	// ToolNameSeparator joins a server's name and its tool's on /mcp/all
+	// ("github__create_issue"). Default DefaultToolNameSeparator; see ValidToolNameSeparator.
+	ToolNameSeparator  string          `json:"tool_name_separator,omitempty"`
 	CallToolTimeout    Duration        `json:"call_tool_timeout,omitempty"`
 	RestartConcurrency int             `json:"restart_concurrency,omitempty"`
 	MaxMessageBytes    int             `json:"max_message_bytes,omitempty"`

@@ -21,6 +21,12 @@ func (c *Config) Normalize() {
 	if c.ToolsLimit == 0 {
 		c.ToolsLimit = DefaultToolsLimit
 	}
+	if c.MCPMode == "" {
+		c.MCPMode = MCPModeSearch
+	}
+	if c.ToolNameSeparator == "" {
+		c.ToolNameSeparator = DefaultToolNameSeparator
+	}
 	if c.CallToolTimeout == 0 {
 		c.CallToolTimeout = Duration(DefaultCallToolTimeout)
 	}

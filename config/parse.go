@@ -114,6 +114,8 @@ func (p *parser) config(data []byte) *Config {
 		"require_mcp_auth":    func(path string, raw json.RawMessage) { p.boolPtr(path, raw, &c.RequireMCPAuth) },
 		"trusted_hosts":       func(path string, raw json.RawMessage) { p.strList(path, raw, &c.TrustedHosts) },
 		"tools_limit":         func(path string, raw json.RawMessage) { p.integer(path, raw, &c.ToolsLimit) },
+		"mcp_mode":            func(path string, raw json.RawMessage) { p.str(path, raw, &c.MCPMode) },
+		"tool_name_separator": func(path string, raw json.RawMessage) { p.str(path, raw, &c.ToolNameSeparator) },
 		"call_tool_timeout":   func(path string, raw json.RawMessage) { p.duration(path, raw, &c.CallToolTimeout) },
 		"restart_concurrency": func(path string, raw json.RawMessage) { p.integer(path, raw, &c.RestartConcurrency) },
 		"max_message_bytes":   func(path string, raw json.RawMessage) { p.integer(path, raw, &c.MaxMessageBytes) },

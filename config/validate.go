@@ -78,6 +78,12 @@ func (c *Config) Validate() []FieldError {
 	if c.ToolsLimit < 0 || c.ToolsLimit > MaxToolsLimit {
 		v.fail("tools_limit", "must be between 0 and %d (0 means the default, %d)", MaxToolsLimit, DefaultToolsLimit)
 	}
+	if c.MCPMode != "" && c.MCPMode != MCPModeSearch && c.MCPMode != MCPModeDirect {
+		v.fail("mcp_mode", "want %q or %q", MCPModeSearch, MCPModeDirect)
+	}
+	if c.ToolNameSeparator != "" && !ValidToolNameSeparator(c.ToolNameSeparator) {
+		v.fail("tool_name_separator", "want 1 to %d of the characters MCP allows in tool names (A-Z a-z 0-9 _ . -)", MaxToolNameSeparator)
+	}
 	if c.CallToolTimeout < 0 {
 		v.fail("call_tool_timeout", "must not be negative")
 	}

@@ -13,12 +13,13 @@ import (
 )
 
 // MCPEndpoint is what the route table needs from the MCP endpoints (http/mcpserver): their
-// two handlers, and Attach, which hands them the Server for its settings, key check and
+// handlers, and Attach, which hands them the Server for its settings, key check and
 // error writer before any request arrives. The endpoints check the key themselves (see the
 // package doc), so both are mounted in the open group.
 type MCPEndpoint interface {
 	Attach(s *Server)
 	ServeMain(c *gin.Context)
+	ServeAll(c *gin.Context)
 	ServePassthrough(c *gin.Context)
 }
 
@@ -38,6 +39,7 @@ func (s *Server) routes(open, keyed *gin.RouterGroup) {
 	open.GET("/swagger/:file", s.swaggerAsset)
 	if s.opts.MCP != nil {
 		open.Any("/mcp", s.opts.MCP.ServeMain)
+		open.Any("/mcp/all", s.opts.MCP.ServeAll)
 		open.Any("/mcp/server/:name", s.opts.MCP.ServePassthrough)
 	}
 	if b := s.opts.OAuth; b != nil {

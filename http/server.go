@@ -82,6 +82,9 @@ type Settings struct {
 	TrustedHosts   []string
 	RequireMCPAuth bool
 	ToolsLimit     int
+	// MCPMode is what /mcp offers (config.MCPModeSearch or MCPModeDirect) and
+	// ToolNameSeparator joins server and tool names on /mcp/all.
+	MCPMode, ToolNameSeparator string
 	// MetricsOpen serves GET /metrics without the key (config metrics.open).
 	MetricsOpen bool
 }
@@ -91,6 +94,7 @@ func SettingsFrom(c *config.Config) Settings {
 	return Settings{
 		APIKey: c.APIKey, TrustedHosts: append([]string(nil), c.TrustedHosts...),
 		RequireMCPAuth: c.MCPAuthRequired(), ToolsLimit: c.ToolsLimit, MetricsOpen: c.Metrics.Open,
+		MCPMode: c.MCPMode, ToolNameSeparator: c.ToolNameSeparator,
 	}
 }
 
@@ -225,6 +229,12 @@ func (s *Server) Engine() *gin.Engine { return s.engine }
 func (s *Server) SetSettings(st Settings) {
 	if st.ToolsLimit <= 0 {
 		st.ToolsLimit = config.DefaultToolsLimit
+	}
+	if st.MCPMode == "" {
+		st.MCPMode = config.MCPModeSearch
+	}
+	if st.ToolNameSeparator == "" {
+		st.ToolNameSeparator = config.DefaultToolNameSeparator
 	}
 	s.settings.Store(&st)
 }

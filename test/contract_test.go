@@ -596,6 +596,8 @@ func TestContractExerciseEveryOperation(t *testing.T) {
 		call{"POST", "/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, map[string]string{"X-API-Key": p.Key, "Mcp-Session-Id": "nope"}, 404},
 	)
 	mcpSession(t, p, ct, "/mcp/server/fx")
+	mcpSession(t, p, ct, "/mcp/all")
+	run(call{"GET", "/mcp/all", nil, nil, 400})
 
 	// Activity: a call through /mcp makes a record; list, get, export; metrics.
 	c := dialMCP(t, p.URL+"/mcp", p.mcpKey(), "contract")

@@ -121,6 +121,10 @@ try {
     await waitState(page, name, 'ready');
   }
   await waitLive(page);
+  // The MCP endpoints panel names the URLs agents connect to, and /mcp's mode.
+  expect(await page.textContent('#mcp-url') === `${base}/mcp`, 'the /mcp URL shown');
+  expect(await page.textContent('#mcp-all-url') === `${base}/mcp/all`, 'the /mcp/all URL shown');
+  await page.waitForFunction(() => document.querySelector('#mcp-mode').textContent.startsWith('search'), null, { timeout: T });
   const names = await page.$$eval('#servers tbody tr', (rows) => rows.map((r) => r.dataset.server));
   expect(JSON.stringify(names) === JSON.stringify(['alpha', 'beta', 'gamma']), `servers listed in order: ${names}`);
   const alphaRow = await page.$$eval(`${rowSel('alpha')} td`, (tds) => tds.map((td) => td.textContent));

@@ -333,15 +333,14 @@ func wantText(want string) func(*mcp.CallToolResult) error {
 	}
 }
 
-// TestMCPTypeScriptClient drives the same endpoints with the official TypeScript SDK
-// (test/mcp_client.mjs), key by header on /mcp and by ?apikey= on the passthrough.
-func TestMCPTypeScriptClient(t *testing.T) {
-	p := startProxy(t, servers(everythingServer(t, "everything")))
-	p.waitState("everything", 60*time.Second, actors.StateReady)
+// runMCPScript runs a Node client script of test/ (the official TypeScript SDK) with the
+// proxy's URL and key, bounded by limit, and returns what it printed.
+func runMCPScript(t *testing.T, p *proxy, script string, limit time.Duration) []byte {
+	t.Helper()
 	node, _ := everythingCmd(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(repoRoot(), "test", "mcp_client.mjs"), p.URL, p.Key)
+	cmd := exec.CommandContext(ctx, node, filepath.Join(repoRoot(), "test", script), p.URL, p.Key)
 	cmd.Dir = filepath.Join(repoRoot(), "test")
 	out, err := cmd.Output()
 	if err != nil {
@@ -349,8 +348,17 @@ func TestMCPTypeScriptClient(t *testing.T) {
 		if ee, ok := err.(*exec.ExitError); ok {
 			stderr = string(ee.Stderr)
 		}
-		t.Fatalf("mcp_client.mjs: %v\n%s\n%s", err, out, stderr)
+		t.Fatalf("%s: %v\n%s\n%s", script, err, out, stderr)
 	}
+	return out
+}
+
+// TestMCPTypeScriptClient drives the same endpoints with the official TypeScript SDK
+// (test/mcp_client.mjs), key by header on /mcp and by ?apikey= on the passthrough.
+func TestMCPTypeScriptClient(t *testing.T) {
+	p := startProxy(t, servers(everythingServer(t, "everything")))
+	p.waitState("everything", 60*time.Second, actors.StateReady)
+	out := runMCPScript(t, p, "mcp_client.mjs", 60*time.Second)
 	var got struct {
 		SessionID string   `json:"sessionId"`
 		Tools     []string `json:"tools"`

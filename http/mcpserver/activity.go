@@ -27,6 +27,9 @@ const maxErrorText = 1024
 // context, and the session's client as its initialize named it).
 func (e *Endpoint) newRecord(ctx context.Context) activity.Record {
 	rec := activity.Record{StartedAt: time.Now().UTC(), Endpoint: "/mcp", Method: string(mcp.MethodToolsCall)}
+	if ep, ok := ctx.Value(endpointKey{}).(string); ok {
+		rec.Endpoint = ep
+	}
 	if c, ok := actors.CallerFrom(ctx); ok {
 		rec.Credential, rec.SessionID = c.Credential, c.SessionID
 		rec.Client = activity.ClientInfo{Name: c.ClientName, Version: c.ClientVersion}

@@ -63,6 +63,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -72,6 +73,7 @@ import (
 	"github.com/mcpproxy/mcpproxy/actors"
 	"github.com/mcpproxy/mcpproxy/actors/passthrough"
 	"github.com/mcpproxy/mcpproxy/actors/upstream"
+	"github.com/mcpproxy/mcpproxy/config"
 	mhttp "github.com/mcpproxy/mcpproxy/http"
 )
 
@@ -127,6 +129,9 @@ type Options struct {
 	// Heartbeat is the interval of pings on an agent's GET stream, which finds dead
 	// connections. Default 30 s; negative sends none.
 	Heartbeat time.Duration
+	// Events tells the endpoint when the registry's tools change, for the direct tools of
+	// /mcp/all (direct.go). Nil: they are listed once, at New.
+	Events EventSource
 	// Activity records /mcp's tool calls and the passthrough requests this package
 	// refuses itself (the passthrough session actors record the rest). Nil records none.
 	Activity Recorder
@@ -157,7 +162,15 @@ type Endpoint struct {
 	sessions Sessions
 	main     *server.MCPServer
 	mainHTTP *server.StreamableHTTPServer
-	done     chan struct{}
+	// all serves the direct tools (direct.go): on /mcp/all through allHTTP, and on /mcp
+	// through directHTTP when mcp_mode is direct.
+	all        *server.MCPServer
+	allHTTP    *server.StreamableHTTPServer
+	directHTTP *server.StreamableHTTPServer
+	direct     atomic.Pointer[directSet]
+	done       chan struct{}
+	syncDone   chan struct{}
+	syncing    atomic.Bool
 
 	httpSrv   *mhttp.Server // set by Routes
 	closeOnce sync.Once
@@ -166,7 +179,7 @@ type Endpoint struct {
 // New builds the endpoints. Mount them with Routes; stop them with Close.
 func New(opts Options) *Endpoint {
 	opts.defaults()
-	e := &Endpoint{opts: opts, log: opts.Logger, sessions: opts.Sessions, done: make(chan struct{})}
+	e := &Endpoint{opts: opts, log: opts.Logger, sessions: opts.Sessions, done: make(chan struct{}), syncDone: make(chan struct{})}
 	e.main = server.NewMCPServer("mcpproxy", opts.Version,
 		server.WithToolCapabilities(false),
 		server.WithRecovery(),
@@ -175,9 +188,25 @@ func New(opts Options) *Endpoint {
 		server.WithHooks(e.sessionHooks()),
 	)
 	e.main.AddTools(e.mainTools()...)
-	var ids *idManager
-	e.mainHTTP, ids = e.newHTTP(e.main, "/mcp")
-	opts.Sessions.OnIdleClose("/mcp", ids.purge)
+	e.all = server.NewMCPServer("mcpproxy", opts.Version,
+		server.WithToolCapabilities(true),
+		server.WithToolFilter(e.scopeFilter),
+		server.WithRecovery(),
+		server.WithLogger(opts.Logger),
+		server.WithInstructions(directInstructions),
+		server.WithHooks(e.sessionHooks()),
+	)
+	e.all.AddTools(e.mainTools()...)
+	var mainIDs, directIDs, allIDs *idManager
+	e.mainHTTP, mainIDs = e.newHTTP(e.main, "/mcp")
+	e.directHTTP, directIDs = e.newHTTP(e.all, "/mcp")
+	e.allHTTP, allIDs = e.newHTTP(e.all, "/mcp/all")
+	opts.Sessions.OnIdleClose("/mcp", func(id string) {
+		// A /mcp session lives in one of the two handlers, as the mode was when it began.
+		mainIDs.purge(id)
+		directIDs.purge(id)
+	})
+	opts.Sessions.OnIdleClose("/mcp/all", allIDs.purge)
 	return e
 }
 
@@ -221,10 +250,29 @@ func (e *Endpoint) sessionHooks() *server.Hooks {
 
 // Attach hands the endpoint the HTTP server whose route table mounts it (mhttp.Options.MCP):
 // its live settings, key check and error writer. New calls it before serving.
-func (e *Endpoint) Attach(s *mhttp.Server) { e.httpSrv = s }
+//
+// It starts keeping the direct tools in step with the registry (direct.go), which reads the
+// live settings (tool_name_separator).
+func (e *Endpoint) Attach(s *mhttp.Server) {
+	e.httpSrv = s
+	if e.syncing.CompareAndSwap(false, true) {
+		go e.syncDirect()
+	}
+}
 
-// ServeMain handles /mcp: the proxy's own tools.
-func (e *Endpoint) ServeMain(c *gin.Context) { e.serveMain(c) }
+// ServeMain handles /mcp: the proxy's own tools, or with mcp_mode direct every tool as on
+// /mcp/all. The mode is read when each request arrives: a session begun in the other mode is
+// unknown to this one's handler (404), and its client starts a new session.
+func (e *Endpoint) ServeMain(c *gin.Context) {
+	h := e.mainHTTP
+	if e.httpSrv != nil && e.httpSrv.Settings().MCPMode == config.MCPModeDirect {
+		h = e.directHTTP
+	}
+	e.serveMCP(c, "/mcp", h)
+}
+
+// ServeAll handles /mcp/all: every tool agents may reach, each as itself (direct.go).
+func (e *Endpoint) ServeAll(c *gin.Context) { e.serveMCP(c, "/mcp/all", e.allHTTP) }
 
 // ServePassthrough handles /mcp/server/{name}: one upstream as if connected directly.
 func (e *Endpoint) ServePassthrough(c *gin.Context) { e.servePassthrough(c) }
@@ -282,12 +330,11 @@ func (e *Endpoint) authorized(c *gin.Context, endpoint string) bool {
 	return false
 }
 
-// serveMain handles ANY /mcp. Before mcp-go sees a request, the session it names is
+// serveMCP handles ANY /mcp and /mcp/all with h. Before mcp-go sees a request, the session it names is
 // checked (so that an unknown or closed id gets 404 on every method, GET included) and
 // accounted for, so that a session with a request in flight or an open stream is never
 // idle; closing the session ends its GET stream.
-func (e *Endpoint) serveMain(c *gin.Context) {
-	const endpoint = "/mcp"
+func (e *Endpoint) serveMCP(c *gin.Context, endpoint string, h *server.StreamableHTTPServer) {
 	if !e.authorized(c, endpoint) || !e.boundBody(c) {
 		return
 	}
@@ -312,6 +359,7 @@ func (e *Endpoint) serveMain(c *gin.Context) {
 		}
 		defer e.sessions.End(id)
 		ctx := context.WithValue(r.Context(), checkedKey{}, id)
+		ctx = context.WithValue(ctx, endpointKey{}, endpoint)
 		if r.Method == http.MethodGet {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithCancel(ctx)
@@ -326,8 +374,15 @@ func (e *Endpoint) serveMain(c *gin.Context) {
 		}
 		r = r.WithContext(ctx)
 	}
-	e.mainHTTP.ServeHTTP(c.Writer, r)
+	if id == "" {
+		r = r.WithContext(context.WithValue(r.Context(), endpointKey{}, endpoint))
+	}
+	h.ServeHTTP(c.Writer, r)
 }
+
+// endpointKey carries, in a request's context, the endpoint it came to, for its activity
+// records.
+type endpointKey struct{}
 
 var errGETNeedsSession = actors.Errorf(actors.CodeInvalidArgument, "a GET stream needs the %s header of an initialized session", server.HeaderKeySessionID)
 
@@ -363,8 +418,13 @@ func (e *Endpoint) PassthroughSessions() int {
 func (e *Endpoint) Close(ctx context.Context) {
 	e.closeOnce.Do(func() {
 		close(e.done)
-		if err := e.mainHTTP.Shutdown(ctx); err != nil {
-			e.log.Debug("closing MCP sessions", "err", err)
+		if e.syncing.Load() {
+			<-e.syncDone
+		}
+		for _, h := range []*server.StreamableHTTPServer{e.mainHTTP, e.directHTTP, e.allHTTP} {
+			if err := h.Shutdown(ctx); err != nil {
+				e.log.Debug("closing MCP sessions", "err", err)
+			}
 		}
 		if err := e.sessions.CloseAll(ctx); err != nil {
 			e.log.Warn("MCP sessions did not close in time", "err", err)

@@ -37,6 +37,10 @@ type fakeBackend struct {
 var _ Backend = (*fakeBackend)(nil)
 
 func (f *fakeBackend) SearchTools(_ context.Context, q string, limit int) ([]actors.ToolHit, int, error) {
+	if q == "" && limit == maxDirectTools {
+		// The endpoint lists the direct tools (direct.go) whatever the test is about.
+		return nil, 0, nil
+	}
 	return f.search(q, limit)
 }
 

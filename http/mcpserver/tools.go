@@ -10,6 +10,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 
 	"github.com/mcpproxy/mcpproxy/actors"
+	"github.com/mcpproxy/mcpproxy/actors/activity"
 	"github.com/mcpproxy/mcpproxy/actors/search"
 	"github.com/mcpproxy/mcpproxy/config"
 )
@@ -146,15 +147,21 @@ func (e *Endpoint) callTool(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 		}
 		args = v
 	}
+	return e.forwardRecorded(ctx, rec, serverName, tool, args, req.Params.Meta), nil
+}
+
+// forwardRecorded forwards a call and completes its activity record: a failure the proxy
+// decides is a tool error naming it, the upstream's result comes back unchanged.
+func (e *Endpoint) forwardRecorded(ctx context.Context, rec activity.Record, serverName, tool string, args any, meta *mcp.Meta) *mcp.CallToolResult {
 	ctx, timing := actors.WithCallTiming(ctx)
-	res, err := e.forward(ctx, serverName, tool, args, req.Params.Meta)
+	res, err := e.forward(ctx, serverName, tool, args, meta)
 	rec.Upstream = timing.Upstream
 	if err != nil {
 		e.recordFailure(rec, err)
-		return mcp.NewToolResultError(err.Error()), nil
+		return mcp.NewToolResultError(err.Error())
 	}
 	e.recordResult(rec, res)
-	return res, nil
+	return res
 }
 
 // forward calls an upstream tool through the registry, routing progress back to the agent.

@@ -359,7 +359,8 @@ func (d *Daemon) startHTTP() {
 	ip := net.ParseIP(host)
 	// The MCP endpoints for agents; their sessions are the sessions actor's.
 	mcpEP := mcpserver.New(mcpserver.Options{Backend: d.Client, Sessions: d.Sessions, Logger: d.Logger,
-		Version: d.opts.Version, Heartbeat: d.opts.MCPHeartbeat, Activity: d.Activity})
+		Version: d.opts.Version, Heartbeat: d.opts.MCPHeartbeat, Activity: d.Activity,
+		Events: actors.NewHubClient(d.System, d.Hub)})
 	d.stoppers = append(d.stoppers, mcpEP.Close)
 	d.HTTP = mhttp.New(mhttp.Options{
 		Backend: d.Client, Settings: mhttp.SettingsFrom(d.Config), Version: d.opts.Version,
