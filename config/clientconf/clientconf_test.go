@@ -15,7 +15,7 @@ import (
 
 func sample(t *testing.T, name string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "test", "testdata", "import", name))
+	data, err := os.ReadFile(filepath.Join("..", "..", "test", "testdata", "import", name))
 	if err != nil {
 		t.Fatal(err)
 	}
