@@ -155,6 +155,8 @@
     for (const k of ['name', 'protocol', 'state', 'tools', 'quarantined', 'lastError', 'retries', 'actions']) {
       row.appendChild(cells[k]);
     }
+    // bulk.js adds the row's selection checkbox
+    document.dispatchEvent(new CustomEvent('mcpproxy:row', { detail: { row, name } }));
     return { data: null, row, cells, seq: 0 };
   }
 
