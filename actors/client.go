@@ -132,9 +132,16 @@ func (c *Client) Restart(ctx context.Context, name string) (Server, error) {
 	return askValue[Server](c, ctx, restartServer{Name: name})
 }
 
-// Bulk runs one of BulkEnableAll, BulkDisableAll, BulkRestartAll, BulkReconnect.
-func (c *Client) Bulk(ctx context.Context, op string) (BulkResult, error) {
-	return askValue[BulkResult](c, ctx, bulkOp{Op: op})
+// Bulk runs one of BulkEnableAll, BulkDisableAll, BulkRestartAll, BulkReconnect over the
+// servers sel selects (all for the zero Selection).
+func (c *Client) Bulk(ctx context.Context, op string, sel Selection) (BulkResult, error) {
+	return askValue[BulkResult](c, ctx, bulkOp{Op: op, Sel: sel})
+}
+
+// Operation returns a bulk operation's progress (the registry forwards the ask to the
+// operations actor); CodeNotFound when unknown or expired.
+func (c *Client) Operation(ctx context.Context, id string) (Operation, error) {
+	return askValue[Operation](c, ctx, getOperation{ID: id})
 }
 
 // ServerTools lists a server's own tools (also while quarantined, for review).

@@ -125,6 +125,12 @@
 //     things happen (calls through the activity actor, HTTP requests, the upstream actors'
 //     restarts, reconnects and backoff through RegistryOptions.Observer); what an actor
 //     owns (server states, the hub's counters) is asked for at scrape time.
+//   - operations actor (operations.go), named "operations": the progress of bulk operations
+//     (each server pending, ready, failed or skipped) and their bounded history (the last
+//     100, none older than an hour). The registry starts each operation (opStart) in the
+//     turn it acts and sends opServerState for every change of a row after that, directly
+//     rather than through the hub, so no change is missed; the actor publishes
+//     operation.progress and operation.done to the hub.
 //   - store (actors/store): pebble, opened once by the daemon and closed last.
 //   - secrets service (secrets.go): values live in the store (sealed there); who uses a
 //     secret is the registry's answer (config.Config.SecretUsers over its cfg), and a change
@@ -138,7 +144,8 @@
 // # Messages
 //
 // registry: listServers, getServer, getStatus, setEnabled, setQuarantined, restartServer,
-// bulkOp, getServerTools, approveTools, setToolDisabled, searchTools, callTool (forwarded to the upstream actor with the
+// bulkOp (with a Selection; it starts the operation at the operations actor), getOperation
+// (forwarded to the operations actor with the caller as sender), getServerTools, approveTools, setToolDisabled, searchTools, callTool (forwarded to the upstream actor with the
 // caller as sender, so the upstream answers the caller directly and
 // many calls to one upstream run at once), getPassthroughTarget and checkPassthrough (see
 // Passthrough sessions), getConfig, applyConfig, getSecretUsers, restartSecretUsers,
@@ -160,6 +167,8 @@
 // and finishStops, which stop children and finish their stops (after *actor.Terminated,
 // a system message that protoactor delivers before any request) 128 at a time, so that
 // tearing down 10,000 servers leaves requests their turn. recountStatus is for tests.
+//
+// operations actor: opStart and opServerState from the registry, getOperation.
 //
 // tokens actor: createToken, listTokens, revokeToken (forwarded to the sessions actor as
 // closeCredential with the caller as sender), verifyToken (the digest, never the token);

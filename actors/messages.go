@@ -30,8 +30,11 @@ type (
 		Name        string
 		Quarantined bool
 	}
-	restartServer  struct{ Name string }
-	bulkOp         struct{ Op string }
+	restartServer struct{ Name string }
+	bulkOp        struct {
+		Op  string
+		Sel Selection
+	}
 	getServerTools struct{ Name string }
 	searchTools    struct {
 		Query string

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path"
 	"runtime/debug"
 	"slices"
 	"sort"
@@ -34,6 +35,9 @@ type RegistryOptions struct {
 	Secret func(name string) (string, bool)
 	// Hub receives domain events (Event). Nil means no events are published.
 	Hub *actor.PID
+	// Operations is the operations actor (operations.go), told of every bulk operation and
+	// of every change of a server's row after it. Nil follows none.
+	Operations *actor.PID
 	// Sessions is the sessions actor, told (RevokePassthrough) when a server's passthrough
 	// sessions must end. Nil means there are none.
 	Sessions *actor.PID
@@ -374,6 +378,13 @@ func (r *registry) Receive(ctx actor.Context) {
 		r.restart(ctx, m)
 	case bulkOp:
 		r.bulk(ctx, m)
+	case getOperation:
+		// the operations actor answers the caller itself
+		if r.opts.Operations == nil {
+			ctx.Respond(reply{err: Errorf(CodeNotFound, "operation %q not found (unknown or expired)", m.ID)})
+		} else {
+			ctx.Forward(r.opts.Operations)
+		}
 	case getServerTools:
 		r.serverTools(ctx, m)
 	case approveTools:
@@ -792,7 +803,11 @@ func (r *registry) changed(ctx actor.Context, name, reason string) {
 		return
 	}
 	r.recountRow(rw)
-	r.publish(ctx, "servers.changed", serversChangedData{Reason: reason, Server: r.view(name, rw)})
+	v := r.view(name, rw)
+	r.publish(ctx, "servers.changed", serversChangedData{Reason: reason, Server: v})
+	if r.opts.Operations != nil {
+		ctx.Send(r.opts.Operations, opServerState{Name: name, State: v.State, LastError: v.LastError})
+	}
 }
 
 // removed takes a row out of the table and publishes its removal.
@@ -802,6 +817,9 @@ func (r *registry) removed(ctx actor.Context, name string, rw *row) {
 	rw.awaiting = 0
 	r.dropRow(name, rw)
 	r.publish(ctx, "servers.changed", serversChangedData{Reason: ReasonRemoved, Server: r.view(name, rw)})
+	if r.opts.Operations != nil {
+		ctx.Send(r.opts.Operations, opServerState{Name: name, Removed: true})
+	}
 	r.answerRemoval(rw)
 	if r.logs != nil {
 		ctx.Send(r.logs, dropLogs{Server: name})
@@ -1175,44 +1193,52 @@ const (
 )
 
 func (r *registry) bulk(ctx actor.Context, m bulkOp) {
-	res := BulkResult{Errors: map[string]string{}}
+	switch m.Op {
+	case BulkEnableAll, BulkDisableAll, BulkRestartAll, BulkReconnect:
+	default:
+		ctx.Respond(reply{err: Errorf(CodeInvalidArgument, "unknown bulk operation %q", m.Op)})
+		return
+	}
+	names, err := r.selectServers(m.Sel)
+	if err != nil {
+		ctx.Respond(reply{err: err})
+		return
+	}
+	res := BulkResult{Errors: map[string]string{}, Operation: newOperationID()}
+	outcomes := make([]OperationServer, 0, len(names))
+	// The operation is started before anything changes, so the operations actor sees every
+	// state change of its servers (see operations.go).
+	for _, name := range names {
+		outcomes = append(outcomes, OperationServer{Name: name, Status: r.bulkOutcome(m.Op, r.rows[name])})
+	}
+	if r.opts.Operations != nil {
+		ctx.Send(r.opts.Operations, opStart{ID: res.Operation, Op: m.Op, Servers: outcomes})
+	}
 	dirty := false
-	for _, name := range r.names() {
+	for i, name := range names {
 		rw := r.rows[name]
 		res.Total++
+		if outcomes[i].Status == OpSkipped {
+			res.Skipped++
+			continue
+		}
+		res.Successful++
 		switch m.Op {
 		case BulkEnableAll, BulkDisableAll:
-			if r.enable(ctx, name, rw, m.Op == BulkEnableAll) {
-				res.Successful++
-				dirty = true
-			} else {
-				res.Skipped++
-			}
+			r.enable(ctx, name, rw, m.Op == BulkEnableAll)
+			dirty = true
 		case BulkRestartAll:
-			if !rw.cfg.IsEnabled() {
-				res.Skipped++
-				continue
-			}
-			res.Successful++
 			if !r.restarting[name] && !r.queued[name] {
 				r.restartQueue = append(r.restartQueue, name)
 				r.queued[name] = true
 			}
 		case BulkReconnect:
-			if !rw.cfg.IsEnabled() || rw.st.State == StateReady || rw.st.State == StateConnecting {
-				res.Skipped++
-				continue
-			}
-			res.Successful++
 			if rw.pid == nil {
 				r.spawn(ctx, name, rw)
 				r.changed(ctx, name, ReasonState)
 			} else {
 				ctx.Send(rw.pid, reconnectUpstream{})
 			}
-		default:
-			ctx.Respond(reply{err: Errorf(CodeInvalidArgument, "unknown bulk operation %q", m.Op)})
-			return
 		}
 	}
 	r.pumpRestarts(ctx)
@@ -1221,6 +1247,77 @@ func (r *registry) bulk(ctx actor.Context, m bulkOp) {
 		return
 	}
 	ctx.Respond(reply{v: res})
+}
+
+// bulkOutcome is where a server starts in a bulk operation: skipped when the operation
+// does not apply to it (today's rules), ready for a disable (done in this turn), pending
+// otherwise. A skipped server's reason is not kept: the rules are the spec's.
+func (r *registry) bulkOutcome(op string, rw *row) string {
+	enabled := rw.cfg.IsEnabled()
+	switch op {
+	case BulkEnableAll:
+		if enabled {
+			return OpSkipped
+		}
+	case BulkDisableAll:
+		if !enabled {
+			return OpSkipped
+		}
+		return OpReady
+	case BulkRestartAll:
+		if !enabled {
+			return OpSkipped
+		}
+	case BulkReconnect:
+		if !enabled || rw.st.State == StateReady || rw.st.State == StateConnecting {
+			return OpSkipped
+		}
+	}
+	return OpPending
+}
+
+// selectServers is the subset a bulk operation acts on, in name order: every given
+// selector narrows it (names, glob, states); none selects all. Unknown names are
+// CodeNotFound naming them all; a bad glob or state is CodeInvalidArgument naming the field.
+func (r *registry) selectServers(sel Selection) ([]string, error) {
+	if sel.Match != "" {
+		if _, err := path.Match(sel.Match, ""); err != nil {
+			return nil, Errorf(CodeInvalidArgument, "match: %q is not a valid glob", sel.Match)
+		}
+	}
+	for _, st := range sel.State {
+		if !slices.Contains(selectableStates, State(st)) {
+			return nil, Errorf(CodeInvalidArgument, "state: unknown state %q (one of %v)", st, selectableStates)
+		}
+	}
+	pool := r.names()
+	if sel.Servers != nil {
+		var unknown []string
+		for _, n := range sel.Servers {
+			if _, ok := r.rows[n]; !ok {
+				unknown = append(unknown, n)
+			}
+		}
+		if len(unknown) > 0 {
+			return nil, Errorf(CodeNotFound, "unknown servers: %s", strings.Join(unknown, ", "))
+		}
+		pool = slices.Clone(sel.Servers)
+		slices.Sort(pool)
+		pool = slices.Compact(pool)
+	}
+	out := make([]string, 0, len(pool))
+	for _, n := range pool {
+		if sel.Match != "" {
+			if ok, _ := path.Match(sel.Match, n); !ok {
+				continue
+			}
+		}
+		if len(sel.State) > 0 && !slices.Contains(sel.State, string(r.rows[n].st.State)) {
+			continue
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // pumpRestarts starts queued restarts while fewer than restart_concurrency are connecting.

@@ -801,13 +801,13 @@ func testCountsFollowRows(t *testing.T, startConcurrency int) {
 			StatusServers{Total: 4, Connected: 2, Quarantined: 0, Disabled: 1, Errored: 1}},
 		{"restart a", func() error { _, err := h.c.Restart(ctx, "a"); return err },
 			StatusServers{Total: 4, Connected: 2, Quarantined: 0, Disabled: 1, Errored: 1}},
-		{"disable_all", func() error { _, err := h.c.Bulk(ctx, BulkDisableAll); return err },
+		{"disable_all", func() error { _, err := h.c.Bulk(ctx, BulkDisableAll, Selection{}); return err },
 			StatusServers{Total: 4, Disabled: 4}},
-		{"enable_all", func() error { _, err := h.c.Bulk(ctx, BulkEnableAll); return err },
+		{"enable_all", func() error { _, err := h.c.Bulk(ctx, BulkEnableAll, Selection{}); return err },
 			StatusServers{Total: 4, Connected: 3, Errored: 1}},
-		{"restart_all", func() error { _, err := h.c.Bulk(ctx, BulkRestartAll); return err },
+		{"restart_all", func() error { _, err := h.c.Bulk(ctx, BulkRestartAll, Selection{}); return err },
 			StatusServers{Total: 4, Connected: 3, Errored: 1}},
-		{"reconnect", func() error { _, err := h.c.Bulk(ctx, BulkReconnect); return err },
+		{"reconnect", func() error { _, err := h.c.Bulk(ctx, BulkReconnect, Selection{}); return err },
 			StatusServers{Total: 4, Connected: 3, Errored: 1}},
 		{"apply: remove running a and dead, change q, quarantine and disable off, add b", func() error {
 			q2 := q

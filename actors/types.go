@@ -137,7 +137,21 @@ type BulkResult struct {
 	Failed     int               `json:"failed"`
 	Skipped    int               `json:"skipped"`
 	Errors     map[string]string `json:"errors"`
+	// Operation is the id of the operation's progress (GET /api/v1/operations/{id}).
+	Operation string `json:"operation"`
 }
+
+// Selection is the subset of servers a bulk operation acts on. Every selector given
+// narrows it: Servers (names, each must exist), Match (a path.Match glob over names) and
+// State (the server's state now); the zero Selection is every server.
+type Selection struct {
+	Servers []string `json:"servers,omitempty"`
+	Match   string   `json:"match,omitempty"`
+	State   []string `json:"state,omitempty"`
+}
+
+// selectableStates are the states a Selection may name.
+var selectableStates = []State{StateDisabled, StateConnecting, StateReady, StateError, StateBackoff, StateStopping, StateNeedsAuth}
 
 // ServerTools is a server's own tool list, listed for review even while quarantined, with
 // each tool's approval (see trust.go). AwaitingReview counts the tools held back (0 while

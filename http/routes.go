@@ -66,6 +66,7 @@ func (s *Server) routes(open, keyed *gin.RouterGroup) {
 	api.POST("/servers/disable_all", s.bulk(actors.BulkDisableAll))
 	api.POST("/servers/restart_all", s.bulk(actors.BulkRestartAll))
 	api.POST("/servers/reconnect", s.bulk(actors.BulkReconnect))
+	api.GET("/operations/:id", s.operation)
 	api.GET("/servers/:name", s.getServer)
 	api.PATCH("/servers/:name", s.patchServer)
 	api.DELETE("/servers/:name", s.deleteServer)
@@ -232,20 +233,32 @@ func (s *Server) restart(c *gin.Context) {
 	s.writeServer(c, srv, err)
 }
 
-// bulk handles POST /api/v1/servers/enable_all, disable_all, restart_all and reconnect.
+// bulk handles POST /api/v1/servers/enable_all, disable_all, restart_all and reconnect. The
+// body is optional: a Selection of servers, states and a glob; none means every server.
 func (s *Server) bulk(op string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if _, err := ReadBody(c, maxBody); err != nil {
+		var sel actors.Selection
+		if err := bindJSON(c, &sel, maxBody, false); err != nil {
 			s.writeError(c, err)
 			return
 		}
-		res, err := s.opts.Backend.Bulk(c.Request.Context(), op)
+		res, err := s.opts.Backend.Bulk(c.Request.Context(), op, sel)
 		if err != nil {
 			s.writeError(c, err)
 			return
 		}
 		c.JSON(http.StatusOK, res)
 	}
+}
+
+// operation handles GET /api/v1/operations/{id}: a bulk operation's progress.
+func (s *Server) operation(c *gin.Context) {
+	op, err := s.opts.Backend.Operation(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, op)
 }
 
 // serverTools handles GET /api/v1/servers/{name}/tools.

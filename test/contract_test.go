@@ -211,7 +211,7 @@ func TestContractValidatorCatchesMismatches(t *testing.T) {
 		{name: "event stream", method: "GET", path: "/events", status: 200, ctype: "text/event-stream",
 			answer: "id: 1\nevent: tools.indexed\ndata: {}\n\n"},
 		{name: "bulk result without errors", method: "POST", path: "/api/v1/servers/restart_all", status: 200,
-			answer: map[string]any{"total": 1, "successful": 1, "failed": 0, "skipped": 0}, wantErr: "errors"},
+			answer: map[string]any{"total": 1, "successful": 1, "failed": 0, "skipped": 0, "operation": "op_1"}, wantErr: "errors"},
 		{name: "secret metadata carrying its value", method: "GET", path: "/api/v1/secrets/TOKEN", status: 200,
 			answer: map[string]any{"secret": map[string]any{"name": "TOKEN", "created_at": "2025-01-02T15:04:05Z",
 				"updated_at": "2025-01-02T15:04:05Z", "used_by": []string{}, "value": "hunter2"}}, wantErr: "value"},
@@ -469,6 +469,20 @@ func TestContractExerciseEveryOperation(t *testing.T) {
 		call{"POST", "/api/v1/servers/nope/login", nil, nil, 404},
 		call{"POST", "/api/v1/servers/nope/logout", nil, nil, 404},
 		call{"GET", "/oauth/callback?state=forged&code=x", nil, open, 400},
+	)
+	p.waitState("fx", 20*time.Second, actors.StateReady)
+
+	// Bulk operations over a selection, and their progress.
+	var bres actors.BulkResult
+	if code, body := p.do("POST", "/api/v1/servers/restart_all", map[string]any{"servers": []string{"fx"}, "match": "f*", "state": []string{"ready"}}, &bres); code != 200 || bres.Operation == "" {
+		t.Fatalf("restart_all over a selection: %d %s", code, body)
+	}
+	run(
+		call{"POST", "/api/v1/servers/reconnect", map[string]any{"servers": []string{"nope"}}, nil, 404},
+		call{"POST", "/api/v1/servers/enable_all", map[string]any{"state": []string{"sleepy"}}, nil, 400},
+		call{"POST", "/api/v1/servers/disable_all", map[string]any{"match": "none-*"}, nil, 200},
+		call{"GET", "/api/v1/operations/" + bres.Operation, nil, nil, 200},
+		call{"GET", "/api/v1/operations/op_nope", nil, nil, 404},
 	)
 	p.waitState("fx", 20*time.Second, actors.StateReady)
 

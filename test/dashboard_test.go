@@ -434,6 +434,27 @@ func TestDashboardTokens(t *testing.T) {
 	}
 }
 
+// TestDashboardBulk runs dashboard_bulk.spec.mjs: row checkboxes, "Select failed" and a
+// restart of the selection with its progress and a summary naming the failed server; the
+// daemon then shows that only the selected ready server was restarted.
+func TestDashboardBulk(t *testing.T) {
+	browser, node := chromiumPath(t), playwrightNode(t)
+	dir := t.TempDir()
+	p := startProxy(t, servers(stdioFixture(t, "alpha"), stdioFixture(t, "beta"),
+		map[string]any{"name": "broken", "command": filepath.Join(dir, "no-such-server"), "quarantined": false}))
+	p.waitState("alpha", 20*time.Second, actors.StateReady)
+	p.waitState("beta", 20*time.Second, actors.StateReady)
+	betaSince := p.server("beta").ConnectedAt
+	out := runSpecOutput(t, node, "dashboard_bulk.spec.mjs", "DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser,
+		"DASH_USER_DATA="+t.TempDir(), "DASH_ARTIFACTS="+filepath.Join(repoRoot(), "test", "artifacts"))
+	if !strings.Contains(string(out), "BULK OK") {
+		t.Fatalf("the script did not finish:\n%s", out)
+	}
+	if since := p.server("beta").ConnectedAt; since == nil || betaSince == nil || !since.Equal(*betaSince) {
+		t.Errorf("beta was not selected but reconnected (%v -> %v)", betaSince, since)
+	}
+}
+
 // runSpecOutput runs a browser script of test/ with node and the environment entries added,
 // bounded by two minutes (node and its Chromium share a process group, so the bound ends
 // both), and returns what it printed; a failure fails the test.

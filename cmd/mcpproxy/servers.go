@@ -26,12 +26,13 @@ func newServersCommand() *cobra.Command {
 	}
 	cmd.AddCommand(newServersListCommand())
 	addManageCommands(cmd)
-	for _, a := range []struct{ use, short, action string }{
-		{"enable", "Enable a server (it connects; the flag is saved in the config)", "enable"},
-		{"disable", "Disable a server (its process stops; the flag is saved in the config)", "disable"},
-		{"restart", "Drop a server's connection and connect again", "restart"},
+	for _, a := range []struct{ use, short, action, op string }{
+		{"enable", "Enable servers (they connect; the flags are saved in the config)", "enable", actors.BulkEnableAll},
+		{"disable", "Disable servers (their processes stop; the flags are saved in the config)", "disable", actors.BulkDisableAll},
+		{"restart", "Drop servers' connections and connect again", "restart", actors.BulkRestartAll},
+		{"reconnect", "Connect servers that are not ready now, skipping their backoff delay", "", actors.BulkReconnect},
 	} {
-		cmd.AddCommand(newServerActionCommand(a.use, a.short, a.action, nil))
+		cmd.AddCommand(newBulkCommand(a.use, a.short, a.action, a.op))
 	}
 	var off bool
 	q := newServerActionCommand("quarantine", "Quarantine a server: agents cannot see or call its tools (--off approves it)", "quarantine",
@@ -82,26 +83,11 @@ func newServerActionCommand(use, short, action string, body func() any) *cobra.C
 	}
 	asJSON := addJSONFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		ctx, cancel := cliContext(cmd)
-		defer cancel()
 		var b any
 		if body != nil {
 			b = body()
 		}
-		var out struct {
-			Server actors.Server `json:"server"`
-		}
-		raw, err := newAPIClient(cmd).do(ctx, "POST", "/api/v1/servers/"+url.PathEscape(args[0])+"/"+action, b, &out)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(cmd.OutOrStdout(), raw)
-		}
-		s := out.Server
-		_, err = fmt.Fprintf(cmd.OutOrStdout(), "server %s: state %s, enabled %s, quarantined %s\n",
-			s.Name, s.State, strconv.FormatBool(s.Enabled), strconv.FormatBool(s.Quarantined))
-		return err
+		return serverAction(cmd, args[0], action, b, *asJSON)
 	}
 	return cmd
 }

@@ -157,6 +157,9 @@
     for (const k of ['name', 'protocol', 'state', 'tools', 'quarantined', 'lastError', 'retries', 'actions']) {
       row.appendChild(cells[k]);
     }
+    // bulk.js adds the row's selection checkbox when it is built (mcpproxy:rowcreated, once a
+    // row; mcpproxy:row follows every fill)
+    document.dispatchEvent(new CustomEvent('mcpproxy:rowcreated', { detail: { row, name } }));
     return { data: null, row, cells, seq: 0 };
   }
 

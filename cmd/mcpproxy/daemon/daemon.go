@@ -316,9 +316,15 @@ func (d *Daemon) startActors() {
 		panic(err) // a fresh actor system has no tokens actor yet
 	}
 	d.Tokens = tokens
+	// The progress of bulk operations, which the registry keeps informed.
+	ops, err := actors.SpawnOperations(d.System, actors.OperationsOptions{Hub: d.Hub, Logger: d.Logger})
+	if err != nil {
+		panic(err) // a fresh actor system has no operations actor yet
+	}
 	reg, err := d.System.Root.SpawnNamed(actors.NewRegistryProps(actors.RegistryOptions{
 		Config: d.fileConfig, ConfigPath: d.ConfigPath, Hub: d.Hub, Sessions: sessions.PID(), Logger: d.Logger,
-		Observer: d.Metrics,
+		Operations: ops.PID(),
+		Observer:   d.Metrics,
 		Secret: func(name string) (string, bool) {
 			v, err := d.Store.SecretValue(name)
 			return v, err == nil
