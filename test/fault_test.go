@@ -1009,10 +1009,16 @@ func TestFaultBadInput(t *testing.T) {
 		if rt.Path == "/api/v1/config/apply" {
 			skip = map[string]bool{"{}": true, "null": true}
 		}
+		// DELETE /api/v1/servers/fx is a good request that removes fx: the sweep sends it
+		// only bad names.
+		removes := rt.Method == http.MethodDelete && rt.Path == "/api/v1/servers/:name"
 		paths := []string{rt.Path}
 		if strings.ContainsAny(rt.Path, ":*") {
 			paths = paths[:0]
 			for _, name := range names {
+				if removes && name == "fx" {
+					name = "nope"
+				}
 				paths = append(paths, fillParams(rt.Path, name))
 			}
 		}
@@ -1034,7 +1040,9 @@ func TestFaultBadInput(t *testing.T) {
 		}
 		// Query strings the handlers parse.
 		for _, q := range []string{"?q=%00", "?limit=abc", "?limit=-1", "?limit=99999999999999999999", "?q=" + strings.Repeat("a", 10<<10), "?apikey=wrong", "?limit=1&limit=2"} {
-			send(rt.Method, fillParams(rt.Path, "fx")+q, "", nil)
+			if !removes {
+				send(rt.Method, fillParams(rt.Path, "fx")+q, "", nil)
+			}
 		}
 	}
 	for _, id := range []string{"abc", "-1", "0", "1e3", "99999999999999999999999", strings.Repeat("9", 10<<10), " 1", "1,2", "18446744073709551615"} {

@@ -263,7 +263,7 @@ func TestErrorsAndGuards(t *testing.T) {
 		{"wrong host", "GET", "/api/v1/servers", nil, map[string]string{"X-API-Key": p.Key, "Host": "evil.example:8080"}, 403, "FORBIDDEN"},
 		{"cross-site origin", "GET", "/api/v1/servers", nil, map[string]string{"X-API-Key": p.Key, "Origin": "http://evil.example"}, 403, "FORBIDDEN"},
 		{"unknown route", "GET", "/api/v1/nope", nil, nil, 404, "NOT_FOUND"},
-		{"wrong method", "DELETE", "/api/v1/servers", nil, nil, 405, "METHOD_NOT_ALLOWED"},
+		{"wrong method", "PUT", "/api/v1/servers", nil, nil, 405, "METHOD_NOT_ALLOWED"},
 		{"too large", "POST", "/api/v1/servers/off/quarantine", `{"quarantined":true,"x":"` + strings.Repeat("a", 1<<20) + `"}`, nil, 413, "PAYLOAD_TOO_LARGE"},
 	}
 	for _, c := range cases {
