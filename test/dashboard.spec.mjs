@@ -127,7 +127,7 @@ try {
   await page.waitForFunction(() => document.querySelector('#mcp-mode').textContent.startsWith('search'), null, { timeout: T });
   const names = await page.$$eval('#servers tbody tr', (rows) => rows.map((r) => r.dataset.server));
   expect(JSON.stringify(names) === JSON.stringify(['alpha', 'beta', 'gamma']), `servers listed in order: ${names}`);
-  const alphaRow = await page.$$eval(`${rowSel('alpha')} td`, (tds) => tds.map((td) => td.textContent));
+  const alphaRow = await page.$$eval(`${rowSel('alpha')} td:not(.select)`, (tds) => tds.map((td) => td.textContent));
   expect(alphaRow[1] === 'stdio', `protocol cell: ${alphaRow}`);
   expect(Number(alphaRow[3]) >= 5, `tools count cell: ${alphaRow}`);
   expect(alphaRow[4] === 'no', `quarantined cell: ${alphaRow}`);

@@ -284,6 +284,16 @@ func (p *proxy) hubClient() *actors.HubClient {
 	return actors.NewHubClient(p.D.System, p.D.Hub)
 }
 
+// internalSubscribers waits until the daemon's own subscription to the hub is up (the MCP
+// endpoint follows servers.changed to keep /mcp/all's tool list current) and returns how
+// many subscribers that is, so that tests counting /events clients can add it.
+func (p *proxy) internalSubscribers() int {
+	p.t.Helper()
+	const own = 1
+	waitFor(p.t, 10*time.Second, "the MCP endpoint's own hub subscription", func() bool { return p.hubStats().Subscribers == own })
+	return own
+}
+
 // hubStats asks the hub for its counters, bounded.
 func (p *proxy) hubStats() actors.HubStats {
 	p.t.Helper()
@@ -630,12 +640,13 @@ func TestEventsBulkOnePerServer(t *testing.T) {
 // answering. Events of 16 KiB fill the stalled connection's buffers quickly.
 func TestEventsStalledSubscriber(t *testing.T) {
 	p := startProxy(t, servers(disabledServer(t, "q")))
+	own := p.internalSubscribers()
 	healthy := make([]*sseStream, 10)
 	for i := range healthy {
 		healthy[i] = openSSE(t, p, "/events", keyHeader(p))
 	}
 	stalled := stalledConn(t, p)
-	waitFor(t, 10*time.Second, "11 subscribers", func() bool { return p.hubStats().Subscribers == 11 })
+	waitFor(t, 10*time.Second, "11 subscribers", func() bool { return p.hubStats().Subscribers == 11+own })
 
 	payload, _ := json.Marshal(map[string]string{"pad": strings.Repeat("x", 16<<10)})
 	const maxEvents = 5000
@@ -660,7 +671,7 @@ func TestEventsStalledSubscriber(t *testing.T) {
 		}
 	}
 	st := p.hubStats()
-	if st.Dropped != 1 || st.Subscribers != 10 {
+	if st.Dropped != 1 || st.Subscribers != 10+own {
 		t.Fatalf("after %d events: %+v, want 1 dropped and 10 subscribers", n, st)
 	}
 	t.Logf("stalled subscriber dropped after %d events of 16 KiB; slowest delivery to all 10: %s; slowest stats answer: %s", n, slowest, slowestAsk)
@@ -698,11 +709,12 @@ func TestEventsStalledSubscriber(t *testing.T) {
 func TestEventsShutdownWithOpenStreams(t *testing.T) {
 	before := goleak.IgnoreCurrent()
 	p := startProxy(t, servers(disabledServer(t, "q")))
+	own := p.internalSubscribers()
 	streams := make([]*sseStream, 100)
 	for i := range streams {
 		streams[i] = openSSE(t, p, "/events?apikey="+url.QueryEscape(p.Key), nil)
 	}
-	waitFor(t, 10*time.Second, "100 subscribers", func() bool { return p.hubStats().Subscribers == 100 })
+	waitFor(t, 10*time.Second, "100 subscribers", func() bool { return p.hubStats().Subscribers == 100+own })
 	toggleQuarantine(p, "q", 1)
 	for _, s := range streams {
 		s.waitCount(1, 10*time.Second)

@@ -133,19 +133,20 @@
     }
   }
 
-  // connect follows activity.recorded on its own stream. After a reconnect the browser
-  // sends Last-Event-ID and the daemon replays what was missed; add ignores repeats.
+  // connect follows activity.recorded on the page's one /events stream (app.js's, which
+  // resumes with the last event id after a reconnect and hands each event on as
+  // mcpproxy:event); add ignores repeats. The panel is live while that stream is.
   function connect() {
-    if (st.es) st.es.close();
-    const es = new EventSource('/events?apikey=' + encodeURIComponent(st.key));
-    st.es = es;
-    es.addEventListener('activity.recorded', (ev) => {
-      let r;
-      try { r = JSON.parse(ev.data); } catch (_) { return; }
+    if (st.following) return;
+    st.following = true;
+    document.addEventListener('mcpproxy:event', (ev) => {
+      if (!st.started || ev.detail.name !== 'activity.recorded') return;
+      const r = ev.detail.data;
       if (r && typeof r.id === 'number' && matches(r)) add(r, true);
     });
-    es.onopen = () => { $('activity-panel').dataset.live = 'true'; };
-    es.onerror = () => { $('activity-panel').dataset.live = 'false'; };
+    const mark = () => { $('activity-panel').dataset.live = String(document.body.dataset.stream === 'live'); };
+    new MutationObserver(mark).observe(document.body, { attributes: true, attributeFilter: ['data-stream'] });
+    mark();
   }
 
   function refilter() {
@@ -171,14 +172,12 @@
       $('activity-detail').hidden = true;
       for (const tr of st.rows.values()) tr.classList.remove('selected');
     });
-    // app.js shows #main once it has a key; a forgotten key hides it and closes the stream.
+    // app.js shows #main once it has a key; a forgotten key hides it (and app.js closes the stream).
     const main = $('main');
     new MutationObserver(() => {
       if (!main.hidden) {
         start();
-      } else if (st.es) {
-        st.es.close();
-        st.es = null;
+      } else {
         st.started = false;
       }
     }).observe(main, { attributes: true, attributeFilter: ['hidden'] });

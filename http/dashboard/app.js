@@ -15,7 +15,7 @@
   const RETRY_MIN = 1000;
   const RETRY_MAX = 30000;
   const STATES = ['disabled', 'connecting', 'ready', 'error', 'backoff', 'stopping', 'needs_auth'];
-  const EVENT_NAMES = ['servers.changed', 'tools.indexed', 'config.reloaded'];
+  const EVENT_NAMES = ['servers.changed', 'tools.indexed', 'config.reloaded', 'activity.recorded', 'operation.progress', 'operation.done'];
 
   const $ = (id) => document.getElementById(id);
 
