@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path"
-	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -314,15 +313,8 @@ type configSaved struct{ seq uint64 }
 // Receive dispatches. A panic here would restart the registry and stop every upstream, so
 // a bug is caught, logged and answered as an internal error instead.
 func (r *registry) Receive(ctx actor.Context) {
-	defer func() {
-		if p := recover(); p != nil {
-			r.log.Error("registry bug", "panic", p, "stack", string(debug.Stack()))
-			if ctx.Sender() != nil {
-				ctx.Respond(reply{err: Errorf(CodeInternal, "internal error")})
-			}
-		}
-		r.flushTurn(ctx)
-	}()
+	defer r.flushTurn(ctx) // after survivePanic: a turn that panicked still publishes
+	defer survivePanic(ctx, r.log, "registry")
 	switch ctx.Message().(type) {
 	case listServers, getServer, getStatus, recountStatus, getServerTools, searchTools, callTool, getConfig,
 		getPassthroughTarget, checkPassthrough, getSecretUsers, getLogs, followLogs, configSaved:

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -304,14 +303,7 @@ func NewSessionsProps(opts SessionsOptions) *actor.Props {
 // Receive dispatches. A panic here would restart the actor and close every session, so a
 // bug is caught, logged and answered as an internal error instead.
 func (t *sessions) Receive(ctx actor.Context) {
-	defer func() {
-		if p := recover(); p != nil {
-			t.log.Error("sessions bug", "panic", p, "stack", string(debug.Stack()))
-			if ctx.Sender() != nil {
-				ctx.Respond(reply{err: Errorf(CodeInternal, "internal error")})
-			}
-		}
-	}()
+	defer survivePanic(ctx, t.log, "sessions")
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		t.start(ctx)

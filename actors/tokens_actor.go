@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"log/slog"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -103,14 +102,7 @@ func NewTokensProps(opts TokensOptions) *actor.Props {
 // Receive dispatches; a bug is caught, logged and answered as an internal error, so that a
 // restart does not drop the table.
 func (a *tokens) Receive(ctx actor.Context) {
-	defer func() {
-		if p := recover(); p != nil {
-			a.log.Error("tokens bug", "panic", p, "stack", string(debug.Stack()))
-			if ctx.Sender() != nil {
-				ctx.Respond(reply{err: Errorf(CodeInternal, "internal error")})
-			}
-		}
-	}()
+	defer survivePanic(ctx, a.log, "tokens")
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.start(ctx)
