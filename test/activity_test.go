@@ -7,14 +7,12 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -484,46 +482,14 @@ func TestDashboardActivity(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "dashboard_activity.spec.mjs")
-	cmd.Dir = filepath.Join(repoRoot(), "test")
-	cmd.Env = append(os.Environ(), "DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser, "DASH_USER_DATA="+t.TempDir())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
-	stdin, err := cmd.StdinPipe()
+	steps := map[string]func() error{
+		"call": func() error { viaProxy(t, c, "alpha:add", map[string]any{"a": 1, "b": 2}); return nil },
+		"done": func() error { return nil },
+	}
+	done, err := runSpec(t, ctx, node, "dashboard_activity.spec.mjs", steps,
+		"DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser, "DASH_USER_DATA="+t.TempDir())
 	if err != nil {
 		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var done []string
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "LOG "):
-			t.Log("browser: " + strings.TrimPrefix(line, "LOG "))
-		case strings.HasPrefix(line, "STEP "):
-			name := strings.TrimPrefix(line, "STEP ")
-			if name == "call" {
-				viaProxy(t, c, "alpha:add", map[string]any{"a": 1, "b": 2})
-			}
-			done = append(done, name)
-			if _, err := io.WriteString(stdin, "ok\n"); err != nil {
-				t.Errorf("replying to step %s: %v", name, err)
-			}
-		}
-	}
-	stdin.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("dashboard_activity.spec.mjs failed (%v) after steps %v:\n%s", err, done, stderr.String())
 	}
 	if strings.Join(done, ",") != "call,done" {
 		t.Fatalf("steps done = %v", done)
