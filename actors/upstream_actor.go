@@ -123,6 +123,10 @@ type attempt struct {
 	mu     sync.Mutex
 	done   bool // set by the actor when it stops: the goroutine closes what it gets
 	conn   *upstream.Conn
+	// ended is closed when the dial goroutine returns, after it has closed whatever it
+	// dialled and could not deliver: a stopping actor waits for it so that no process of
+	// an abandoned dial outlives the actor.
+	ended chan struct{}
 }
 
 // deliver hands a new connection to the actor; false means the actor has stopped and the
@@ -324,10 +328,11 @@ func (u *upstreamActor) connect() {
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	at := &attempt{cancel: cancel}
+	at := &attempt{cancel: cancel, ended: make(chan struct{})}
 	u.dialing = at
 	prev := u.prevClosed
 	go func() {
+		defer close(at.ended)
 		defer cancel()
 		if prev != nil {
 			select {
@@ -623,11 +628,34 @@ func (u *upstreamActor) shutdown() {
 		if conn := u.dialing.abandon(); conn != nil {
 			conn.Close()
 		}
+		// A dial in flight may have started a process already; cancelled, it closes what
+		// it made (bounded by Conn.Close) and returns.
+		waitBounded(u.dialing.ended, shutdownWait)
 		u.dialing = nil
 	}
 	if u.conn != nil {
 		u.conn.Close()
 		u.conn = nil
+	}
+	if u.prevClosed != nil {
+		// The connection a restart dropped is closed in the background; its processes
+		// must be gone too.
+		waitBounded(u.prevClosed, shutdownWait)
+		u.prevClosed = nil
+	}
+}
+
+// shutdownWait bounds how long a stopping actor waits for background closes: Conn.Close
+// takes about 1.5 s at worst, and a cancelled dial returns within that plus its close.
+const shutdownWait = 5 * time.Second
+
+// waitBounded waits until ch is closed or d has passed.
+func waitBounded(ch <-chan struct{}, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
 	}
 }
 

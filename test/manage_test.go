@@ -544,3 +544,37 @@ func TestDeleteServerEndsPassthrough(t *testing.T) {
 		t.Errorf("second request after DELETE: %d, want 404", code)
 	}
 }
+
+// TestDeleteWhileConnectingLeavesNoProcess removes a server whose start is slow (a shell
+// that waits before it becomes the fixture), and one just restarted: when DELETE answers,
+// no process of theirs is left, not even the one an abandoned connect had started (the
+// upstream actor waits for its dial to close what it made).
+func TestDeleteWhileConnectingLeavesNoProcess(t *testing.T) {
+	mk := marker(t)
+	slow := map[string]any{"name": "slow", "command": "/bin/sh", "quarantined": false,
+		"args": []string{"-c", "sleep 3; exec " + fixtureBin(t) + " --name " + mk, mk + "-slow"}}
+	quick := map[string]any{"name": "quick", "command": fixtureBin(t), "quarantined": false,
+		"args": []string{"--name", mk + "-quick"}}
+	p := startProxy(t, servers(slow, quick))
+	waitFor(t, 10*time.Second, "the slow server's process", func() bool { return len(processesWithArg(mk+"-slow")) > 0 })
+	if s := p.server("slow"); s.State != actors.StateConnecting {
+		t.Fatalf("state %s, want connecting while the shell waits", s.State)
+	}
+	if code, body := p.do("DELETE", "/api/v1/servers/slow", nil, nil); code != 200 {
+		t.Fatalf("DELETE slow: %d %s", code, body)
+	}
+	if left := processesWithArg(mk + "-slow"); len(left) > 0 {
+		t.Errorf("the slow server's processes %v outlive its DELETE", left)
+	}
+
+	p.waitState("quick", 20*time.Second, actors.StateReady)
+	if code, body := p.do("POST", "/api/v1/servers/quick/restart", nil, nil); code != 200 {
+		t.Fatalf("restart quick: %d %s", code, body)
+	}
+	if code, body := p.do("DELETE", "/api/v1/servers/quick", nil, nil); code != 200 {
+		t.Fatalf("DELETE quick: %d %s", code, body)
+	}
+	if left := processesWithArg(mk + "-quick"); len(left) > 0 {
+		t.Errorf("the restarted server's processes %v outlive its DELETE", left)
+	}
+}
