@@ -83,8 +83,10 @@ type (
 	}
 	// grantSelf is sent by the registry when a client_credentials or id_jag server goes to
 	// needs_auth: the oauth actor gets tokens itself (no user), a bounded number of times.
-	grantSelf     struct{ Login beginLogin }
-	grantSelfDone struct {
+	grantSelf struct{ Login beginLogin }
+	// resetSelfGrants: a secret the server uses changed; its grant budget starts over.
+	resetSelfGrants struct{ Name string }
+	grantSelfDone   struct {
 		name string
 		err  error
 	}
@@ -153,6 +155,8 @@ func (a *oauthActor) Receive(ctx actor.Context) {
 		a.pending, a.stepUps, a.selfGrants = map[string]pendingLogin{}, map[string]int{}, map[string][]time.Time{}
 	case grantSelf:
 		a.grantSelf(ctx, m)
+	case resetSelfGrants:
+		delete(a.selfGrants, m.Name)
 	case grantSelfDone:
 		if m.err != nil {
 			a.o.logger.Warn("oauth grant without a user failed", "server", m.name, "err", m.err)

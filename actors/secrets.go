@@ -61,6 +61,11 @@ func (r *registry) restartSecretUsers(ctx actor.Context, m restartSecretUsers) {
 			// the next grant reads the new value; renewing it must not drop the sessions.
 			continue
 		}
+		if rw.cfg.OAuth.SelfGrant() && r.oauth != nil {
+			// A new credential (client secret, key, ID token) is worth a grant even when
+			// the failed ones used up the budget; sent before the restart's own grant.
+			ctx.Send(r.oauth, resetSelfGrants{Name: name})
+		}
 		r.restartNow(ctx, name, rw)
 		out.Restarted = append(out.Restarted, name)
 	}
