@@ -116,7 +116,9 @@ func TestOAuthIDJAGConfig(t *testing.T) {
 		t.Fatalf("validate: %v", errs)
 	}
 	x, _ := c.Server("x")
-	res, scrub, err := x.Resolve(func(n string) (string, bool) { return map[string]string{"APP": "app-secret-v", "IDT": "id-token-v"}[n], n != "" }, nil)
+	res, scrub, err := x.Resolve(func(n string) (string, bool) {
+		return map[string]string{"APP": "app-secret-v", "IDT": "id-token-v"}[n], n != ""
+	}, nil)
 	if err != nil || res.OAuth.IdP.IDToken != "id-token-v" || x.OAuth.IdP.IDToken != "${secret:IDT}" {
 		t.Fatalf("resolve: %v %+v", err, res.OAuth.IdP)
 	}
