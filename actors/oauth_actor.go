@@ -316,6 +316,9 @@ func prepareLogin(ctx context.Context, o oauthOptions, m beginLogin) (*oauth.Req
 	if err != nil {
 		return nil, Errorf(CodeUpstream, "server %q: oauth discovery: %s", m.Name, scrub.Scrub(err.Error()))
 	}
+	if d.AS.AuthorizationEndpoint == "" {
+		return nil, Errorf(CodeUpstream, "server %q: its authorization server has no authorization_endpoint, so no user can log in there; configure a grant without a user (oauth.grant client_credentials or id_jag)", m.Name)
+	}
 	var configured []string
 	if cfg.OAuth != nil {
 		configured = cfg.OAuth.Scopes

@@ -149,3 +149,28 @@ func TestIDJAGGrantRefusals(t *testing.T) {
 		t.Error("a grant without an audience")
 	}
 }
+
+// TestDiscoverTokenOnlyServer: an authorization server whose metadata has a token endpoint
+// but no authorization endpoint (it serves only grants without a user, as RFC 8414 allows)
+// is found, under the first well-known URL that names a token endpoint.
+func TestDiscoverTokenOnlyServer(t *testing.T) {
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/.well-known/oauth-protected-resource/mcp":
+			_, _ = w.Write([]byte(`{"resource":"` + srv.URL + `/mcp","authorization_servers":["` + srv.URL + `/as"]}`))
+		case "/.well-known/oauth-authorization-server/as":
+			_, _ = w.Write([]byte(`{"issuer":"` + srv.URL + `/as"}`)) // no endpoints: not this one
+		case "/.well-known/openid-configuration/as":
+			_, _ = w.Write([]byte(`{"issuer":"` + srv.URL + `/as","token_endpoint":"` + srv.URL + `/as/token","grant_types_supported":["` + GrantJWTBearer + `"]}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	d, err := Discover(t.Context(), srv.Client(), srv.URL+"/mcp", Challenge{})
+	if err != nil || d.AS.TokenEndpoint != srv.URL+"/as/token" || d.AS.AuthorizationEndpoint != "" || d.Resource != srv.URL+"/mcp" {
+		t.Fatalf("discover: %v %+v", err, d)
+	}
+}
