@@ -179,3 +179,13 @@ func TestOAuthIDJAGConfig(t *testing.T) {
 		t.Errorf("unknown idp field: %v", perrs)
 	}
 }
+
+// TestSecureURL: where an ID token may go: https anywhere, http only on a loopback host.
+func TestSecureURL(t *testing.T) {
+	for raw, want := range map[string]bool{"https://idp.example/t": true, "http://127.0.0.1:9/t": true, "http://localhost/t": true,
+		"http://[::1]:8/t": true, "http://idp.example/t": false, "http://127.0.0.1.example/t": false, "ftp://idp.example/t": false, "/t": false} {
+		if SecureURL(raw) != want {
+			t.Errorf("SecureURL(%s) = %v", raw, !want)
+		}
+	}
+}

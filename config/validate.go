@@ -160,7 +160,7 @@ func (v *validator) idp(path, grant string, p *IdP) {
 		v.fail(path+".issuer", "set token_endpoint or issuer, not both")
 	}
 	for _, f := range []struct{ name, value string }{{"token_endpoint", p.TokenEndpoint}, {"issuer", p.Issuer}} {
-		if f.value != "" && !secureURL(f.value) {
+		if f.value != "" && !SecureURL(f.value) {
 			v.fail(path+"."+f.name, "must be an absolute https URL (http only on localhost), got %q", RedactURL(f.value))
 		}
 	}
@@ -175,8 +175,9 @@ func (v *validator) idp(path, grant string, p *IdP) {
 	}
 }
 
-// secureURL: an absolute https URL, or http on a loopback host.
-func secureURL(raw string) bool {
+// SecureURL reports whether raw is an absolute https URL, or http on a loopback host (which
+// never leaves the machine): where a credential such as an ID token may be sent.
+func SecureURL(raw string) bool {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return false

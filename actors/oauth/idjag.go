@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/mcpproxy/mcpproxy/config"
 )
 
 // Token and grant types of enterprise-managed authorization (SEP-990): the Identity
@@ -36,12 +38,19 @@ func DiscoverIdP(ctx context.Context, hc *http.Client, issuer string) (string, e
 		if err != nil {
 			return "", err
 		}
-		if ok && m.TokenEndpoint != "" && strings.TrimSuffix(m.Issuer, "/") == strings.TrimSuffix(issuer, "/") {
+		if ok && m.TokenEndpoint != "" && sameIssuer(m.Issuer, issuer) {
+			if !config.SecureURL(m.TokenEndpoint) {
+				// The ID token must not cross a network in clear.
+				return "", fmt.Errorf("the identity provider's token_endpoint is not https: %s", clip(m.TokenEndpoint))
+			}
 			return m.TokenEndpoint, nil
 		}
 	}
 	return "", fmt.Errorf("no metadata with a token_endpoint found for the identity provider %s", issuer)
 }
+
+// sameIssuer compares issuer identifiers, a trailing slash aside.
+func sameIssuer(a, b string) bool { return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/") }
 
 // ExchangeIDToken trades the user's ID token at the identity provider for an ID-JAG (RFC
 // 8693 token exchange): subject_token_type id_token, requested_token_type id-jag, audience
@@ -88,13 +97,21 @@ func clip(s string) string {
 // serverURL like those of a login; they are not refreshable unless the authorization server
 // gives a refresh token, and when they expire the daemon runs the grant again.
 func IDJAGGrant(ctx context.Context, hc *http.Client, serverURL string, d *Discovery, c Client, idp IdP, idToken string, scopes []string) (*Tokens, error) {
-	audience := d.AS.Issuer
-	if audience == "" && d.PRM != nil && len(d.PRM.AuthorizationServers) > 0 {
+	// The audience is the authorization server the resource names (its protected resource
+	// metadata; for a 2025-03-26 server without one, the server's own origin), and its
+	// metadata must name that same issuer (RFC 8414 section 3.3): otherwise a hostile server
+	// could serve metadata that claims another server's issuer and have the daemon fetch an
+	// ID-JAG good at that server and send it, with the client's credentials, to itself.
+	var audience string
+	if d.PRM != nil && len(d.PRM.AuthorizationServers) > 0 {
 		audience = d.PRM.AuthorizationServers[0]
+	} else if u, err := url.Parse(serverURL); err == nil && u.Host != "" {
+		audience = u.Scheme + "://" + u.Host
 	}
-	if audience == "" {
-		return nil, errors.New("id_jag grant: the authorization server names no issuer to be the ID-JAG's audience")
+	if audience == "" || !sameIssuer(d.AS.Issuer, audience) {
+		return nil, fmt.Errorf("id_jag grant: the authorization server's metadata names the issuer %q, not %q", clip(d.AS.Issuer), clip(audience))
 	}
+	audience = d.AS.Issuer
 	assertion, err := ExchangeIDToken(ctx, hc, idp, idToken, audience, d.Resource, scopes)
 	if err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ type idjagServers struct {
 	issued         string
 	status         int
 	metadataIssuer string // the issuer the IdP's metadata names; "" = its own URL
+	metadataToken  string // the token_endpoint it names; "" = its own
 }
 
 func newIDJAGServers(t *testing.T) *idjagServers {
@@ -42,7 +43,11 @@ func newIDJAGServers(t *testing.T) *idjagServers {
 			if iss == "" {
 				iss = s.idp.URL
 			}
-			_, _ = w.Write([]byte(`{"issuer":"` + iss + `","token_endpoint":"` + s.idp.URL + `/oauth2/token"}`))
+			te := s.metadataToken
+			if te == "" {
+				te = s.idp.URL + "/oauth2/token"
+			}
+			_, _ = w.Write([]byte(`{"issuer":"` + iss + `","token_endpoint":"` + te + `"}`))
 		case "/oauth2/token":
 			f := record(r, &s.idpForms)
 			if s.status != 200 {
@@ -78,8 +83,8 @@ func TestIDJAGGrant(t *testing.T) {
 	if err != nil || te != s.idp.URL+"/oauth2/token" {
 		t.Fatalf("discover: %q %v", te, err)
 	}
-	d := &Discovery{Resource: "https://mcp.example/mcp", AS: ServerMetadata{Issuer: s.as.URL + "/tenant", TokenEndpoint: s.as.URL + "/token",
-		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic"}}}
+	d := &Discovery{Resource: "https://mcp.example/mcp", PRM: &ResourceMetadata{AuthorizationServers: []string{s.as.URL + "/tenant/"}},
+		AS: ServerMetadata{Issuer: s.as.URL + "/tenant", TokenEndpoint: s.as.URL + "/token", TokenEndpointAuthMethodsSupported: []string{"client_secret_basic"}}}
 	idp := IdP{TokenEndpoint: te, Client: Client{ID: "idp-client"}}
 	tok, err := IDJAGGrant(ctx, hc, "https://mcp.example/mcp", d, Client{ID: "xaa", Secret: "xaa-secret"}, idp, "the-id-token", []string{"read"})
 	if err != nil {
@@ -122,9 +127,26 @@ func TestIDJAGGrant(t *testing.T) {
 func TestIDJAGGrantRefusals(t *testing.T) {
 	s := newIDJAGServers(t)
 	ctx, hc := t.Context(), &http.Client{}
-	d := &Discovery{Resource: "https://mcp.example/mcp", AS: ServerMetadata{Issuer: s.as.URL, TokenEndpoint: s.as.URL + "/token"}}
+	d := &Discovery{Resource: "https://mcp.example/mcp", PRM: &ResourceMetadata{AuthorizationServers: []string{s.as.URL}},
+		AS: ServerMetadata{Issuer: s.as.URL, TokenEndpoint: s.as.URL + "/token"}}
 	idp := IdP{TokenEndpoint: s.idp.URL + "/oauth2/token", Client: Client{ID: "idp-client"}}
 	c := Client{ID: "xaa", Secret: "xaa-secret"}
+
+	// Metadata that claims another authorization server's issuer (a hostile server wanting
+	// an ID-JAG good elsewhere) is refused before the IdP is asked; so is one without a
+	// resource metadata whose issuer is not the server's origin.
+	hostile := *d
+	hostile.AS.Issuer = "https://real-as.example"
+	if _, err := IDJAGGrant(ctx, hc, "https://mcp.example/mcp", &hostile, c, idp, "id-token-value", nil); err == nil {
+		t.Error("an issuer other than the resource's authorization server was taken")
+	}
+	legacy := &Discovery{Resource: "https://mcp.example/mcp", AS: ServerMetadata{Issuer: s.as.URL, TokenEndpoint: s.as.URL + "/token"}}
+	if _, err := IDJAGGrant(ctx, hc, "https://mcp.example/mcp", legacy, c, idp, "id-token-value", nil); err == nil {
+		t.Error("a 2025-03-26 server's metadata named another origin's issuer and was taken")
+	}
+	if len(s.idpForms) != 0 {
+		t.Fatalf("the IdP was asked %d times for a refused audience", len(s.idpForms))
+	}
 
 	s.issued = "urn:ietf:params:oauth:token-type:access_token"
 	if _, err := IDJAGGrant(ctx, hc, "https://mcp.example/mcp", d, c, idp, "id-token-value", nil); err == nil || !strings.Contains(err.Error(), "not an ID-JAG") {
@@ -144,6 +166,10 @@ func TestIDJAGGrantRefusals(t *testing.T) {
 	s.metadataIssuer = "https://other.example"
 	if _, err := DiscoverIdP(ctx, hc, s.idp.URL); err == nil {
 		t.Error("metadata of another issuer was taken")
+	}
+	s.metadataIssuer, s.metadataToken = "", "http://idp.example/token"
+	if _, err := DiscoverIdP(ctx, hc, s.idp.URL); err == nil || !strings.Contains(err.Error(), "not https") {
+		t.Errorf("a token endpoint in clear over the network: %v", err)
 	}
 	if _, err := IDJAGGrant(ctx, hc, "https://mcp.example/mcp", &Discovery{AS: ServerMetadata{TokenEndpoint: s.as.URL}}, c, idp, "x", nil); err == nil {
 		t.Error("a grant without an audience")
