@@ -59,6 +59,12 @@
 //     login or logout needs no hand-over: the registry restarts the server's connection.
 //     An http/sse server that answers 401 (or 403 insufficient_scope) with no usable token
 //     goes to needs_auth: no backoff timer, until a login, logout, restart or config change.
+//     A server whose oauth grant needs no user (client_credentials, or id_jag: the ID token
+//     exchanged at the identity provider for an ID-JAG, presented as a JWT bearer grant) is
+//     never given a login: entering needs_auth, the registry asks the oauth actor for the
+//     grant (grantSelf, at most three a minute per server; a change of a secret the server
+//     uses starts the count over), which resolves the config then, so the ID token is the
+//     secret's current value; a failure goes to the server's log.
 //   - server edits (edit.go): POST, PATCH and DELETE /api/v1/servers and the import are one
 //     registry message, editServer, which applies the current config with that entry added,
 //     merged (RFC 7386) or dropped through the same diff-apply (applyNext) as a config apply,
@@ -134,7 +140,9 @@
 //   - store (actors/store): pebble, opened once by the daemon and closed last.
 //   - secrets service (secrets.go): values live in the store (sealed there); who uses a
 //     secret is the registry's answer (config.Config.SecretUsers over its cfg), and a change
-//     restarts every enabled user in one registry turn (restartSecretUsers).
+//     restarts every enabled user in one registry turn (restartSecretUsers), except a ready
+//     server that reads it only at its next grant (config.ServerConfig.SecretAtGrantOnly:
+//     the id_jag ID token).
 //   - diagnostics (diagnostics.go): Client.Diagnostics gathers the registry's servers in
 //     error, the hub's counters, the store's size and the runtime's figures; it owns nothing.
 //   - how a server is started (config.Config.Prepared): the registry fixes the isolation in

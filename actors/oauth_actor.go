@@ -81,10 +81,12 @@ type (
 		Resolve   func(config.ServerConfig) (config.ServerConfig, *config.Scrubber, error)
 		Challenge *oauth.AuthRequiredError
 	}
-	// grantSelf is sent by the registry when a client_credentials server goes to
+	// grantSelf is sent by the registry when a client_credentials or id_jag server goes to
 	// needs_auth: the oauth actor gets tokens itself (no user), a bounded number of times.
-	grantSelf     struct{ Login beginLogin }
-	grantSelfDone struct {
+	grantSelf struct{ Login beginLogin }
+	// resetSelfGrants: a secret the server uses changed; its grant budget starts over.
+	resetSelfGrants struct{ Name string }
+	grantSelfDone   struct {
 		name string
 		err  error
 	}
@@ -118,6 +120,7 @@ type oauthOptions struct {
 	http        *http.Client
 	logger      *slog.Logger
 	registry    *actor.PID
+	logs        *actor.PID // the servers' logs (nil: none)
 }
 
 // pendingLogin is a login in progress, keyed by its state.
@@ -134,12 +137,12 @@ type oauthActor struct {
 	o       oauthOptions
 	pending map[string]pendingLogin
 	stepUps map[string]int
-	// selfGrants are the recent client_credentials grants per server; more than
+	// selfGrants are the recent client_credentials and id_jag grants per server; more than
 	// maxSelfGrants within selfGrantWindow and the server waits in needs_auth instead.
 	selfGrants map[string][]time.Time
 }
 
-// Bounds of the automatic client_credentials grants: an authorization server that issues
+// Bounds of the automatic client_credentials and id_jag grants: an authorization server that issues
 // tokens the resource rejects would otherwise make a grant loop.
 const (
 	maxSelfGrants   = 3
@@ -152,9 +155,16 @@ func (a *oauthActor) Receive(ctx actor.Context) {
 		a.pending, a.stepUps, a.selfGrants = map[string]pendingLogin{}, map[string]int{}, map[string][]time.Time{}
 	case grantSelf:
 		a.grantSelf(ctx, m)
+	case resetSelfGrants:
+		delete(a.selfGrants, m.Name)
 	case grantSelfDone:
 		if m.err != nil {
-			a.o.logger.Warn("oauth client credentials grant failed", "server", m.name, "err", m.err)
+			a.o.logger.Warn("oauth grant without a user failed", "server", m.name, "err", m.err)
+			if a.o.logs != nil {
+				// In the server's own log too (GET .../logs), where its user looks for why
+				// it stays in needs_auth (an expired ID token, a refused client).
+				ctx.Send(a.o.logs, appendLogs{Server: m.name, Stream: LogProxy, Lines: []string{"oauth grant failed: " + m.err.Error()}})
+			}
 		}
 	case beginLogin:
 		a.begin(ctx, m)
@@ -186,7 +196,7 @@ func (a *oauthActor) expire() {
 	}
 }
 
-// grantSelf runs the client_credentials grant for a server that asked for a login.
+// grantSelf runs the client_credentials or id_jag grant for a server that asked for a login.
 func (a *oauthActor) grantSelf(ctx actor.Context, m grantSelf) {
 	name, now := m.Login.Name, time.Now()
 	recent := a.selfGrants[name][:0]
@@ -205,7 +215,7 @@ func (a *oauthActor) grantSelf(ctx actor.Context, m grantSelf) {
 	go func() {
 		gctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		err := clientCredentials(gctx, o, m.Login)
+		err := runSelfGrant(gctx, o, m.Login)
 		if err == nil {
 			sys.Root.Send(o.registry, authUpdated{Name: name})
 		}
@@ -219,7 +229,9 @@ func configuredClient(o *config.OAuth) oauth.Client {
 	return oauth.Client{ID: o.ClientID, Secret: o.ClientSecret, PrivateKey: o.PrivateKey, SigningAlg: o.SigningAlg}
 }
 
-func clientCredentials(ctx context.Context, o oauthOptions, m beginLogin) error {
+// runSelfGrant gets a self-granting server's tokens (client_credentials or id_jag) and
+// stores them.
+func runSelfGrant(ctx context.Context, o oauthOptions, m beginLogin) error {
 	cfg, scrub, err := m.Resolve(m.Cfg)
 	if err != nil {
 		return err
@@ -233,17 +245,40 @@ func clientCredentials(ctx context.Context, o oauthOptions, m beginLogin) error 
 		return errors.New(scrub.Scrub(err.Error()))
 	}
 	c := configuredClient(cfg.OAuth)
-	tok, err := oauth.ClientCredentials(ctx, o.http, cfg.URL, d, c, oauth.Scopes(cfg.OAuth.Scopes, ch, d))
+	scopes := oauth.Scopes(cfg.OAuth.Scopes, ch, d)
+	var tok *oauth.Tokens
+	if cfg.OAuth.Grant == config.GrantIDJAG {
+		tok, err = idJAG(ctx, o.http, cfg, d, c, scopes)
+	} else {
+		tok, err = oauth.ClientCredentials(ctx, o.http, cfg.URL, d, c, scopes)
+	}
 	if err != nil {
 		return errors.New(scrub.Scrub(err.Error()))
 	}
 	return serverTokens{st: o.store, server: m.Name}.Put(tok)
 }
 
+// idJAG runs the id_jag grant of a server whose config was resolved just now, so the ID
+// token is the secret's current value: the identity provider's token endpoint (discovered
+// from its issuer when the config names that), the token exchange there and the JWT bearer
+// grant at the server's authorization server.
+func idJAG(ctx context.Context, hc *http.Client, cfg config.ServerConfig, d *oauth.Discovery, c oauth.Client, scopes []string) (*oauth.Tokens, error) {
+	p := cfg.OAuth.IdP
+	idp := oauth.IdP{TokenEndpoint: p.TokenEndpoint, Client: oauth.Client{ID: p.ClientID, Secret: p.ClientSecret}}
+	if idp.TokenEndpoint == "" {
+		te, err := oauth.DiscoverIdP(ctx, hc, p.Issuer)
+		if err != nil {
+			return nil, err
+		}
+		idp.TokenEndpoint = te
+	}
+	return oauth.IDJAGGrant(ctx, hc, cfg.URL, d, c, idp, p.IDToken, scopes)
+}
+
 func (a *oauthActor) begin(ctx actor.Context, m beginLogin) {
 	replyTo := ctx.Sender()
-	if m.Cfg.OAuth != nil && m.Cfg.OAuth.Grant == "client_credentials" {
-		ctx.Respond(reply{err: Errorf(CodeConflict, "server %q uses the client_credentials grant: it logs in by itself when it needs to", m.Name)})
+	if m.Cfg.OAuth.SelfGrant() {
+		ctx.Respond(reply{err: Errorf(CodeConflict, "server %q uses the %s grant: it logs in by itself when it needs to", m.Name, m.Cfg.OAuth.Grant)})
 		return
 	}
 	if m.Challenge != nil && m.Challenge.StepUp {
@@ -280,6 +315,9 @@ func prepareLogin(ctx context.Context, o oauthOptions, m beginLogin) (*oauth.Req
 	d, err := oauth.Discover(ctx, o.http, cfg.URL, ch)
 	if err != nil {
 		return nil, Errorf(CodeUpstream, "server %q: oauth discovery: %s", m.Name, scrub.Scrub(err.Error()))
+	}
+	if d.AS.AuthorizationEndpoint == "" {
+		return nil, Errorf(CodeUpstream, "server %q: its authorization server has no authorization_endpoint, so no user can log in there; configure a grant without a user (oauth.grant client_credentials or id_jag)", m.Name)
 	}
 	var configured []string
 	if cfg.OAuth != nil {
@@ -412,7 +450,7 @@ func (r *registry) oauthPID(ctx actor.Context) *actor.PID {
 			redirect = "http://127.0.0.1/oauth/callback"
 		}
 		o := oauthOptions{store: r.opts.OAuth, redirectURI: redirect, clientName: "mcpproxy",
-			http: &http.Client{Timeout: 30 * time.Second}, logger: r.log, registry: ctx.Self()}
+			http: &http.Client{Timeout: 30 * time.Second}, logger: r.log, registry: ctx.Self(), logs: r.logs}
 		pid, err := ctx.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return &oauthActor{o: o} }), "oauth")
 		if err != nil {
 			return nil
@@ -422,14 +460,14 @@ func (r *registry) oauthPID(ctx actor.Context) *actor.PID {
 	return r.oauth
 }
 
-// selfLoginDue: a client_credentials server went to needs_auth (registry message).
+// selfLoginDue: a client_credentials or id_jag server went to needs_auth (registry message).
 type selfLoginDue struct{ Name string }
 
-// maybeSelfLogin is called by onStatus: a server with the client_credentials grant that
-// enters needs_auth gets its tokens without a user.
+// maybeSelfLogin is called by onStatus: a server with the client_credentials or id_jag grant
+// that enters needs_auth gets its tokens without a user.
 func (r *registry) maybeSelfLogin(ctx actor.Context, name string, prev State, m upstreamStatus) {
 	rw := r.rows[name]
-	if rw == nil || m.State != StateNeedsAuth || prev == StateNeedsAuth || rw.cfg.OAuth == nil || rw.cfg.OAuth.Grant != "client_credentials" {
+	if rw == nil || m.State != StateNeedsAuth || prev == StateNeedsAuth || !rw.cfg.OAuth.SelfGrant() {
 		return
 	}
 	ctx.Send(ctx.Self(), selfLoginDue{Name: name})

@@ -34,8 +34,9 @@ type (
 	// getSecretUsers asks which servers reference each secret (map[string][]string).
 	getSecretUsers struct{}
 	// restartSecretUsers restarts, in one registry turn, every enabled server that
-	// references Secret, so each picks up the new value (or, deleted, reports it missing);
-	// the answer is a SecretRestart.
+	// references Secret, so each picks up the new value (or, deleted, reports it missing),
+	// except a ready server that reads it only at its next OAuth grant (the ID token of the
+	// id_jag grant); the answer is a SecretRestart.
 	restartSecretUsers struct{ Secret string }
 )
 
@@ -54,6 +55,16 @@ func (r *registry) restartSecretUsers(ctx actor.Context, m restartSecretUsers) {
 		rw, ok := r.rows[name]
 		if !ok || !rw.cfg.IsEnabled() {
 			continue // disabled servers read the secret when they are enabled
+		}
+		if rw.st.State == StateReady && rw.cfg.SecretAtGrantOnly(m.Secret) {
+			// An ID token of the id_jag grant: the connection runs on its access token and
+			// the next grant reads the new value; renewing it must not drop the sessions.
+			continue
+		}
+		if rw.cfg.OAuth.SelfGrant() && r.oauth != nil {
+			// A new credential (client secret, key, ID token) is worth a grant even when
+			// the failed ones used up the budget; sent before the restart's own grant.
+			ctx.Send(r.oauth, resetSelfGrants{Name: name})
 		}
 		r.restartNow(ctx, name, rw)
 		out.Restarted = append(out.Restarted, name)

@@ -188,10 +188,67 @@ type OAuth struct {
 	// key's type.
 	PrivateKey string `json:"private_key,omitempty"`
 	SigningAlg string `json:"signing_alg,omitempty"`
-	// Grant is "authorization_code" (the default: a user logs in) or "client_credentials"
+	// Grant is "authorization_code" (the default: a user logs in), "client_credentials"
 	// (the MCP client-credentials extension: the daemon gets tokens with client_id and
-	// client_secret or private_key by itself, without a user, when the server asks).
+	// client_secret or private_key by itself, without a user, when the server asks) or
+	// "id_jag" (enterprise-managed authorization, SEP-990, also called cross-app access:
+	// the daemon exchanges the user's ID token from the enterprise identity provider, IdP,
+	// for an Identity Assertion JWT Authorization Grant and presents that at the server's
+	// authorization server, again without a browser).
 	Grant string `json:"grant,omitempty"`
+	// IdP is the enterprise identity provider of the id_jag grant; it goes with that grant
+	// only.
+	IdP *IdP `json:"idp,omitempty"`
+}
+
+// Grants of OAuth.Grant.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantClientCredentials = "client_credentials"
+	GrantIDJAG             = "id_jag"
+)
+
+// SelfGrant reports whether the daemon gets the server's tokens by itself (no user, no
+// browser): client_credentials and id_jag. Such a server is never given a login URL.
+func (o *OAuth) SelfGrant() bool {
+	return o != nil && (o.Grant == GrantClientCredentials || o.Grant == GrantIDJAG)
+}
+
+// oauthSecret is one secret-bearing field of an oauth entry: its path below the server entry
+// and the value.
+type oauthSecret struct {
+	path string
+	v    *string
+}
+
+// secretFields are the fields of o that hold credentials, in a fixed order: they may be
+// references, are redacted, kept by an apply of the placeholder, resolved and scrubbed.
+// Nil for a nil o.
+func (o *OAuth) secretFields() []oauthSecret {
+	if o == nil {
+		return nil
+	}
+	f := []oauthSecret{{"oauth.client_secret", &o.ClientSecret}, {"oauth.private_key", &o.PrivateKey}}
+	if o.IdP != nil {
+		f = append(f, oauthSecret{"oauth.idp.client_secret", &o.IdP.ClientSecret}, oauthSecret{"oauth.idp.id_token", &o.IdP.IDToken})
+	}
+	return f
+}
+
+// IdP is the identity provider of the id_jag grant: where the daemon exchanges the user's ID
+// token (RFC 8693 token exchange) for an ID-JAG. TokenEndpoint is its token endpoint; or
+// Issuer, whose metadata (RFC 8414, else OpenID Connect discovery) names it; one of the two.
+// ClientID (and ClientSecret, when the IdP's client has one) is the daemon's client at the
+// IdP. IDToken is the user's ID token, as a ${secret:NAME} reference: it is read from the
+// secret at every exchange, so renewing the secret (mcpproxy secrets set, or the secrets API,
+// by a user or an outside process that follows the SSO session) is all an expired ID token
+// takes. ClientSecret and IDToken are resolved, redacted and scrubbed like client_secret.
+type IdP struct {
+	TokenEndpoint string `json:"token_endpoint,omitempty"`
+	Issuer        string `json:"issuer,omitempty"`
+	ClientID      string `json:"client_id,omitempty"`
+	ClientSecret  string `json:"client_secret,omitempty"`
+	IDToken       string `json:"id_token,omitempty"`
 }
 
 // IsEnabled reports the enabled flag; a server is enabled unless its entry says otherwise.

@@ -113,7 +113,14 @@ func sameOAuth(a, b *OAuth) bool {
 	}
 	return a.ClientID == b.ClientID && a.ClientSecret == b.ClientSecret &&
 		slices.Equal(a.Scopes, b.Scopes) && a.ClientMetadataURL == b.ClientMetadataURL && a.Grant == b.Grant &&
-		a.PrivateKey == b.PrivateKey && a.SigningAlg == b.SigningAlg
+		a.PrivateKey == b.PrivateKey && a.SigningAlg == b.SigningAlg && sameIdP(a.IdP, b.IdP)
+}
+
+func sameIdP(a, b *IdP) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 func sameIsolation(a, b *Isolation) bool {

@@ -152,6 +152,7 @@ func (s ServerConfig) clone() ServerConfig {
 	if s.OAuth != nil {
 		o := *s.OAuth
 		o.Scopes = slices.Clone(o.Scopes)
+		o.IdP = clonePtr(o.IdP)
 		s.OAuth = &o
 	}
 	return s

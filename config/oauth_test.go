@@ -98,3 +98,94 @@ func TestOAuthPrivateKeyConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestOAuthIDJAGConfig: the id_jag grant needs its client_id and idp (token_endpoint or
+// issuer, secure, not both; client_id; id_token), each problem named by its field; the
+// idp's client_secret and id_token resolve, scrub, redact and keep like client_secret; an ID
+// token referenced only there is read at the grant (SecretAtGrantOnly); a change of the idp
+// changes the server's definition.
+func TestOAuthIDJAGConfig(t *testing.T) {
+	c, errs := Parse([]byte(`{"mcpServers":[{"name":"x","url":"https://mcp.example/mcp","oauth":{"grant":"id_jag","client_id":"app","client_secret":"${secret:APP}",
+		"idp":{"issuer":"https://idp.example","client_id":"idp-app","client_secret":"idp-literal-secret","id_token":"${secret:IDT}"}}},
+		{"name":"both","url":"https://mcp.example/mcp","headers":{"X-Id":"${secret:IDT}"},"oauth":{"grant":"id_jag","client_id":"app",
+		"idp":{"token_endpoint":"http://127.0.0.1:9/token","client_id":"i","id_token":"literal-id-token"}}}]}`))
+	if len(errs) > 0 {
+		t.Fatalf("parse: %v", errs)
+	}
+	if errs := c.Validate(); len(errs) > 0 {
+		t.Fatalf("validate: %v", errs)
+	}
+	x, _ := c.Server("x")
+	res, scrub, err := x.Resolve(func(n string) (string, bool) {
+		return map[string]string{"APP": "app-secret-v", "IDT": "id-token-v"}[n], n != ""
+	}, nil)
+	if err != nil || res.OAuth.IdP.IDToken != "id-token-v" || x.OAuth.IdP.IDToken != "${secret:IDT}" {
+		t.Fatalf("resolve: %v %+v", err, res.OAuth.IdP)
+	}
+	if got := scrub.Scrub("a id-token-v b idp-literal-secret c"); strings.Contains(got, "id-token-v") || strings.Contains(got, "idp-literal-secret") {
+		t.Errorf("not scrubbed: %s", got)
+	}
+	if secrets, _ := x.References(); strings.Join(secrets, ",") != "APP,IDT" {
+		t.Errorf("references %v", secrets)
+	}
+	if !x.SecretAtGrantOnly("IDT") || x.SecretAtGrantOnly("APP") {
+		t.Error("SecretAtGrantOnly: the ID token is read at the grant only, the client secret is not")
+	}
+	if both, _ := c.Server("both"); both.SecretAtGrantOnly("IDT") {
+		t.Error("a secret also in a header is read by the connection")
+	}
+	r := Redact(c)
+	rx, _ := r.Server("x")
+	rb, _ := r.Server("both")
+	if rx.OAuth.IdP.IDToken != "${secret:IDT}" || rx.OAuth.IdP.ClientSecret != Redacted || rb.OAuth.IdP.IDToken != Redacted {
+		t.Errorf("redacted: %+v %+v", rx.OAuth.IdP, rb.OAuth.IdP)
+	}
+	if x.OAuth.IdP.ClientSecret != "idp-literal-secret" {
+		t.Error("Redact changed the original")
+	}
+	kept, ferrs := KeepRedacted(c, r)
+	if k, _ := kept.Server("both"); len(ferrs) > 0 || k.OAuth.IdP.IDToken != "literal-id-token" {
+		t.Errorf("keep redacted: %v %+v", ferrs, k.OAuth.IdP)
+	}
+	if _, ferrs := KeepRedacted(&Config{}, r); len(ferrs) != 2 || ferrs[0].Field != "mcpServers[0].oauth.idp.client_secret" {
+		t.Errorf("nothing to keep: %v", ferrs)
+	}
+	changed := c.Clone()
+	changed.Servers[0].OAuth.IdP.Issuer = "https://idp2.example"
+	if sameDefinition(c.Servers[0], changed.Servers[0]) || !sameDefinition(c.Servers[0], c.Clone().Servers[0]) {
+		t.Error("an idp change is not a definition change, or a clone is")
+	}
+
+	for _, tc := range []struct{ oauth, field string }{
+		{`{"grant":"id_jag","idp":{"issuer":"https://i","client_id":"c","id_token":"t"}}`, "mcpServers[0].oauth.client_id"},
+		{`{"grant":"id_jag","client_id":"a"}`, "mcpServers[0].oauth.idp"},
+		{`{"grant":"client_credentials","client_id":"a","client_secret":"s","idp":{"issuer":"https://i","client_id":"c","id_token":"t"}}`, "mcpServers[0].oauth.idp"},
+		{`{"grant":"id_jag","client_id":"a","idp":{"client_id":"c","id_token":"t"}}`, "mcpServers[0].oauth.idp.token_endpoint"},
+		{`{"grant":"id_jag","client_id":"a","idp":{"issuer":"https://i","token_endpoint":"https://i/t","client_id":"c","id_token":"t"}}`, "mcpServers[0].oauth.idp.issuer"},
+		{`{"grant":"id_jag","client_id":"a","idp":{"token_endpoint":"http://idp.example/token","client_id":"c","id_token":"t"}}`, "mcpServers[0].oauth.idp.token_endpoint"},
+		{`{"grant":"id_jag","client_id":"a","idp":{"issuer":"idp.example","client_id":"c","id_token":"t"}}`, "mcpServers[0].oauth.idp.issuer"},
+		{`{"grant":"id_jag","client_id":"a","idp":{"issuer":"https://i","id_token":"t"}}`, "mcpServers[0].oauth.idp.client_id"},
+		{`{"grant":"id_jag","client_id":"a","idp":{"issuer":"https://i","client_id":"c"}}`, "mcpServers[0].oauth.idp.id_token"},
+		{`{"grant":"id_jag","client_id":"a","idp":{"issuer":"https://i","client_id":"c","id_token":"${secret:bad"}}`, "mcpServers[0].oauth.idp.id_token"},
+	} {
+		// Parse validates too.
+		_, got := Parse([]byte(`{"mcpServers":[{"name":"s","url":"https://x/mcp","oauth":` + tc.oauth + `}]}`))
+		if len(got) != 1 || got[0].Field != tc.field {
+			t.Errorf("%s: want one problem at %s, got %v", tc.oauth, tc.field, got)
+		}
+	}
+	if _, perrs := Parse([]byte(`{"mcpServers":[{"name":"s","url":"https://x/mcp","oauth":{"idp":{"tokenendpoint":"x"}}}]}`)); len(perrs) == 0 ||
+		perrs[0].Field != "mcpServers[0].oauth.idp.tokenendpoint" || !strings.Contains(perrs[0].Message, `did you mean "token_endpoint"`) {
+		t.Errorf("unknown idp field: %v", perrs)
+	}
+}
+
+// TestSecureURL: where an ID token may go: https anywhere, http only on a loopback host.
+func TestSecureURL(t *testing.T) {
+	for raw, want := range map[string]bool{"https://idp.example/t": true, "http://127.0.0.1:9/t": true, "http://localhost/t": true,
+		"http://[::1]:8/t": true, "http://idp.example/t": false, "http://127.0.0.1.example/t": false, "ftp://idp.example/t": false, "/t": false} {
+		if SecureURL(raw) != want {
+			t.Errorf("SecureURL(%s) = %v", raw, !want)
+		}
+	}
+}

@@ -228,6 +228,21 @@ func (p *parser) server(path string, raw json.RawMessage) (s ServerConfig, named
 				"grant":               func(path string, raw json.RawMessage) { p.str(path, raw, &o.Grant) },
 				"private_key":         func(path string, raw json.RawMessage) { p.str(path, raw, &o.PrivateKey) },
 				"signing_alg":         func(path string, raw json.RawMessage) { p.str(path, raw, &o.SigningAlg) },
+				"idp": func(path string, raw json.RawMessage) {
+					if kindOf(raw) == "null" {
+						return
+					}
+					idp := &IdP{}
+					if p.fields(path, raw, map[string]func(string, json.RawMessage){
+						"token_endpoint": func(path string, raw json.RawMessage) { p.str(path, raw, &idp.TokenEndpoint) },
+						"issuer":         func(path string, raw json.RawMessage) { p.str(path, raw, &idp.Issuer) },
+						"client_id":      func(path string, raw json.RawMessage) { p.str(path, raw, &idp.ClientID) },
+						"client_secret":  func(path string, raw json.RawMessage) { p.str(path, raw, &idp.ClientSecret) },
+						"id_token":       func(path string, raw json.RawMessage) { p.str(path, raw, &idp.IDToken) },
+					}) {
+						o.IdP = idp
+					}
+				},
 			}) {
 				s.OAuth = o
 			}

@@ -24,12 +24,9 @@ func Redact(c *Config) *Config {
 		redactValues(out.Servers[i].Env)
 		redactValues(out.Servers[i].Headers)
 		out.Servers[i].URL = RedactURL(out.Servers[i].URL)
-		if o := out.Servers[i].OAuth; o != nil {
-			if o.ClientSecret != "" && !isExactRef(o.ClientSecret) {
-				o.ClientSecret = Redacted
-			}
-			if o.PrivateKey != "" && !isExactRef(o.PrivateKey) {
-				o.PrivateKey = Redacted
+		for _, f := range out.Servers[i].OAuth.secretFields() {
+			if *f.v != "" && !isExactRef(*f.v) {
+				*f.v = Redacted
 			}
 		}
 	}
@@ -104,18 +101,18 @@ func KeepRedacted(current, incoming *Config) (*Config, []FieldError) {
 				missing(path + "." + joinPath("headers", k))
 			}
 		}
-		if s.OAuth != nil && s.OAuth.ClientSecret == Redacted {
-			if cur.OAuth != nil && cur.OAuth.ClientSecret != "" {
-				s.OAuth.ClientSecret = cur.OAuth.ClientSecret
-			} else {
-				missing(path + ".oauth.client_secret")
-			}
+		curOAuth := map[string]string{}
+		for _, f := range cur.OAuth.secretFields() {
+			curOAuth[f.path] = *f.v
 		}
-		if s.OAuth != nil && s.OAuth.PrivateKey == Redacted {
-			if cur.OAuth != nil && cur.OAuth.PrivateKey != "" {
-				s.OAuth.PrivateKey = cur.OAuth.PrivateKey
+		for _, f := range s.OAuth.secretFields() {
+			if *f.v != Redacted {
+				continue
+			}
+			if v := curOAuth[f.path]; v != "" {
+				*f.v = v
 			} else {
-				missing(path + ".oauth.private_key")
+				missing(path + "." + f.path)
 			}
 		}
 		if u, ok := keepRedactedURL(cur.URL, s.URL); ok {

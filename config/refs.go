@@ -105,6 +105,26 @@ func (s ServerConfig) References() (secrets, envs []string) {
 	return sortedKeys(seen[RefSecret]), sortedKeys(seen[RefEnv])
 }
 
+// SecretAtGrantOnly reports whether the server references the secret name only where it is
+// read at each OAuth grant and nowhere a connection uses it: oauth.idp.id_token. A running
+// connection then has no use for a new value; its next grant reads it.
+func (s ServerConfig) SecretAtGrantOnly(name string) bool {
+	grant, other := false, false
+	s.eachRefField(func(path, v string) {
+		refs, _ := scanRefs(v)
+		for _, r := range refs {
+			if r.kind == RefSecret && r.name == name {
+				if path == "oauth.idp.id_token" {
+					grant = true
+				} else {
+					other = true
+				}
+			}
+		}
+	})
+	return grant && !other
+}
+
 // ArgSecrets returns the secret names the server's args reference, sorted and without
 // repeats. Args end up on the process's command line, which every local user can read
 // (/proc/PID/cmdline), so secrets belong in env instead; the doctor warns about these.
@@ -143,11 +163,10 @@ func (s ServerConfig) eachRefField(fn func(path, value string)) {
 	if s.URL != "" {
 		fn("url", s.URL)
 	}
-	if s.OAuth != nil && s.OAuth.ClientSecret != "" {
-		fn("oauth.client_secret", s.OAuth.ClientSecret)
-	}
-	if s.OAuth != nil && s.OAuth.PrivateKey != "" {
-		fn("oauth.private_key", s.OAuth.PrivateKey)
+	for _, f := range s.OAuth.secretFields() {
+		if *f.v != "" {
+			fn(f.path, *f.v)
+		}
 	}
 }
 
@@ -220,17 +239,14 @@ func (s ServerConfig) Resolve(secret func(string) (string, bool), env func(strin
 		return ServerConfig{}, nil, err
 	}
 	resolved = append(resolved, URLSecrets(out.URL)...)
-	if out.OAuth != nil && out.OAuth.ClientSecret != "" {
-		if out.OAuth.ClientSecret, err = expand("oauth.client_secret", out.OAuth.ClientSecret); err != nil {
+	for _, f := range out.OAuth.secretFields() {
+		if *f.v == "" {
+			continue
+		}
+		if *f.v, err = expand(f.path, *f.v); err != nil {
 			return ServerConfig{}, nil, err
 		}
-		resolved = append(resolved, out.OAuth.ClientSecret)
-	}
-	if out.OAuth != nil && out.OAuth.PrivateKey != "" {
-		if out.OAuth.PrivateKey, err = expand("oauth.private_key", out.OAuth.PrivateKey); err != nil {
-			return ServerConfig{}, nil, err
-		}
-		resolved = append(resolved, out.OAuth.PrivateKey)
+		resolved = append(resolved, *f.v)
 	}
 	return out, NewScrubber(resolved...), nil
 }

@@ -49,13 +49,16 @@ const (
 //     absolute http(s) url;
 //   - oauth is set only on http and sse servers, a client_secret or private_key comes with
 //     its client_id (never both), signing_alg is ES256 or RS256 and goes with a private_key,
-//     client_credentials has its client authentication, and client_metadata_url is https;
+//     client_credentials has its client authentication, id_jag its client_id and idp (which
+//     goes with id_jag only and has token_endpoint or issuer, https or loopback http, its
+//     client_id and id_token), and client_metadata_url is https;
 //   - isolation is enabled only on stdio servers, and Docker image and network names cannot be
 //     read as docker options;
 //   - env names, header names and values are well formed (no '=', CR, LF or NUL where they
 //     would break the process environment or the HTTP request);
 //   - ${secret:NAME} and ${env:NAME} references in env, headers, args, url,
-//     oauth.client_secret and oauth.private_key are well formed;
+//     oauth.client_secret, oauth.private_key, oauth.idp.client_secret and oauth.idp.id_token
+//     are well formed;
 //   - listen is host:port, tools_limit is 0..1000, restart_concurrency is 0..256,
 //     call_tool_timeout is not negative, max_message_bytes is 0 or 64 KiB..1 GiB,
 //     trusted_hosts has no empty entries;
@@ -142,6 +145,54 @@ func (v *validator) listen(path, addr string) {
 
 // dockerName rejects image and network names that docker would read as an option (a leading
 // '-') or split (spaces): both end up on a docker command line.
+// idp checks the identity provider of the id_jag grant: it goes with that grant only, has
+// one of token_endpoint and issuer (an https URL; http only on a loopback host, which never
+// leaves the machine: the ID token must not cross a network in clear), its client_id and the
+// ID token.
+func (v *validator) idp(path, grant string, p *IdP) {
+	if grant != GrantIDJAG {
+		v.fail(path, "idp goes with \"grant\": %q only", GrantIDJAG)
+	}
+	switch {
+	case p.TokenEndpoint == "" && p.Issuer == "":
+		v.fail(path+".token_endpoint", "set token_endpoint, or issuer to discover it")
+	case p.TokenEndpoint != "" && p.Issuer != "":
+		v.fail(path+".issuer", "set token_endpoint or issuer, not both")
+	}
+	for _, f := range []struct{ name, value string }{{"token_endpoint", p.TokenEndpoint}, {"issuer", p.Issuer}} {
+		if f.value != "" && !SecureURL(f.value) {
+			v.fail(path+"."+f.name, "must be an absolute https URL (http only on localhost), got %q", RedactURL(f.value))
+		}
+	}
+	if p.ClientID == "" {
+		v.fail(path+".client_id", "the daemon's client_id at the identity provider is required")
+	}
+	if p.ClientSecret != "" && p.ClientID == "" {
+		v.fail(path+".client_secret", "a client_secret needs its client_id")
+	}
+	if p.IDToken == "" {
+		v.fail(path+".id_token", "the user's ID token is required, best as a ${secret:NAME} reference")
+	}
+}
+
+// SecureURL reports whether raw is an absolute https URL, or http on a loopback host (which
+// never leaves the machine): where a credential such as an ID token may be sent.
+func SecureURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	switch u.Scheme {
+	case "https":
+		return true
+	case "http":
+		h := u.Hostname()
+		ip := net.ParseIP(h)
+		return h == "localhost" || (ip != nil && ip.IsLoopback())
+	}
+	return false
+}
+
 func (v *validator) dockerName(path, name string) {
 	if strings.HasPrefix(name, "-") || strings.ContainsFunc(name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 		v.fail(path, "%q is not a valid docker name", clip(name))
@@ -206,12 +257,22 @@ func (v *validator) server(path string, s ServerConfig) {
 		}
 		switch s.OAuth.Grant {
 		case "", "authorization_code":
-		case "client_credentials":
+		case GrantClientCredentials:
 			if s.OAuth.ClientID == "" || (s.OAuth.ClientSecret == "" && s.OAuth.PrivateKey == "") {
 				v.fail(path+".oauth.grant", "client_credentials needs client_id and client_secret or private_key")
 			}
+		case GrantIDJAG:
+			if s.OAuth.ClientID == "" {
+				v.fail(path+".oauth.client_id", "the id_jag grant needs the client_id the identity provider issues the grant for")
+			}
+			if s.OAuth.IdP == nil {
+				v.fail(path+".oauth.idp", "the id_jag grant needs its identity provider (token_endpoint or issuer, client_id, id_token)")
+			}
 		default:
-			v.fail(path+".oauth.grant", "want authorization_code or client_credentials, got %q", s.OAuth.Grant)
+			v.fail(path+".oauth.grant", "want authorization_code, client_credentials or id_jag, got %q", s.OAuth.Grant)
+		}
+		if s.OAuth.IdP != nil {
+			v.idp(path+".oauth.idp", s.OAuth.Grant, s.OAuth.IdP)
 		}
 		if u := s.OAuth.ClientMetadataURL; u != "" && !strings.HasPrefix(u, "https://") {
 			v.fail(path+".oauth.client_metadata_url", "must be an https URL")

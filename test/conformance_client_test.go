@@ -24,20 +24,18 @@ var conformanceClientScenarios = []string{
 	"auth/2025-03-26-oauth-endpoint-fallback", "auth/resource-mismatch",
 	"auth/offline-access-scope", "auth/offline-access-not-supported",
 	"auth/client-credentials-basic", "auth/client-credentials-jwt",
+	"auth/cross-app-access-complete-flow",
 }
 
-// Scenarios the daemon does not run, and why:
-//   - auth/cross-app-access-complete-flow (SEP-990, enterprise-managed authorization): the
-//     client holds an ID token from the enterprise identity provider, exchanges it at the
-//     IdP's token endpoint (RFC 8693: subject_token_type id_token, requested_token_type
-//     id-jag, audience the authorization server's issuer, resource the MCP server) for an
-//     ID-JAG, and presents that in a JWT bearer grant (RFC 7523, grant_type jwt-bearer,
-//     client_secret_basic) at the authorization server. A daemon can take part only when
-//     it is given that ID token (config: the IdP's token endpoint and client id, the ID
-//     token as a secret, the client's id and secret); the ID token comes from a user's SSO
-//     login to the IdP and expires (an hour in the scenario), so it would have to be
-//     renewed from outside. Not built yet: no such config exists, so the scenario fails
-//     at the first 401 (the daemon has no client to log in with).
+// Every client scenario the suite lists is run. auth/cross-app-access-complete-flow
+// (SEP-990, enterprise-managed authorization) is the oauth "grant": "id_jag": the scenario
+// hands the client the user's ID token from its identity provider (IdP), the IdP's issuer
+// and the client ids and secret; confclient configures them (the ID token as a secret, set
+// through the secrets API) and the daemon, by itself on the first 401, finds the IdP's token
+// endpoint from its issuer, exchanges the ID token there for an ID-JAG (RFC 8693:
+// subject_token_type id_token, requested_token_type id-jag, audience the authorization
+// server's issuer, resource the MCP server) and presents that as a JWT bearer grant (RFC
+// 7523, client_secret_basic) at the authorization server.
 
 // TestConformanceClient runs every client scenario above; each must pass every check.
 func TestConformanceClient(t *testing.T) {

@@ -44,6 +44,11 @@ type oauthUpstream struct {
 	authorizes int
 	refreshes  int
 	revoked    int
+	// jags are the ID-JAGs an identity provider issued for this server (oauth_idjag_test.go),
+	// each good once in a jwt-bearer grant by jagClient; bearerGrants counts those grants.
+	jags         map[string]bool
+	jagClient    [2]string
+	bearerGrants int
 }
 
 func newOAuthUpstream(t *testing.T, accessTTL time.Duration) *oauthUpstream {
@@ -151,6 +156,25 @@ func (u *oauthUpstream) token(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, 400, map[string]any{"error": "invalid_grant"})
 			return
 		}
+	case "urn:ietf:params:oauth:grant-type:jwt-bearer":
+		id, secret, _ := r.BasicAuth()
+		u.mu.Lock()
+		ok := u.jags[f.Get("assertion")] && [2]string{id, secret} == u.jagClient
+		delete(u.jags, f.Get("assertion"))
+		u.bearerGrants++
+		ttl := u.accessTTL
+		u.mu.Unlock()
+		if !ok {
+			writeJSON(w, 400, map[string]any{"error": "invalid_grant"})
+			return
+		}
+		// An access token only: when it expires the client runs the grant again.
+		at := u.newSecret("access")
+		u.mu.Lock()
+		u.access[at] = time.Now().Add(ttl)
+		u.mu.Unlock()
+		writeJSON(w, 200, map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": int(ttl / time.Second), "scope": "read"})
+		return
 	default:
 		writeJSON(w, 400, map[string]any{"error": "unsupported_grant_type"})
 		return

@@ -512,6 +512,14 @@ func (r *run) suggest(s actors.Server) string {
 	}
 }
 
+// serverConfig is the configured entry of a server, if the config is known.
+func (r *run) serverConfig(name string) (config.ServerConfig, bool) {
+	if r.in.Config == nil {
+		return config.ServerConfig{}, false
+	}
+	return r.in.Config.Server(name)
+}
+
 func (r *run) servers() {
 	if r.in.Servers == nil {
 		return
@@ -521,8 +529,15 @@ func (r *run) servers() {
 		if s.State == actors.StateNeedsAuth {
 			// Not broken: waiting for the user. A warning that says how to log in.
 			bad++
-			r.add(CheckServers, Warn, "mcpproxy servers login "+s.Name+" (or the dashboard's Log in button)",
-				"server %s needs an OAuth login: %s", s.Name, s.LastError)
+			fix := "mcpproxy servers login " + s.Name + " (or the dashboard's Log in button)"
+			if sc, ok := r.serverConfig(s.Name); ok && sc.OAuth.SelfGrant() {
+				// No login for a server that gets its tokens itself: its grant failed.
+				fix = "see why the grant failed in `mcpproxy servers logs " + s.Name + "`; fix its client credentials"
+				if sc.OAuth.Grant == config.GrantIDJAG {
+					fix += " or renew the ID token secret (`mcpproxy secrets set NAME`), which retries at once"
+				}
+			}
+			r.add(CheckServers, Warn, fix, "server %s needs an OAuth login: %s", s.Name, s.LastError)
 			continue
 		}
 		if s.State != actors.StateError && s.State != actors.StateBackoff {

@@ -209,6 +209,22 @@ func TestRun(t *testing.T) {
 			check: CheckServers, status: Fail, message: "since 2026-01-02T03:04:05Z", fix: "mcpproxy secrets set GH_TOKEN",
 		},
 		{
+			name: "a server waiting for a login is told to log in",
+			change: func(_ *testing.T, s *setup) {
+				s.in.Servers = append(s.in.Servers, actors.Server{Name: "gh", State: actors.StateNeedsAuth, LastError: "login required"})
+			},
+			healthy: true, check: CheckServers, status: Warn, message: "server gh needs an OAuth login", fix: "mcpproxy servers login gh",
+		},
+		{
+			name: "an id_jag server in needs_auth is told to renew its ID token, not to log in",
+			change: func(_ *testing.T, s *setup) {
+				s.in.Config.Servers = append(s.in.Config.Servers, config.ServerConfig{Name: "ent", URL: "https://mcp.example/mcp",
+					OAuth: &config.OAuth{Grant: config.GrantIDJAG, ClientID: "c", IdP: &config.IdP{Issuer: "https://idp.example", ClientID: "i", IDToken: "${secret:TOKEN}"}}})
+				s.in.Servers = append(s.in.Servers, actors.Server{Name: "ent", State: actors.StateNeedsAuth, LastError: "login required"})
+			},
+			healthy: true, check: CheckServers, status: Warn, message: "server ent", fix: "renew the ID token secret",
+		},
+		{
 			name: "quarantined server is a warning",
 			change: func(_ *testing.T, s *setup) {
 				s.in.Servers[0].Quarantined = true

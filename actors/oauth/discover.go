@@ -193,7 +193,10 @@ func Discover(ctx context.Context, hc *http.Client, serverURL string, ch Challen
 		if err != nil {
 			return nil, err
 		}
-		if ok && as.AuthorizationEndpoint != "" && as.TokenEndpoint != "" {
+		// A token endpoint is all the grants without a user need; RFC 8414 lets a server
+		// that has no grant using it leave authorization_endpoint out, and a login there
+		// is refused with a clear error (the oauth actor's prepareLogin).
+		if ok && as.TokenEndpoint != "" {
 			d.AS = as
 			return d, nil
 		}

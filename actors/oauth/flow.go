@@ -335,14 +335,22 @@ func Revoke(ctx context.Context, hc *http.Client, t *Tokens) error {
 // client-credentials extension: no user, the client authenticates itself), with the
 // resource indicator, for the server at serverURL.
 func ClientCredentials(ctx context.Context, hc *http.Client, serverURL string, d *Discovery, c Client, scopes []string) (*Tokens, error) {
-	method := ChooseAuthMethod(c, d.AS)
 	params := url.Values{}
 	if d.Resource != "" {
 		params.Set("resource", d.Resource)
 	}
-	tok, err := grant(ctx, hc, d.AS.TokenEndpoint, d.AS.Issuer, c, method, params, scopes)
+	return serverGrant(ctx, hc, "client credentials grant", serverURL, d, c, params, scopes, scopes)
+}
+
+// serverGrant makes one grant without a user at the server's authorization server (params
+// name it; send are the scopes the request names) and returns the tokens, bound to
+// serverURL, with scopes as granted unless the answer names others. The client
+// authenticates as ChooseAuthMethod says.
+func serverGrant(ctx context.Context, hc *http.Client, what, serverURL string, d *Discovery, c Client, params url.Values, send, scopes []string) (*Tokens, error) {
+	method := ChooseAuthMethod(c, d.AS)
+	tok, err := grant(ctx, hc, d.AS.TokenEndpoint, d.AS.Issuer, c, method, params, send)
 	if err != nil {
-		return nil, grantError("client credentials grant", err)
+		return nil, grantError(what, err)
 	}
 	t := &Tokens{URL: serverURL, Resource: d.Resource, TokenURL: d.AS.TokenEndpoint, RevokeURL: d.AS.RevocationEndpoint,
 		Issuer: d.AS.Issuer, Client: c, Scopes: scopes}

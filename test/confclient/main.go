@@ -9,10 +9,13 @@
 //
 // MCP_CONFORMANCE_SCENARIO names the scenario; MCP_CONFORMANCE_CONTEXT (JSON) carries a
 // pre-registered client_id and client_secret (or private key), which go into the server's
-// oauth config.
+// oauth config, and for enterprise-managed authorization the identity provider's issuer,
+// client id and the user's ID token (an oauth "grant": "id_jag" with the ID token in a
+// secret).
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,6 +55,13 @@ func run(serverURL string) error {
 		// private_key_jwt (auth/client-credentials-jwt).
 		PrivateKeyPEM    string `json:"private_key_pem"`
 		SigningAlgorithm string `json:"signing_algorithm"`
+		// The enterprise identity provider (auth/cross-app-access-complete-flow): the
+		// user's ID token from an SSO login there, its issuer and token endpoint, and the
+		// daemon's client at it.
+		IdPClientID      string `json:"idp_client_id"`
+		IdPIDToken       string `json:"idp_id_token"`
+		IdPIssuer        string `json:"idp_issuer"`
+		IdPTokenEndpoint string `json:"idp_token_endpoint"`
 	}
 	_ = json.Unmarshal([]byte(os.Getenv("MCP_CONFORMANCE_CONTEXT")), &cctx)
 
@@ -73,10 +83,20 @@ func run(serverURL string) error {
 		oauthCfg["private_key"] = cctx.PrivateKeyPEM
 		oauthCfg["signing_alg"] = cctx.SigningAlgorithm
 	}
-	if strings.HasPrefix(scenario, "auth/client-credentials") {
+	selfLogin := strings.HasPrefix(scenario, "auth/client-credentials")
+	if selfLogin {
 		// The machine-to-machine extension: the client was given credentials to use
 		// without a user.
 		oauthCfg["grant"] = "client_credentials"
+	}
+	if cctx.IdPIDToken != "" {
+		// Enterprise-managed authorization: the daemon exchanges the ID token at the IdP
+		// (found from its issuer) by itself. The ID token is a secret, stored below through
+		// the secrets API, as an outside process that follows the SSO session would.
+		selfLogin = true
+		oauthCfg["grant"] = "id_jag"
+		oauthCfg["idp"] = map[string]any{"issuer": cctx.IdPIssuer, "client_id": cctx.IdPClientID,
+			"id_token": "${secret:" + idTokenSecret + "}"}
 	}
 	cfg := map[string]any{"mcpServers": []any{map[string]any{
 		"name": "up", "url": serverURL, "protocol": "http", "quarantined": false, "oauth": oauthCfg,
@@ -98,8 +118,14 @@ func run(serverURL string) error {
 	}()
 	// A client_credentials server logs in by itself (the daemon runs the grant when the
 	// server asks); the client only waits for it.
-	c := &api{base: d.URL(), key: d.APIKey(), hc: &http.Client{Timeout: 20 * time.Second},
-		selfLogin: strings.HasPrefix(scenario, "auth/client-credentials")}
+	c := &api{base: d.URL(), key: d.APIKey(), hc: &http.Client{Timeout: 20 * time.Second}, selfLogin: selfLogin}
+	if cctx.IdPIDToken != "" {
+		// Setting the secret restarts the server, which was waiting for it.
+		b, _ := json.Marshal(map[string]string{"value": cctx.IdPIDToken})
+		if _, err := c.send("PUT", "/api/v1/secrets/"+idTokenSecret, b, nil); err != nil {
+			return err
+		}
+	}
 	if err := c.waitReady(); err != nil {
 		return err
 	}
@@ -116,22 +142,31 @@ type api struct {
 	selfLogin bool
 }
 
-func (a *api) do(method, path string, out any) (int, error) {
-	req, _ := http.NewRequest(method, a.base+path, nil)
+// idTokenSecret names the secret that holds the IdP's ID token.
+const idTokenSecret = "IDP_ID_TOKEN"
+
+func (a *api) do(method, path string, out any) (int, error) { return a.send(method, path, nil, out) }
+
+// send makes one API request with an optional JSON body; out gets a 2xx answer.
+func (a *api) send(method, path string, body []byte, out any) (int, error) {
+	req, _ := http.NewRequest(method, a.base+path, bytes.NewReader(body))
 	req.Header.Set("X-API-Key", a.key)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := a.hc.Do(req)
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if out != nil && resp.StatusCode == 200 {
-		if err := json.Unmarshal(body, out); err != nil {
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if out != nil && resp.StatusCode/100 == 2 {
+		if err := json.Unmarshal(answer, out); err != nil {
 			return resp.StatusCode, err
 		}
 	}
-	if resp.StatusCode != 200 {
-		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(body)))
+	if resp.StatusCode/100 != 2 {
+		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(answer)))
 	}
 	return resp.StatusCode, nil
 }
