@@ -2,6 +2,7 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"sync"
@@ -187,7 +188,7 @@ func TestMCPCatalog(t *testing.T) {
 		}
 	}
 	for uri, want := range map[string]string{
-		"fixture://fa/info": "fixture fa",
+		"fixture://fa/info":                          "fixture fa",
 		actors.NamespacedURI("fb", fixtureSharedURI): "status of fb",
 		"fixture://fb/items/7":                       "item 7 of fb",
 	} {
@@ -323,5 +324,83 @@ func TestMCPCatalog(t *testing.T) {
 	}
 	if !slices.Contains(promptNames(t, c), "fa__greet") {
 		t.Error("fa's prompts gone too")
+	}
+}
+
+// TestMCPCatalogTypeScriptClient drives the prompts and resources of /mcp with the official
+// TypeScript SDK (test/mcp_catalog_client.mjs) against server-everything and the fixtures:
+// capabilities, lists, gets, reads (namespaced and templated), a completion, updates of
+// two subscriptions, and list_changed when fa is quarantined, its prompts and resources
+// gone and refused after.
+func TestMCPCatalogTypeScriptClient(t *testing.T) {
+	p := startProxy(t, catalogServers(t))
+	for _, s := range []string{"ev", "fa", "fb", "fq"} {
+		p.waitState(s, 60*time.Second, actors.StateReady)
+	}
+	c := dialMCP(t, p.URL+"/mcp", p.mcpKey(), "wait")
+	waitFor(t, 20*time.Second, "the prompts of ev and fa on /mcp", func() bool {
+		names := promptNames(t, c)
+		return slices.Contains(names, "ev__simple-prompt") && slices.Contains(names, "fa__greet")
+	})
+	out := runMCPScript(t, p, "mcp_catalog_client.mjs", 120*time.Second)
+	var got struct {
+		Capabilities struct {
+			Prompts   *struct{ ListChanged bool } `json:"prompts"`
+			Resources *struct {
+				Subscribe, ListChanged bool
+			} `json:"resources"`
+			Completions any `json:"completions"`
+		} `json:"capabilities"`
+		Prompts, Resources, Templates    []string
+		SimplePrompt                     int
+		Greet, EvDoc, FaInfo, EvTemplate string
+		Completion                       []string
+		EvUpdated, FaUpdated             bool
+		QuarantineStatus                 int
+		PromptsChanged, ResourcesChanged bool
+		PromptsAfter, ResourcesAfter     []string
+		ReadAfter                        string
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("decoding %s: %v", out, err)
+	}
+	caps := got.Capabilities
+	if caps.Prompts == nil || !caps.Prompts.ListChanged || caps.Resources == nil || !caps.Resources.Subscribe || !caps.Resources.ListChanged || caps.Completions == nil {
+		t.Errorf("capabilities: %s", out)
+	}
+	for _, want := range []string{"ev__simple-prompt", "ev__args-prompt", "fa__greet", "fb__greet"} {
+		if !slices.Contains(got.Prompts, want) {
+			t.Errorf("prompts lack %s: %v", want, got.Prompts)
+		}
+	}
+	if slices.Contains(got.Prompts, "fq__greet") {
+		t.Errorf("a quarantined server's prompt listed: %v", got.Prompts)
+	}
+	for _, want := range []string{"fixture://fa/info", "mcpproxy://ev/" + fixtureEverythingURI, "mcpproxy://fb/" + fixtureSharedURI} {
+		if !slices.Contains(got.Resources, want) {
+			t.Errorf("resources lack %s: %v", want, got.Resources)
+		}
+	}
+	if !slices.Contains(got.Templates, "demo://resource/dynamic/text/{resourceId}") {
+		t.Errorf("templates: %v", got.Templates)
+	}
+	if got.SimplePrompt == 0 || got.Greet != "Hello, ts, from fa." || got.EvDoc == "" || strings.Contains(got.EvDoc, "not server-everything's") ||
+		got.FaInfo != "fixture fa" || !strings.Contains(got.EvTemplate, "Resource 2") {
+		t.Errorf("gets and reads: %s", out)
+	}
+	if !slices.Equal(got.Completion, []string{"bob"}) {
+		t.Errorf("completion: %v", got.Completion)
+	}
+	if !got.EvUpdated || !got.FaUpdated {
+		t.Errorf("updates: ev %v, fa %v", got.EvUpdated, got.FaUpdated)
+	}
+	if got.QuarantineStatus != 200 || !got.PromptsChanged || !got.ResourcesChanged {
+		t.Errorf("quarantine %d, prompts list_changed %v, resources list_changed %v", got.QuarantineStatus, got.PromptsChanged, got.ResourcesChanged)
+	}
+	if slices.Contains(got.PromptsAfter, "fa__greet") || slices.Contains(got.ResourcesAfter, "fixture://fa/info") || got.ReadAfter != "refused" {
+		t.Errorf("after quarantine: prompts %v, resources %v, read %s", got.PromptsAfter, got.ResourcesAfter, got.ReadAfter)
+	}
+	if !slices.Contains(got.PromptsAfter, "ev__simple-prompt") {
+		t.Errorf("ev's prompts gone too: %v", got.PromptsAfter)
 	}
 }
