@@ -270,6 +270,15 @@ func TestMCPCatalog(t *testing.T) {
 		return prompt && read
 	})
 
+	// /mcp/all offers the same prompts and resources.
+	all := dialMCP(t, p.URL+"/mcp/all", p.mcpKey(), "all")
+	if names := promptNames(t, all); !slices.Contains(names, "fa__greet") || !slices.Contains(names, "ev__simple-prompt") {
+		t.Errorf("/mcp/all prompts: %v", names)
+	}
+	if text, _, err := readText(all, actors.NamespacedURI("fa", fixtureSharedURI)); err != nil || text != "status of fa" {
+		t.Errorf("/mcp/all read fa's shared status = %q, %v", text, err)
+	}
+
 	// A token scoped to fa sees fa's prompts and resources only, and cannot read fb's.
 	tok := p.createToken(map[string]any{"name": "only-fa", "servers": []string{"fa"}})
 	scoped := dialMCP(t, p.URL+"/mcp", bearerOf(tok.Token), "scoped")

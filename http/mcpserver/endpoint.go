@@ -2,7 +2,12 @@
 // streamable HTTP server mounted in gin:
 //
 //   - /mcp: the proxy's own tools retrieve_tools, call_tool and upstream_servers, through
-//     which an agent finds and calls the tools of every reachable upstream.
+//     which an agent finds and calls the tools of every reachable upstream (or, with
+//     mcp_mode direct, what /mcp/all offers).
+//   - /mcp/all: every reachable tool listed as itself (direct.go).
+//
+// Both aggregate the reachable upstreams' prompts, resources, resource templates,
+// subscriptions and completions (catalog.go).
 //   - /mcp/server/{name}: one upstream passed through under its own tool names, as if the
 //     agent were connected to it directly.
 //
