@@ -98,6 +98,8 @@ type (
 		URI, Key string
 		Scope    Scope
 	}
+	// dropSubscriber ends every subscription of an agent session that has ended; one-way.
+	dropSubscriber struct{ Key string }
 )
 
 // uriTemplate is one resource template the map knows: its pattern and the servers offering it.
@@ -323,6 +325,13 @@ func (r *registry) subscribeRequest(ctx actor.Context, m subscribeRequest) {
 		ctx.Respond(reply{err: Errorf(CodeInvalidArgument, "server %q does not support resource subscriptions", server)})
 		return
 	}
+	if r.subscribers == nil {
+		r.subscribers = map[string]map[string]bool{}
+	}
+	if r.subscribers[m.Key] == nil {
+		r.subscribers[m.Key] = map[string]bool{}
+	}
+	r.subscribers[m.Key][server] = true
 	ctx.RequestWithCustomSender(rw.pid, subscribeResource{URI: uri, Listed: m.URI, Key: m.Key, Sink: m.Sink, Timeout: r.eff.Timeout()}, ctx.Sender())
 }
 
@@ -334,6 +343,16 @@ func (r *registry) unsubscribeRequest(ctx actor.Context, m unsubscribeRequest) {
 		return
 	}
 	ctx.RequestWithCustomSender(rw.pid, unsubscribeResource{URI: uri, Key: m.Key}, ctx.Sender())
+}
+
+// dropSubscriber tells the upstream actors a session subscribed through that it has ended.
+func (r *registry) dropSubscriber(ctx actor.Context, m dropSubscriber) {
+	for server := range r.subscribers[m.Key] {
+		if rw := r.rows[server]; rw != nil && rw.pid != nil {
+			ctx.Send(rw.pid, m)
+		}
+	}
+	delete(r.subscribers, m.Key)
 }
 
 // Catalog lists the prompts, resources and templates of every server the caller may reach
@@ -367,6 +386,12 @@ func (c *Client) CatalogCall(ctx context.Context, req CatalogRequest) (json.RawM
 func (c *Client) SubscribeResource(ctx context.Context, uri, key string, sink ResourceSink) error {
 	_, err := askValue[any](c, ctx, subscribeRequest{URI: uri, Key: key, Sink: sink, Scope: callerScope(ctx)})
 	return err
+}
+
+// DropSubscriber ends every subscription of the agent session key, which has ended. It
+// does not wait.
+func (c *Client) DropSubscriber(key string) {
+	c.sys.Root.Send(c.registry, dropSubscriber{Key: key})
 }
 
 // UnsubscribeResource ends key's subscription to uri; unknown ones are no error.

@@ -161,7 +161,8 @@
 // caller as sender, so the upstream answers the caller directly and
 // many calls to one upstream run at once), listCatalog, catalogRequest, subscribeRequest and
 // unsubscribeRequest (catalog.go; the last three forwarded to the upstream actor with the
-// caller as sender, like callTool), getPassthroughTarget and checkPassthrough (see
+// caller as sender, like callTool), dropSubscriber (an agent session ended; sent on to
+// the upstream actors it subscribed through), getPassthroughTarget and checkPassthrough (see
 // Passthrough sessions), getConfig, applyConfig, getSecretUsers, restartSecretUsers,
 // shutdownAll, editServer (edit.go), getLogs and followLogs (checked, then forwarded to
 // the logs actor with the caller as sender), startLogin, stopLogin and completeLogin (forwarded to the oauth actor with
@@ -215,7 +216,7 @@
 // and answers the call through progressCallDone after them, progress.go), authChanged and
 // authRead (OAuth status, upstream_auth.go), setMessageLimit
 // (from the registry when an apply changes max_message_bytes; used by the next
-// connection); catalogCall, subscribeResource, unsubscribeResource and clearSubscriptions
+// connection); catalogCall, subscribeResource, unsubscribeResource, dropSubscriber and clearSubscriptions
 // (from the registry, upstream_catalog.go); internal connectDone, connLost, retryDue,
 // toolsChanged, toolsListed, catalogChanged, catalogListed, resourceUpdated, subscribed.
 // notifications/prompts/list_changed and notifications/resources/list_changed are

@@ -232,6 +232,9 @@ type registry struct {
 	// each resource URI and each resource template.
 	uris  map[string]map[string]bool
 	tmpls map[string]*uriTemplate
+	// subscribers are the servers each agent session (by key) subscribed to resources of,
+	// told when the session ends (dropSubscriber).
+	subscribers map[string]map[string]bool
 
 	counts  tally             // the sum of every row's counted
 	byChild map[string]string // a running upstream actor's pid.Id -> its server
@@ -324,7 +327,7 @@ func (r *registry) Receive(ctx actor.Context) {
 	defer survivePanic(ctx, r.log, "registry")
 	switch ctx.Message().(type) {
 	case listServers, getServer, getStatus, recountStatus, getServerTools, searchTools, callTool, getConfig,
-		listCatalog, catalogRequest, subscribeRequest, unsubscribeRequest,
+		listCatalog, catalogRequest, subscribeRequest, unsubscribeRequest, dropSubscriber,
 		getPassthroughTarget, checkPassthrough, getSecretUsers, getLogs, followLogs, configSaved:
 	default:
 		// Anything else may change a server's view; readers cache by this number.
@@ -403,6 +406,8 @@ func (r *registry) Receive(ctx actor.Context) {
 		r.subscribeRequest(ctx, m)
 	case unsubscribeRequest:
 		r.unsubscribeRequest(ctx, m)
+	case dropSubscriber:
+		r.dropSubscriber(ctx, m)
 	case getPassthroughTarget:
 		r.passthroughTarget(ctx, m)
 	case checkPassthrough:

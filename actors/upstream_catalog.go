@@ -25,7 +25,7 @@ import (
 // per URI however many agents subscribed, each agent's sink told of
 // notifications/resources/updated under the URI it subscribed to, renewed after a
 // reconnect, dropped when the server is quarantined (clearSubscriptions) or the agent's
-// session is gone (its sink says so).
+// session is gone (dropSubscriber from the registry when it ends, or its sink says so).
 
 // Catalog is an upstream's prompts, resources and resource templates (upstream.Catalog).
 type Catalog = upstream.Catalog
@@ -115,6 +115,13 @@ func (u *upstreamActor) onCatalogMessage(ctx actor.Context, m any) bool {
 		u.subscribe(ctx, m)
 	case unsubscribeResource:
 		u.unsubscribe(ctx, m)
+	case dropSubscriber:
+		for uri, s := range u.subs {
+			delete(s.sinks, m.Key)
+			if len(s.sinks) == 0 {
+				u.dropSubscription(uri)
+			}
+		}
 	case clearSubscriptions:
 		for uri := range u.subs {
 			u.dropSubscription(uri)

@@ -64,6 +64,9 @@ func (e *Endpoint) catalogOptions() []server.ServerOption {
 // resource lists.
 func (e *Endpoint) catalogHooks(hooks *server.Hooks) {
 	hooks.AddOnRequestInitialization(e.onSubscription)
+	hooks.AddOnUnregisterSession(func(_ context.Context, s server.ClientSession) {
+		e.opts.Backend.DropSubscriber(s.SessionID())
+	})
 	hooks.AddAfterListResources(func(ctx context.Context, _ any, _ *mcp.ListResourcesRequest, res *mcp.ListResourcesResult) {
 		if res != nil {
 			res.Resources = scoped(ctx, res.Resources, func(r mcp.Resource) string { return e.catalogSet().resources[r.URI] })

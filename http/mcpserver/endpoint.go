@@ -93,6 +93,7 @@ type Backend interface {
 	CatalogCall(ctx context.Context, req actors.CatalogRequest) (json.RawMessage, string, time.Duration, error)
 	SubscribeResource(ctx context.Context, uri, key string, sink actors.ResourceSink) error
 	UnsubscribeResource(ctx context.Context, uri, key string) error
+	DropSubscriber(key string)
 }
 
 var _ Backend = (*actors.Client)(nil)

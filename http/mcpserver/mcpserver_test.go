@@ -73,6 +73,8 @@ func (f *fakeBackend) SubscribeResource(_ context.Context, uri, _ string, _ acto
 
 func (f *fakeBackend) UnsubscribeResource(context.Context, string, string) error { return nil }
 
+func (f *fakeBackend) DropSubscriber(string) {}
+
 func (f *fakeBackend) CheckPassthrough(_ context.Context, name string) error {
 	if f.check == nil {
 		return actors.Errorf(actors.CodeNotFound, "server %q not found", name)
