@@ -52,8 +52,8 @@ func TestRegistryCatalogRoutes(t *testing.T) {
 	}
 	for uri, server := range map[string]string{
 		NamespacedURI("fb", "fixture://shared/status"): "fb",
-		"fixture://fa/info":     "fa",
-		"fixture://fb/items/12": "fb",
+		"fixture://fa/info":                            "fa",
+		"fixture://fb/items/12":                        "fb",
 	} {
 		_, got, _, err := h.c.CatalogCall(ctxT(t), CatalogRequest{Method: "resources/read", URI: uri})
 		if err != nil || got != server {
