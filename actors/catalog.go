@@ -45,6 +45,9 @@ import (
 // resources it sees and uses. Its tool globs and read_only narrow tools only, since they
 // name tools and readOnlyHint, which prompts and resources do not have; prompts/get,
 // resources/read, completion/complete and subscriptions read and change nothing upstream.
+// A URI of a server outside the scope is answered as one no server lists. A refusal's
+// activity reason for a prompt or URI the server does not list is unknown_tool, the
+// reason the activity log already has for "not in the server's list".
 
 // CatalogScheme is the scheme of namespaced URIs (NamespacedURI).
 const CatalogScheme = "mcpproxy"
@@ -261,7 +264,8 @@ func (r *registry) routeCatalog(m catalogRequest) (*row, string, map[string]any,
 	server, uri := m.Server, ""
 	if byURI {
 		s, u, ok := r.resolveURI(m.URI)
-		if !ok {
+		if !ok || m.Scope != nil && !m.Scope.AllowsServer(s) {
+			// A URI of a server outside the token's scope is as unknown as one nobody lists.
 			return nil, "", nil, Errorf(CodeNotFound, "no server lists resource %q", m.URI).refused(activity.ReasonUnknownTool)
 		}
 		server, uri = s, u
@@ -312,7 +316,7 @@ func (r *registry) catalogRequest(ctx actor.Context, m catalogRequest) {
 
 func (r *registry) subscribeRequest(ctx actor.Context, m subscribeRequest) {
 	server, uri, ok := r.resolveURI(m.URI)
-	if !ok {
+	if !ok || m.Scope != nil && !m.Scope.AllowsServer(server) {
 		ctx.Respond(reply{err: Errorf(CodeNotFound, "no server lists resource %q", m.URI)})
 		return
 	}
