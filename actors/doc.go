@@ -20,7 +20,12 @@
 //     saver goroutine (pins first, then the config, in one ordered queue), so an approval is
 //     answered once it is on disk; from them it decides which tools are held back (changed
 //     or new), which stay out of the index, which call_tool refuses, and which rules the
-//     passthrough sessions get. It must never panic: a restarting parent stops all its children, so Receive
+//     passthrough sessions get. It owns the aggregated prompts and resources too
+//     (catalog.go): each row's latest catalog (prompts, resources, templates, as its upstream
+//     actor reported it) and the URI map (which servers list each resource URI and template),
+//     from which it names URIs for agents (their own, or mcpproxy://<server>/<uri> when
+//     several servers list one) and routes prompts/get, resources/read,
+//     completion/complete and subscriptions with call_tool's rules. It must never panic: a restarting parent stops all its children, so Receive
 //     recovers a bug, logs it and answers INTERNAL. No message about one server costs time
 //     in proportion to the number of servers (a tear-down of n would be O(n^2)): the
 //     registry keeps indices as rows change (child pid to row, status counts, running
@@ -35,7 +40,12 @@
 //     Dialing, listing tools and calling tools run in goroutines that report back with
 //     generation-tagged messages; stale results are dropped and their connections closed.
 //     Stopping closes the connection synchronously (bounded, about 1.5 s) so that when the
-//     registry sees the actor terminated, its processes are gone.
+//     registry sees the actor terminated, its processes are gone. It also learns the
+//     server's catalog (prompts, resources, templates; only what its capabilities advertise)
+//     at connect and on their list_changed, and owns the agents' resource subscriptions on
+//     its connection (upstream_catalog.go): one upstream subscribe per URI, each agent's
+//     ResourceSink by session, renewed after a reconnect, dropped on quarantine or when the
+//     sink says its session is gone.
 //   - secrets in text: references are resolved (config.ServerConfig.Resolve) in the connect
 //     goroutine, and the Scrubber that comes with the resolved config goes into the dial
 //     options, so the connection (actors/upstream) scrubs its own errors, stderr excerpts and
@@ -84,7 +94,8 @@
 //     stream (the r3labs server of http/events.go, which writes the streams to the clients),
 //     and the hub only queues events there without blocking. The MCP endpoints subscribe
 //     too (http/mcpserver/direct.go), with an EventStreams that keeps no event, only that
-//     the set of tools may have changed, to rebuild the tools /mcp/all lists.
+//     the set of tools may have changed, to rebuild the tools /mcp/all lists and the
+//     prompts and resources /mcp and /mcp/all list (http/mcpserver/catalog.go).
 //   - sessions actor (sessions.go, sessions_passthrough.go, sessions_store.go, client
 //     sessions_client.go), named "sessions": the MCP session table of both endpoints (ids,
 //     client info, counters, last activity, requests in flight), the idle timeout, and the
@@ -123,7 +134,8 @@
 //     secret values, and the server's own resolved values on the passthrough), caps them,
 //     writes synced batches, applies max_records and max_age, publishes activity.recorded
 //     to the hub, and answers the listings in order after the writes queued before them.
-//     /mcp's call_tool (http/mcpserver activity.go) and the passthrough session actors
+//     /mcp's call_tool and /mcp/all's tools (http/mcpserver activity.go), their prompts/get
+//     and resources/read (catalog.go) and the passthrough session actors
 //     (actors/passthrough activity.go, where a request and its answer are matched) only
 //     send it a Record; the caller's credential comes from Caller, the client from the
 //     session. The registry marks its refusals (Error.Refusal) so the record can say why.
@@ -155,7 +167,10 @@
 // bulkOp (with a Selection; it starts the operation at the operations actor), getOperation
 // (forwarded to the operations actor with the caller as sender), getServerTools, approveTools, setToolDisabled, searchTools, callTool (forwarded to the upstream actor with the
 // caller as sender, so the upstream answers the caller directly and
-// many calls to one upstream run at once), getPassthroughTarget and checkPassthrough (see
+// many calls to one upstream run at once), listCatalog, catalogRequest, subscribeRequest and
+// unsubscribeRequest (catalog.go; the last three forwarded to the upstream actor with the
+// caller as sender, like callTool), dropSubscriber (an agent session ended; sent on to
+// the upstream actors it subscribed through), getPassthroughTarget and checkPassthrough (see
 // Passthrough sessions), getConfig, applyConfig, getSecretUsers, restartSecretUsers,
 // shutdownAll, editServer (edit.go), getLogs and followLogs (checked, then forwarded to
 // the logs actor with the caller as sender), startLogin, stopLogin and completeLogin (forwarded to the oauth actor with
@@ -209,7 +224,11 @@
 // and answers the call through progressCallDone after them, progress.go), authChanged and
 // authRead (OAuth status, upstream_auth.go), setMessageLimit
 // (from the registry when an apply changes max_message_bytes; used by the next
-// connection); internal connectDone, connLost, retryDue, toolsChanged, toolsListed.
+// connection); catalogCall, subscribeResource, unsubscribeResource, dropSubscriber and clearSubscriptions
+// (from the registry, upstream_catalog.go); internal connectDone, connLost, retryDue,
+// toolsChanged, toolsListed, catalogChanged, catalogListed, resourceUpdated, subscribed.
+// notifications/prompts/list_changed and notifications/resources/list_changed are
+// coalesced like the tools' below (a doorbell, one re-list in flight, one queued).
 // notifications/tools/list_changed is coalesced twice: the connection's notification
 // handler rings a doorbell that leaves at most one toolsChanged in the mailbox, and the
 // actor runs at most one re-list at a time with at most one queued behind it, so a server
@@ -310,7 +329,8 @@
 //
 // Messages are plain values, so the actors could move to protoactor's cluster later without
 // changing their contracts, except for what only makes sense in one process: the
-// ProgressSink a /mcp call carries (an agent's session), the dial options with their Docker hooks in a
+// ProgressSink a /mcp call carries and the ResourceSink of a subscription (an agent's
+// session), the dial options with their Docker hooks in a
 // passthrough target, the hub's subscriptions, and, between the MCP transport and the
 // sessions actor, the channel beginRequest answers with (closed when the session closes),
 // the purge function of registerPurge, and the passthrough.Stream each response is written

@@ -144,6 +144,8 @@ type row struct {
 	st       upstreamStatus
 	since    time.Time // when the server entered error/backoff
 	tools    []Tool    // the upstream's latest list, kept while quarantined for review
+	// catalog is the upstream's latest prompts, resources and templates (catalog.go).
+	catalog *Catalog
 	// afterStop says what to do once the running actor has terminated: respawn (restart
 	// after a config change) or drop the row (removed from config).
 	respawn, remove bool
@@ -225,6 +227,14 @@ type registry struct {
 	turn              []Event
 	heldEvents        []heldEvent
 	saveSeq, savedSeq uint64
+
+	// uris and tmpls are the URI map of the catalogs (catalog.go): the servers listing
+	// each resource URI and each resource template.
+	uris  map[string]map[string]bool
+	tmpls map[string]*uriTemplate
+	// subscribers are the servers each agent session (by key) subscribed to resources of,
+	// told when the session ends (dropSubscriber).
+	subscribers map[string]map[string]bool
 
 	counts  tally             // the sum of every row's counted
 	byChild map[string]string // a running upstream actor's pid.Id -> its server
@@ -317,6 +327,7 @@ func (r *registry) Receive(ctx actor.Context) {
 	defer survivePanic(ctx, r.log, "registry")
 	switch ctx.Message().(type) {
 	case listServers, getServer, getStatus, recountStatus, getServerTools, searchTools, callTool, getConfig,
+		listCatalog, catalogRequest, subscribeRequest, unsubscribeRequest, dropSubscriber,
 		getPassthroughTarget, checkPassthrough, getSecretUsers, getLogs, followLogs, configSaved:
 	default:
 		// Anything else may change a server's view; readers cache by this number.
@@ -387,6 +398,16 @@ func (r *registry) Receive(ctx actor.Context) {
 		r.search(ctx, m)
 	case callTool:
 		r.callTool(ctx, m)
+	case listCatalog:
+		r.listCatalog(ctx, m)
+	case catalogRequest:
+		r.catalogRequest(ctx, m)
+	case subscribeRequest:
+		r.subscribeRequest(ctx, m)
+	case unsubscribeRequest:
+		r.unsubscribeRequest(ctx, m)
+	case dropSubscriber:
+		r.dropSubscriber(ctx, m)
 	case getPassthroughTarget:
 		r.passthroughTarget(ctx, m)
 	case checkPassthrough:
@@ -805,6 +826,7 @@ func (r *registry) changed(ctx actor.Context, name, reason string) {
 // removed takes a row out of the table and publishes its removal.
 func (r *registry) removed(ctx actor.Context, name string, rw *row) {
 	r.reindex(ctx, name)
+	r.setCatalog(name, rw, nil)
 	r.unpin(name)
 	rw.awaiting = 0
 	r.dropRow(name, rw)
@@ -928,6 +950,10 @@ func (r *registry) onStatus(ctx actor.Context, m upstreamStatus) {
 		pinned = r.listed(m.Name, rw)
 	}
 	m.Tools = nil
+	if m.Catalog != nil {
+		r.setCatalog(m.Name, rw, m.Catalog)
+		m.Catalog = nil
+	}
 	rw.st = m
 	r.changed(ctx, m.Name, ReasonState)
 	if !prevAuth.equal(m.Auth) {
@@ -1140,6 +1166,10 @@ func (r *registry) setQuarantined(ctx actor.Context, m setQuarantined) {
 	if m.Quarantined {
 		reason = ReasonQuarantined
 		r.revokePassthrough(ctx, m.Name, r.passthroughRefusal(m.Name))
+		if rw.pid != nil {
+			// Its resources are no longer the agents' to follow.
+			ctx.Send(rw.pid, clearSubscriptions{})
+		}
 	}
 	r.changed(ctx, m.Name, reason)
 	r.persist(ctx.Sender(), reply{v: r.view(m.Name, rw)})

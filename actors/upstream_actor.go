@@ -113,6 +113,13 @@ type upstreamActor struct {
 	auth      *AuthStatus
 	challenge *oauth.AuthRequiredError
 	authURL   *string // the resolved URL the tokens must be bound to
+	// The catalog (upstream_catalog.go): recatalog, catalogListing and catalogAgain
+	// coalesce its re-lists as relist, listing and listAgain do the tools';
+	// pendingCatalog is a new catalog for the next report; subs are the agents' resource
+	// subscriptions by the URI the server knows.
+	recatalog, catalogListing, catalogAgain bool
+	pendingCatalog                          *Catalog
+	subs                                    map[string]*subscription
 }
 
 // attempt is one connect in flight. It is shared with the goroutine that dials, because the
@@ -192,6 +199,7 @@ type (
 		gen   int
 		conn  *upstream.Conn
 		tools []Tool
+		cat   Catalog
 		err   error
 		scrub *config.Scrubber // a pointer: a dead letter logged with %+v shows an address
 		auth  *AuthStatus
@@ -230,6 +238,8 @@ type upstreamStatus struct {
 	PID         int
 	// Tools is set (non-nil) when the tool list changed.
 	Tools []Tool
+	// Catalog is set (non-nil) when the prompts, resources or templates changed.
+	Catalog *Catalog
 	// Auth is the OAuth status (nil: the server does not use OAuth); Challenge the login
 	// request of a needs_auth server (what the login asks for).
 	Auth      *AuthStatus
@@ -287,6 +297,8 @@ func (u *upstreamActor) Receive(ctx actor.Context) {
 	case progressCallDone:
 		delete(u.progress, m.key)
 		u.sys.Root.Send(m.caller, m.reply)
+	default:
+		u.onCatalogMessage(ctx, m)
 	}
 }
 
@@ -308,14 +320,16 @@ func (u *upstreamActor) report(tools []Tool) {
 	u.sys.Root.Send(u.parent, upstreamStatus{
 		Name: u.p.name, ChildGen: u.p.childGen, State: u.state, LastError: u.lastError,
 		RetryCount: u.retryCount, ConnectedAt: u.connected, PID: pid, Tools: tools,
-		Auth: u.auth, Challenge: u.challenge, Restarts: u.restarts,
+		Catalog: u.pendingCatalog, Auth: u.auth, Challenge: u.challenge, Restarts: u.restarts,
 	})
+	u.pendingCatalog = nil
 }
 
 func (u *upstreamActor) connect() {
 	u.stopRetry()
 	u.gen++
 	u.relist, u.listing, u.listAgain = false, false, false
+	u.recatalog, u.catalogListing, u.catalogAgain = false, false, false
 	gen, self, sys := u.gen, u.self, u.sys
 	u.state = StateConnecting
 	u.report(nil)
@@ -365,9 +379,10 @@ func (u *upstreamActor) connect() {
 				sys.Root.Send(logs, appendLogs{Server: name, Stream: LogStderr, Lines: lines})
 			}
 		}
-		bell := new(atomic.Bool)
+		bell, catalogBell := new(atomic.Bool), new(atomic.Bool)
 		opts.OnNotification = func(n mcp.JSONRPCNotification) {
 			switch {
+			case catalogNotification(sys, self, gen, catalogBell, n):
 			case n.Method == string(mcp.MethodNotificationToolsListChanged) && bell.CompareAndSwap(false, true):
 				sys.Root.Send(self, toolsChanged{gen: gen, bell: bell})
 			case n.Method == string(mcp.MethodNotificationProgress):
@@ -392,13 +407,14 @@ func (u *upstreamActor) connect() {
 			sys.Root.Send(self, connectDone{gen: gen, err: fmt.Errorf("list tools: %w", err), scrub: conn.Scrubber()})
 			return
 		}
+		cat := listCatalogAtConnect(ctx, p, conn)
 		if !at.deliver(conn) {
 			conn.Close()
 			return
 		}
 		// The connection's Scrubber: it grows with every token the connection's OAuth
 		// transport refreshes (actors/upstream auth.go).
-		sys.Root.Send(self, connectDone{gen: gen, conn: conn, tools: tools, scrub: conn.Scrubber(), auth: auth, url: url})
+		sys.Root.Send(self, connectDone{gen: gen, conn: conn, tools: tools, cat: cat, scrub: conn.Scrubber(), auth: auth, url: url})
 	}()
 }
 
@@ -435,7 +451,13 @@ func (u *upstreamActor) onConnectDone(m connectDone) {
 	if m.tools == nil {
 		m.tools = []Tool{}
 	}
+	u.pendingCatalog = &m.cat
 	u.report(m.tools)
+	u.resubscribe()
+	if u.recatalog {
+		u.recatalog = false
+		u.onCatalogChanged(catalogChanged{gen: u.gen})
+	}
 	if m.conn.PID > 0 {
 		u.logf("connected: %d tools (pid %d)", len(m.tools), m.conn.PID)
 	} else {

@@ -672,7 +672,8 @@ func TestContractExerciseEveryOperation(t *testing.T) {
 }
 
 // mcpSession opens an MCP session on endpoint with mark3labs/mcp-go's client over the
-// validating transport rt, lists the tools, and closes it (DELETE). It returns the session id.
+// validating transport rt, lists the tools (and the prompts, resources and templates where
+// the endpoint offers them), and closes it (DELETE). It returns the session id.
 func mcpSession(t *testing.T, p *proxy, rt http.RoundTripper, endpoint string) string {
 	t.Helper()
 	hc := &http.Client{Transport: rt, Timeout: 30 * time.Second}
@@ -695,6 +696,25 @@ func mcpSession(t *testing.T, p *proxy, rt http.RoundTripper, endpoint string) s
 	}
 	if _, err := cli.ListTools(ctx, mcp.ListToolsRequest{}); err != nil {
 		t.Fatalf("%s: tools/list: %v", endpoint, err)
+	}
+	caps := cli.GetServerCapabilities()
+	if endpoint == "/mcp" || endpoint == "/mcp/all" {
+		if caps.Prompts == nil || caps.Resources == nil || !caps.Resources.Subscribe {
+			t.Errorf("%s: capabilities lack prompts or resources with subscribe: %+v", endpoint, caps)
+		}
+	}
+	if caps.Prompts != nil {
+		if _, err := cli.ListPrompts(ctx, mcp.ListPromptsRequest{}); err != nil {
+			t.Errorf("%s: prompts/list: %v", endpoint, err)
+		}
+	}
+	if caps.Resources != nil {
+		if _, err := cli.ListResources(ctx, mcp.ListResourcesRequest{}); err != nil {
+			t.Errorf("%s: resources/list: %v", endpoint, err)
+		}
+		if _, err := cli.ListResourceTemplates(ctx, mcp.ListResourceTemplatesRequest{}); err != nil {
+			t.Errorf("%s: resources/templates/list: %v", endpoint, err)
+		}
 	}
 	id := cli.GetSessionId()
 	if err := cli.Close(); err != nil {

@@ -1,5 +1,6 @@
 // Package activity is the activity log: a record of every tool call agents make through the
-// MCP endpoints (/mcp's call_tool, and tools/call, resources/read and prompts/get on
+// MCP endpoints (/mcp's call_tool, /mcp/all's tools/call, the aggregated prompts/get and
+// resources/read of /mcp and /mcp/all, and tools/call, resources/read and prompts/get on
 // /mcp/server/{name}), kept in the store with retention, listed and exported over REST,
 // and announced on /events as activity.recorded.
 //
@@ -84,7 +85,7 @@ type Record struct {
 	StartedAt time.Time `json:"started_at"`
 	// DurationMS is the call's duration as the proxy saw it, in milliseconds.
 	DurationMS float64 `json:"duration_ms"`
-	// Endpoint is /mcp or /mcp/server/{name}.
+	// Endpoint is /mcp, /mcp/all or /mcp/server/{name}.
 	Endpoint string `json:"endpoint"`
 	Server   string `json:"server"`
 	// Tool is the tool's own name (without the server) for tool calls; Method and Name

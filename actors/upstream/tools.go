@@ -24,7 +24,7 @@ type Tool struct {
 	Def Definition
 }
 
-// listRequestSeq numbers our own tools/list requests. Their ids are strings with a prefix, so
+// listRequestSeq numbers our own raw requests (lists, catalog requests). Their ids are strings with a prefix, so
 // they can never collide with mcp-go's numeric request ids on the same transport.
 var listRequestSeq atomic.Int64
 
@@ -44,67 +44,92 @@ func (c *Conn) ListTools(ctx context.Context) ([]Tool, error) {
 
 func (c *Conn) listTools(ctx context.Context) ([]Tool, error) {
 	var tools []Tool
+	err := c.listPages(ctx, string(mcp.MethodToolsList), "tools", func(raw json.RawMessage) {
+		var t struct {
+			Name        string          `json:"name"`
+			Title       string          `json:"title"`
+			Description string          `json:"description"`
+			InputSchema json.RawMessage `json:"inputSchema"`
+			Annotations json.RawMessage `json:"annotations"`
+		}
+		if json.Unmarshal(raw, &t) != nil || t.Name == "" {
+			return
+		}
+		def, err := ToolDefinition(raw)
+		if err != nil {
+			return
+		}
+		tools = append(tools, Tool{Name: t.Name, Title: t.Title, Description: t.Description,
+			InputSchema: compact(t.InputSchema), Annotations: compact(t.Annotations), Def: def})
+	})
+	return tools, err
+}
+
+// listPages sends one raw request of method per page, following cursors (at most
+// maxListPages, no cursor twice), and hands each element of the result's key array to add.
+func (c *Conn) listPages(ctx context.Context, method, key string, add func(json.RawMessage)) error {
 	cursor := ""
 	seen := map[string]bool{}
 	for page := 0; ; page++ {
 		if page == maxListPages {
-			return nil, fmt.Errorf("tools/list: more than %d pages", maxListPages)
+			return fmt.Errorf("%s: more than %d pages", method, maxListPages)
 		}
 		params := map[string]any{}
 		if cursor != "" {
 			params["cursor"] = cursor
 		}
-		resp, err := c.Client.GetTransport().SendRequest(ctx, transport.JSONRPCRequest{
-			JSONRPC: mcp.JSONRPC_VERSION,
-			ID:      mcp.NewRequestId(fmt.Sprintf("mcpproxy-tools-%d", listRequestSeq.Add(1))),
-			Method:  string(mcp.MethodToolsList),
-			Params:  params,
-		})
+		result, err := c.request(ctx, method, params)
 		if err != nil {
-			if lost := c.Err(); errors.Is(lost, ErrMessageTooLarge) {
-				// The answer was cut at the limit: say so, rather than mcp-go's error, which
-				// may quote the partial body.
-				return nil, fmt.Errorf("tools/list: %w", lost)
+			return err
+		}
+		var res map[string]json.RawMessage
+		if err := json.Unmarshal(result, &res); err != nil {
+			return fmt.Errorf("%s: bad result: %w", method, err)
+		}
+		var items []json.RawMessage
+		if raw, ok := res[key]; ok && string(raw) != "null" {
+			if err := json.Unmarshal(raw, &items); err != nil {
+				return fmt.Errorf("%s: bad result: %w", method, err)
 			}
-			return nil, fmt.Errorf("tools/list: %w", err)
 		}
-		if resp.Error != nil {
-			return nil, fmt.Errorf("tools/list: %w", resp.Error.AsError())
+		for _, raw := range items {
+			add(raw)
 		}
-		var res struct {
-			Tools      []json.RawMessage `json:"tools"`
-			NextCursor string            `json:"nextCursor"`
+		var next string
+		if raw, ok := res["nextCursor"]; ok {
+			_ = json.Unmarshal(raw, &next)
 		}
-		if err := json.Unmarshal(resp.Result, &res); err != nil {
-			return nil, fmt.Errorf("tools/list: bad result: %w", err)
+		if next == "" {
+			return nil
 		}
-		for _, raw := range res.Tools {
-			var t struct {
-				Name        string          `json:"name"`
-				Title       string          `json:"title"`
-				Description string          `json:"description"`
-				InputSchema json.RawMessage `json:"inputSchema"`
-				Annotations json.RawMessage `json:"annotations"`
-			}
-			if json.Unmarshal(raw, &t) != nil || t.Name == "" {
-				continue
-			}
-			def, err := ToolDefinition(raw)
-			if err != nil {
-				continue
-			}
-			tools = append(tools, Tool{Name: t.Name, Title: t.Title, Description: t.Description,
-				InputSchema: compact(t.InputSchema), Annotations: compact(t.Annotations), Def: def})
+		if seen[next] {
+			return fmt.Errorf("%s: cursor %q repeated", method, next)
 		}
-		if res.NextCursor == "" {
-			return tools, nil
-		}
-		if seen[res.NextCursor] {
-			return nil, fmt.Errorf("tools/list: cursor %q repeated", res.NextCursor)
-		}
-		seen[res.NextCursor] = true
-		cursor = res.NextCursor
+		seen[next] = true
+		cursor = next
 	}
+}
+
+// request sends one raw request straight on the transport (ids with a prefix of our own,
+// see listRequestSeq) and returns its result. An answer cut at max_message_bytes is said
+// so, rather than with mcp-go's error, which may quote the partial body.
+func (c *Conn) request(ctx context.Context, method string, params any) (json.RawMessage, error) {
+	resp, err := c.Client.GetTransport().SendRequest(ctx, transport.JSONRPCRequest{
+		JSONRPC: mcp.JSONRPC_VERSION,
+		ID:      mcp.NewRequestId(fmt.Sprintf("mcpproxy-req-%d", listRequestSeq.Add(1))),
+		Method:  method,
+		Params:  params,
+	})
+	if err != nil {
+		if lost := c.Err(); errors.Is(lost, ErrMessageTooLarge) {
+			return nil, fmt.Errorf("%s: %w", method, lost)
+		}
+		return nil, fmt.Errorf("%s: %w", method, err)
+	}
+	if resp.Error != nil {
+		return nil, fmt.Errorf("%s: %w", method, resp.Error.AsError())
+	}
+	return resp.Result, nil
 }
 
 // compact copies raw JSON into its own small allocation (the page's buffer is dropped).

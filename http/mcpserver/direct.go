@@ -124,10 +124,8 @@ func (e *Endpoint) refreshDirect() {
 		e.log.Warn("direct tools: listing the registry's tools", "err", err)
 		return
 	}
-	sep := config.DefaultToolNameSeparator
-	if e.httpSrv != nil && e.httpSrv.Settings().ToolNameSeparator != "" {
-		sep = e.httpSrv.Settings().ToolNameSeparator
-	}
+	sep := e.separator()
+	e.refreshCatalog(sep)
 	sort.Slice(hits, func(i, j int) bool { return hits[i].Name < hits[j].Name })
 	sum := sha256.New()
 	sum.Write([]byte(sep))

@@ -2,7 +2,12 @@
 // streamable HTTP server mounted in gin:
 //
 //   - /mcp: the proxy's own tools retrieve_tools, call_tool and upstream_servers, through
-//     which an agent finds and calls the tools of every reachable upstream.
+//     which an agent finds and calls the tools of every reachable upstream (or, with
+//     mcp_mode direct, what /mcp/all offers).
+//   - /mcp/all: every reachable tool listed as itself (direct.go).
+//
+// Both aggregate the reachable upstreams' prompts, resources, resource templates,
+// subscriptions and completions (catalog.go).
 //   - /mcp/server/{name}: one upstream passed through under its own tool names, as if the
 //     agent were connected to it directly.
 //
@@ -83,6 +88,12 @@ type Backend interface {
 	Servers(ctx context.Context) ([]actors.Server, error)
 	CallTool(ctx context.Context, name string, args any, meta *mcp.Meta, timeout time.Duration, progress actors.ProgressSink) (*mcp.CallToolResult, error)
 	CheckPassthrough(ctx context.Context, name string) error
+	// The prompts and resources (catalog.go).
+	Catalog(ctx context.Context) (actors.CatalogView, error)
+	CatalogCall(ctx context.Context, req actors.CatalogRequest) (json.RawMessage, string, time.Duration, error)
+	SubscribeResource(ctx context.Context, uri, key string, sink actors.ResourceSink) error
+	UnsubscribeResource(ctx context.Context, uri, key string) error
+	DropSubscriber(key string)
 }
 
 var _ Backend = (*actors.Client)(nil)
@@ -168,6 +179,7 @@ type Endpoint struct {
 	allHTTP    *server.StreamableHTTPServer
 	directHTTP *server.StreamableHTTPServer
 	direct     atomic.Pointer[directSet]
+	catalog    atomic.Pointer[catalogSet] // catalog.go
 	done       chan struct{}
 	syncDone   chan struct{}
 	syncing    atomic.Bool
@@ -180,22 +192,22 @@ type Endpoint struct {
 func New(opts Options) *Endpoint {
 	opts.defaults()
 	e := &Endpoint{opts: opts, log: opts.Logger, sessions: opts.Sessions, done: make(chan struct{}), syncDone: make(chan struct{})}
-	e.main = server.NewMCPServer("mcpproxy", opts.Version,
+	e.main = server.NewMCPServer("mcpproxy", opts.Version, append([]server.ServerOption{
 		server.WithToolCapabilities(false),
 		server.WithRecovery(),
 		server.WithLogger(opts.Logger),
 		server.WithInstructions(mainInstructions),
 		server.WithHooks(e.sessionHooks()),
-	)
+	}, e.catalogOptions()...)...)
 	e.main.AddTools(e.mainTools()...)
-	e.all = server.NewMCPServer("mcpproxy", opts.Version,
+	e.all = server.NewMCPServer("mcpproxy", opts.Version, append([]server.ServerOption{
 		server.WithToolCapabilities(true),
 		server.WithToolFilter(e.scopeFilter),
 		server.WithRecovery(),
 		server.WithLogger(opts.Logger),
 		server.WithInstructions(directInstructions),
 		server.WithHooks(e.sessionHooks()),
-	)
+	}, e.catalogOptions()...)...)
 	e.all.AddTools(e.mainTools()...)
 	var mainIDs, directIDs, allIDs *idManager
 	e.mainHTTP, mainIDs = e.newHTTP(e.main, "/mcp")
@@ -245,6 +257,7 @@ func (e *Endpoint) sessionHooks() *server.Hooks {
 			e.sessions.CountCall(s.SessionID())
 		}
 	})
+	e.catalogHooks(hooks)
 	return hooks
 }
 

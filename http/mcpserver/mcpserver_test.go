@@ -57,6 +57,24 @@ func (f *fakeBackend) PassthroughTarget(_ context.Context, name string) (actors.
 	return f.target(name)
 }
 
+// The catalog is empty: the endpoint lists it whatever the test is about; the e2e tests
+// (test/mcp_catalog_test.go) drive it against real servers.
+func (f *fakeBackend) Catalog(context.Context) (actors.CatalogView, error) {
+	return actors.CatalogView{}, nil
+}
+
+func (f *fakeBackend) CatalogCall(_ context.Context, req actors.CatalogRequest) (json.RawMessage, string, time.Duration, error) {
+	return nil, "", 0, actors.Errorf(actors.CodeNotFound, "no server lists %q", req.URI+req.Prompt)
+}
+
+func (f *fakeBackend) SubscribeResource(_ context.Context, uri, _ string, _ actors.ResourceSink) error {
+	return actors.Errorf(actors.CodeNotFound, "no server lists resource %q", uri)
+}
+
+func (f *fakeBackend) UnsubscribeResource(context.Context, string, string) error { return nil }
+
+func (f *fakeBackend) DropSubscriber(string) {}
+
 func (f *fakeBackend) CheckPassthrough(_ context.Context, name string) error {
 	if f.check == nil {
 		return actors.Errorf(actors.CodeNotFound, "server %q not found", name)
