@@ -376,3 +376,41 @@ func (b *lockedBuffer) String() string {
 func ctxTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }
+
+// goMem is what the daemon's Go runtime says of its memory, from GET /metrics (the
+// Prometheus Go collector): bytes of heap spans in use and of goroutine stacks, and the
+// goroutine count. A GC runs only when the runtime decides, so heap is live data plus
+// garbage not yet collected; RSS (readMem) follows the heap's peak.
+type goMem struct{ heap, stack, goroutines float64 }
+
+func (d *daemon) goMem() (goMem, error) {
+	req, err := http.NewRequest("GET", d.url+"/metrics", nil)
+	if err != nil {
+		return goMem{}, err
+	}
+	req.Header.Set("X-API-Key", benchKey)
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return goMem{}, err
+	}
+	defer resp.Body.Close()
+	var m goMem
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		var f float64
+		fmt.Sscanf(v, "%g", &f)
+		switch name {
+		case "go_memstats_heap_inuse_bytes":
+			m.heap = f
+		case "go_memstats_stack_inuse_bytes":
+			m.stack = f
+		case "go_goroutines":
+			m.goroutines = f
+		}
+	}
+	return m, sc.Err()
+}
