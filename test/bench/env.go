@@ -252,12 +252,7 @@ func readMem(pid int) memKB {
 	if err != nil {
 		return m
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
+	_ = eachField(bytes.NewReader(data), ":", func(k, v string) {
 		var kb int64
 		fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
 		switch k {
@@ -268,7 +263,7 @@ func readMem(pid int) memKB {
 		case "RssFile":
 			m.file = kb
 		}
-	}
+	})
 	return m
 }
 
@@ -395,12 +390,7 @@ func (d *daemon) goMem() (goMem, error) {
 	}
 	defer resp.Body.Close()
 	var m goMem
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, v, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
+	err = eachField(resp.Body, " ", func(name, v string) {
 		var f float64
 		fmt.Sscanf(v, "%g", &f)
 		switch name {
@@ -411,6 +401,17 @@ func (d *daemon) goMem() (goMem, error) {
 		case "go_goroutines":
 			m.goroutines = f
 		}
+	})
+	return m, err
+}
+
+// eachField calls f with the two sides of every line of r that has sep in it.
+func eachField(r io.Reader, sep string, f func(k, v string)) error {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), sep); ok {
+			f(k, v)
+		}
 	}
-	return m, sc.Err()
+	return sc.Err()
 }
