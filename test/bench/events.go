@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -266,7 +267,7 @@ func (e *env) churn(d *daemon, subs int, arrivals <-chan arrival) []row {
 	seen := make([]int, subs) // changes each subscriber has read
 	var lat []time.Duration
 	var postErr error
-	postsDone := false
+	postsDone, extra := false, 0
 	timeout := time.After(time.Duration(changes)*gap + 20*time.Second)
 	for got := 0; got < changes*subs; {
 		select {
@@ -277,14 +278,25 @@ func (e *env) churn(d *daemon, subs int, arrivals <-chan arrival) []row {
 			}
 			posted = nil
 		case a := <-arrivals:
-			if !strings.Contains(a.data, `"ev1"`) || !(strings.Contains(a.data, `"reason":"enabled"`) || strings.Contains(a.data, `"reason":"disabled"`)) {
+			if !strings.Contains(a.data, `"ev1"`) {
 				continue
 			}
-			if n := seen[a.sub]; n < changes {
-				lat = append(lat, a.at.Sub(time.Unix(0, starts[n].Load())))
-				seen[a.sub]++
-				got++
+			disabled, enabled := strings.Contains(a.data, `"reason":"disabled"`), strings.Contains(a.data, `"reason":"enabled"`)
+			if !disabled && !enabled {
+				continue
 			}
+			n := seen[a.sub]
+			if n >= changes || starts[n].Load() == 0 || disabled != (n%2 == 0) {
+				// Not the change this subscriber is due to see: a flip nobody posted (the
+				// config watcher applying a file it took for the user's?) or one out of order.
+				if extra++; extra <= 3 {
+					fmt.Fprintf(os.Stderr, "bench: B5 churn: subscriber %d read a change it was not due (after %d of %d): %.300s\n", a.sub, n, changes, a.data)
+				}
+				continue
+			}
+			lat = append(lat, a.at.Sub(time.Unix(0, starts[n].Load())))
+			seen[a.sub]++
+			got++
 		case <-timeout:
 			missed := changes*subs - len(lat)
 			return fail(fmt.Errorf("%d of %d deliveries missing after the last change (posts done: %v, %v)", missed, changes*subs, postsDone, postErr))
@@ -298,8 +310,8 @@ func (e *env) churn(d *daemon, subs int, arrivals <-chan arrival) []row {
 	p99 := percentile(lat, 0.99)
 	answer := medianDur(answers)
 	return []row{
-		{id: "B5", figure: fmt.Sprintf("steady churn: %d enable/disable changes 200 ms apart, latency of each change to each of %d subscribers (p50 %s, 0 missed)", changes, subs, ms(percentile(lat, 0.5))),
-			value: ms(p99) + " (p99)", p99: ms(percentile(lat, 1)) + " max", target: "p99 <= 50 ms", pass: verdict(p99 <= 50*time.Millisecond), runs: 1, cmd: cmdB5},
+		{id: "B5", figure: fmt.Sprintf("steady churn: %d enable/disable changes 200 ms apart, latency of each change to each of %d subscribers (p50 %s, 0 missed, %d changes read that were not posted)", changes, subs, ms(percentile(lat, 0.5)), extra),
+			value: ms(p99) + " (p99)", p99: ms(percentile(lat, 1)) + " max", target: "p99 <= 50 ms, none unposted", pass: verdict(p99 <= 50*time.Millisecond && extra == 0), runs: 1, cmd: cmdB5},
 		{id: "B5", figure: fmt.Sprintf("POST /api/v1/servers/{name}/disable answer time, during the churn above (%d disables)", len(answers)),
 			value: ms(answer), p99: "max " + ms(slicesMax(answers)), target: "<= 5 ms", pass: verdict(answer <= 5*time.Millisecond), runs: len(answers), cmd: cmdB5},
 	}
