@@ -10,9 +10,10 @@
 //   - registry (registry.go, apply.go): the config as it is in the file (cfg) and as it runs
 //     (eff, normalised), one row per configured server (flags, last reported status, the
 //     upstream's latest tool list), the search index (actors/search), the restart queue of bulk
-//     restarts, and the config saver goroutine that writes the file in order and answers the
-//     request that caused each write once it is on disk (writes that queue up meanwhile are
-//     folded into one of the newest config); the events of a message that wrote the config,
+//     restarts and the window that paces them (registry_restart.go), and the config saver
+//     goroutine that writes the file in order and answers the request that caused each write
+//     once it is on disk (writes that queue up meanwhile are folded into one of the newest
+//     config); the events of a message that wrote the config,
 //     and all events after them, go to the hub only once that write is on disk (flushTurn),
 //     after its answer. It is the only place that changes server
 //     flags. It owns the tool pins of tool-level trust too (trust.go): the approved

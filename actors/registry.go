@@ -252,6 +252,9 @@ type registry struct {
 	starting   map[string]int
 	startQueue []string
 
+	// restartPace is how many bulk restarts may connect at once (registry_restart.go).
+	restartPace restartPacer
+
 	// version increases with every message that may change a server's view (see Receive).
 	version uint64
 
@@ -966,9 +969,8 @@ func (r *registry) onStatus(ctx actor.Context, m upstreamStatus) {
 	if toolsChanged {
 		r.retrust(ctx, m.Name, pinned)
 	}
-	if r.restarting[m.Name] && m.State != StateConnecting {
-		delete(r.restarting, m.Name)
-		r.pumpRestarts(ctx)
+	if m.State != StateConnecting {
+		r.restartDone(ctx, m.Name, m.State)
 	}
 }
 
@@ -1027,10 +1029,7 @@ func (r *registry) onTerminated(ctx actor.Context, who *actor.PID) {
 		r.startDone(ctx, name, rw.childGen)
 		rw.pid = nil
 		rw.st = upstreamStatus{Name: name, State: StateDisabled}
-		if r.restarting[name] {
-			delete(r.restarting, name)
-			r.pumpRestarts(ctx)
-		}
+		r.restartDone(ctx, name, StateDisabled)
 		switch {
 		case rw.remove:
 			r.removed(ctx, name, rw)
@@ -1263,12 +1262,13 @@ func (r *registry) bulk(ctx actor.Context, m bulkOp) {
 			}
 		}
 	}
-	r.pumpRestarts(ctx)
 	if dirty {
 		r.persist(ctx.Sender(), reply{v: res})
 		return
 	}
+	// Answered before any restart begins: the answer never waits on them (registry_restart.go).
 	ctx.Respond(reply{v: res})
+	r.pumpRestarts(ctx)
 }
 
 // bulkOutcome is where a server starts in a bulk operation: skipped when the operation
@@ -1340,25 +1340,6 @@ func (r *registry) selectServers(sel Selection) ([]string, error) {
 		out = append(out, n)
 	}
 	return out, nil
-}
-
-// pumpRestarts starts queued restarts while fewer than restart_concurrency are connecting.
-func (r *registry) pumpRestarts(ctx actor.Context) {
-	limit := r.eff.RestartConcurrency
-	if limit <= 0 {
-		limit = config.DefaultRestartConcurrency
-	}
-	for len(r.restartQueue) > 0 && len(r.restarting) < limit {
-		name := r.restartQueue[0]
-		r.restartQueue = r.restartQueue[1:]
-		delete(r.queued, name)
-		rw, ok := r.rows[name]
-		if !ok || !rw.cfg.IsEnabled() {
-			continue
-		}
-		r.restarting[name] = true
-		r.restartNow(ctx, name, rw)
-	}
 }
 
 func (r *registry) tool(server, raw string) (Tool, bool) {

@@ -70,8 +70,12 @@ type Config struct {
 	MCPMode string `json:"mcp_mode,omitempty"`
 	// ToolNameSeparator joins a server's name and its tool's on /mcp/all
 	// ("github__create_issue"). Default DefaultToolNameSeparator; see ValidToolNameSeparator.
-	ToolNameSeparator  string          `json:"tool_name_separator,omitempty"`
-	CallToolTimeout    Duration        `json:"call_tool_timeout,omitempty"`
+	ToolNameSeparator string   `json:"tool_name_separator,omitempty"`
+	CallToolTimeout   Duration `json:"call_tool_timeout,omitempty"`
+	// RestartConcurrency is how many servers a bulk restart connects at once to begin
+	// with; the window grows by one per restart that comes back ready, up to the
+	// first-connect bound (128), and halves back towards this on failures
+	// (actors/registry_restart.go). Default DefaultRestartConcurrency.
 	RestartConcurrency int             `json:"restart_concurrency,omitempty"`
 	MaxMessageBytes    int             `json:"max_message_bytes,omitempty"`
 	DockerIsolation    DockerIsolation `json:"docker_isolation,omitzero"`

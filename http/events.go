@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -118,14 +119,14 @@ func serveEvents(streams *sse.Server, sub *actors.Subscription, w http.ResponseW
 	}
 
 	// r3labs reads the stream id from ?stream=; the copy keeps neither the API key (r3labs
-	// keeps the URL) nor Last-Event-ID (r3labs would parse it for its own replay).
+	// keeps the URL) nor Last-Event-ID (r3labs would parse it for its own replay). A shallow
+	// copy with no headers at all, not r.Clone: r3labs reads only Last-Event-ID, and a
+	// deep copy of every header, held for the stream's life, is a kilobyte per subscriber.
 	id := sub.ID()
-	sr := r.Clone(ctx)
-	u := *r.URL
-	u.RawQuery = "stream=" + id
-	sr.URL = &u
-	sr.RequestURI = u.RequestURI()
-	sr.Header.Del("Last-Event-ID")
+	sr := r.WithContext(ctx)
+	sr.URL = &url.URL{Path: r.URL.Path, RawQuery: "stream=" + id}
+	sr.RequestURI = sr.URL.RequestURI()
+	sr.Header = http.Header{}
 	streams.CreateStream(id)
 	streams.ServeHTTP(headersSent{w}, sr)
 	// ServeHTTP returns once the subscriber is deregistered (its channel is closed only

@@ -252,12 +252,7 @@ func readMem(pid int) memKB {
 	if err != nil {
 		return m
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
+	_ = eachField(bytes.NewReader(data), ":", func(k, v string) {
 		var kb int64
 		fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
 		switch k {
@@ -268,7 +263,7 @@ func readMem(pid int) memKB {
 		case "RssFile":
 			m.file = kb
 		}
-	}
+	})
 	return m
 }
 
@@ -375,4 +370,48 @@ func (b *lockedBuffer) String() string {
 // ctxTimeout is context.WithTimeout from the background context.
 func ctxTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
+}
+
+// goMem is what the daemon's Go runtime says of its memory, from GET /metrics (the
+// Prometheus Go collector): bytes of heap spans in use and of goroutine stacks, and the
+// goroutine count. A GC runs only when the runtime decides, so heap is live data plus
+// garbage not yet collected; RSS (readMem) follows the heap's peak.
+type goMem struct{ heap, stack, goroutines float64 }
+
+func (d *daemon) goMem() (goMem, error) {
+	req, err := http.NewRequest("GET", d.url+"/metrics", nil)
+	if err != nil {
+		return goMem{}, err
+	}
+	req.Header.Set("X-API-Key", benchKey)
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return goMem{}, err
+	}
+	defer resp.Body.Close()
+	var m goMem
+	err = eachField(resp.Body, " ", func(name, v string) {
+		var f float64
+		fmt.Sscanf(v, "%g", &f)
+		switch name {
+		case "go_memstats_heap_inuse_bytes":
+			m.heap = f
+		case "go_memstats_stack_inuse_bytes":
+			m.stack = f
+		case "go_goroutines":
+			m.goroutines = f
+		}
+	})
+	return m, err
+}
+
+// eachField calls f with the two sides of every line of r that has sep in it.
+func eachField(r io.Reader, sep string, f func(k, v string)) error {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), sep); ok {
+			f(k, v)
+		}
+	}
+	return sc.Err()
 }
