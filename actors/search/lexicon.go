@@ -2,6 +2,7 @@ package search
 
 import (
 	_ "embed"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -9,7 +10,8 @@ import (
 //go:generate go run ./internal/wordnetgen -out wordnet.txt
 
 // wordnetTable is the lexical table generated from WordNet 3.0 (see internal/wordnetgen and
-// WORDNET-LICENSE): "s word synonyms..." and "m irregular-form base" lines.
+// WORDNET-LICENSE): "s word synonyms...", "m irregular-form base" and "w word" (another
+// common word) lines.
 //
 //go:embed wordnet.txt
 var wordnetTable string
@@ -25,6 +27,9 @@ type lexicon struct {
 	byStem map[string]string
 	// base maps an irregular inflection ("wrote") to its base form ("write").
 	base map[string]string
+	// words are the other common English words, sorted: those with a tagged sense in
+	// WordNet that have no synonyms line (adjectives and adverbs mostly).
+	words []string
 }
 
 // synonyms returns the stemmed synonyms of a query word: of the word itself when the table
@@ -36,6 +41,22 @@ func (lx *lexicon) synonyms(word string) []string {
 	return lx.syn[lx.byStem[stem(word)]]
 }
 
+// unknown reports whether the table knows neither word nor a word with its stem: then it is
+// no English word of WordNet's common senses, most likely a name or a misspelling.
+func (lx *lexicon) unknown(word string) bool {
+	if _, ok := lx.syn[word]; ok {
+		return false
+	}
+	if _, ok := lx.base[word]; ok {
+		return false
+	}
+	if _, ok := lx.byStem[stem(word)]; ok {
+		return false
+	}
+	_, found := slices.BinarySearch(lx.words, word)
+	return !found
+}
+
 var loadLexicon = sync.OnceValue(func() *lexicon { return parseLexicon(wordnetTable) })
 
 func parseLexicon(table string) *lexicon {
@@ -43,6 +64,10 @@ func parseLexicon(table string) *lexicon {
 		base: make(map[string]string, 6000)}
 	for line := range strings.SplitSeq(table, "\n") {
 		if len(line) < 2 || line[0] == '#' {
+			continue
+		}
+		if line[0] == 'w' {
+			lx.words = append(lx.words, line[2:])
 			continue
 		}
 		fs := strings.Fields(line[2:])
@@ -67,5 +92,6 @@ func parseLexicon(table string) *lexicon {
 			}
 		}
 	}
+	slices.Sort(lx.words) // already sorted by the generator; cheap to make sure
 	return lx
 }
