@@ -101,14 +101,17 @@ func misspell(q string) string {
 	return strings.Join(fs, " ")
 }
 
-// TestRecallMisspelt measures the labelled and hold-out sets with one word of each query
-// misspelt (misspell): the misspelling fallback (typo.go) must keep most of their recall.
-// Without it, recall@1 was 0.571 and 0.610, recall@5 0.864 and 0.814; with it 0.721 and
-// 0.763, 0.916 and 0.932.
+// TestRecallMisspelt measures each set with one word of each query misspelt (misspell, in
+// memory; the files are untouched): the misspelling fallback (typo.go) must keep most of
+// their recall. Without it, recall@1 was 0.571, 0.610 and 0.358 (labelled, hold-out,
+// independent), recall@5 0.864, 0.814 and 0.742; with it 0.721, 0.763 and 0.392, and 0.916,
+// 0.932 and 0.783. The floors are the targets on the first two sets, what the ranker reaches
+// on the third.
 func TestRecallMisspelt(t *testing.T) {
 	floors := map[string]struct{ at1, at5 float64 }{
 		"queries.json":         {0.65, 0.9},
 		"queries_holdout.json": {0.65, 0.9},
+		"queries_people.tsv":   {0.38, 0.77},
 	}
 	for _, set := range searcheval.Sets {
 		floor, ok := floors[set.File]
