@@ -18,8 +18,8 @@ const (
 	maxTypoTerms = 3
 )
 
-// typoTerms returns the indexed terms nearest to the stemmed query word w, nearest first
-// and, at one distance, the most common first; nil when none is near enough.
+// typoTerms returns the indexed terms nearest to the stemmed query word w, the most common
+// first; nil when none is near enough.
 func (ix *Index) typoTerms(w string) []string {
 	if len(w) < minTypoLen || !isASCIILower(w) {
 		return nil
