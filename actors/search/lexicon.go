@@ -2,7 +2,6 @@ package search
 
 import (
 	_ "embed"
-	"slices"
 	"strings"
 	"sync"
 )
@@ -27,9 +26,9 @@ type lexicon struct {
 	byStem map[string]string
 	// base maps an irregular inflection ("wrote") to its base form ("write").
 	base map[string]string
-	// words are the other common English words, sorted: those with a tagged sense in
-	// WordNet that have no synonyms line (adjectives and adverbs mostly).
-	words []string
+	// words is the table's block of "w word" lines, sorted, the other English words: kept
+	// as the embedded text and searched in place (wordIn), which costs no memory.
+	words string
 }
 
 // synonyms returns the stemmed synonyms of a query word: of the word itself when the table
@@ -41,20 +40,77 @@ func (lx *lexicon) synonyms(word string) []string {
 	return lx.syn[lx.byStem[stem(word)]]
 }
 
-// unknown reports whether the table knows neither word nor a word with its stem: then it is
-// no English word of WordNet's common senses, most likely a name or a misspelling.
+// unknown reports whether word is no English word that WordNet lists, in any of its
+// inflections ("tickets", "deleted", "wrote"): then it is most likely a name or a
+// misspelling.
 func (lx *lexicon) unknown(word string) bool {
-	if _, ok := lx.syn[word]; ok {
-		return false
-	}
 	if _, ok := lx.base[word]; ok {
 		return false
 	}
 	if _, ok := lx.byStem[stem(word)]; ok {
 		return false
 	}
-	_, found := slices.BinarySearch(lx.words, word)
-	return !found
+	for _, w := range baseForms(word) {
+		if _, ok := lx.syn[w]; ok || wordIn(lx.words, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// baseForms returns word and the base forms a regular inflection of it may have: "tickets"
+// "ticket", "boxes" "box", "copies" "copy", "deleted" "delete" and "delet", "running" "run".
+func baseForms(word string) []string {
+	out := []string{word}
+	add := func(suffix, repl string) {
+		if b, ok := strings.CutSuffix(word, suffix); ok && len(b) >= 2 {
+			out = append(out, b+repl)
+			if n := len(b); n >= 3 && b[n-1] == b[n-2] && repl == "" {
+				out = append(out, b[:n-1]) // "running", "stopped"
+			}
+		}
+	}
+	add("s", "")
+	add("es", "")
+	add("ies", "y")
+	add("ed", "")
+	add("ed", "e")
+	add("d", "")
+	add("ied", "y")
+	add("ing", "")
+	add("ing", "e")
+	add("er", "")
+	add("est", "")
+	add("ly", "")
+	return out
+}
+
+// wordIn reports whether block, sorted "w word" lines, holds word, by binary search over
+// its lines.
+func wordIn(block, word string) bool {
+	lo, hi := 0, len(block)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		// The line that mid falls in.
+		start := strings.LastIndexByte(block[:mid], '\n') + 1
+		end := strings.IndexByte(block[mid:], '\n')
+		if end < 0 {
+			end = len(block)
+		} else {
+			end += mid
+		}
+		line := block[start:end]
+		w := strings.TrimPrefix(line, "w ")
+		switch {
+		case w == word:
+			return true
+		case w < word:
+			lo = end + 1
+		default:
+			hi = start
+		}
+	}
+	return false
 }
 
 var loadLexicon = sync.OnceValue(func() *lexicon { return parseLexicon(wordnetTable) })
@@ -67,8 +123,10 @@ func parseLexicon(table string) *lexicon {
 			continue
 		}
 		if line[0] == 'w' {
-			lx.words = append(lx.words, line[2:])
-			continue
+			// The "w" lines sort last: the rest of the table is their block.
+			at := strings.Index(table, "\nw ")
+			lx.words = table[at+1:]
+			break
 		}
 		fs := strings.Fields(line[2:])
 		if len(fs) < 2 {
@@ -92,6 +150,5 @@ func parseLexicon(table string) *lexicon {
 			}
 		}
 	}
-	slices.Sort(lx.words) // already sorted by the generator; cheap to make sure
 	return lx
 }

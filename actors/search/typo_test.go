@@ -72,3 +72,18 @@ func TestTypoTermsBounded(t *testing.T) {
 		t.Errorf("typoTerms(cartz) = %v, want cart among them", got)
 	}
 }
+
+func TestLexiconKnowsEnglishWords(t *testing.T) {
+	lx := loadLexicon()
+	for _, w := range []string{"delete", "deleted", "tickets", "invoices", "archive", "recently",
+		"yesterday", "copies", "running", "wrote", "aa", "zyrian"} {
+		if lx.unknown(w) {
+			t.Errorf("%q is unknown to the lexicon", w)
+		}
+	}
+	for _, w := range []string{"serach", "repositroies", "kubectl", "zzzz", "a", ""} {
+		if !lx.unknown(w) {
+			t.Errorf("%q is known to the lexicon", w)
+		}
+	}
+}

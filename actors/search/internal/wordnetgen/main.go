@@ -14,8 +14,9 @@
 //     A phrase lemma ("get_rid_of") has a line of its own, with its words joined by "_".
 //   - "m form base": an irregular inflection and its base form (verb.exc, noun.exc), such
 //     as "wrote write" and "indices index".
-//   - "w word": every other plain lemma of any part of speech with a tagged sense, so that
-//     the search knows a common word ("recently", "huge") from a misspelling.
+//   - "w word": every other plain lemma of any part of speech, so that the search knows an
+//     English word ("recently", "delete") from a misspelling. These lines sort last and are
+//     searched in place, never parsed.
 //
 // Lines are sorted, so the file is the same on every run.
 package main
@@ -68,7 +69,7 @@ func main() {
 		sort.Strings(s)
 		lines = append(lines, "s "+w+" "+strings.Join(s, " "))
 	}
-	words, err := taggedWords(*dict)
+	words, err := plainLemmas(*dict)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -86,10 +87,10 @@ func main() {
 	}
 }
 
-// taggedWords returns the plain lemmas of every part of speech with a sense tagged in
-// WordNet's corpus: the common English words, which a query word that the index lacks is
-// not mistaken for a misspelling of.
-func taggedWords(dict string) ([]string, error) {
+// plainLemmas returns every plain lemma of every part of speech, so that the search knows an
+// English word ("recently", "delete", "invoice") from a misspelling even where WordNet's
+// corpus never tagged it.
+func plainLemmas(dict string) ([]string, error) {
 	var out []string
 	for _, pos := range []string{"noun", "verb", "adj", "adv"} {
 		data, err := os.ReadFile(filepath.Join(dict, "index."+pos))
@@ -101,13 +102,7 @@ func taggedWords(dict string) ([]string, error) {
 			if len(fs) < 4 || strings.HasPrefix(line, " ") || !plainWord(fs[0]) {
 				continue
 			}
-			pcnt, err := strconv.Atoi(fs[3])
-			if err != nil || len(fs) < 6+pcnt {
-				return nil, fmt.Errorf("index.%s: bad line %q", pos, line)
-			}
-			if tagged, err := strconv.Atoi(fs[5+pcnt]); err == nil && tagged > 0 {
-				out = append(out, fs[0])
-			}
+			out = append(out, fs[0])
 		}
 	}
 	return out, nil
