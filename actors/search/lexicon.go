@@ -10,7 +10,7 @@ import (
 
 // wordnetTable is the lexical table generated from WordNet 3.0 (see internal/wordnetgen and
 // WORDNET-LICENSE): "s word synonyms...", "m irregular-form base" and "w word" (another
-// common word) lines.
+// English word) lines.
 //
 //go:embed wordnet.txt
 var wordnetTable string
