@@ -29,13 +29,14 @@ var FieldNames = [numFields]string{
 // Ranking parameters. The name says most about what a tool does and is short, so it weighs
 // most and is barely length-normalised; a title is a name written for people. The server's
 // name is the same for all of its tools. The description is the tool's own account of itself;
-// its parameters' names say what it acts on ("replicas", "branch") and count as much, while
-// what is said about each parameter, its enum values, the server's instructions (shared by
-// all its tools) and the annotations are weaker evidence, mostly about neighbouring tools too.
-// Long texts are length-normalised most, a long enum list fully: one of fifty units says
-// little about the tool.
+// its parameters' names say what it acts on ("replicas", "branch") and count as much, and so
+// do its enum values, which name what it can be told to do or to work on (a tool that manages
+// stashes takes "push", "pop", "apply"); what is said about each parameter, the server's
+// instructions (shared by all its tools) and the annotations are weaker evidence, mostly
+// about neighbouring tools too. Long texts are length-normalised most, a long enum list
+// fully: one of fifty units says little about the tool.
 var (
-	fieldWeight = [numFields]float64{3.0, 2.5, 1.5, 0.3, 1.0, 1.0, 0.4, 0.5, 0.3}
+	fieldWeight = [numFields]float64{3.0, 2.5, 1.5, 0.3, 1.0, 1.0, 0.4, 1.0, 0.3}
 	fieldB      = [numFields]float64{0.5, 0.5, 0.3, 0.75, 0.75, 0.5, 0.75, 1.0, 0.3}
 )
 

@@ -28,7 +28,9 @@
 // schema takes a number (an integer or number property); what the query names by example stands for its kind (a file name for "file"
 // and the kind of file, a list of them for "multiple", a URL for "url", a path, an e-mail or
 // IP address, an arithmetic expression, a hexadecimal literal, a date or time, a cell range,
-// code); and the last word matches the longer terms it begins, for search-as-you-type. A tool's score is scaled
+// code); a word that neither the index nor WordNet knows is taken for a misspelling and
+// matches the indexed terms within an edit or two of it (typo.go); and the last word
+// matches the longer terms it begins, for search-as-you-type. A tool's score is scaled
 // by the square root of the share of the query's words it matches (coordination), so that
 // matching most of a request beats matching one of its words very well. No vocabulary entry
 // names a server or a tool, and none was fitted to a labelled query set. A query that is
@@ -92,6 +94,9 @@ const (
 	// for tools, so weaker evidence than the software vocabulary in synonyms.go.
 	lexiconWeight = 0.35
 	prefixWeight  = 0.6
+	// typoWeight scales the match of an indexed term one or two edits away from a query
+	// word that neither the index nor the lexicon knows (typo.go).
+	typoWeight = 0.6
 	// phraseWeight scales the match of a WordNet phrase's synonyms ("remove" for "get rid
 	// of"), phraseWordWeight that of each of the phrase's own words.
 	phraseWeight     = 0.7
@@ -513,6 +518,11 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 				add(p, prefixWeight)
 			}
 		}
+		if len(alts) == 0 && synonyms[t] == nil && lx.unknown(raw) {
+			for _, c := range ix.typoTerms(t) {
+				add(c, weight*typoWeight)
+			}
+		}
 		if len(alts) > 0 {
 			out = append(out, alts)
 		}
@@ -676,14 +686,7 @@ func expandAbbreviations(toks []string) []string {
 // prefixTerms returns up to maxPrefixTerms indexed terms that begin with the raw word or its
 // stem, shortest first.
 func (ix *Index) prefixTerms(raw, stemmed string) []string {
-	if ix.vocabDirty || ix.vocab == nil {
-		ix.vocab = ix.vocab[:0]
-		for t := range ix.terms {
-			ix.vocab = append(ix.vocab, t)
-		}
-		sort.Strings(ix.vocab)
-		ix.vocabDirty = false
-	}
+	ix.sortVocab()
 	var out []string
 	for _, p := range []string{stemmed, raw} {
 		i := sort.SearchStrings(ix.vocab, p)
@@ -698,6 +701,18 @@ func (ix *Index) prefixTerms(raw, stemmed string) []string {
 		out = out[:maxPrefixTerms]
 	}
 	return out
+}
+
+// sortVocab rebuilds the sorted vocabulary after a change.
+func (ix *Index) sortVocab() {
+	if ix.vocabDirty || ix.vocab == nil {
+		ix.vocab = ix.vocab[:0]
+		for t := range ix.terms {
+			ix.vocab = append(ix.vocab, t)
+		}
+		sort.Strings(ix.vocab)
+		ix.vocabDirty = false
+	}
 }
 
 func (ix *Index) ensureScratch() {

@@ -9,7 +9,8 @@ import (
 //go:generate go run ./internal/wordnetgen -out wordnet.txt
 
 // wordnetTable is the lexical table generated from WordNet 3.0 (see internal/wordnetgen and
-// WORDNET-LICENSE): "s word synonyms..." and "m irregular-form base" lines.
+// WORDNET-LICENSE): "s word synonyms...", "m irregular-form base" and "w word" (another
+// English word) lines.
 //
 //go:embed wordnet.txt
 var wordnetTable string
@@ -25,6 +26,9 @@ type lexicon struct {
 	byStem map[string]string
 	// base maps an irregular inflection ("wrote") to its base form ("write").
 	base map[string]string
+	// words is the table's block of "w word" lines, sorted, the other English words: kept
+	// as the embedded text and searched in place (wordIn), which costs no memory.
+	words string
 }
 
 // synonyms returns the stemmed synonyms of a query word: of the word itself when the table
@@ -36,6 +40,79 @@ func (lx *lexicon) synonyms(word string) []string {
 	return lx.syn[lx.byStem[stem(word)]]
 }
 
+// unknown reports whether word is no English word that WordNet lists, in any of its
+// inflections ("tickets", "deleted", "wrote"): then it is most likely a name or a
+// misspelling.
+func (lx *lexicon) unknown(word string) bool {
+	if _, ok := lx.base[word]; ok {
+		return false
+	}
+	if _, ok := lx.byStem[stem(word)]; ok {
+		return false
+	}
+	for _, w := range baseForms(word) {
+		if _, ok := lx.syn[w]; ok || wordIn(lx.words, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// baseForms returns word and the base forms a regular inflection of it may have: "tickets"
+// "ticket", "boxes" "box", "copies" "copy", "deleted" "delete" and "delet", "running" "run".
+func baseForms(word string) []string {
+	out := []string{word}
+	add := func(suffix, repl string) {
+		if b, ok := strings.CutSuffix(word, suffix); ok && len(b) >= 2 {
+			out = append(out, b+repl)
+			if n := len(b); n >= 3 && b[n-1] == b[n-2] && repl == "" {
+				out = append(out, b[:n-1]) // "running", "stopped"
+			}
+		}
+	}
+	add("s", "")
+	add("es", "")
+	add("ies", "y")
+	add("ed", "")
+	add("ed", "e")
+	add("d", "")
+	add("ied", "y")
+	add("ing", "")
+	add("ing", "e")
+	add("er", "")
+	add("est", "")
+	add("ly", "")
+	return out
+}
+
+// wordIn reports whether block, sorted "w word" lines, holds word, by binary search over
+// its lines.
+func wordIn(block, word string) bool {
+	lo, hi := 0, len(block)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		// The line that mid falls in.
+		start := strings.LastIndexByte(block[:mid], '\n') + 1
+		end := strings.IndexByte(block[mid:], '\n')
+		if end < 0 {
+			end = len(block)
+		} else {
+			end += mid
+		}
+		line := block[start:end]
+		w := strings.TrimPrefix(line, "w ")
+		switch {
+		case w == word:
+			return true
+		case w < word:
+			lo = end + 1
+		default:
+			hi = start
+		}
+	}
+	return false
+}
+
 var loadLexicon = sync.OnceValue(func() *lexicon { return parseLexicon(wordnetTable) })
 
 func parseLexicon(table string) *lexicon {
@@ -44,6 +121,12 @@ func parseLexicon(table string) *lexicon {
 	for line := range strings.SplitSeq(table, "\n") {
 		if len(line) < 2 || line[0] == '#' {
 			continue
+		}
+		if line[0] == 'w' {
+			// The "w" lines sort last: the rest of the table is their block.
+			at := strings.Index(table, "\nw ")
+			lx.words = table[at+1:]
+			break
 		}
 		fs := strings.Fields(line[2:])
 		if len(fs) < 2 {
