@@ -106,6 +106,10 @@ type Tool struct {
 type ToolHit struct {
 	Tool
 	Score float64 `json:"score"`
+	// Matched names the fields of the tool the query matched (search.FieldNames: name,
+	// title, server, instructions, description, parameters, ...), so that an agent or a
+	// person can see why it was found. Empty when listing without a query.
+	Matched []string `json:"matched,omitempty"`
 }
 
 // Status is the summary GET /api/v1/status shows.

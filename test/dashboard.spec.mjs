@@ -149,6 +149,8 @@ try {
     const got = await page.$$eval('#tools tbody tr', (rows) => rows.map((r) => r.dataset.tool));
     throw new Error(`search for ${xssTool} shows ${JSON.stringify(got)}: ${err.message}`);
   });
+  const matched = await page.locator(`${toolRow} td.tool-matched`).textContent();
+  expect(matched.split(', ').includes('name'), `the hit says the query matched its name: got ${JSON.stringify(matched)}`);
   const desc = await page.locator(`${toolRow} td.tool-desc`).textContent();
   expect(desc === xssDesc, `description shown verbatim: got ${JSON.stringify(desc)}`);
   expect(await page.locator('#tools img').count() === 0, 'no <img> element made from the description');

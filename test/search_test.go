@@ -88,13 +88,13 @@ func TestToolSearchHTTP(t *testing.T) {
 			t.Fatalf("tools: %v %s", err, body)
 		}
 		for _, tool := range tools {
-			for _, k := range []string{"name", "server", "description", "input_schema", "score"} {
+			for _, k := range []string{"name", "server", "description", "input_schema", "score", "matched"} {
 				if _, ok := tool[k]; !ok {
 					t.Errorf("tool lacks %q: %v", k, tool)
 				}
 			}
 			for k := range tool {
-				if !slices.Contains([]string{"name", "server", "description", "input_schema", "annotations", "score"}, k) {
+				if !slices.Contains([]string{"name", "server", "description", "input_schema", "annotations", "score", "matched"}, k) {
 					t.Errorf("tool has unexpected field %q", k)
 				}
 			}
@@ -107,6 +107,11 @@ func TestToolSearchHTTP(t *testing.T) {
 			var schema map[string]any
 			if err := json.Unmarshal(tool["input_schema"], &schema); err != nil || schema["type"] != "object" {
 				t.Errorf("%s: input_schema %s", name, tool["input_schema"])
+			}
+			// Each hit says which of its fields the query matched.
+			var matched []string
+			if err := json.Unmarshal(tool["matched"], &matched); err != nil || len(matched) == 0 {
+				t.Errorf("%s: matched %s, want the fields the query matched", name, tool["matched"])
 			}
 		}
 		// A synthetic tool with a title annotation keeps it.

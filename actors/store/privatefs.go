@@ -12,7 +12,9 @@ import (
 // events and encrypted secrets, which are for the owner alone. Every file pebble creates or
 // opens for writing is set to 0600 and every dir it makes is 0700, whatever the umask, so the
 // doctor can expect nothing in the data dir to be open to other users. The rest is the
-// wrapped file system's.
+// wrapped file system's. A new file is 0644 between its open and the chmod (pebble's Create
+// removes and recreates with 0666, so no mode can be set before it): harmless, because the
+// store's dir is 0700, and the reason the test lets a file settle.
 type privateFS struct{ vfs.FS }
 
 var _ vfs.FS = privateFS{}

@@ -355,6 +355,8 @@
         el('td', 'tool-name', String(t.name ?? '')),
         el('td', 'tool-server', String(t.server ?? '')),
         el('td', 'num', typeof t.score === 'number' && q ? t.score.toFixed(2) : ''),
+        // Why the search found it: the fields of the tool the query matched.
+        el('td', 'tool-matched muted', Array.isArray(t.matched) ? t.matched.map(String).join(', ') : ''),
         el('td', 'tool-desc', String(t.description ?? '')),
       );
       rows.push(row);

@@ -11,7 +11,6 @@ import (
 
 	"github.com/mcpproxy/mcpproxy/actors"
 	"github.com/mcpproxy/mcpproxy/actors/activity"
-	"github.com/mcpproxy/mcpproxy/actors/search"
 	"github.com/mcpproxy/mcpproxy/config"
 )
 
@@ -108,7 +107,7 @@ func (e *Endpoint) retrieveTools(ctx context.Context, req mcp.CallToolRequest) (
 	for i, h := range hits {
 		out[i] = foundTool{Name: h.Name, Server: h.Server, Title: h.Title, Description: h.Description,
 			InputSchema: h.InputSchema, Annotations: h.Annotations, Score: h.Score,
-			Matched: search.Explain(query, h.SearchDoc())}
+			Matched: h.Matched}
 	}
 	return structured(map[string]any{"tools": out, "total": total})
 }
