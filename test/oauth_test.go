@@ -497,12 +497,22 @@ func eventsText(evs []sseEvent) string {
 }
 
 // TestDashboardOAuthLogin runs dashboard_login.spec.mjs: the dashboard's Log in button on a
-// needs_auth row logs in through a new tab and the row turns ready live.
+// needs_auth row logs in through a new tab and the row turns ready live; the needs_auth row
+// of a client_credentials server whose grant is refused (the authorization server knows no
+// such client) offers no Log in but says that the server logs in by itself, as the view's
+// auth.grant tells.
 func TestDashboardOAuthLogin(t *testing.T) {
 	browser, node := chromiumPath(t), playwrightNode(t)
 	up := newOAuthUpstream(t, time.Hour)
-	p := startProxy(t, servers(map[string]any{"name": "remote", "url": up.srv.URL + "/mcp", "protocol": "http", "quarantined": false}))
-	p.waitState("remote", 20*time.Second, actors.StateNeedsAuth)
+	p := startProxy(t, servers(map[string]any{"name": "remote", "url": up.srv.URL + "/mcp", "protocol": "http", "quarantined": false},
+		map[string]any{"name": "machine", "url": up.srv.URL + "/mcp", "protocol": "http", "quarantined": false,
+			"oauth": map[string]any{"grant": "client_credentials", "client_id": "unknown-client", "client_secret": "not-a-known-secret"}}))
+	if s := p.waitState("remote", 20*time.Second, actors.StateNeedsAuth); s.Auth == nil || s.Auth.Grant != "authorization_code" {
+		t.Fatalf("auth of a server a user logs in to: %+v", s.Auth)
+	}
+	if s := p.waitState("machine", 20*time.Second, actors.StateNeedsAuth); s.Auth == nil || s.Auth.Grant != "client_credentials" {
+		t.Fatalf("auth of a client_credentials server: %+v", s.Auth)
+	}
 	runSpecOutput(t, node, "dashboard_login.spec.mjs", "DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser, "DASH_USER_DATA="+t.TempDir())
 	if s := p.server("remote"); s.State != actors.StateReady || s.Auth == nil || !s.Auth.LoggedIn {
 		t.Fatalf("after the dashboard login: %+v", s)
