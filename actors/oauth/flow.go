@@ -39,7 +39,8 @@ type Tokens struct {
 	TokenType    string    `json:"token_type,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
 	// Issued is when the access token was received: with Expiry it gives the token's
-	// lifetime, so a short-lived token is not renewed on every request (see renewDue).
+	// lifetime, so a short-lived token is not granted again with every request (see
+	// regrantSkew).
 	Issued    time.Time `json:"issued,omitzero"`
 	Scopes    []string  `json:"scopes,omitempty"`
 	Resource  string    `json:"resource,omitempty"`

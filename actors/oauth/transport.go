@@ -39,22 +39,23 @@ type TokenStore interface {
 	Put(*Tokens) error
 }
 
-// refreshSkew is how long before expiry a token is renewed (refreshed, or granted again by
-// Regrant); a token that lives less than twice as long is renewed in the second half of
-// its life instead, so a server that issues short-lived tokens does not get a renewal
-// with every request.
+// refreshSkew is how long before expiry a token is refreshed, or granted again by Regrant.
 const refreshSkew = 30 * time.Second
 
-// renewDue says whether tok has a known expiry close enough to renew it before sending.
-func renewDue(tok *Tokens) bool {
-	if tok == nil || tok.Expiry.IsZero() {
-		return false
+// renewDue says whether tok has a known expiry within skew.
+func renewDue(tok *Tokens, skew time.Duration) bool {
+	return tok != nil && !tok.Expiry.IsZero() && time.Until(tok.Expiry) < skew
+}
+
+// regrantSkew is when tok is due for Regrant: refreshSkew before expiry, or in the second
+// half of its life when it lives less than twice that. A grant counts against the oauth
+// actor's budget, so a server that issues short-lived tokens must not get one with every
+// request (a refresh has no budget and keeps refreshSkew).
+func regrantSkew(tok *Tokens) time.Duration {
+	if tok.Issued.IsZero() {
+		return refreshSkew
 	}
-	skew := refreshSkew
-	if !tok.Issued.IsZero() {
-		skew = min(skew, tok.Expiry.Sub(tok.Issued)/2)
-	}
-	return time.Until(tok.Expiry) < skew
+	return min(refreshSkew, tok.Expiry.Sub(tok.Issued)/2)
 }
 
 // regrantWait bounds how long a request waits for Regrant.
@@ -78,7 +79,7 @@ type Transport struct {
 	OnChange func()
 	// Regrant, when set, renews the tokens of a server that grants itself its tokens
 	// (client_credentials, id_jag: no refresh token) and stores them: a token that is
-	// about to expire (renewDue) is renewed before the request instead of meeting a 401,
+	// about to expire (regrantSkew) is renewed before the request instead of meeting a 401,
 	// which would lose the connection. The Transport calls it at most once per access
 	// token, one request at a time, with a context bounded by regrantWait, and sends the
 	// request with the token then in the store; on an error it sends the old token, and a
@@ -214,16 +215,16 @@ func (t *Transport) regrant(ctx context.Context, used *Tokens) *Tokens {
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	tok := t.tokens()
-	if renewDue(tok) {
-		var n *Tokens
-		if tok.RefreshToken != "" {
-			n = t.refresh(req.Context(), tok)
-		} else if t.Regrant != nil {
-			n = t.regrant(req.Context(), tok)
-		}
-		if n != nil {
-			tok = n
-		}
+	var n *Tokens
+	switch {
+	case tok == nil:
+	case tok.RefreshToken != "" && renewDue(tok, refreshSkew):
+		n = t.refresh(req.Context(), tok)
+	case tok.RefreshToken == "" && t.Regrant != nil && renewDue(tok, regrantSkew(tok)):
+		n = t.regrant(req.Context(), tok)
+	}
+	if n != nil {
+		tok = n
 	}
 	resp, err := t.Base.RoundTrip(t.withToken(req, tok))
 	if err != nil {

@@ -132,25 +132,28 @@ func TestTransportRegrant(t *testing.T) {
 	}
 }
 
-// TestRenewDue: a token is renewed refreshSkew before it expires, or in the second half of
-// its life when it lives less than twice that.
+// TestRenewDue: a token is renewed refreshSkew before it expires; by Regrant, in the second
+// half of its life when it lives less than twice that.
 func TestRenewDue(t *testing.T) {
 	now := time.Now()
 	for _, tc := range []struct {
-		name string
-		tok  *Tokens
-		want bool
+		name             string
+		tok              *Tokens
+		refresh, regrant bool
 	}{
-		{"no expiry", &Tokens{AccessToken: "a"}, false},
-		{"an hour left", &Tokens{Expiry: now.Add(time.Hour)}, false},
-		{"inside the skew", &Tokens{Expiry: now.Add(refreshSkew - time.Second)}, true},
-		{"expired", &Tokens{Expiry: now.Add(-time.Second)}, true},
-		{"short-lived, fresh", &Tokens{Issued: now.Add(-time.Second), Expiry: now.Add(9 * time.Second)}, false},
-		{"short-lived, second half", &Tokens{Issued: now.Add(-6 * time.Second), Expiry: now.Add(4 * time.Second)}, true},
-		{"long-lived, inside the skew", &Tokens{Issued: now.Add(-time.Hour), Expiry: now.Add(10 * time.Second)}, true},
+		{"no expiry", &Tokens{AccessToken: "a"}, false, false},
+		{"an hour left", &Tokens{Expiry: now.Add(time.Hour)}, false, false},
+		{"inside the skew", &Tokens{Expiry: now.Add(refreshSkew - time.Second)}, true, true},
+		{"expired", &Tokens{Expiry: now.Add(-time.Second)}, true, true},
+		{"short-lived, fresh", &Tokens{Issued: now.Add(-time.Second), Expiry: now.Add(9 * time.Second)}, true, false},
+		{"short-lived, second half", &Tokens{Issued: now.Add(-6 * time.Second), Expiry: now.Add(4 * time.Second)}, true, true},
+		{"long-lived, inside the skew", &Tokens{Issued: now.Add(-time.Hour), Expiry: now.Add(10 * time.Second)}, true, true},
 	} {
-		if got := renewDue(tc.tok); got != tc.want {
-			t.Errorf("%s: renewDue %v, want %v", tc.name, got, tc.want)
+		if got := renewDue(tc.tok, refreshSkew); got != tc.refresh {
+			t.Errorf("%s: due for a refresh %v, want %v", tc.name, got, tc.refresh)
+		}
+		if got := renewDue(tc.tok, regrantSkew(tc.tok)); got != tc.regrant {
+			t.Errorf("%s: due for Regrant %v, want %v", tc.name, got, tc.regrant)
 		}
 	}
 }
