@@ -75,7 +75,12 @@
 //     never given a login: entering needs_auth, the registry asks the oauth actor for the
 //     grant (grantSelf, at most three a minute per server; a change of a secret the server
 //     uses starts the count over), which resolves the config then, so the ID token is the
-//     secret's current value; a failure goes to the server's log.
+//     secret's current value; a failure goes to the server's log. Such a server's token
+//     (no refresh token) is renewed before it expires, not after the 401: the connection's
+//     oauth.Transport calls its Regrant hook (regrantHook), which asks the registry
+//     (renewGrant), which asks the oauth actor (grantSelf with Renew: the same grant and
+//     budget, no restart); the request waits for the answer (at most 30 s) and goes out
+//     with the token then in the store, or, on a failure, with the old one.
 //   - server edits (edit.go): POST, PATCH and DELETE /api/v1/servers and the import are one
 //     registry message, editServer, which applies the current config with that entry added,
 //     merged (RFC 7386) or dropped through the same diff-apply (applyNext) as a config apply,
@@ -175,12 +180,14 @@
 // Passthrough sessions), getConfig, applyConfig, getSecretUsers, restartSecretUsers,
 // shutdownAll, editServer (edit.go), getLogs and followLogs (checked, then forwarded to
 // the logs actor with the caller as sender), startLogin, stopLogin and completeLogin (forwarded to the oauth actor with
-// the caller as sender), authUpdated (from the oauth actor: restart the server's
-// connection); from its children upstreamStatus and *actor.Terminated. Each request gets
+// the caller as sender), renewGrant (from a connection's Regrant hook: forwarded to the
+// oauth actor as grantSelf with the hook as sender), authUpdated (from the oauth actor:
+// restart the server's connection); from its children upstreamStatus and *actor.Terminated. Each request gets
 // exactly one reply. It sends the sessions actor RevokePassthrough, and PassthroughTools
 // whenever a server's pins, held-back tools or disabled_tools change.
 //
-// oauth actor: beginLogin, endLogin, completeLogin; internal loginReady.
+// oauth actor: beginLogin, endLogin, completeLogin, grantSelf (from the registry: with a
+// sender, a renewal that is answered), resetSelfGrants; internal loginReady, grantSelfDone.
 //
 // logs actor: appendLogs (from upstream actors and their stderr goroutines), getLogs,
 // followLogs, unfollowLogs (a follower's Stop), dropLogs (from the registry when a row is

@@ -83,12 +83,22 @@ type (
 	}
 	// grantSelf is sent by the registry when a client_credentials or id_jag server goes to
 	// needs_auth: the oauth actor gets tokens itself (no user), a bounded number of times.
-	grantSelf struct{ Login beginLogin }
+	// Renew is set for a renewal before expiry (renewGrant): the connection stays, so it
+	// is not restarted, and the sender, if any, is answered with a reply.
+	grantSelf struct {
+		Login beginLogin
+		Renew bool
+	}
+	// renewGrant asks the registry, from the connection of a self-granting server, for
+	// new tokens before its access token expires (regrantHook); answered with a reply once
+	// the tokens are stored or the grant failed.
+	renewGrant struct{ Name string }
 	// resetSelfGrants: a secret the server uses changed; its grant budget starts over.
 	resetSelfGrants struct{ Name string }
 	grantSelfDone   struct {
-		name string
-		err  error
+		name  string
+		err   error
+		renew bool
 	}
 	// endLogin is stopLogin forwarded to the oauth actor.
 	endLogin   struct{ Name string }
@@ -158,6 +168,9 @@ func (a *oauthActor) Receive(ctx actor.Context) {
 	case resetSelfGrants:
 		delete(a.selfGrants, m.Name)
 	case grantSelfDone:
+		if m.err == nil && m.renew {
+			a.o.logger.Info("oauth tokens renewed before expiry", "server", m.name)
+		}
 		if m.err != nil {
 			a.o.logger.Warn("oauth grant without a user failed", "server", m.name, "err", m.err)
 			if a.o.logs != nil {
@@ -196,9 +209,10 @@ func (a *oauthActor) expire() {
 	}
 }
 
-// grantSelf runs the client_credentials or id_jag grant for a server that asked for a login.
+// grantSelf runs the client_credentials or id_jag grant for a server that asked for a login
+// or whose token is about to expire; both count against the one budget.
 func (a *oauthActor) grantSelf(ctx actor.Context, m grantSelf) {
-	name, now := m.Login.Name, time.Now()
+	name, now, replyTo := m.Login.Name, time.Now(), ctx.Sender()
 	recent := a.selfGrants[name][:0]
 	for _, t := range a.selfGrants[name] {
 		if now.Sub(t) < selfGrantWindow {
@@ -207,7 +221,15 @@ func (a *oauthActor) grantSelf(ctx actor.Context, m grantSelf) {
 	}
 	if len(recent) >= maxSelfGrants {
 		a.selfGrants[name] = recent
-		a.o.logger.Warn("oauth client credentials: too many grants in a row; the server stays in needs_auth", "server", name)
+		if m.Renew {
+			// The token goes out as it is; once it expires, the 401 leads to needs_auth.
+			a.o.logger.Warn("oauth grant without a user: too many grants in a row; the token is not renewed before expiry", "server", name)
+		} else {
+			a.o.logger.Warn("oauth grant without a user: too many grants in a row; the server stays in needs_auth", "server", name)
+		}
+		if replyTo != nil {
+			ctx.Respond(reply{err: Errorf(CodeConflict, "server %q: %d grants within %s; no renewal now", name, maxSelfGrants, selfGrantWindow)})
+		}
 		return
 	}
 	a.selfGrants[name] = append(recent, now)
@@ -216,10 +238,13 @@ func (a *oauthActor) grantSelf(ctx actor.Context, m grantSelf) {
 		gctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		err := runSelfGrant(gctx, o, m.Login)
-		if err == nil {
+		if err == nil && !m.Renew {
 			sys.Root.Send(o.registry, authUpdated{Name: name})
 		}
-		sys.Root.Send(self, grantSelfDone{name: name, err: err})
+		if replyTo != nil {
+			sys.Root.Send(replyTo, reply{err: err})
+		}
+		sys.Root.Send(self, grantSelfDone{name: name, err: err, renew: m.Renew})
 	}()
 }
 
@@ -473,6 +498,27 @@ func (r *registry) maybeSelfLogin(ctx actor.Context, name string, prev State, m 
 	ctx.Send(ctx.Self(), selfLoginDue{Name: name})
 }
 
+// selfLogin is what the grant of a self-granting server needs.
+func (r *registry) selfLogin(name string, rw *row) beginLogin {
+	return beginLogin{Name: name, Cfg: r.eff.Prepared(rw.cfg), Resolve: r.resolver(), Challenge: rw.st.Challenge}
+}
+
+// regrantHook is the oauth.Transport.Regrant of a self-granting server's connections: it
+// asks the registry, which hands the request to the oauth actor (the owner of the grant and
+// of its budget), and waits for the tokens to be stored, as long as ctx allows.
+func regrantHook(sys *actor.ActorSystem, registry *actor.PID, name string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		res, err := ask(sys, registry, ctx, renewGrant{Name: name}, timeoutOf(ctx), "the proxy")
+		if err != nil {
+			return err
+		}
+		if rep, ok := res.(reply); ok {
+			return rep.err
+		}
+		return Errorf(CodeInternal, "internal error: unexpected reply %T", res)
+	}
+}
+
 // tokensFor is the token store of a server, nil without an OAuth store.
 func (r *registry) tokensFor(name string) oauth.TokenStore {
 	if r.opts.OAuth == nil {
@@ -519,9 +565,15 @@ func (r *registry) receiveOAuth(ctx actor.Context, m any) bool {
 		ctx.RequestWithCustomSender(r.oauthPID(ctx), m, ctx.Sender())
 	case selfLoginDue:
 		if rw, ok := r.rows[m.Name]; ok && r.opts.OAuth != nil {
-			ctx.Send(r.oauthPID(ctx), grantSelf{Login: beginLogin{Name: m.Name, Cfg: r.eff.Prepared(rw.cfg), Resolve: r.resolver(),
-				Challenge: rw.st.Challenge}})
+			ctx.Send(r.oauthPID(ctx), grantSelf{Login: r.selfLogin(m.Name, rw)})
 		}
+	case renewGrant:
+		rw, ok := r.rows[m.Name]
+		if !ok || r.opts.OAuth == nil || !rw.cfg.OAuth.SelfGrant() {
+			ctx.Respond(reply{err: Errorf(CodeConflict, "server %q does not grant itself its tokens", m.Name)})
+			return true
+		}
+		ctx.RequestWithCustomSender(r.oauthPID(ctx), grantSelf{Login: r.selfLogin(m.Name, rw), Renew: true}, ctx.Sender())
 	case authUpdated:
 		if rw, ok := r.rows[m.Name]; ok && rw.pid != nil {
 			r.restartChild(ctx, rw)

@@ -46,6 +46,7 @@ func (r *registry) passthroughTarget(ctx actor.Context, m getPassthroughTarget) 
 		target.ReadOnly[t.Raw] = t.ReadOnly()
 	}
 	resolve, sender, sys, name, tokens := r.resolver(), ctx.Sender(), r.sys, m.Name, r.tokensFor(m.Name)
+	self := ctx.Self()
 	go func() {
 		resolved, scrub, err := resolve(cfg)
 		if err != nil {
@@ -56,6 +57,9 @@ func (r *registry) passthroughTarget(ctx actor.Context, m getPassthroughTarget) 
 		if ts := tokens; ts != nil && (cfg.Protocol == "http" || cfg.Protocol == "sse") {
 			// The session's own connection carries the server's OAuth token too.
 			target.Dial.Tokens = ts
+			if cfg.OAuth.SelfGrant() {
+				target.Dial.Regrant = regrantHook(sys, self, name)
+			}
 			if tok, _ := ts.Get(); tok != nil {
 				scrub = scrub.With(tok.Values()...)
 			}

@@ -733,6 +733,14 @@ func (r *registry) view(name string, rw *row) Server {
 		ToolsCount: len(rw.tools), PID: rw.st.PID,
 		Isolated: r.eff.IsolationFor(sc) != nil, Auth: rw.st.Auth, ToolsAwaitingReview: rw.awaiting,
 	}
+	if rw.st.Auth != nil {
+		a := *rw.st.Auth // the upstream's report is shared; the view gets its own copy
+		a.Grant = config.GrantAuthorizationCode
+		if sc.OAuth.SelfGrant() {
+			a.Grant = sc.OAuth.Grant
+		}
+		s.Auth = &a
+	}
 	if s.State == "" {
 		s.State = StateConnecting
 	}

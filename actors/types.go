@@ -33,6 +33,11 @@ type AuthStatus struct {
 	LoggedIn  bool       `json:"logged_in"`
 	ExpiresAt *time.Time `json:"expires_at"`
 	Scopes    []string   `json:"scopes"`
+	// Grant is how the server gets its tokens, from its config (oauth.grant):
+	// "authorization_code" (a user logs in; the default) or "client_credentials" or
+	// "id_jag" (the daemon logs in by itself, so no login is offered). Set by the registry's
+	// view.
+	Grant string `json:"grant"`
 }
 
 func (a *AuthStatus) equal(b *AuthStatus) bool {

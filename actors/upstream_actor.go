@@ -344,7 +344,7 @@ func (u *upstreamActor) connect() {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	at := &attempt{cancel: cancel, ended: make(chan struct{})}
 	u.dialing = at
-	prev := u.prevClosed
+	prev, parent := u.prevClosed, u.parent
 	go func() {
 		defer close(at.ended)
 		defer cancel()
@@ -364,6 +364,10 @@ func (u *upstreamActor) connect() {
 		if p.tokens != nil && (cfg.Protocol == "http" || cfg.Protocol == "sse") {
 			opts.Tokens = p.tokens
 			opts.OnAuthChange = func() { sys.Root.Send(self, authChanged{gen: gen}) }
+			if cfg.OAuth.SelfGrant() {
+				// renewed before expiry by the oauth actor, so no call meets the 401
+				opts.Regrant = regrantHook(sys, parent, p.name)
+			}
 			if tok, _ := p.tokens.Get(); tok != nil {
 				scrub = scrub.With(tok.Values()...)
 				opts.Scrub = scrub

@@ -49,6 +49,11 @@ type oauthUpstream struct {
 	jags         map[string]bool
 	jagClient    [2]string
 	bearerGrants int
+	// ccClient is the client the client_credentials grant accepts (none: that grant is
+	// refused); ccGrants counts those grants, rejected the MCP requests answered 401.
+	ccClient [2]string
+	ccGrants int
+	rejected int
 }
 
 func newOAuthUpstream(t *testing.T, accessTTL time.Duration) *oauthUpstream {
@@ -106,6 +111,9 @@ func newOAuthUpstream(t *testing.T, accessTTL time.Duration) *oauthUpstream {
 			exp, ok := u.access[tok]
 			u.mu.Unlock()
 			if !ok || time.Now().After(exp) {
+				u.mu.Lock()
+				u.rejected++
+				u.mu.Unlock()
 				w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+u.srv.URL+`/.well-known/oauth-protected-resource`+res+`", scope="read"`)
 				http.Error(w, `{"error":"invalid_token"}`, http.StatusUnauthorized)
 				return
@@ -162,18 +170,16 @@ func (u *oauthUpstream) token(w http.ResponseWriter, r *http.Request) {
 		ok := u.jags[f.Get("assertion")] && [2]string{id, secret} == u.jagClient
 		delete(u.jags, f.Get("assertion"))
 		u.bearerGrants++
-		ttl := u.accessTTL
 		u.mu.Unlock()
-		if !ok {
-			writeJSON(w, 400, map[string]any{"error": "invalid_grant"})
-			return
-		}
-		// An access token only: when it expires the client runs the grant again.
-		at := u.newSecret("access")
+		u.accessOnly(w, ok)
+		return
+	case "client_credentials":
+		id, secret, _ := r.BasicAuth()
 		u.mu.Lock()
-		u.access[at] = time.Now().Add(ttl)
+		ok := u.ccClient[0] != "" && [2]string{id, secret} == u.ccClient && strings.HasPrefix(f.Get("resource"), u.srv.URL+"/")
+		u.ccGrants++
 		u.mu.Unlock()
-		writeJSON(w, 200, map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": int(ttl / time.Second), "scope": "read"})
+		u.accessOnly(w, ok)
 		return
 	default:
 		writeJSON(w, 400, map[string]any{"error": "unsupported_grant_type"})
@@ -187,6 +193,21 @@ func (u *oauthUpstream) token(w http.ResponseWriter, r *http.Request) {
 	u.mu.Unlock()
 	writeJSON(w, 200, map[string]any{"access_token": at, "refresh_token": rt, "token_type": "Bearer",
 		"expires_in": int(ttl / time.Second), "scope": "read offline_access"})
+}
+
+// accessOnly answers a grant without a user: an access token only (when it expires the
+// client runs the grant again), or invalid_grant when the grant was not ok.
+func (u *oauthUpstream) accessOnly(w http.ResponseWriter, ok bool) {
+	if !ok {
+		writeJSON(w, 400, map[string]any{"error": "invalid_grant"})
+		return
+	}
+	at := u.newSecret("access")
+	u.mu.Lock()
+	ttl := u.accessTTL
+	u.access[at] = time.Now().Add(ttl)
+	u.mu.Unlock()
+	writeJSON(w, 200, map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": int(ttl / time.Second), "scope": "read"})
 }
 
 // revokeAll forgets every token, as an authorization server does when the user revokes the
@@ -476,12 +497,22 @@ func eventsText(evs []sseEvent) string {
 }
 
 // TestDashboardOAuthLogin runs dashboard_login.spec.mjs: the dashboard's Log in button on a
-// needs_auth row logs in through a new tab and the row turns ready live.
+// needs_auth row logs in through a new tab and the row turns ready live; the needs_auth row
+// of a client_credentials server whose grant is refused (the authorization server knows no
+// such client) offers no Log in but says that the server logs in by itself, as the view's
+// auth.grant tells.
 func TestDashboardOAuthLogin(t *testing.T) {
 	browser, node := chromiumPath(t), playwrightNode(t)
 	up := newOAuthUpstream(t, time.Hour)
-	p := startProxy(t, servers(map[string]any{"name": "remote", "url": up.srv.URL + "/mcp", "protocol": "http", "quarantined": false}))
-	p.waitState("remote", 20*time.Second, actors.StateNeedsAuth)
+	p := startProxy(t, servers(map[string]any{"name": "remote", "url": up.srv.URL + "/mcp", "protocol": "http", "quarantined": false},
+		map[string]any{"name": "machine", "url": up.srv.URL + "/mcp", "protocol": "http", "quarantined": false,
+			"oauth": map[string]any{"grant": "client_credentials", "client_id": "unknown-client", "client_secret": "not-a-known-secret"}}))
+	if s := p.waitState("remote", 20*time.Second, actors.StateNeedsAuth); s.Auth == nil || s.Auth.Grant != "authorization_code" {
+		t.Fatalf("auth of a server a user logs in to: %+v", s.Auth)
+	}
+	if s := p.waitState("machine", 20*time.Second, actors.StateNeedsAuth); s.Auth == nil || s.Auth.Grant != "client_credentials" {
+		t.Fatalf("auth of a client_credentials server: %+v", s.Auth)
+	}
 	runSpecOutput(t, node, "dashboard_login.spec.mjs", "DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser, "DASH_USER_DATA="+t.TempDir())
 	if s := p.server("remote"); s.State != actors.StateReady || s.Auth == nil || !s.Auth.LoggedIn {
 		t.Fatalf("after the dashboard login: %+v", s)

@@ -38,10 +38,14 @@ type Tokens struct {
 	RefreshToken string    `json:"refresh_token,omitempty"`
 	TokenType    string    `json:"token_type,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
-	Scopes       []string  `json:"scopes,omitempty"`
-	Resource     string    `json:"resource,omitempty"`
-	TokenURL     string    `json:"token_url"`
-	RevokeURL    string    `json:"revoke_url,omitempty"`
+	// Issued is when the access token was received: with Expiry it gives the token's
+	// lifetime, so a short-lived token is not granted again with every request (see
+	// regrantSkew).
+	Issued    time.Time `json:"issued,omitzero"`
+	Scopes    []string  `json:"scopes,omitempty"`
+	Resource  string    `json:"resource,omitempty"`
+	TokenURL  string    `json:"token_url"`
+	RevokeURL string    `json:"revoke_url,omitempty"`
 	// Issuer is the authorization server's identifier, the audience of a private_key_jwt
 	// assertion.
 	Issuer string `json:"issuer,omitempty"`
@@ -190,7 +194,7 @@ func (r *Request) Exchange(ctx context.Context, hc *http.Client, code string) (*
 }
 
 func fill(t *Tokens, tok *oauth2.Token) {
-	t.AccessToken, t.TokenType, t.Expiry = tok.AccessToken, tok.TokenType, tok.Expiry
+	t.AccessToken, t.TokenType, t.Expiry, t.Issued = tok.AccessToken, tok.TokenType, tok.Expiry, time.Now()
 	if tok.RefreshToken != "" {
 		t.RefreshToken = tok.RefreshToken
 	}

@@ -39,11 +39,31 @@ type TokenStore interface {
 	Put(*Tokens) error
 }
 
-// refreshSkew is how long before expiry a token is refreshed.
+// refreshSkew is how long before expiry a token is refreshed, or granted again by Regrant.
 const refreshSkew = 30 * time.Second
 
+// renewDue says whether tok has a known expiry within skew.
+func renewDue(tok *Tokens, skew time.Duration) bool {
+	return tok != nil && !tok.Expiry.IsZero() && time.Until(tok.Expiry) < skew
+}
+
+// regrantSkew is when tok is due for Regrant: refreshSkew before expiry, or in the second
+// half of its life when it lives less than twice that. A grant counts against the oauth
+// actor's budget, so a server that issues short-lived tokens must not get one with every
+// request (a refresh has no budget and keeps refreshSkew).
+func regrantSkew(tok *Tokens) time.Duration {
+	if tok.Issued.IsZero() {
+		return refreshSkew
+	}
+	return min(refreshSkew, tok.Expiry.Sub(tok.Issued)/2)
+}
+
+// regrantWait bounds how long a request waits for Regrant.
+const regrantWait = 30 * time.Second
+
 // Transport adds the server's bearer token to every request of a connection, refreshes the
-// token shortly before it expires and once on a 401, and remembers the challenge of an
+// token shortly before it expires and once on a 401 (a token without a refresh token is
+// renewed before it expires by Regrant, when set), and remembers the challenge of an
 // answer that still asks for a login (AuthRequired). The tokens are read from the store on
 // each request, so the store stays their one owner and a login or logout takes effect on
 // the next request; the mutex only keeps two requests from spending one refresh token
@@ -57,6 +77,14 @@ type Transport struct {
 	HTTP *http.Client
 	// OnChange is told when tokens were refreshed or found unusable (it must not block).
 	OnChange func()
+	// Regrant, when set, renews the tokens of a server that grants itself its tokens
+	// (client_credentials, id_jag: no refresh token) and stores them: a token that is
+	// about to expire (regrantSkew) is renewed before the request instead of meeting a 401,
+	// which would lose the connection. The Transport calls it at most once per access
+	// token, one request at a time, with a context bounded by regrantWait, and sends the
+	// request with the token then in the store; on an error it sends the old token, and a
+	// 401 leads to needs_auth as without it. Its error is not shown anywhere.
+	Regrant func(ctx context.Context) error
 	// Scrub, when set, is given the secret values of every token set the Transport is
 	// about to send (Tokens.Values): those it read at first, those a refresh got (before
 	// they are stored), and those another connection of the server stored meanwhile. The
@@ -69,6 +97,8 @@ type Transport struct {
 	required  *AuthRequiredError
 	// scrubbed is the access token last given to Scrub.
 	scrubbed string
+	// regranted is the access token Regrant was last called for.
+	regranted string
 }
 
 // AuthRequired returns the last unanswered login request, if any.
@@ -151,13 +181,50 @@ func (t *Transport) refresh(ctx context.Context, used *Tokens) *Tokens {
 	return n
 }
 
+// regrant renews used with Regrant unless another request did since used was read, or
+// Regrant was already called for it; it returns the new tokens, nil if there are none.
+func (t *Transport) regrant(ctx context.Context, used *Tokens) *Tokens {
+	t.refreshMu.Lock()
+	defer t.refreshMu.Unlock()
+	cur := t.tokens()
+	if cur == nil || cur.AccessToken != used.AccessToken {
+		return cur
+	}
+	t.mu.Lock()
+	tried := t.regranted == used.AccessToken
+	t.regranted = used.AccessToken
+	t.mu.Unlock()
+	if tried {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, regrantWait)
+	defer cancel()
+	if err := t.Regrant(ctx); err != nil {
+		return nil
+	}
+	n := t.tokens()
+	if n == nil || n.AccessToken == used.AccessToken {
+		return nil
+	}
+	if t.OnChange != nil {
+		t.OnChange()
+	}
+	return n
+}
+
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	tok := t.tokens()
-	if tok != nil && !tok.Expiry.IsZero() && time.Until(tok.Expiry) < refreshSkew && tok.RefreshToken != "" {
-		if n := t.refresh(req.Context(), tok); n != nil {
-			tok = n
-		}
+	var n *Tokens
+	switch {
+	case tok == nil:
+	case tok.RefreshToken != "" && renewDue(tok, refreshSkew):
+		n = t.refresh(req.Context(), tok)
+	case tok.RefreshToken == "" && t.Regrant != nil && renewDue(tok, regrantSkew(tok)):
+		n = t.regrant(req.Context(), tok)
+	}
+	if n != nil {
+		tok = n
 	}
 	resp, err := t.Base.RoundTrip(t.withToken(req, tok))
 	if err != nil {

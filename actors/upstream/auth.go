@@ -20,7 +20,7 @@ func (c *Conn) authorize(cfg config.ServerConfig, opts Options) {
 		return
 	}
 	base := c.http.Transport
-	t := &oauth.Transport{Base: base, Store: opts.Tokens, URL: cfg.URL,
+	t := &oauth.Transport{Base: base, Store: opts.Tokens, URL: cfg.URL, Regrant: opts.Regrant,
 		HTTP: &http.Client{Transport: base, Timeout: 30 * time.Second}, Scrub: c.scrub.Add}
 	t.OnChange = func() {
 		if opts.OnAuthChange != nil {

@@ -90,6 +90,9 @@ type Options struct {
 	// Tokens, for an http or sse server, are its OAuth tokens: sent as a bearer token on
 	// every request, refreshed before expiry and on a 401 (see auth.go). Nil: none.
 	Tokens oauth.TokenStore
+	// Regrant, with Tokens, renews the tokens of a self-granting server before they
+	// expire (oauth.Transport.Regrant). Nil: they are renewed after a 401 only.
+	Regrant func(ctx context.Context) error
 	// OnAuthChange is called (it must not block) when the tokens were refreshed or the
 	// server asked for a login.
 	OnAuthChange func()

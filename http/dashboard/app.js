@@ -14,6 +14,8 @@
   const TOOL_LIMIT = 50;
   const RETRY_MIN = 1000;
   const RETRY_MAX = 30000;
+  // SELF_GRANTS are the auth.grant values of servers the daemon logs in by itself.
+  const SELF_GRANTS = ['client_credentials', 'id_jag'];
   const STATES = ['disabled', 'connecting', 'ready', 'error', 'backoff', 'stopping', 'needs_auth'];
   const EVENT_NAMES = ['servers.changed', 'tools.indexed', 'config.reloaded', 'activity.recorded', 'operation.progress', 'operation.done'];
 
@@ -153,7 +155,11 @@
     // row turns ready live when servers.changed arrives.
     cells.login = button('Log in', 'login', () => login(name));
     cells.login.hidden = true;
-    cells.actions.append(cells.login, cells.toggle, cells.restart, cells.quarantine);
+    // A self-granting server (auth.grant client_credentials or id_jag) has no login to
+    // offer (the daemon's would be refused with 409): its needs_auth row says so instead.
+    cells.selfGrant = el('span', 'self-grant muted');
+    cells.selfGrant.hidden = true;
+    cells.actions.append(cells.login, cells.selfGrant, cells.toggle, cells.restart, cells.quarantine);
     for (const k of ['name', 'protocol', 'state', 'tools', 'quarantined', 'lastError', 'retries', 'actions']) {
       row.appendChild(cells[k]);
     }
@@ -185,7 +191,11 @@
       c.toggle.dataset.action = 'enable';
     }
     c.restart.disabled = !s.enabled;
-    c.login.hidden = s.state !== 'needs_auth';
+    const grant = s.auth && SELF_GRANTS.includes(s.auth.grant) ? s.auth.grant : '';
+    c.login.hidden = s.state !== 'needs_auth' || grant !== '';
+    c.selfGrant.hidden = s.state !== 'needs_auth' || grant === '';
+    c.selfGrant.textContent = grant ? 'logs in by itself (' + grant + ')' : '';
+    c.selfGrant.title = grant ? 'The daemon gets this server\'s tokens itself; if the row stays here, its logs say why.' : '';
     if (s.quarantined) {
       c.quarantine.textContent = 'Approve';
       c.quarantine.dataset.action = 'approve';
