@@ -27,7 +27,9 @@ import (
 // completion/complete go to the registry, which routes them by name or URI with the rules
 // of call_tool (scope, quarantine, readiness, call_tool_timeout); prompts/get and
 // resources/read are recorded in the activity log like a tool call (Method and Name say
-// which). resources/subscribe and unsubscribe are forwarded to the server's upstream
+// which); completion/complete is not, on purpose: a client asks it at each keystroke of an
+// argument, it reads nothing and changes nothing, and its records would crowd out the
+// calls the log is for. resources/subscribe and unsubscribe are forwarded to the server's upstream
 // actor, which subscribes once on its shared connection and passes
 // notifications/resources/updated back to each subscribed agent session, under the URI
 // that agent knows. The copy in the mcp-go servers is rebuilt when the hub says the
