@@ -375,6 +375,19 @@ func TestRegistryIndexFollowsLifecycle(t *testing.T) {
 		}
 	})
 
+	// A hit of a query says which fields it matched; a listing
+	// without a query explains nothing.
+	t.Run("hits explain themselves", func(t *testing.T) {
+		hits, _, err := h.c.SearchTools(ctxT(t), "echo", 3)
+		if err != nil || len(hits) == 0 || !slices.Contains(hits[0].Matched, "name") {
+			t.Fatalf("search echo: %v %+v, want the top hit to say its name matched", err, hits)
+		}
+		all, _, err := h.c.SearchTools(ctxT(t), "", 3)
+		if err != nil || len(all) == 0 || all[0].Matched != nil {
+			t.Fatalf("listing: %v %+v, want no explanation without a query", err, all)
+		}
+	})
+
 	t.Run("disable and enable", func(t *testing.T) {
 		m := h.events.mark()
 		if _, err := h.c.SetEnabled(ctxT(t), "b", false); err != nil {

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mcpproxy/mcpproxy/actors"
+	"github.com/mcpproxy/mcpproxy/actors/search"
 	"github.com/mcpproxy/mcpproxy/actors/store"
 	mhttp "github.com/mcpproxy/mcpproxy/http"
 )
@@ -282,8 +283,13 @@ func TestRetrieveToolsLimits(t *testing.T) {
 	var seen []int
 	b := &fakeBackend{search: func(q string, limit int) ([]actors.ToolHit, int, error) {
 		seen = append(seen, limit)
-		return []actors.ToolHit{{Tool: actors.Tool{Name: "s:t", Server: "s", Raw: "t", Description: "draft a note",
-			InputSchema: json.RawMessage(`{"type":"object","properties":{"recipient":{"type":"string"}}}`)}, Score: 2.5}}, 7, nil
+		hit := actors.ToolHit{Tool: actors.Tool{Name: "s:t", Server: "s", Raw: "t", Description: "draft a note",
+			InputSchema: json.RawMessage(`{"type":"object","properties":{"recipient":{"type":"string"}}}`)}, Score: 2.5}
+		if q != "x" {
+			// What actors.Client.SearchTools explains (registry_test.go, "hits explain themselves").
+			hit.Matched = search.Explain(q, hit.SearchDoc())
+		}
+		return []actors.ToolHit{hit}, 7, nil
 	}}
 	_, url := serve(t, b, nil, Options{})
 	c := connect(t, url+"/mcp", "unit")
@@ -302,7 +308,7 @@ func TestRetrieveToolsLimits(t *testing.T) {
 	if out.Tools[0].Matched != nil {
 		t.Errorf("query x matched %v", out.Tools[0].Matched)
 	}
-	// Each hit says which of its fields the query matched.
+	// Each hit says which of its fields the query matched, as the backend explained it.
 	res = call(t, c, "retrieve_tools", map[string]any{"query": "note for a recipient"})
 	if err := json.Unmarshal([]byte(text(res)), &out); err != nil {
 		t.Fatal(err)
