@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // definitionFields are the parts of a tool that say what it does and what it takes: a
@@ -27,8 +28,25 @@ type Definition struct {
 }
 
 // ToolDefinition computes the canonical definition of one tool object of a tools/list
-// answer.
+// answer. A valid object goes through canonicalize, which writes without decoding what
+// definitionJSON writes; anything else (invalid JSON, not an object) goes through
+// definitionJSON itself, for its error or its answer.
 func ToolDefinition(tool json.RawMessage) (Definition, error) {
+	if v := skipSpace(tool); len(v) > 0 && v[0] == '{' && json.Valid(v) {
+		if out, _, ok := canonicalObject(make([]byte, 0, len(v)), v[1:], isDefinitionField); ok {
+			sum := sha256.Sum256(out)
+			return Definition{JSON: out, Hash: hex.EncodeToString(sum[:])}, nil
+		}
+	}
+	return definitionJSON(tool)
+}
+
+// isDefinitionField reports whether key is one of definitionFields.
+func isDefinitionField(key string) bool { return slices.Contains(definitionFields, key) }
+
+// definitionJSON is the definition by its specification: the definition fields decoded
+// into values (numbers kept as written) and encoded again, map keys sorted.
+func definitionJSON(tool json.RawMessage) (Definition, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(tool, &fields); err != nil {
 		return Definition{}, fmt.Errorf("tool definition: %w", err)

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -71,6 +73,7 @@ func (e *env) bigRSS(d *daemon, tools int) row {
 		time.Sleep(500 * time.Millisecond)
 	}
 	v := int64(medianF(kbs))
+	e.heapProfile(d)
 	return row{id: "B8", figure: fmt.Sprintf("daemon RSS with 100 stdio upstreams and %d tools, all ready (one start, 3 samples; %s)", tools, last.split()),
 		value: mb(v), target: "<= 60 MB", pass: verdict(mbOf(v) <= 60), runs: 1, cmd: "go run ./test/bench -only B8"}
 }
@@ -264,4 +267,26 @@ func (e *env) restartAll(d *daemon, n int) []row {
 		{id: "B6", figure: "restart_all, 100 stdio upstreams of 100 tools: all ready again, over the floor of the same fixtures started directly (" + ms(floor) + ", one run before each restart)",
 			value: ratio(all, floor), target: "<= 1.25x", pass: verdict(floor > 0 && float64(all) <= 1.25*float64(floor)), runs: len(alls), cmd: cmd},
 	}
+}
+
+// heapProfile asks the daemon for a heap profile when the bench runs with
+// MCPPROXY_HEAP_PROFILE set (the daemon inherits it and writes the file on SIGUSR1), and
+// waits for the file, so B8's memory can be explained with go tool pprof.
+func (e *env) heapProfile(d *daemon) {
+	path := os.Getenv("MCPPROXY_HEAP_PROFILE")
+	if path == "" {
+		return
+	}
+	_ = os.Remove(path)
+	if err := d.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		e.progress("heap profile: %v", err)
+		return
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			e.progress("heap profile written to %s", path)
+			return
+		}
+	}
+	e.progress("heap profile: no file at %s after 10 s", path)
 }
