@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,6 +114,28 @@ func TestMCPAll(t *testing.T) {
 	req.Params.Name, req.Params.Arguments = "fb__echo", map[string]any{"text": "x"}
 	if res, err := c.CallTool(ctx, req); err == nil && !res.IsError {
 		t.Errorf("a quarantined server's tool answered: %q", textOf(res))
+	}
+
+	// Out of quarantine, its tools come back beside fa's (added to the listed set, not
+	// relisted whole) and answer.
+	drain(changed)
+	if code, body := p.do("POST", "/api/v1/servers/fb/quarantine", map[string]any{"quarantined": false}, nil); code != 200 {
+		t.Fatalf("unquarantine: %d %s", code, body)
+	}
+	select {
+	case <-changed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no notifications/tools/list_changed after fb left quarantine")
+	}
+	waitFor(t, 20*time.Second, "fb's tools back", func() bool {
+		return slices.Contains(toolNames(t, c), "fb__echo")
+	})
+	if names := toolNames(t, c); !slices.Contains(names, "fa__echo") || !slices.Contains(names, "retrieve_tools") {
+		t.Errorf("fa's or the proxy's tools gone when fb's came back: %v", names)
+	}
+	req.Params.Arguments = map[string]any{"text": "back"}
+	if res, err := c.CallTool(ctx, req); err != nil || res.IsError || !strings.Contains(textOf(res), "back") {
+		t.Errorf("fb__echo after quarantine: %v %+v", err, res)
 	}
 
 	// The activity log records the endpoint.
