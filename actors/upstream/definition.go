@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 )
 
 // definitionFields are the parts of a tool that say what it does and what it takes: a
@@ -33,13 +34,20 @@ type Definition struct {
 // definitionJSON itself, for its error or its answer.
 func ToolDefinition(tool json.RawMessage) (Definition, error) {
 	if v := skipSpace(tool); len(v) > 0 && v[0] == '{' && json.Valid(v) {
-		if out, _, ok := canonicalObject(make([]byte, 0, len(v)), v[1:], isDefinitionField); ok {
+		buf := definitionBuffers.Get().(*[]byte)
+		defer definitionBuffers.Put(buf)
+		if out, _, ok := canonicalObject((*buf)[:0], v[1:], isDefinitionField); ok {
+			*buf = out
 			sum := sha256.Sum256(out)
-			return Definition{JSON: out, Hash: hex.EncodeToString(sum[:])}, nil
+			// Its own allocation of its own size: it is kept as long as the tool is listed.
+			return Definition{JSON: bytes.Clone(out), Hash: hex.EncodeToString(sum[:])}, nil
 		}
 	}
 	return definitionJSON(tool)
 }
+
+// definitionBuffers are canonicalize's output buffers, reused from tool to tool.
+var definitionBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // isDefinitionField reports whether key is one of definitionFields.
 func isDefinitionField(key string) bool { return slices.Contains(definitionFields, key) }

@@ -1,6 +1,7 @@
 package mcpserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -209,16 +210,20 @@ func (e *Endpoint) refreshDirect() {
 // registry pins: title, description, input and output schemas, annotations) under name.
 func directDefinition(name string, t actors.Tool) (mcp.Tool, bool) {
 	var def struct {
-		Title        string          `json:"title"`
-		Description  string          `json:"description"`
-		InputSchema  json.RawMessage `json:"inputSchema"`
-		OutputSchema json.RawMessage `json:"outputSchema"`
-		Annotations  json.RawMessage `json:"annotations"`
+		Title, Description                     string
+		InputSchema, OutputSchema, Annotations json.RawMessage
 	}
 	if len(t.Def) > 0 {
-		if err := json.Unmarshal(t.Def, &def); err != nil {
+		fields, ok := topLevel(t.Def)
+		if !ok {
 			return mcp.Tool{}, false
 		}
+		for key, dst := range map[string]*string{"title": &def.Title, "description": &def.Description} {
+			if raw := fields[key]; raw != nil && json.Unmarshal(raw, dst) != nil {
+				return mcp.Tool{}, false
+			}
+		}
+		def.InputSchema, def.OutputSchema, def.Annotations = fields["inputSchema"], fields["outputSchema"], fields["annotations"]
 	} else {
 		def.Title, def.Description, def.InputSchema, def.Annotations = t.Title, t.Description, t.InputSchema, t.Annotations
 	}
@@ -233,6 +238,32 @@ func directDefinition(name string, t actors.Tool) (mcp.Tool, bool) {
 		}
 	}
 	return tool, true
+}
+
+// topLevel splits a JSON object into its members' values, each a slice of obj itself: the
+// schemas mcp-go lists share the registry's copy of the definition instead of holding one
+// more (10,000 tools: a few MB of heap, twice that of RSS).
+func topLevel(obj json.RawMessage) (map[string]json.RawMessage, bool) {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	fields := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		key, isKey := tok.(string)
+		if err != nil || !isKey {
+			return nil, false
+		}
+		from := dec.InputOffset()
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, false
+		}
+		to := dec.InputOffset()
+		fields[key] = bytes.TrimLeft(obj[from:to:to], " \t\r\n:")
+	}
+	return fields, true
 }
 
 // acceptedByMCPGo reports whether mcp-go takes the tool: SetTools panics on a definition it
