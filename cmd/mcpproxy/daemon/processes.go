@@ -21,10 +21,10 @@ func shrinkProcessTable(sys *actor.ActorSystem) {
 	for i := range table.LocalPIDs {
 		table.LocalPIDs[i] = cmap.New()
 	}
+	// IterCb, not Items: Items starts a goroutine per shard (32,768 here), and a goroutine's
+	// descriptor is never freed.
 	for _, bucket := range old.LocalPIDs {
-		for id, p := range bucket.Items() {
-			table.GetBucket(id).Set(id, p)
-		}
+		bucket.IterCb(func(id string, p interface{}) { table.GetBucket(id).Set(id, p) })
 	}
 	sys.ProcessRegistry.LocalPIDs = table
 }
