@@ -238,9 +238,18 @@ func (r *registry) approveServer(name string, rw *row) {
 // is not quarantined and has no pins pins it (unless the pins could not be read: then nothing is pinned behind the
 // user's back, and every tool awaits review).
 func (r *registry) listed(name string, rw *row) (pinned bool) {
-	if _, ok := r.pins[name]; !ok && !rw.cfg.IsQuarantined() && rw.tools != nil && !r.pinsLost {
+	pins, ok := r.pins[name]
+	if !ok && !rw.cfg.IsQuarantined() && rw.tools != nil && !r.pinsLost {
 		r.pinTools(name, rw.tools, true)
 		return true
+	}
+	// A pin read from the store holds its own copy of the definition; when the tool lists
+	// the same hash, the bytes are the same, so the pin keeps the tool's copy instead (after
+	// a restart of a daemon with 10,000 approved tools, some MB of heap).
+	for _, t := range rw.tools {
+		if p, ok := pins[t.Raw]; ok && p.Hash == t.Hash && len(t.Def) > 0 {
+			pins[t.Raw] = store.ToolPin{Hash: t.Hash, Def: t.Def}
+		}
 	}
 	return false
 }

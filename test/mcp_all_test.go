@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,15 +95,7 @@ func TestMCPAll(t *testing.T) {
 	if res, err := scoped.CallTool(ctx, outside); err == nil {
 		t.Errorf("a call outside the token's scope answered: %+v", res)
 	}
-	drain(changed)
-	if code, body := p.do("POST", "/api/v1/servers/fb/quarantine", map[string]any{"quarantined": true}, nil); code != 200 {
-		t.Fatalf("quarantine: %d %s", code, body)
-	}
-	select {
-	case <-changed:
-	case <-time.After(20 * time.Second):
-		t.Fatal("no notifications/tools/list_changed after quarantining fb")
-	}
+	quarantineAndWait(t, p, "fb", true, changed)
 	waitFor(t, 10*time.Second, "fb's tools gone", func() bool {
 		return !slices.Contains(toolNames(t, c), "fb__echo")
 	})
@@ -113,6 +106,20 @@ func TestMCPAll(t *testing.T) {
 	req.Params.Name, req.Params.Arguments = "fb__echo", map[string]any{"text": "x"}
 	if res, err := c.CallTool(ctx, req); err == nil && !res.IsError {
 		t.Errorf("a quarantined server's tool answered: %q", textOf(res))
+	}
+
+	// Out of quarantine, its tools come back beside fa's (added to the listed set, not
+	// relisted whole) and answer.
+	quarantineAndWait(t, p, "fb", false, changed)
+	waitFor(t, 20*time.Second, "fb's tools back", func() bool {
+		return slices.Contains(toolNames(t, c), "fb__echo")
+	})
+	if names := toolNames(t, c); !slices.Contains(names, "fa__echo") || !slices.Contains(names, "retrieve_tools") {
+		t.Errorf("fa's or the proxy's tools gone when fb's came back: %v", names)
+	}
+	req.Params.Arguments = map[string]any{"text": "back"}
+	if res, err := c.CallTool(ctx, req); err != nil || res.IsError || !strings.Contains(textOf(res), "back") {
+		t.Errorf("fb__echo after quarantine: %v %+v", err, res)
 	}
 
 	// The activity log records the endpoint.
@@ -199,5 +206,20 @@ func TestMCPAllTypeScriptClient(t *testing.T) {
 	}
 	if slices.Contains(got.ToolsAfter, "fx__echo") || !slices.Contains(got.ToolsAfter, "everything__echo") {
 		t.Errorf("tools after quarantine: %v", got.ToolsAfter)
+	}
+}
+
+// quarantineAndWait sets server's quarantine flag and waits for the list_changed it causes
+// on changed (drained first).
+func quarantineAndWait(t *testing.T, p *proxy, server string, quarantined bool, changed chan struct{}) {
+	t.Helper()
+	drain(changed)
+	if code, body := p.do("POST", "/api/v1/servers/"+server+"/quarantine", map[string]any{"quarantined": quarantined}, nil); code != 200 {
+		t.Fatalf("quarantine %v: %d %s", quarantined, code, body)
+	}
+	select {
+	case <-changed:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no notifications/tools/list_changed after setting %s's quarantine to %v", server, quarantined)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"sync"
 )
 
 // definitionFields are the parts of a tool that say what it does and what it takes: a
@@ -27,8 +29,32 @@ type Definition struct {
 }
 
 // ToolDefinition computes the canonical definition of one tool object of a tools/list
-// answer.
+// answer. A valid object goes through canonicalize, which writes without decoding what
+// definitionJSON writes; anything else (invalid JSON, not an object) goes through
+// definitionJSON itself, for its error or its answer.
 func ToolDefinition(tool json.RawMessage) (Definition, error) {
+	if v := skipSpace(tool); len(v) > 0 && v[0] == '{' && json.Valid(v) {
+		buf := definitionBuffers.Get().(*[]byte)
+		defer definitionBuffers.Put(buf)
+		if out, _, ok := canonicalObject((*buf)[:0], v[1:], isDefinitionField); ok {
+			*buf = out
+			sum := sha256.Sum256(out)
+			// Its own allocation of its own size: it is kept as long as the tool is listed.
+			return Definition{JSON: bytes.Clone(out), Hash: hex.EncodeToString(sum[:])}, nil
+		}
+	}
+	return definitionJSON(tool)
+}
+
+// definitionBuffers are canonicalize's output buffers, reused from tool to tool.
+var definitionBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// isDefinitionField reports whether key is one of definitionFields.
+func isDefinitionField(key string) bool { return slices.Contains(definitionFields, key) }
+
+// definitionJSON is the definition by its specification: the definition fields decoded
+// into values (numbers kept as written) and encoded again, map keys sorted.
+func definitionJSON(tool json.RawMessage) (Definition, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(tool, &fields); err != nil {
 		return Definition{}, fmt.Errorf("tool definition: %w", err)

@@ -44,6 +44,7 @@ func newServeCommand() *cobra.Command {
 				}
 				return &exitError{code: 1, err: err}
 			}
+			watchHeapProfile(cmd.Context(), logger)
 			logger.Info("mcpproxy started", "listen", d.Addr(), "socket", d.SocketPath, "config", d.ConfigPath)
 			<-cmd.Context().Done()
 			logger.Info("shutting down")

@@ -1,6 +1,7 @@
 package mcpserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -47,6 +48,9 @@ var _ EventSource = (*actors.HubClient)(nil)
 type directTool struct {
 	server, raw string
 	readOnly    bool
+	// hash is the definition's (actors.Tool.Hash): the same name and hash at the next
+	// refresh keep the tool as mcp-go holds it.
+	hash string
 }
 
 // directSet is one snapshot of the listed upstream tools, by listed name; replaced whole.
@@ -137,7 +141,15 @@ func (e *Endpoint) refreshDirect() {
 		return
 	}
 	set := &directSet{tools: make(map[string]directTool, len(hits)), fingerprint: fp}
-	tools := e.mainTools()
+	prev := e.direct.Load()
+	if prev == nil {
+		prev = &directSet{}
+	}
+	// A tool listed before under the same name with the same definition hash is kept as
+	// mcp-go holds it: while 100 servers become ready one after another, each refresh
+	// would otherwise decode, check and hand over every tool again (10,000 at the end).
+	var fresh []server.ServerTool
+	changed := false
 	for _, h := range hits {
 		name := h.Server + sep + h.Raw
 		if !config.ValidToolName(name) {
@@ -149,33 +161,69 @@ func (e *Endpoint) refreshDirect() {
 			e.log.Debug("direct tools: name taken, left out", "server", h.Server, "tool", h.Raw)
 			continue
 		}
+		t := directTool{server: h.Server, raw: h.Raw, readOnly: h.ReadOnly(), hash: h.Hash}
+		old, listed := prev.tools[name]
+		if listed && old == t && t.hash != "" {
+			set.tools[name] = t
+			continue
+		}
 		tool, ok := directDefinition(name, h.Tool)
 		if !ok || !acceptedByMCPGo(tool) {
 			e.log.Debug("direct tools: definition refused, left out", "server", h.Server, "tool", h.Raw)
 			continue
 		}
-		t := directTool{server: h.Server, raw: h.Raw, readOnly: h.ReadOnly()}
+		changed = changed || listed
 		set.tools[name] = t
-		tools = append(tools, server.ServerTool{Tool: tool, Handler: e.directCall(t)})
+		fresh = append(fresh, server.ServerTool{Tool: tool, Handler: e.directCall(t)})
+	}
+	var gone []string
+	for name := range prev.tools {
+		if _, still := set.tools[name]; !still {
+			gone = append(gone, name)
+		}
 	}
 	e.direct.Store(set)
-	e.all.SetTools(tools...)
+	// One change of mcp-go's tools per refresh, so sessions get one list_changed: only
+	// tools added, or only tools gone, touch just those; anything else replaces the set.
+	switch {
+	case e.directListed && !changed && len(gone) == 0:
+		if len(fresh) > 0 {
+			e.all.AddTools(fresh...)
+		}
+	case e.directListed && !changed && len(fresh) == 0:
+		e.all.DeleteTools(gone...)
+	default:
+		tools := e.mainTools()
+		for name, t := range set.tools {
+			if t.hash != "" && prev.tools[name] == t {
+				if kept := e.all.GetTool(name); kept != nil {
+					tools = append(tools, *kept)
+				}
+			}
+		}
+		e.all.SetTools(append(tools, fresh...)...)
+		e.directListed = true
+	}
 }
 
 // directDefinition is the tool as its server wrote it (the canonical definition the
 // registry pins: title, description, input and output schemas, annotations) under name.
 func directDefinition(name string, t actors.Tool) (mcp.Tool, bool) {
 	var def struct {
-		Title        string          `json:"title"`
-		Description  string          `json:"description"`
-		InputSchema  json.RawMessage `json:"inputSchema"`
-		OutputSchema json.RawMessage `json:"outputSchema"`
-		Annotations  json.RawMessage `json:"annotations"`
+		Title, Description                     string
+		InputSchema, OutputSchema, Annotations json.RawMessage
 	}
 	if len(t.Def) > 0 {
-		if err := json.Unmarshal(t.Def, &def); err != nil {
+		fields, ok := topLevel(t.Def)
+		if !ok {
 			return mcp.Tool{}, false
 		}
+		for key, dst := range map[string]*string{"title": &def.Title, "description": &def.Description} {
+			if raw := fields[key]; raw != nil && json.Unmarshal(raw, dst) != nil {
+				return mcp.Tool{}, false
+			}
+		}
+		def.InputSchema, def.OutputSchema, def.Annotations = fields["inputSchema"], fields["outputSchema"], fields["annotations"]
 	} else {
 		def.Title, def.Description, def.InputSchema, def.Annotations = t.Title, t.Description, t.InputSchema, t.Annotations
 	}
@@ -190,6 +238,32 @@ func directDefinition(name string, t actors.Tool) (mcp.Tool, bool) {
 		}
 	}
 	return tool, true
+}
+
+// topLevel splits a JSON object into its members' values, each a slice of obj itself: the
+// schemas mcp-go lists share the registry's copy of the definition instead of holding one
+// more (10,000 tools: a few MB of heap, twice that of RSS).
+func topLevel(obj json.RawMessage) (map[string]json.RawMessage, bool) {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	fields := map[string]json.RawMessage{}
+	for dec.More() {
+		tok, err := dec.Token()
+		key, isKey := tok.(string)
+		if err != nil || !isKey {
+			return nil, false
+		}
+		from := dec.InputOffset()
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, false
+		}
+		to := dec.InputOffset()
+		fields[key] = bytes.TrimLeft(obj[from:to:to], " \t\r\n:")
+	}
+	return fields, true
 }
 
 // acceptedByMCPGo reports whether mcp-go takes the tool: SetTools panics on a definition it

@@ -179,10 +179,13 @@ type Endpoint struct {
 	allHTTP    *server.StreamableHTTPServer
 	directHTTP *server.StreamableHTTPServer
 	direct     atomic.Pointer[directSet]
-	catalog    atomic.Pointer[catalogSet] // catalog.go
-	done       chan struct{}
-	syncDone   chan struct{}
-	syncing    atomic.Bool
+	// directListed: refreshDirect has given all a full set once (only syncDirect's
+	// goroutine refreshes, so only it reads and writes this).
+	directListed bool
+	catalog      atomic.Pointer[catalogSet] // catalog.go
+	done         chan struct{}
+	syncDone     chan struct{}
+	syncing      atomic.Bool
 
 	httpSrv   *mhttp.Server // set by Routes
 	closeOnce sync.Once

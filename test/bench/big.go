@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net/url"
+	"os"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -71,7 +75,8 @@ func (e *env) bigRSS(d *daemon, tools int) row {
 		time.Sleep(500 * time.Millisecond)
 	}
 	v := int64(medianF(kbs))
-	return row{id: "B8", figure: fmt.Sprintf("daemon RSS with 100 stdio upstreams and %d tools, all ready (one start, 3 samples; %s)", tools, last.split()),
+	e.heapProfile(d)
+	return row{id: "B8", figure: fmt.Sprintf("daemon RSS with 100 stdio upstreams and %d tools, all ready (one start, 3 samples; %s; daemon CPU time since its start %s)", tools, last.split(), cpuTime(d.cmd.Process.Pid)),
 		value: mb(v), target: "<= 60 MB", pass: verdict(mbOf(v) <= 60), runs: 1, cmd: "go run ./test/bench -only B8"}
 }
 
@@ -264,4 +269,45 @@ func (e *env) restartAll(d *daemon, n int) []row {
 		{id: "B6", figure: "restart_all, 100 stdio upstreams of 100 tools: all ready again, over the floor of the same fixtures started directly (" + ms(floor) + ", one run before each restart)",
 			value: ratio(all, floor), target: "<= 1.25x", pass: verdict(floor > 0 && float64(all) <= 1.25*float64(floor)), runs: len(alls), cmd: cmd},
 	}
+}
+
+// heapProfile asks the daemon for a heap profile when the bench runs with
+// MCPPROXY_HEAP_PROFILE set (the daemon inherits it and writes the file on SIGUSR1), and
+// waits for the file, so B8's memory can be explained with go tool pprof.
+func (e *env) heapProfile(d *daemon) {
+	path := os.Getenv("MCPPROXY_HEAP_PROFILE")
+	if path == "" {
+		return
+	}
+	_ = os.Remove(path)
+	if err := d.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		e.progress("heap profile: %v", err)
+		return
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			e.progress("heap profile written to %s", path)
+			return
+		}
+	}
+	e.progress("heap profile: no file at %s after 10 s", path)
+}
+
+// cpuTime is the user+system CPU time a process has used, from /proc/<pid>/stat: unlike
+// the wall time of a start, it hardly depends on what else runs on the machine.
+func cpuTime(pid int) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "unknown"
+	}
+	// The command name (field 2) may hold spaces; the fields after its ')' are fixed.
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(f) < 13 {
+		return "unknown"
+	}
+	var user, sys int64
+	fmt.Sscan(f[11], &user)
+	fmt.Sscan(f[12], &sys)
+	const ticks = 100 // USER_HZ
+	return fmt.Sprintf("%.2f s", float64(user+sys)/ticks)
 }

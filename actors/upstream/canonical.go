@@ -1,0 +1,231 @@
+package upstream
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// canonicalize appends the canonical form of one valid JSON value to out: what decoding it
+// with encoding/json (UseNumber) into an any and encoding that again (SetEscapeHTML(false),
+// map keys sorted) writes, byte for byte, without building the maps and interfaces
+// (ToolDefinition runs for every tool of every server at each connect; the round trip
+// through any was most of the daemon's CPU while 100 servers started). The rules it keeps:
+// no insignificant space; numbers as written; object keys sorted by their decoded bytes,
+// a repeated key's last value winning; strings decoded and encoded again, which leaves a
+// plain string as it was written. ok is false for input it does not take (invalid JSON);
+// the caller then goes the slow way.
+func canonicalize(out, v []byte) (_ []byte, rest []byte, ok bool) {
+	v = skipSpace(v)
+	if len(v) == 0 {
+		return out, nil, false
+	}
+	switch c := v[0]; {
+	case c == '{':
+		return canonicalObject(out, v[1:], nil)
+	case c == '[':
+		return canonicalArray(out, v[1:])
+	case c == '"':
+		raw, rest, ok := scanString(v)
+		if !ok {
+			return out, nil, false
+		}
+		out, ok = appendCanonicalString(out, raw)
+		return out, rest, ok
+	default:
+		n := literalEnd(v)
+		if n == 0 {
+			return out, nil, false
+		}
+		return append(out, v[:n]...), v[n:], true
+	}
+}
+
+// member is one key of an object with its canonical value, kept until the keys are sorted.
+type member struct {
+	key      string
+	raw      []byte // the key as written, quotes included
+	from, to int    // the value's canonical bytes in the scratch buffer
+}
+
+// canonicalObject writes the object whose '{' was just read. With keep, it is a tool's top
+// level: only the keys keep takes, and none whose value is null.
+func canonicalObject(out, v []byte, keep func(string) bool) ([]byte, []byte, bool) {
+	var members []member
+	var scratch []byte
+	v = skipSpace(v)
+	if len(v) > 0 && v[0] == '}' {
+		return append(out, "{}"...), v[1:], true
+	}
+	for {
+		v = skipSpace(v)
+		if len(v) == 0 || v[0] != '"' {
+			return out, nil, false
+		}
+		rawKey, rest, ok := scanString(v)
+		if !ok {
+			return out, nil, false
+		}
+		key, ok := decodeString(rawKey)
+		if !ok {
+			return out, nil, false
+		}
+		v = skipSpace(rest)
+		if len(v) == 0 || v[0] != ':' {
+			return out, nil, false
+		}
+		from := len(scratch)
+		scratch, v, ok = canonicalize(scratch, v[1:])
+		if !ok {
+			return out, nil, false
+		}
+		if keep != nil && (!keep(key) || string(scratch[from:]) == "null") {
+			// A null after a value of the same key still removes it, as the map did.
+			if keep(key) {
+				members = append(members, member{key: key, from: -1})
+			}
+			scratch = scratch[:from]
+		} else {
+			members = append(members, member{key: key, raw: rawKey, from: from, to: len(scratch)})
+		}
+		v = skipSpace(v)
+		if len(v) == 0 {
+			return out, nil, false
+		}
+		if v[0] == '}' {
+			v = v[1:]
+			break
+		}
+		if v[0] != ',' {
+			return out, nil, false
+		}
+		v = v[1:]
+	}
+	// Stable, so among repeated keys the last written stays last: it is the one kept.
+	slices.SortStableFunc(members, func(a, b member) int { return strings.Compare(a.key, b.key) })
+	out = append(out, '{')
+	first := true
+	for i, m := range members {
+		if i+1 < len(members) && members[i+1].key == m.key || m.from < 0 {
+			continue
+		}
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+		var ok bool
+		if out, ok = appendCanonicalString(out, m.raw); !ok {
+			return out, nil, false
+		}
+		out = append(out, ':')
+		out = append(out, scratch[m.from:m.to]...)
+	}
+	return append(out, '}'), v, true
+}
+
+func canonicalArray(out, v []byte) ([]byte, []byte, bool) {
+	out = append(out, '[')
+	v = skipSpace(v)
+	if len(v) > 0 && v[0] == ']' {
+		return append(out, ']'), v[1:], true
+	}
+	for first := true; ; first = false {
+		if !first {
+			out = append(out, ',')
+		}
+		var ok bool
+		if out, v, ok = canonicalize(out, v); !ok {
+			return out, nil, false
+		}
+		v = skipSpace(v)
+		if len(v) == 0 {
+			return out, nil, false
+		}
+		if v[0] == ']' {
+			return append(out, ']'), v[1:], true
+		}
+		if v[0] != ',' {
+			return out, nil, false
+		}
+		v = v[1:]
+	}
+}
+
+func skipSpace(v []byte) []byte {
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t' || v[0] == '\n' || v[0] == '\r') {
+		v = v[1:]
+	}
+	return v
+}
+
+// literalEnd is the length of the number, true, false or null at the start of v (the
+// caller has checked the whole input with json.Valid), 0 if none is.
+func literalEnd(v []byte) int {
+	n := 0
+	for n < len(v) {
+		switch c := v[n]; {
+		case c >= '0' && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E', c >= 'a' && c <= 'z':
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+// scanString splits the string at the start of v (quotes included) from what follows.
+func scanString(v []byte) (raw, rest []byte, ok bool) {
+	for i := 1; i < len(v); i++ {
+		switch v[i] {
+		case '\\':
+			i++
+		case '"':
+			return v[:i+1], v[i+1:], true
+		}
+	}
+	return nil, nil, false
+}
+
+// plainString reports whether a string as written is its own canonical form: no escape,
+// valid UTF-8 and neither U+2028 nor U+2029 (which encoding/json escapes). Control
+// characters cannot occur unescaped in valid JSON.
+func plainString(raw []byte) bool {
+	body := raw[1 : len(raw)-1]
+	if bytes.IndexByte(body, '\\') >= 0 || !utf8.Valid(body) {
+		return false
+	}
+	return !bytes.Contains(body, []byte("\u2028")) && !bytes.Contains(body, []byte("\u2029"))
+}
+
+// decodeString is the string value of raw (quotes included).
+func decodeString(raw []byte) (string, bool) {
+	if plainString(raw) {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// appendCanonicalString appends the canonical form of the string raw (quotes included):
+// raw itself when it is plain, else what encoding/json writes for its decoded value.
+func appendCanonicalString(out, raw []byte) ([]byte, bool) {
+	if plainString(raw) {
+		return append(out, raw...), true
+	}
+	s, ok := decodeString(raw)
+	if !ok {
+		return out, false
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(s) != nil {
+		return out, false
+	}
+	return append(out, bytes.TrimRight(b.Bytes(), "\n")...), true
+}
