@@ -292,7 +292,6 @@ func (d *Daemon) startActors() {
 	d.System = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return pl.WithGroup("actor")
 	}))
-	shrinkProcessTable(d.System)
 	d.Hub = d.System.Root.Spawn(actors.NewHubProps(actors.HubOptions{Store: d.Store, Logger: d.Logger, KeepAlive: d.opts.EventsKeepAlive}))
 	d.ops = newOps(d)
 	d.startMetrics()
