@@ -17,8 +17,8 @@ import (
 const heapProfileEnv = "MCPPROXY_HEAP_PROFILE"
 
 // watchHeapProfile writes a heap profile to the file named by MCPPROXY_HEAP_PROFILE each
-// time the daemon gets SIGUSR1 (and the text form with runtime.MemStats to <file>.txt), until ctx ends. Without the variable it does nothing and
-// SIGUSR1 keeps its default action.
+// time the daemon gets SIGUSR1 (and the text form with runtime.MemStats to <file>.txt),
+// until ctx ends. Without the variable it does nothing and SIGUSR1 keeps its default action.
 func watchHeapProfile(ctx context.Context, logger *slog.Logger) {
 	path := os.Getenv(heapProfileEnv)
 	if path == "" {
