@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -195,27 +193,8 @@ func TestOAuthIDJAG(t *testing.T) {
 
 	// No credential of the flow anywhere the daemon shows or writes.
 	secrets := append(up.secrets(), idt1, idt2, idt3, clientSecret)
-	haystacks := map[string]string{"log": p.Log(), "events": eventsText(ev.Events())}
-	for _, route := range []string{"/api/v1/servers", "/api/v1/servers/ent", "/api/v1/servers/ent/tools", "/api/v1/servers/ent/logs",
-		"/api/v1/config", "/api/v1/status", "/api/v1/diagnostics", "/api/v1/doctor", "/api/v1/secrets"} {
-		_, body := p.do("GET", route, nil, nil)
-		haystacks[route] = string(body)
-	}
-	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if b, err := os.ReadFile(path); err == nil {
-				haystacks[path] = string(b)
-			}
-		}
-		return nil
-	})
-	for _, secret := range secrets {
-		for where, text := range haystacks {
-			if strings.Contains(text, secret) {
-				t.Errorf("%s shows %s", where, secret[:12])
-			}
-		}
-	}
+	assertNothingShows(t, p, ev, dir, []string{"/api/v1/servers", "/api/v1/servers/ent", "/api/v1/servers/ent/tools", "/api/v1/servers/ent/logs",
+		"/api/v1/config", "/api/v1/status", "/api/v1/diagnostics", "/api/v1/doctor", "/api/v1/secrets"}, secrets)
 	var cfg struct {
 		Config struct {
 			Servers []json.RawMessage `json:"mcpServers"`

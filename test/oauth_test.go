@@ -465,21 +465,31 @@ func TestOAuthLogin(t *testing.T) {
 	})
 
 	// No token value anywhere the daemon shows or writes.
+	assertNothingShows(t, p, ev, dir, []string{"/api/v1/servers", "/api/v1/servers/remote", "/api/v1/servers/remote/tools",
+		"/api/v1/config", "/api/v1/status", "/api/v1/diagnostics", "/api/v1/doctor", "/api/v1/sessions"}, up.secrets())
+}
+
+// assertNothingShows fails t for each secret found in the daemon's log, the events ev
+// received, the answers of the GET routes and (when dir is not empty) every file under
+// the data dir: where a token or credential must never appear.
+func assertNothingShows(t *testing.T, p *proxy, ev *sseStream, dir string, routes []string, secrets []string) {
+	t.Helper()
 	haystacks := map[string]string{"log": p.Log(), "events": eventsText(ev.Events())}
-	for _, route := range []string{"/api/v1/servers", "/api/v1/servers/remote", "/api/v1/servers/remote/tools",
-		"/api/v1/config", "/api/v1/status", "/api/v1/diagnostics", "/api/v1/doctor", "/api/v1/sessions"} {
+	for _, route := range routes {
 		_, body := p.do("GET", route, nil, nil)
 		haystacks[route] = string(body)
 	}
-	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if b, err := os.ReadFile(path); err == nil {
-				haystacks[path] = string(b)
+	if dir != "" {
+		_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if b, err := os.ReadFile(path); err == nil {
+					haystacks[path] = string(b)
+				}
 			}
-		}
-		return nil
-	})
-	for _, secret := range up.secrets() {
+			return nil
+		})
+	}
+	for _, secret := range secrets {
 		for where, text := range haystacks {
 			if strings.Contains(text, secret) {
 				t.Errorf("%s shows %s", where, secret[:12])
