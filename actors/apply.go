@@ -121,7 +121,7 @@ func (r *registry) applyNext(ctx actor.Context, incoming *config.Config, source 
 		}
 	}
 	if r.opts.OnApplied != nil {
-		r.opts.OnApplied(r.eff.Clone())
+		r.opts.OnApplied(r.eff.Clone(), source)
 	}
 	// A server whose definition and flags both changed is in both lists; the API names it
 	// once. The event and the reply say the same.

@@ -55,8 +55,10 @@ type RegistryOptions struct {
 	// HealthEvery is how often remote upstreams are pinged while ready (default 30 s).
 	HealthEvery time.Duration
 	// OnApplied is called (on the registry's goroutine; it must not block) with a copy of
-	// the config after every apply, so the HTTP layer can pick up live settings.
-	OnApplied func(*config.Config)
+	// the config and the apply's source after every apply, before its events are published,
+	// so the HTTP layer can pick up live settings and the daemon can forget the errors of an
+	// edit the file no longer holds.
+	OnApplied func(cfg *config.Config, source string)
 	// StartConcurrency bounds how many upstream actors may be in their first connect at
 	// once (default DefaultStartConcurrency); see registry.spawn.
 	StartConcurrency int

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,10 +98,12 @@ type upstreamActor struct {
 	listing, listAgain bool
 	// dialing is the connect attempt in flight, if any.
 	dialing *attempt
-	// prevClosed is closed once the previous connection is fully closed; the next connect
-	// waits for it, so that e.g. the old container's removal cannot hit the new one (Docker
-	// isolation names containers after the server).
-	prevClosed chan struct{}
+	// closing are the closes running in the background (a connection a restart dropped, a
+	// dial a newer one superseded, a late connection of a stale dial), each closed when its
+	// processes are gone. The next connect waits for them, so that e.g. the old container's
+	// removal cannot hit the new one (Docker isolation names containers after the server),
+	// and so does shutdown, so that no process of the server outlives its actor.
+	closing []chan struct{}
 	// progress routes the progress notifications of calls in flight to their agents, by
 	// the token the proxy sent upstream (progress.go).
 	progress     map[string]progressRoute
@@ -336,23 +339,31 @@ func (u *upstreamActor) connect() {
 	u.logf("connecting (attempt %d)", u.retryCount+1)
 	p := u.p
 	if u.dialing != nil {
-		// A newer attempt supersedes one still in flight (restart while connecting).
+		// A newer attempt supersedes one still in flight (restart while connecting); the
+		// old one's goroutine closes whatever it dialled before it ends.
 		if conn := u.dialing.abandon(); conn != nil {
-			go conn.Close()
+			u.inBackground(func() { conn.Close() })
 		}
+		u.track(u.dialing.ended)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	at := &attempt{cancel: cancel, ended: make(chan struct{})}
 	u.dialing = at
-	prev, parent := u.prevClosed, u.parent
+	prev, parent := slices.Clone(u.closing), u.parent
 	go func() {
 		defer close(at.ended)
 		defer cancel()
-		if prev != nil {
+		for _, closed := range prev {
 			select {
-			case <-prev:
+			case <-closed:
 			case <-ctx.Done():
 			}
+		}
+		if err := ctx.Err(); err != nil {
+			// Abandoned (or out of time) before it dialled: it must start no process. A
+			// stale gen's answer is dropped; a current one's fails the attempt.
+			sys.Root.Send(self, connectDone{gen: gen, err: fmt.Errorf("connect: %w", err)})
+			return
 		}
 		cfg, scrub, err := p.resolve(p.cfg)
 		if err != nil {
@@ -429,7 +440,8 @@ func (u *upstreamActor) onConnectDone(m connectDone) {
 	}
 	if m.gen != u.gen {
 		if m.conn != nil {
-			go m.conn.Close()
+			conn := m.conn
+			u.inBackground(func() { conn.Close() })
 		}
 		return
 	}
@@ -634,14 +646,36 @@ func (u *upstreamActor) stopRetry() {
 // dropConn closes the connection in the background; the process group is killed there.
 func (u *upstreamActor) dropConn() {
 	if u.conn != nil {
-		conn, closed := u.conn, make(chan struct{})
-		go func() {
-			conn.Close()
-			close(closed)
-		}()
+		conn := u.conn
+		u.inBackground(func() { conn.Close() })
 		u.conn = nil
-		u.prevClosed = closed
 	}
+}
+
+// inBackground runs a close on its own goroutine and tracks it (see closing).
+func (u *upstreamActor) inBackground(fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	u.track(done)
+}
+
+// isClosed reports whether ch is closed, without waiting.
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// track adds a background close to closing, forgetting those already done.
+func (u *upstreamActor) track(done chan struct{}) {
+	u.closing = slices.DeleteFunc(u.closing, isClosed)
+	u.closing = append(u.closing, done)
 }
 
 // shutdown runs in Stopping and Restarting. It closes the connection synchronously (bounded
@@ -650,25 +684,26 @@ func (u *upstreamActor) dropConn() {
 func (u *upstreamActor) shutdown() {
 	u.stopRetry()
 	u.gen++
+	deadline := time.Now().Add(shutdownWait)
 	if u.dialing != nil {
 		if conn := u.dialing.abandon(); conn != nil {
 			conn.Close()
 		}
 		// A dial in flight may have started a process already; cancelled, it closes what
 		// it made (bounded by Conn.Close) and returns.
-		waitBounded(u.dialing.ended, shutdownWait)
+		waitBounded(u.dialing.ended, time.Until(deadline))
 		u.dialing = nil
 	}
 	if u.conn != nil {
 		u.conn.Close()
 		u.conn = nil
 	}
-	if u.prevClosed != nil {
-		// The connection a restart dropped is closed in the background; its processes
-		// must be gone too.
-		waitBounded(u.prevClosed, shutdownWait)
-		u.prevClosed = nil
+	// What was closing in the background (a connection a restart dropped, superseded
+	// dials) must be gone too.
+	for _, closed := range u.closing {
+		waitBounded(closed, time.Until(deadline))
 	}
+	u.closing = nil
 }
 
 // shutdownWait bounds how long a stopping actor waits for background closes: Conn.Close

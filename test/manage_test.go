@@ -577,4 +577,32 @@ func TestDeleteWhileConnectingLeavesNoProcess(t *testing.T) {
 	if left := processesWithArg(mk + "-quick"); len(left) > 0 {
 		t.Errorf("the restarted server's processes %v outlive its DELETE", left)
 	}
+
+	// Restarts while connecting supersede dials that have started processes already; the
+	// DELETE's answer waits for those too, not only for the last dial.
+	again := map[string]any{"name": "again", "command": "/bin/sh", "quarantined": false,
+		"args": []string{"-c", "sleep 3; exec " + fixtureBin(t) + " --name " + mk, mk + "-again"}}
+	if code, body := p.do("POST", "/api/v1/servers", again, nil); code != 201 && code != 200 {
+		t.Fatalf("POST again: %d %s", code, body)
+	}
+	seen := map[int]bool{}
+	for i := 1; i <= 2; i++ {
+		waitFor(t, 10*time.Second, "a process of the next dial", func() bool {
+			fresh := false
+			for _, pid := range processesWithArg(mk + "-again") {
+				fresh = fresh || !seen[pid]
+				seen[pid] = true
+			}
+			return fresh
+		})
+		if code, body := p.do("POST", "/api/v1/servers/again/restart", nil, nil); code != 200 {
+			t.Fatalf("restart %d of again: %d %s", i, code, body)
+		}
+	}
+	if code, body := p.do("DELETE", "/api/v1/servers/again", nil, nil); code != 200 {
+		t.Fatalf("DELETE again: %d %s", code, body)
+	}
+	if left := processesWithArg(mk + "-again"); len(left) > 0 {
+		t.Errorf("the processes %v of dials superseded by restarts outlive the DELETE", left)
+	}
 }

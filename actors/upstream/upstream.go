@@ -236,6 +236,10 @@ func Dial(ctx context.Context, cfg config.ServerConfig, opts Options) (*Conn, er
 }
 
 func dial(ctx context.Context, cfg config.ServerConfig, opts Options) (*Conn, error) {
+	if err := ctx.Err(); err != nil {
+		// Given up before it began: start no process.
+		return nil, err
+	}
 	life, cancel := context.WithCancel(context.Background())
 	conn := &Conn{cancel: cancel, done: make(chan struct{}), scrub: opts.Scrub}
 	var err error

@@ -338,8 +338,16 @@ func (d *Daemon) startActors() {
 			if w := d.watcher.Load(); w != nil {
 				w.Wrote(data)
 			}
+			// The file now holds what the proxy wrote: an invalid edit it had is gone.
+			d.ConfigErrors.Store(nil)
 		},
-		OnApplied: func(c *config.Config) {
+		OnApplied: func(c *config.Config, source string) {
+			if source == config.SourceFile {
+				// The file's edit is running; cleared here, before the apply's events go
+				// out, so that no one told of the reload still finds the doctor reporting
+				// the edit before it.
+				d.ConfigErrors.Store(nil)
+			}
 			if d.HTTP != nil {
 				if c.APIKey == "" {
 					c.APIKey = d.Config.APIKey // the key came from MCPPROXY_API_KEY
