@@ -51,7 +51,7 @@ try {
   // Add with the form: a stdio server, approved, with env.
   await page.fill('#srv-name', 'added');
   await page.fill('#srv-command', env('DASH_FIXTURE'));
-  await page.fill('#srv-args', '--name\nadded');
+  await page.fill('#srv-args', `--name\n${env('DASH_MARK')}`);
   await page.fill('#srv-env', 'A=1');
   await page.check('#srv-approve');
   await page.click('#srv-submit');

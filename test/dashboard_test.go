@@ -295,6 +295,9 @@ func TestDashboardManage(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
+	// The added server's fixture runs with this marker as its name, so that its processes
+	// are told apart from every other process on the machine.
+	mark := marker(t) + "-added"
 	var addedPID int
 	steps := map[string]func() error{
 		"check-added": func() error {
@@ -326,8 +329,8 @@ func TestDashboardManage(t *testing.T) {
 			if addedPID > 0 && processAlive(addedPID) {
 				return fmt.Errorf("added's first process %d is alive", addedPID)
 			}
-			if len(processesWithArg("added")) > 0 {
-				return fmt.Errorf("added's processes outlive it: %v", processesWithArg("added"))
+			if left := processesWithArg(mark); len(left) > 0 {
+				return fmt.Errorf("added's processes outlive it: %s", describeProcesses(left))
 			}
 			return nil
 		},
@@ -340,7 +343,7 @@ func TestDashboardManage(t *testing.T) {
 	}
 	done, err := runSpec(t, ctx, node, "dashboard_manage.spec.mjs", steps,
 		"DASH_URL="+p.URL, "DASH_KEY="+p.Key, "DASH_CHROMIUM="+browser, "DASH_USER_DATA="+t.TempDir(),
-		"DASH_FIXTURE="+fixtureBin(t), "DASH_IMPORT="+filepath.Join(repoRoot(), "test", "testdata", "import", "cursor_mcp.json"),
+		"DASH_FIXTURE="+fixtureBin(t), "DASH_MARK="+mark, "DASH_IMPORT="+filepath.Join(repoRoot(), "test", "testdata", "import", "cursor_mcp.json"),
 	)
 	if err != nil {
 		t.Fatal(err)

@@ -435,6 +435,23 @@ func processesWithArg(needle string) []int {
 	return pids
 }
 
+// describeProcesses says, for a failure message, what each pid is: its state, parent and
+// command line from /proc, so that a process found alive can be told from one dying.
+func describeProcesses(pids []int) string {
+	var b strings.Builder
+	for _, pid := range pids {
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		state, ppid := "?", "?"
+		if len(fields) > 1 {
+			state, ppid = fields[0], fields[1]
+		}
+		fmt.Fprintf(&b, "[pid %d state %s ppid %s: %s]", pid, state, ppid, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}))
+	}
+	return b.String()
+}
+
 // syncBuffer is a bytes.Buffer safe for a writer goroutine and a reading test.
 type syncBuffer struct {
 	mu  sync.Mutex

@@ -326,7 +326,9 @@ func TestManageCLI(t *testing.T) {
 	p := startProxyProcess(t, dir, servers(stdioFixture(t, "alpha")))
 	p.waitState("alpha", 20*time.Second, actors.StateReady)
 
-	out := cliOK(t, dir, "servers", "add", "gamma", "--env", "A=1", "--approve", "--", fixtureBin(t), "--name", "gamma").stdout
+	// The fixture's name is a marker, so that gamma's processes are told from any other.
+	gammaMark := marker(t) + "-gamma"
+	out := cliOK(t, dir, "servers", "add", "gamma", "--env", "A=1", "--approve", "--", fixtureBin(t), "--name", gammaMark).stdout
 	if !strings.Contains(out, "added server gamma") || strings.Contains(out, "quarantined") {
 		t.Errorf("add: %q", out)
 	}
@@ -479,7 +481,7 @@ func TestManageCLI(t *testing.T) {
 		t.Error("connect to an unknown client succeeded")
 	}
 
-	if n := len(processesWithArg("gamma")); n == 0 {
+	if n := len(processesWithArg(gammaMark)); n == 0 {
 		t.Fatal("no gamma process before remove")
 	}
 	out = cliOK(t, dir, "servers", "remove", "gamma").stdout
@@ -489,8 +491,8 @@ func TestManageCLI(t *testing.T) {
 	if code, _ := p.do("GET", "/api/v1/servers/gamma", nil, nil); code != 404 {
 		t.Errorf("gamma still there after remove: %d", code)
 	}
-	if pids := processesWithArg("gamma"); len(pids) > 0 {
-		t.Errorf("gamma's processes %v outlive its removal", pids)
+	if pids := processesWithArg(gammaMark); len(pids) > 0 {
+		t.Errorf("gamma's processes outlive its removal: %s", describeProcesses(pids))
 	}
 	if res := runCLI(t, dir, "", "servers", "rm", "gamma"); res.code == 0 || !strings.Contains(res.stderr, "not found") {
 		t.Errorf("second remove: %+v", res)
