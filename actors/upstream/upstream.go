@@ -223,7 +223,23 @@ func killGroup(pid int, exited <-chan struct{}) {
 		}
 	}
 	// Grandchildren (npx, shell wrappers) may outlive the leader; the group id stays theirs.
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	if syscall.Kill(-pid, syscall.SIGKILL) == nil {
+		// Something was still there. SIGKILL takes effect when the process next runs, so
+		// wait, briefly, for the group to empty: Close's caller (a DELETE's answer) must
+		// find no process of the server alive.
+		waitGroupGone(pid, 500*time.Millisecond)
+	}
+}
+
+// waitGroupGone polls until process group pgid has no member or d has passed. There is
+// no event for a group becoming empty (a pidfd follows one process), hence the poll; it
+// runs only after a group kill found something left. An unreaped zombie of the group keeps
+// it for the whole of d.
+func waitGroupGone(pgid int, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for syscall.Kill(-pgid, 0) != syscall.ESRCH && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Dial connects to the upstream described by cfg (already normalised, references expanded)
