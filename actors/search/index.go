@@ -30,7 +30,8 @@
 // IP address, an arithmetic expression, a hexadecimal literal, a date or time, a cell range,
 // code); a word that neither the index nor WordNet knows is taken for a misspelling and
 // matches the indexed terms within an edit or two of it (typo.go); and the last word
-// matches the longer terms it begins, for search-as-you-type. A tool's score is scaled
+// matches the longer terms it begins, for search-as-you-type (at half the weight when
+// it is an English word already, and so more likely finished). A tool's score is scaled
 // by the square root of the share of the query's words it matches (coordination), so that
 // matching most of a request beats matching one of its words very well. No vocabulary entry
 // names a server or a tool, and none was fitted to a labelled query set. A query that is
@@ -94,6 +95,9 @@ const (
 	// for tools, so weaker evidence than the software vocabulary in synonyms.go.
 	lexiconWeight = 0.35
 	prefixWeight  = 0.6
+	// completeWordPrefixShare scales prefixWeight when the last word is an English word
+	// already: "file" is more often the word meant than the start of "filepath".
+	completeWordPrefixShare = 0.5
 	// typoWeight scales the match of an indexed term one or two edits away from a query
 	// word that neither the index nor the lexicon knows (typo.go).
 	typoWeight = 0.6
@@ -514,8 +518,14 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 			}
 		}
 		if prefixOf != "" {
+			// A last word that is itself an English word ("file", "branch") is more likely
+			// finished than being typed, so the longer terms it begins count half as much.
+			pw := prefixWeight
+			if !lx.unknown(raw) {
+				pw = prefixWeight * completeWordPrefixShare
+			}
 			for _, p := range ix.prefixTerms(prefixOf, t) {
-				add(p, prefixWeight)
+				add(p, pw)
 			}
 		}
 		if len(alts) == 0 && synonyms[t] == nil && lx.unknown(raw) {
