@@ -33,7 +33,13 @@
 // matches the longer terms it begins, for search-as-you-type (at half the weight when
 // it is an English word already, and so more likely finished). A tool's score is scaled
 // by the square root of the share of the query's words it matches (coordination), so that
-// matching most of a request beats matching one of its words very well. No vocabulary entry
+// matching most of a request beats matching one of its words very well.
+// Ranking has two stages. The first scores each query word and its alternatives as one
+// concept, with one IDF from the documents any of them matches, and picks the five best
+// tools; the second reorders those five, scoring a match through the query word itself with
+// that word's own IDF: among tools that answer the request about as well, the one that says
+// the very (rare) word the user chose ranks first. The second stage only reorders, so the
+// first five tools are the first stage's, whatever the limit. No vocabulary entry
 // names a server or a tool, and none was fitted to a labelled query set. A query that is
 // exactly a tool's name ("create_issue", "createIssue" or "github:create_issue") puts that
 // tool first.
@@ -114,6 +120,9 @@ const (
 	// compoundWeight scales the match of two adjacent query words as one compound term
 	// ("on call" as "oncall"): it stands for both words, so it counts as two.
 	compoundWeight = 2.0
+	// rerankDepth is how many of the best tools of the first stage the second stage
+	// reorders (see scoreTerm).
+	rerankDepth = 5
 	// maxPrefixTerms bounds how many terms a query's last word may expand to.
 	maxPrefixTerms = 16
 	// minPrefixLen is the shortest last word that is expanded as a prefix.
@@ -197,6 +206,11 @@ type Index struct {
 	matched  []uint16 // how many query words each doc matched
 	accDocs  []int32
 	bestDocs []int32
+	// bestWord is scoreTerm's scratch: each doc's best match through the query word itself
+	// (best then holds its best through the word's alternatives).
+	bestWord []float64
+	// acc2 is each doc's second-stage score (see rerankDepth).
+	acc2 []float64
 }
 
 // NewIndex returns an empty index. The first call in a process also parses the WordNet
@@ -431,6 +445,9 @@ func (ix *Index) All(limit int) []Hit {
 type queryAlt struct {
 	te *termEntry
 	w  float64
+	// word marks the query word itself (or its base form), as opposed to a synonym,
+	// compound or prefix of it.
+	word bool
 }
 
 // Search returns the tools that best match query, best first, ties broken by "server:tool".
@@ -452,7 +469,9 @@ func (ix *Index) Search(query string, limit int) []Hit {
 		// matches a few of them very well. The square root was measured to help every query
 		// set; the share itself (exponent 1) over-punishes a missing filler word.
 		for _, id := range ix.accDocs {
-			ix.acc[id] *= math.Sqrt(float64(ix.matched[id]) / float64(len(qt)))
+			c := math.Sqrt(float64(ix.matched[id]) / float64(len(qt)))
+			ix.acc[id] *= c
+			ix.acc2[id] *= c
 		}
 	}
 	for _, id := range ix.accDocs {
@@ -463,6 +482,7 @@ func (ix *Index) Search(query string, limit int) []Hit {
 	hits := ix.topK(limit)
 	for _, id := range ix.accDocs {
 		ix.acc[id] = 0
+		ix.acc2[id] = 0
 	}
 	ix.accDocs = ix.accDocs[:0]
 	return hits
@@ -502,6 +522,9 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		if base != "" && stem(base) != t {
 			add(stem(base), weight)
 			roots = append(roots, stem(base))
+		}
+		for i := range alts {
+			alts[i].word = true
 		}
 		for _, r := range roots {
 			for _, s := range synonyms[r] {
@@ -729,6 +752,8 @@ func (ix *Index) ensureScratch() {
 	if n := len(ix.docs); len(ix.acc) < n {
 		ix.acc = make([]float64, n)
 		ix.best = make([]float64, n)
+		ix.bestWord = make([]float64, n)
+		ix.acc2 = make([]float64, n)
 		ix.matched = make([]uint16, n)
 	}
 }
@@ -736,12 +761,21 @@ func (ix *Index) ensureScratch() {
 // scoreTerm adds one query word's BM25F contribution to every document that matches it,
 // through the best of its alternative terms, so that a tool that says both "get" and "fetch"
 // is not counted twice for "fetch". The query word and its synonyms are scored as one term
-// whose document frequency is that of their union, like a synonym query in Lucene.
+// whose document frequency is that of their union, like a synonym query in Lucene (acc, the
+// first stage). The second stage's score (acc2) takes the same match through an alternative,
+// but a match through the word itself with the word's own IDF, which is never lower: "edit"
+// says more than the concept it shares with "set" and "update".
 func (ix *Index) scoreTerm(alts []queryAlt) {
 	n := float64(ix.live)
 	var avg [numFields]float64
 	for f := range numFields {
 		avg[f] = float64(ix.sumLen[f]) / n
+	}
+	wordDF := 0
+	for _, a := range alts {
+		if a.word {
+			wordDF = max(wordDF, len(a.te.postings))
+		}
 	}
 	// First the best weighted, saturated term frequency of each matching document.
 	for _, a := range alts {
@@ -759,10 +793,12 @@ func (ix *Index) scoreTerm(alts []queryAlt) {
 				tf += fieldWeight[f] * float64(p.tf[f]) / norm
 			}
 			s := a.w * tf / (k1 + tf)
-			if ix.best[p.doc] == 0 {
+			if ix.best[p.doc] == 0 && ix.bestWord[p.doc] == 0 {
 				ix.bestDocs = append(ix.bestDocs, p.doc)
 			}
-			if s > ix.best[p.doc] {
+			if a.word {
+				ix.bestWord[p.doc] = max(ix.bestWord[p.doc], s)
+			} else if s > ix.best[p.doc] {
 				ix.best[p.doc] = s
 			}
 		}
@@ -772,10 +808,20 @@ func (ix *Index) scoreTerm(alts []queryAlt) {
 	// count as a rare, telling word.
 	df := float64(len(ix.bestDocs))
 	idf := math.Log(1 + (n-df+0.5)/(df+0.5))
+	wdf := float64(wordDF)
+	widf := math.Log(1 + (n-wdf+0.5)/(wdf+0.5))
+	if wordDF == 0 {
+		widf = idf
+	}
 	for _, id := range ix.bestDocs {
-		ix.addScore(id, idf*ix.best[id])
+		if ix.acc[id] == 0 && ix.acc2[id] == 0 {
+			ix.accDocs = append(ix.accDocs, id)
+		}
+		ix.acc[id] += idf * max(ix.best[id], ix.bestWord[id])
+		ix.acc2[id] += max(idf*ix.best[id], widf*ix.bestWord[id])
 		ix.matched[id]++
 		ix.best[id] = 0
+		ix.bestWord[id] = 0
 	}
 	ix.bestDocs = ix.bestDocs[:0]
 }
@@ -785,6 +831,7 @@ func (ix *Index) addScore(id int32, s float64) {
 		ix.accDocs = append(ix.accDocs, id)
 	}
 	ix.acc[id] += s
+	ix.acc2[id] += s
 }
 
 // boostExact lifts the tools whose full name the query is.
@@ -818,8 +865,11 @@ func (ix *Index) topK(limit int) []Hit {
 	if limit <= 0 || limit > len(ix.accDocs) {
 		limit = len(ix.accDocs)
 	}
+	// The candidates of the second stage are the same, whatever the limit, so that a search
+	// for five hits returns the first five of a search for fifteen.
+	keep := min(max(limit, rerankDepth), len(ix.accDocs))
 	// heap[0] is the worst of the kept documents.
-	heap := make([]int32, 0, limit)
+	heap := make([]int32, 0, keep)
 	worse := func(i, j int) bool { return ix.better(heap[j], heap[i]) }
 	down := func(i int) {
 		for {
@@ -839,7 +889,7 @@ func (ix *Index) topK(limit int) []Hit {
 		}
 	}
 	for _, id := range ix.accDocs {
-		if len(heap) < limit {
+		if len(heap) < keep {
 			heap = append(heap, id)
 			for i := len(heap) - 1; i > 0; {
 				p := (i - 1) / 2
@@ -865,10 +915,28 @@ func (ix *Index) topK(limit int) []Hit {
 		}
 		return 1
 	})
+	// The second stage: the first rerankDepth, in the order of their second-stage scores
+	// (ties keep the first stage's order). Each is at least the document's first-stage score,
+	// so the scores of the hits still fall from first to last.
+	r := min(len(heap), rerankDepth)
+	slices.SortStableFunc(heap[:r], func(a, b int32) int {
+		switch {
+		case ix.acc2[a] > ix.acc2[b]:
+			return -1
+		case ix.acc2[a] < ix.acc2[b]:
+			return 1
+		}
+		return 0
+	})
+	heap = heap[:limit]
 	out := make([]Hit, len(heap))
 	for i, id := range heap {
 		d := &ix.docs[id]
-		out[i] = Hit{Server: d.server, Tool: d.tool, Score: ix.acc[id]}
+		score := ix.acc[id]
+		if i < r {
+			score = ix.acc2[id]
+		}
+		out[i] = Hit{Server: d.server, Tool: d.tool, Score: score}
 	}
 	return out
 }

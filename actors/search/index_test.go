@@ -543,3 +543,35 @@ func TestSearchFramingVerbs(t *testing.T) {
 		{"tell the team", "s:notify"},
 	})
 }
+
+// The second stage reorders the first stage's five best: a tool that says the query's own
+// word ("edit") ranks above one that says only a common synonym of it ("update"), which the
+// first stage scores as the same concept; and a search for fewer hits returns the first of
+// a longer one, with scores still falling.
+func TestSearchSecondStageWeighsTheWordItself(t *testing.T) {
+	ix := NewIndex()
+	var docs []Doc
+	for i := range 20 {
+		docs = append(docs, Doc{Tool: fmt.Sprintf("update_thing_%d", i), Description: "Update a thing"})
+	}
+	docs = append(docs,
+		Doc{Tool: "update_text", Description: "Update the text of a note"},
+		Doc{Tool: "revise_text", Description: "Edit the text of a note"},
+	)
+	ix.SetServer("a", docs)
+	hits := ix.Search("edit a note", 5)
+	if len(hits) < 2 || keys(hits)[0] != "a:revise_text" || keys(hits)[1] != "a:update_text" {
+		t.Fatalf("Search(edit a note) = %v, want a:revise_text then a:update_text", keys(hits))
+	}
+	for i := 1; i < len(hits); i++ {
+		if hits[i].Score > hits[i-1].Score {
+			t.Errorf("hits not sorted by score: %v", hits)
+		}
+	}
+	long := ix.Search("edit a note", 0)
+	for n := 1; n <= 5; n++ {
+		if got, want := keys(ix.Search("edit a note", n)), keys(long[:n]); !slices.Equal(got, want) {
+			t.Errorf("Search(limit %d) = %v, want the first of the full search %v", n, got, want)
+		}
+	}
+}
