@@ -209,8 +209,9 @@ type Index struct {
 	// bestWord is scoreTerm's scratch: each doc's best match through the query word itself
 	// (best then holds its best through the word's alternatives).
 	bestWord []float64
-	// acc2 is each doc's second-stage score (see rerankDepth).
-	acc2 []float64
+	// extra is how much each doc's second-stage score is above its first-stage one, acc (see
+	// rerankDepth).
+	extra []float64
 }
 
 // NewIndex returns an empty index. The first call in a process also parses the WordNet
@@ -471,7 +472,7 @@ func (ix *Index) Search(query string, limit int) []Hit {
 		for _, id := range ix.accDocs {
 			c := math.Sqrt(float64(ix.matched[id]) / float64(len(qt)))
 			ix.acc[id] *= c
-			ix.acc2[id] *= c
+			ix.extra[id] *= c
 		}
 	}
 	for _, id := range ix.accDocs {
@@ -482,7 +483,7 @@ func (ix *Index) Search(query string, limit int) []Hit {
 	hits := ix.topK(limit)
 	for _, id := range ix.accDocs {
 		ix.acc[id] = 0
-		ix.acc2[id] = 0
+		ix.extra[id] = 0
 	}
 	ix.accDocs = ix.accDocs[:0]
 	return hits
@@ -753,7 +754,7 @@ func (ix *Index) ensureScratch() {
 		ix.acc = make([]float64, n)
 		ix.best = make([]float64, n)
 		ix.bestWord = make([]float64, n)
-		ix.acc2 = make([]float64, n)
+		ix.extra = make([]float64, n)
 		ix.matched = make([]uint16, n)
 	}
 }
@@ -762,14 +763,19 @@ func (ix *Index) ensureScratch() {
 // through the best of its alternative terms, so that a tool that says both "get" and "fetch"
 // is not counted twice for "fetch". The query word and its synonyms are scored as one term
 // whose document frequency is that of their union, like a synonym query in Lucene (acc, the
-// first stage). The second stage's score (acc2) takes the same match through an alternative,
+// first stage). The second stage's score (acc+extra) takes the same match through an alternative,
 // but a match through the word itself with the word's own IDF, which is never lower: "edit"
 // says more than the concept it shares with "set" and "update".
 func (ix *Index) scoreTerm(alts []queryAlt) {
 	n := float64(ix.live)
-	var avg [numFields]float64
+	// BM25F's length normalisation, 1 - b + b*len/avg, as base + perLen*len.
+	var base, perLen [numFields]float64
 	for f := range numFields {
-		avg[f] = float64(ix.sumLen[f]) / n
+		base[f] = 1
+		if avg := float64(ix.sumLen[f]) / n; avg > 0 {
+			base[f] = 1 - fieldB[f]
+			perLen[f] = fieldB[f] / avg
+		}
 	}
 	wordDF := 0
 	for _, a := range alts {
@@ -786,20 +792,17 @@ func (ix *Index) scoreTerm(alts []queryAlt) {
 				if p.tf[f] == 0 {
 					continue
 				}
-				norm := 1.0
-				if avg[f] > 0 {
-					norm = 1 - fieldB[f] + fieldB[f]*float64(d.lens[f])/avg[f]
-				}
-				tf += fieldWeight[f] * float64(p.tf[f]) / norm
+				tf += fieldWeight[f] * float64(p.tf[f]) / (base[f] + perLen[f]*float64(d.lens[f]))
 			}
 			s := a.w * tf / (k1 + tf)
-			if ix.best[p.doc] == 0 && ix.bestWord[p.doc] == 0 {
+			if ix.best[p.doc] == 0 {
 				ix.bestDocs = append(ix.bestDocs, p.doc)
 			}
-			if a.word {
-				ix.bestWord[p.doc] = max(ix.bestWord[p.doc], s)
-			} else if s > ix.best[p.doc] {
+			if s > ix.best[p.doc] {
 				ix.best[p.doc] = s
+			}
+			if a.word && s > ix.bestWord[p.doc] {
+				ix.bestWord[p.doc] = s
 			}
 		}
 	}
@@ -814,14 +817,15 @@ func (ix *Index) scoreTerm(alts []queryAlt) {
 		widf = idf
 	}
 	for _, id := range ix.bestDocs {
-		if ix.acc[id] == 0 && ix.acc2[id] == 0 {
-			ix.accDocs = append(ix.accDocs, id)
+		ix.addScore(id, idf*ix.best[id])
+		// best is the better of the word's own match and its alternatives', so the second
+		// stage's max(idf*alternatives, widf*word) is this much more than the first's.
+		if w := widf * ix.bestWord[id]; w > idf*ix.best[id] {
+			ix.extra[id] += w - idf*ix.best[id]
 		}
-		ix.acc[id] += idf * max(ix.best[id], ix.bestWord[id])
-		ix.acc2[id] += max(idf*ix.best[id], widf*ix.bestWord[id])
+		ix.bestWord[id] = 0
 		ix.matched[id]++
 		ix.best[id] = 0
-		ix.bestWord[id] = 0
 	}
 	ix.bestDocs = ix.bestDocs[:0]
 }
@@ -831,7 +835,6 @@ func (ix *Index) addScore(id int32, s float64) {
 		ix.accDocs = append(ix.accDocs, id)
 	}
 	ix.acc[id] += s
-	ix.acc2[id] += s
 }
 
 // boostExact lifts the tools whose full name the query is.
@@ -920,10 +923,10 @@ func (ix *Index) topK(limit int) []Hit {
 	// so the scores of the hits still fall from first to last.
 	r := min(len(heap), rerankDepth)
 	slices.SortStableFunc(heap[:r], func(a, b int32) int {
-		switch {
-		case ix.acc2[a] > ix.acc2[b]:
+		switch sa, sb := ix.acc[a]+ix.extra[a], ix.acc[b]+ix.extra[b]; {
+		case sa > sb:
 			return -1
-		case ix.acc2[a] < ix.acc2[b]:
+		case sa < sb:
 			return 1
 		}
 		return 0
@@ -934,7 +937,7 @@ func (ix *Index) topK(limit int) []Hit {
 		d := &ix.docs[id]
 		score := ix.acc[id]
 		if i < r {
-			score = ix.acc2[id]
+			score += ix.extra[id]
 		}
 		out[i] = Hit{Server: d.server, Tool: d.tool, Score: score}
 	}
