@@ -545,7 +545,7 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 			// A last word that is itself an English word ("file", "branch") is more likely
 			// finished than being typed, so the longer terms it begins count half as much.
 			pw := prefixWeight
-			if !lx.unknown(raw) {
+			if lx.isWord(raw) {
 				pw = prefixWeight * completeWordPrefixShare
 			}
 			for _, p := range ix.prefixTerms(prefixOf, t) {

@@ -575,3 +575,29 @@ func TestSearchSecondStageWeighsTheWordItself(t *testing.T) {
 		}
 	}
 }
+
+// The last word's prefix expansion counts fully while the word is being typed ("fil"), half
+// when it is an English word already ("file"), which is more often finished.
+func TestPrefixWeightOfACompleteWord(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("a", []Doc{{Tool: "filepath_join", Description: "Join the parts of a filepath"}})
+	prefixW := func(q string) float64 {
+		for _, alts := range ix.queryTerms(q) {
+			for _, a := range alts {
+				if a.te.term == "filepath" {
+					return a.w
+				}
+			}
+		}
+		return 0
+	}
+	if got := prefixW("join fil"); got != prefixWeight {
+		t.Errorf("join fil: filepath at %v, want %v", got, prefixWeight)
+	}
+	if got, want := prefixW("join file"), prefixWeight*completeWordPrefixShare; got != want {
+		t.Errorf("join file: filepath at %v, want %v", got, want)
+	}
+	if got := prefixW("join file "); got != 0 {
+		t.Errorf("join file (then a space): filepath at %v, want no prefix match", got)
+	}
+}
