@@ -789,7 +789,10 @@ func (ix *Index) scoreTerm(alts []queryAlt) {
 			d := &ix.docs[p.doc]
 			var tf float64
 			for f := range numFields {
-				if p.tf[f] == 0 {
+				// A title that repeats the name ("Git Stash" for git_stash) says its words
+				// once more, which would put a tool with a title above one without for the
+				// same name: only the title's own words count.
+				if p.tf[f] == 0 || f == fieldTitle && p.tf[fieldName] > 0 {
 					continue
 				}
 				tf += fieldWeight[f] * float64(p.tf[f]) / (base[f] + perLen[f]*float64(d.lens[f]))

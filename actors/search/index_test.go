@@ -601,3 +601,20 @@ func TestPrefixWeightOfACompleteWord(t *testing.T) {
 		t.Errorf("join file (then a space): filepath at %v, want no prefix match", got)
 	}
 }
+
+// A title's words that the name already says count once: a tool titled "Read Sheet" ranks
+// level with an untitled read_sheet for "read sheet", while a title's own words still count.
+func TestTitleRepeatingTheNameCountsOnce(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("a", []Doc{{Tool: "read_sheet", Title: "Read Sheet", Description: "Read cells"}})
+	ix.SetServer("b", []Doc{{Tool: "read_sheet", Description: "Read cells"}})
+	ix.SetServer("c", []Doc{{Tool: "read_sheet", Title: "Read Spreadsheet", Description: "Read cells"}})
+	hits := ix.Search("read sheet ", 3)
+	if len(hits) != 3 || hits[0].Score != hits[1].Score || hits[1].Score != hits[2].Score {
+		t.Errorf("read sheet: %v, want three equal scores", hits)
+	}
+	hits = ix.Search("read spreadsheet ", 3)
+	if len(hits) == 0 || keys(hits)[0] != "c:read_sheet" {
+		t.Errorf("read spreadsheet: %v, want c:read_sheet first (its title says spreadsheet)", hits)
+	}
+}
