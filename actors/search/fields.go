@@ -27,7 +27,9 @@ var FieldNames = [numFields]string{
 }
 
 // Ranking parameters. The name says most about what a tool does and is short, so it weighs
-// most and is barely length-normalised; a title is a name written for people. The server's
+// most and is barely length-normalised; a title is a name written for people, and its words
+// that the name also has count once, in the name (scoreTerm), so that a title repeating the
+// name ("Git Stash") does not put a titled tool above an untitled one. The server's
 // name is the same for all of its tools. The description is the tool's own account of itself;
 // its parameters' names say what it acts on ("replicas", "branch") and count as much, and so
 // do its enum values, which name what it can be told to do or to work on (a tool that manages

@@ -30,9 +30,16 @@
 // IP address, an arithmetic expression, a hexadecimal literal, a date or time, a cell range,
 // code); a word that neither the index nor WordNet knows is taken for a misspelling and
 // matches the indexed terms within an edit or two of it (typo.go); and the last word
-// matches the longer terms it begins, for search-as-you-type. A tool's score is scaled
+// matches the longer terms it begins, for search-as-you-type (at half the weight when
+// it is an English word already, and so more likely finished). A tool's score is scaled
 // by the square root of the share of the query's words it matches (coordination), so that
-// matching most of a request beats matching one of its words very well. No vocabulary entry
+// matching most of a request beats matching one of its words very well.
+// Ranking has two stages. The first scores each query word and its alternatives as one
+// concept, with one IDF from the documents any of them matches, and picks the five best
+// tools; the second reorders those five, scoring a match through the query word itself with
+// that word's own IDF: among tools that answer the request about as well, the one that says
+// the very (rare) word the user chose ranks first. The second stage only reorders, so the
+// first five tools are the first stage's, whatever the limit. No vocabulary entry
 // names a server or a tool, and none was fitted to a labelled query set. A query that is
 // exactly a tool's name ("create_issue", "createIssue" or "github:create_issue") puts that
 // tool first.
@@ -94,6 +101,9 @@ const (
 	// for tools, so weaker evidence than the software vocabulary in synonyms.go.
 	lexiconWeight = 0.35
 	prefixWeight  = 0.6
+	// completeWordPrefixShare scales prefixWeight when the last word is an English word
+	// already: "file" is more often the word meant than the start of "filepath".
+	completeWordPrefixShare = 0.5
 	// typoWeight scales the match of an indexed term one or two edits away from a query
 	// word that neither the index nor the lexicon knows (typo.go).
 	typoWeight = 0.6
@@ -110,6 +120,9 @@ const (
 	// compoundWeight scales the match of two adjacent query words as one compound term
 	// ("on call" as "oncall"): it stands for both words, so it counts as two.
 	compoundWeight = 2.0
+	// rerankDepth is how many of the best tools of the first stage the second stage
+	// reorders (see scoreTerm).
+	rerankDepth = 5
 	// maxPrefixTerms bounds how many terms a query's last word may expand to.
 	maxPrefixTerms = 16
 	// minPrefixLen is the shortest last word that is expanded as a prefix.
@@ -193,6 +206,12 @@ type Index struct {
 	matched  []uint16 // how many query words each doc matched
 	accDocs  []int32
 	bestDocs []int32
+	// bestWord is scoreTerm's scratch: each doc's best match through the query word itself
+	// (best then holds its best through the word's alternatives).
+	bestWord []float64
+	// extra is how much each doc's second-stage score is above its first-stage one, acc (see
+	// rerankDepth).
+	extra []float64
 }
 
 // NewIndex returns an empty index. The first call in a process also parses the WordNet
@@ -427,6 +446,9 @@ func (ix *Index) All(limit int) []Hit {
 type queryAlt struct {
 	te *termEntry
 	w  float64
+	// word marks the query word itself (or its base form), as opposed to a synonym,
+	// compound or prefix of it.
+	word bool
 }
 
 // Search returns the tools that best match query, best first, ties broken by "server:tool".
@@ -448,7 +470,9 @@ func (ix *Index) Search(query string, limit int) []Hit {
 		// matches a few of them very well. The square root was measured to help every query
 		// set; the share itself (exponent 1) over-punishes a missing filler word.
 		for _, id := range ix.accDocs {
-			ix.acc[id] *= math.Sqrt(float64(ix.matched[id]) / float64(len(qt)))
+			c := math.Sqrt(float64(ix.matched[id]) / float64(len(qt)))
+			ix.acc[id] *= c
+			ix.extra[id] *= c
 		}
 	}
 	for _, id := range ix.accDocs {
@@ -459,6 +483,7 @@ func (ix *Index) Search(query string, limit int) []Hit {
 	hits := ix.topK(limit)
 	for _, id := range ix.accDocs {
 		ix.acc[id] = 0
+		ix.extra[id] = 0
 	}
 	ix.accDocs = ix.accDocs[:0]
 	return hits
@@ -499,6 +524,9 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 			add(stem(base), weight)
 			roots = append(roots, stem(base))
 		}
+		for i := range alts {
+			alts[i].word = true
+		}
 		for _, r := range roots {
 			for _, s := range synonyms[r] {
 				add(s, weight*synonymWeight)
@@ -514,8 +542,14 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 			}
 		}
 		if prefixOf != "" {
+			// A last word that is itself an English word ("file", "branch") is more likely
+			// finished than being typed, so the longer terms it begins count half as much.
+			pw := prefixWeight
+			if lx.isWord(raw) {
+				pw = prefixWeight * completeWordPrefixShare
+			}
 			for _, p := range ix.prefixTerms(prefixOf, t) {
-				add(p, prefixWeight)
+				add(p, pw)
 			}
 		}
 		if len(alts) == 0 && synonyms[t] == nil && lx.unknown(raw) {
@@ -719,6 +753,8 @@ func (ix *Index) ensureScratch() {
 	if n := len(ix.docs); len(ix.acc) < n {
 		ix.acc = make([]float64, n)
 		ix.best = make([]float64, n)
+		ix.bestWord = make([]float64, n)
+		ix.extra = make([]float64, n)
 		ix.matched = make([]uint16, n)
 	}
 }
@@ -726,12 +762,26 @@ func (ix *Index) ensureScratch() {
 // scoreTerm adds one query word's BM25F contribution to every document that matches it,
 // through the best of its alternative terms, so that a tool that says both "get" and "fetch"
 // is not counted twice for "fetch". The query word and its synonyms are scored as one term
-// whose document frequency is that of their union, like a synonym query in Lucene.
+// whose document frequency is that of their union, like a synonym query in Lucene (acc, the
+// first stage). The second stage's score (acc+extra) takes the same match through an alternative,
+// but a match through the word itself with the word's own IDF, which is never lower: "edit"
+// says more than the concept it shares with "set" and "update".
 func (ix *Index) scoreTerm(alts []queryAlt) {
 	n := float64(ix.live)
-	var avg [numFields]float64
+	// BM25F's length normalisation, 1 - b + b*len/avg, as base + perLen*len.
+	var base, perLen [numFields]float64
 	for f := range numFields {
-		avg[f] = float64(ix.sumLen[f]) / n
+		base[f] = 1
+		if avg := float64(ix.sumLen[f]) / n; avg > 0 {
+			base[f] = 1 - fieldB[f]
+			perLen[f] = fieldB[f] / avg
+		}
+	}
+	wordDF := 0
+	for _, a := range alts {
+		if a.word {
+			wordDF = max(wordDF, len(a.te.postings))
+		}
 	}
 	// First the best weighted, saturated term frequency of each matching document.
 	for _, a := range alts {
@@ -739,14 +789,13 @@ func (ix *Index) scoreTerm(alts []queryAlt) {
 			d := &ix.docs[p.doc]
 			var tf float64
 			for f := range numFields {
-				if p.tf[f] == 0 {
+				// A title that repeats the name ("Git Stash" for git_stash) says its words
+				// once more, which would put a tool with a title above one without for the
+				// same name: only the title's own words count.
+				if p.tf[f] == 0 || f == fieldTitle && p.tf[fieldName] > 0 {
 					continue
 				}
-				norm := 1.0
-				if avg[f] > 0 {
-					norm = 1 - fieldB[f] + fieldB[f]*float64(d.lens[f])/avg[f]
-				}
-				tf += fieldWeight[f] * float64(p.tf[f]) / norm
+				tf += fieldWeight[f] * float64(p.tf[f]) / (base[f] + perLen[f]*float64(d.lens[f]))
 			}
 			s := a.w * tf / (k1 + tf)
 			if ix.best[p.doc] == 0 {
@@ -755,6 +804,9 @@ func (ix *Index) scoreTerm(alts []queryAlt) {
 			if s > ix.best[p.doc] {
 				ix.best[p.doc] = s
 			}
+			if a.word && s > ix.bestWord[p.doc] {
+				ix.bestWord[p.doc] = s
+			}
 		}
 	}
 	// Then one IDF for the word and its alternatives together, from the number of documents
@@ -762,8 +814,19 @@ func (ix *Index) scoreTerm(alts []queryAlt) {
 	// count as a rare, telling word.
 	df := float64(len(ix.bestDocs))
 	idf := math.Log(1 + (n-df+0.5)/(df+0.5))
+	wdf := float64(wordDF)
+	widf := math.Log(1 + (n-wdf+0.5)/(wdf+0.5))
+	if wordDF == 0 {
+		widf = idf
+	}
 	for _, id := range ix.bestDocs {
 		ix.addScore(id, idf*ix.best[id])
+		// best is the better of the word's own match and its alternatives', so the second
+		// stage's max(idf*alternatives, widf*word) is this much more than the first's.
+		if w := widf * ix.bestWord[id]; w > idf*ix.best[id] {
+			ix.extra[id] += w - idf*ix.best[id]
+		}
+		ix.bestWord[id] = 0
 		ix.matched[id]++
 		ix.best[id] = 0
 	}
@@ -808,8 +871,11 @@ func (ix *Index) topK(limit int) []Hit {
 	if limit <= 0 || limit > len(ix.accDocs) {
 		limit = len(ix.accDocs)
 	}
+	// The candidates of the second stage are the same, whatever the limit, so that a search
+	// for five hits returns the first five of a search for fifteen.
+	keep := min(max(limit, rerankDepth), len(ix.accDocs))
 	// heap[0] is the worst of the kept documents.
-	heap := make([]int32, 0, limit)
+	heap := make([]int32, 0, keep)
 	worse := func(i, j int) bool { return ix.better(heap[j], heap[i]) }
 	down := func(i int) {
 		for {
@@ -829,7 +895,7 @@ func (ix *Index) topK(limit int) []Hit {
 		}
 	}
 	for _, id := range ix.accDocs {
-		if len(heap) < limit {
+		if len(heap) < keep {
 			heap = append(heap, id)
 			for i := len(heap) - 1; i > 0; {
 				p := (i - 1) / 2
@@ -855,10 +921,28 @@ func (ix *Index) topK(limit int) []Hit {
 		}
 		return 1
 	})
+	// The second stage: the first rerankDepth, in the order of their second-stage scores
+	// (ties keep the first stage's order). Each is at least the document's first-stage score,
+	// so the scores of the hits still fall from first to last.
+	r := min(len(heap), rerankDepth)
+	slices.SortStableFunc(heap[:r], func(a, b int32) int {
+		switch sa, sb := ix.acc[a]+ix.extra[a], ix.acc[b]+ix.extra[b]; {
+		case sa > sb:
+			return -1
+		case sa < sb:
+			return 1
+		}
+		return 0
+	})
+	heap = heap[:limit]
 	out := make([]Hit, len(heap))
 	for i, id := range heap {
 		d := &ix.docs[id]
-		out[i] = Hit{Server: d.server, Tool: d.tool, Score: ix.acc[id]}
+		score := ix.acc[id]
+		if i < r {
+			score += ix.extra[id]
+		}
+		out[i] = Hit{Server: d.server, Tool: d.tool, Score: score}
 	}
 	return out
 }

@@ -543,3 +543,78 @@ func TestSearchFramingVerbs(t *testing.T) {
 		{"tell the team", "s:notify"},
 	})
 }
+
+// The second stage reorders the first stage's five best: a tool that says the query's own
+// word ("edit") ranks above one that says only a common synonym of it ("update"), which the
+// first stage scores as the same concept; and a search for fewer hits returns the first of
+// a longer one, with scores still falling.
+func TestSearchSecondStageWeighsTheWordItself(t *testing.T) {
+	ix := NewIndex()
+	var docs []Doc
+	for i := range 20 {
+		docs = append(docs, Doc{Tool: fmt.Sprintf("update_thing_%d", i), Description: "Update a thing"})
+	}
+	docs = append(docs,
+		Doc{Tool: "update_text", Description: "Update the text of a note"},
+		Doc{Tool: "revise_text", Description: "Edit the text of a note"},
+	)
+	ix.SetServer("a", docs)
+	hits := ix.Search("edit a note", 5)
+	if len(hits) < 2 || keys(hits)[0] != "a:revise_text" || keys(hits)[1] != "a:update_text" {
+		t.Fatalf("Search(edit a note) = %v, want a:revise_text then a:update_text", keys(hits))
+	}
+	for i := 1; i < len(hits); i++ {
+		if hits[i].Score > hits[i-1].Score {
+			t.Errorf("hits not sorted by score: %v", hits)
+		}
+	}
+	long := ix.Search("edit a note", 0)
+	for n := 1; n <= 5; n++ {
+		if got, want := keys(ix.Search("edit a note", n)), keys(long[:n]); !slices.Equal(got, want) {
+			t.Errorf("Search(limit %d) = %v, want the first of the full search %v", n, got, want)
+		}
+	}
+}
+
+// The last word's prefix expansion counts fully while the word is being typed ("fil"), half
+// when it is an English word already ("file"), which is more often finished.
+func TestPrefixWeightOfACompleteWord(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("a", []Doc{{Tool: "filepath_join", Description: "Join the parts of a filepath"}})
+	prefixW := func(q string) float64 {
+		for _, alts := range ix.queryTerms(q) {
+			for _, a := range alts {
+				if a.te.term == "filepath" {
+					return a.w
+				}
+			}
+		}
+		return 0
+	}
+	if got := prefixW("join fil"); got != prefixWeight {
+		t.Errorf("join fil: filepath at %v, want %v", got, prefixWeight)
+	}
+	if got, want := prefixW("join file"), prefixWeight*completeWordPrefixShare; got != want {
+		t.Errorf("join file: filepath at %v, want %v", got, want)
+	}
+	if got := prefixW("join file "); got != 0 {
+		t.Errorf("join file (then a space): filepath at %v, want no prefix match", got)
+	}
+}
+
+// A title's words that the name already says count once: a tool titled "Read Sheet" ranks
+// level with an untitled read_sheet for "read sheet", while a title's own words still count.
+func TestTitleRepeatingTheNameCountsOnce(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("a", []Doc{{Tool: "read_sheet", Title: "Read Sheet", Description: "Read cells"}})
+	ix.SetServer("b", []Doc{{Tool: "read_sheet", Description: "Read cells"}})
+	ix.SetServer("c", []Doc{{Tool: "read_sheet", Title: "Read Spreadsheet", Description: "Read cells"}})
+	hits := ix.Search("read sheet ", 3)
+	if len(hits) != 3 || hits[0].Score != hits[1].Score || hits[1].Score != hits[2].Score {
+		t.Errorf("read sheet: %v, want three equal scores", hits)
+	}
+	hits = ix.Search("read spreadsheet ", 3)
+	if len(hits) == 0 || keys(hits)[0] != "c:read_sheet" {
+		t.Errorf("read spreadsheet: %v, want c:read_sheet first (its title says spreadsheet)", hits)
+	}
+}

@@ -58,6 +58,21 @@ func (lx *lexicon) unknown(word string) bool {
 	return true
 }
 
+// isWord reports whether word is an English word that WordNet lists, or an inflection of
+// one ("files", "wrote"), taken as written: unlike unknown, not by its stem, so that a word
+// being typed ("fil", "creat") is not one.
+func (lx *lexicon) isWord(word string) bool {
+	if _, ok := lx.base[word]; ok {
+		return true
+	}
+	for _, w := range baseForms(word) {
+		if _, ok := lx.syn[w]; ok || wordIn(lx.words, w) {
+			return true
+		}
+	}
+	return false
+}
+
 // baseForms returns word and the base forms a regular inflection of it may have: "tickets"
 // "ticket", "boxes" "box", "copies" "copy", "deleted" "delete" and "delet", "running" "run".
 func baseForms(word string) []string {

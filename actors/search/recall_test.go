@@ -20,7 +20,7 @@ var recallFloors = map[string]struct{ at1, at5 float64 }{
 	"queries_holdout.json": {0.5, 0.9},
 	// Written independently of the ranker, over real.json; the target is
 	// recall@5 >= 0.85 and recall@1 >= 0.6.
-	"queries_people.tsv": {0.42, 0.77},
+	"queries_people.tsv": {0.45, 0.77},
 }
 
 // TestRecall is benchmark B9: recall@1, recall@5 and MRR@5 over each labelled query set.
@@ -105,8 +105,9 @@ func misspell(q string) string {
 // memory; the files are untouched): the misspelling fallback (typo.go) must keep most of
 // their recall. Without it, recall@1 is 0.571, 0.610 and 0.358 (labelled, hold-out,
 // independent), recall@5 0.864, 0.814 and 0.733; with it 0.721, 0.763 and 0.400, and 0.916,
-// 0.932 and 0.775. The floors are the targets on the first two sets, what the ranker reaches
-// on the third.
+// 0.932 and 0.775 (since the second stage of ranking and a title counted once beside the
+// name, recall@1 is 0.727, 0.797 and 0.425). The floors are the targets on the first two
+// sets, what the ranker reaches on the third.
 func TestRecallMisspelt(t *testing.T) {
 	floors := map[string]struct{ at1, at5 float64 }{
 		"queries.json":         {0.65, 0.9},
