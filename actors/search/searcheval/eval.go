@@ -26,13 +26,16 @@ var Sets = []Set{
 	{File: "queries.json", Label: "labelled set", Catalogues: Catalogues},
 	{File: "queries_holdout.json", Label: "hold-out set, never tuned on", Catalogues: Catalogues},
 	// Written over real.json alone (its header says so), so measured over it alone.
-	{File: "queries_people.tsv", Label: "independent set, phrased as people ask", Catalogues: []string{"real.json"}},
+	{File: "queries_people.tsv", Label: "independent set, phrased as people ask", Catalogues: []string{"real.json"}, Blind: true},
 }
 
 // Set is one query file and the catalogues it is measured over.
 type Set struct {
 	File, Label string
 	Catalogues  []string
+	// Blind sets are measured only: their queries are never printed by the tests, so that
+	// no one tuning the ranker reads them (issue 21's rule for the independent set).
+	Blind bool
 }
 
 // Tool is one catalogue entry, as test/catalogue writes it.
