@@ -162,6 +162,7 @@ func startHub(t *testing.T, opts actors.HubOptions, buffer int) *hubHarness {
 	h.srv = httptest.NewUnstartedServer(s.Handler())
 	// As in the daemon: cancelling the base context ends every stream (shutdown).
 	h.srv.Config.BaseContext = func(net.Listener) context.Context { return base }
+	h.srv.Config.ConnContext = ConnContext
 	h.srv.Start()
 	t.Cleanup(h.stop)
 	return h
