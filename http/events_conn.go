@@ -176,11 +176,11 @@ type eventConn struct {
 	raw     syscall.RawConn // nil: the connection cannot be written without blocking
 	sub     *actors.Subscription
 	chunked bool
-	mu sync.Mutex
+	mu      sync.Mutex
 	// stopDrop and stopLife unregister the drop and shutdown callbacks (finish); set once
 	// both are registered.
 	stopDrop, stopLife func() bool
-	q  []*wireFrame // waiting frames; q[0] is being written
+	q                  []*wireFrame // waiting frames; q[0] is being written
 	// busy: a goroutine (the handler, a writer, or the connection's own slow writer) owns
 	// the writing, and off; or c is on the ready list.
 	busy bool
