@@ -148,9 +148,11 @@ func (w *eventWriters) schedule(c *eventConn) {
 	}
 }
 
-// work writes ready connections until there are none.
+// work writes ready connections until there are none. It takes them a batch at a time,
+// so that the hub, which appends them one by one, seldom waits for the list's lock.
 func (w *eventWriters) work() {
 	var sio sysIO
+	var batch [32]*eventConn
 	for {
 		w.mu.Lock()
 		if w.head == len(w.ready) {
@@ -160,11 +162,14 @@ func (w *eventWriters) work() {
 			w.mu.Unlock()
 			return
 		}
-		c := w.ready[w.head]
-		w.ready[w.head] = nil
-		w.head++
+		n := copy(batch[:], w.ready[w.head:])
+		clear(w.ready[w.head : w.head+n])
+		w.head += n
 		w.mu.Unlock()
-		c.write(&sio)
+		for i, c := range batch[:n] {
+			c.write(&sio)
+			batch[i] = nil
+		}
 	}
 }
 
