@@ -33,8 +33,9 @@ const (
 )
 
 // newEventStreams returns the r3labs server that holds one stream per /events subscriber
-// (stream id = subscriber id; see the hub's doc in actors/hub.go for why one each) and
-// writes it to its client. buffer is how many events may wait in one stream before the hub
+// whose connection cannot be taken off net/http (HTTP/2; see events_conn.go for the
+// others), stream id = subscriber id (see the hub's doc in actors/hub.go for why one
+// each), and writes it to its client. buffer is how many events may wait in one stream before the hub
 // drops its subscriber (r3labs adds 64 more in the subscriber channel).
 func newEventStreams(hub EventsHub, buffer int) *sse.Server {
 	srv := sse.New()
@@ -51,7 +52,9 @@ func newEventStreams(hub EventsHub, buffer int) *sse.Server {
 
 // events handles GET /events: the SSE stream of servers.changed, config.reloaded and
 // tools.indexed (API.md). A client that sends Last-Event-ID (or the lastEventId query
-// some clients use) first gets the logged events after that id, then live ones.
+// some clients use) first gets the logged events after that id, then live ones. The key,
+// Host and Origin checks (middleware) and the Last-Event-ID parse come first; only a
+// request that passed them and that the hub accepted is streamed.
 func (s *Server) events(c *gin.Context) {
 	after, replay, err := lastEventID(c.Request)
 	if err != nil {
