@@ -40,9 +40,9 @@ import (
 // connection whose socket is full, a client that reads slowly or not at all, is handed to
 // a goroutine of its own that waits for it with blocking writes until its frames are out,
 // so it never holds up the writers and the other subscribers: it holds only its own
-// goroutine, until it catches up or the hub drops it (its buffer of EventsBuffer frames
-// full) and the connection is closed, which fails the blocked write. That is the bound of
-// the r3labs path too.
+// goroutine, until it catches up or the hub drops it (its buffer full: EventsBuffer + 64
+// frames, what the r3labs path holds) and the connection is closed, which fails the
+// blocked write. That is the bound of the r3labs path too.
 //
 // Ending: the hub's drop (a subscriber that does not read, or the hub stopping) closes the
 // connection at once. Shutdown (the server's base context cancelled, see ConnContext)
@@ -84,8 +84,13 @@ type encodedEvent struct {
 	f  *wireFrame
 }
 
-func newEventWriters(hub EventsHub, limit int) *eventWriters {
-	return &eventWriters{hub: hub, limit: limit, max: max(2, runtime.GOMAXPROCS(0))}
+// subscriberChannel is what r3labs' subscriber channel holds beyond the stream's buffer; a
+// hijacked connection may hold as much, so a slow client is dropped at the same point on
+// both paths.
+const subscriberChannel = 64
+
+func newEventWriters(hub EventsHub, buffer int) *eventWriters {
+	return &eventWriters{hub: hub, limit: buffer + subscriberChannel, max: max(2, runtime.GOMAXPROCS(0))}
 }
 
 // wireFrame is one event as it goes on the wire, shared by every connection it is queued

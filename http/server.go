@@ -122,7 +122,8 @@ type Options struct {
 	// response (see bodies.go). Default DefaultReadTimeout (30 s).
 	ReadTimeout time.Duration
 	// EventsBuffer is how many events may wait in one /events subscriber's stream before
-	// the hub drops the subscriber. Default DefaultEventsBuffer (256).
+	// the hub drops the subscriber (64 more, as r3labs' subscriber channel holds, besides
+	// the socket's buffers). Default DefaultEventsBuffer (256).
 	EventsBuffer int
 
 	// The surfaces beside the core REST API, each behind the small interface its handlers
