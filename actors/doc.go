@@ -97,8 +97,10 @@
 //   - hub (hub.go, hub_subscription.go): event ids, the recent event log (in the store) and
 //     the subscribers (whether each is pending or live, and the drop of one that does not
 //     read). It holds no HTTP: each subscriber comes with the EventStreams that hold its
-//     stream (the r3labs server of http/events.go, which writes the streams to the clients),
-//     and the hub only queues events there without blocking. The MCP endpoints subscribe
+//     stream (its own connection, taken off net/http, in http/events_conn.go; or, for a
+//     connection that cannot be taken over, the r3labs server of http/events.go), which
+//     write the streams to the clients, and the hub only queues events there without
+//     blocking. The MCP endpoints subscribe
 //     too (http/mcpserver/direct.go), with an EventStreams that keeps no event, only that
 //     the set of tools may have changed, to rebuild the tools /mcp/all lists and the
 //     prompts and resources /mcp and /mcp/all list (http/mcpserver/catalog.go).
@@ -247,8 +249,8 @@
 // activity actor: activity.recorded; the hub
 // encodes their payloads, off the registry's goroutine);
 // subscribe (from GET /events; answered with a Subscription: its replay and a context that
-// ends when the hub drops it), subscriberReady (HubClient.SubscriberReady, from r3labs'
-// OnSubscribe) and unsubscribed (Subscription.End, from the stream handler), getHubStats,
+// ends when the hub drops it), subscriberReady (HubClient.SubscriberReady, once the replay
+// is written, or from r3labs' OnSubscribe) and unsubscribed (Subscription.End, from the stream handler), getHubStats,
 // keepaliveTick.
 // Events are recorded in the store by a writer goroutine in synced batches, off the mailbox.
 //

@@ -102,24 +102,26 @@ type ringEntry struct {
 }
 
 // hub is the actor that fans domain events (Event, from the registry) out to the /events
-// subscribers, through the r3labs/sse/v2 streams that http/events.go serves, and keeps the
-// recent log for Last-Event-ID. It owns no HTTP: each subscriber comes with the
-// EventStreams that hold its stream, and the hub only queues events there.
+// subscribers, through the EventStreams each subscribes with (http/events_conn.go: the
+// subscriber's own connection, taken off net/http; or an r3labs/sse/v2 stream of
+// http/events.go), and keeps the recent log for Last-Event-ID. It owns no HTTP: it only
+// queues events on those streams.
 //
-// # Why one r3labs stream per subscriber
+// # Why one stream per subscriber
 //
 // An r3labs Stream has one goroutine that does a blocking send into each of its
 // subscribers' channels, so one subscriber that stops reading stalls every other
 // subscriber of that stream, and then Publish blocks (LIBRARIES.md section 3). The hub
-// therefore gives every subscriber its own Stream (stream id = subscriber id) and
-// publishes to each with TryPublish, which never blocks: false means that subscriber's
-// buffer (HubOptions.Buffer events in the stream, plus r3labs' 64 in the subscriber
-// channel, plus the TCP buffers) is full, and the hub drops it by cancelling its context.
-// The serving side (http/events.go) turns that cancellation into a past write deadline, so
-// a write blocked on the stalled client returns, r3labs deregisters the subscriber, and
-// the handler removes the stream: no r3labs goroutine outlives the request. The hub never
-// removes a stream itself, because removing a stream whose subscriber is still
-// registered leaks r3labs' close goroutine (LIBRARIES.md gotcha 6).
+// therefore gives every subscriber a stream of its own (a hijacked connection is its own
+// EventStreams; an r3labs subscriber gets a Stream with id = subscriber id) and publishes
+// to each with TryPublish, which never blocks: false means that subscriber's buffer
+// (http.Options.EventsBuffer events, plus, for r3labs, its 64 in the subscriber channel,
+// plus the TCP buffers) is full, and the hub drops it by cancelling its context. The
+// serving side turns that cancellation into a closed connection (hijacked) or a past write
+// deadline (r3labs), so a write blocked on the stalled client returns and no goroutine of
+// the subscription outlives it. The hub never removes a stream itself, because removing an
+// r3labs stream whose subscriber is still registered leaks r3labs' close goroutine
+// (LIBRARIES.md gotcha 6).
 //
 // # Ids and replay
 //
@@ -127,10 +129,11 @@ type ringEntry struct {
 // appended to the store's event log (synced, in batches, by a writer goroutine) and to an in-memory ring of the newest
 // ReplayLimit events, loaded from the store at start. Replay is served from the ring, so
 // Receive does no read I/O; the subscribe reply hands the missed events to the handler
-// (Subscription.Missed), which writes them itself (in r3labs' layout) before it hands the
-// connection to r3labs, so a replay of ReplayLimit events needs no stream buffer that
-// large. A subscriber is "pending" from Subscribe until r3labs has registered it
-// (OnSubscribe -> HubClient.SubscriberReady -> subscriberReady); the events published meanwhile are
+// (Subscription.Missed), which writes them itself (in r3labs' layout) before the live
+// events, so a replay of ReplayLimit events needs no stream buffer that large. A
+// subscriber is "pending" from Subscribe until its replay is written and its stream takes
+// events (HubClient.SubscriberReady -> subscriberReady: from the handler of a hijacked
+// connection, or r3labs' OnSubscribe); the events published meanwhile are
 // caught up from the ring at that point, so none is lost or sent twice. A subscriber that
 // stays pending longer than ReplayTimeout (a client that does not read its replay) is
 // dropped like a stalled one.
@@ -139,7 +142,7 @@ type ringEntry struct {
 //
 //	Event            publish (from the registry)
 //	subscribe        -> subscribeReply (HubClient.Subscribe)
-//	subscriberReady  from r3labs' OnSubscribe (HubClient.SubscriberReady): catch up, then live
+//	subscriberReady  HubClient.SubscriberReady, once the replay is out: catch up, then live
 //	unsubscribed     from Subscription.End when the stream has ended
 //	getHubStats      -> HubStats (HubClient.Stats)
 //	keepaliveTick    from the hub's own ticker: ": keepalive" to every live subscriber
@@ -479,8 +482,8 @@ func (c *HubClient) Subscribe(ctx context.Context, after uint64, replay bool, ou
 	return nil, err
 }
 
-// SubscriberReady tells the hub that the stream of subscriber id has registered its reader
-// (r3labs' OnSubscribe): events published from now on reach it.
+// SubscriberReady tells the hub that the stream of subscriber id takes events now (its
+// replay is written; for r3labs, OnSubscribe): events published from now on reach it.
 func (c *HubClient) SubscriberReady(id string) {
 	c.sys.Root.Send(c.hub, subscriberReady{ID: id})
 }

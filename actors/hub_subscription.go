@@ -7,9 +7,10 @@ import (
 )
 
 // EventStreams is where the hub queues the events of its subscribers, one stream per
-// subscriber id: the r3labs server of /events (http/events.go), which *sse.Server
-// implements. The hub calls only these two methods, and neither blocks; writing the streams
-// to the clients is the HTTP layer's.
+// subscriber id: a hijacked /events connection, which is the stream of its one subscriber
+// (http/events_conn.go), or the r3labs server of /events (http/events.go), which
+// *sse.Server implements. The hub calls only these two methods, and neither blocks;
+// writing the streams to the clients is the HTTP layer's.
 type EventStreams interface {
 	// TryPublish queues ev on the subscriber's stream; false when its buffer is full or the
 	// stream is gone.
@@ -21,9 +22,9 @@ type EventStreams interface {
 
 // Subscription is one /events subscriber as the hub knows it, from HubClient.Subscribe to
 // End: its id (also its stream id in the EventStreams it subscribed with), the events to
-// replay, and a context that ends when the hub drops it. It is used by one goroutine
-// (the request's handler), which calls Ready once the stream is registered and End when the
-// stream has ended.
+// replay, and a context that ends when the hub drops it. Its holder calls
+// HubClient.SubscriberReady once the stream takes events and End, once, when the stream
+// has ended.
 type Subscription struct {
 	client  *HubClient
 	id      string

@@ -33,8 +33,9 @@ const (
 )
 
 // newEventStreams returns the r3labs server that holds one stream per /events subscriber
-// (stream id = subscriber id; see the hub's doc in actors/hub.go for why one each) and
-// writes it to its client. buffer is how many events may wait in one stream before the hub
+// whose connection cannot be taken off net/http (HTTP/2; see events_conn.go for the
+// others), stream id = subscriber id (see the hub's doc in actors/hub.go for why one
+// each), and writes it to its client. buffer is how many events may wait in one stream before the hub
 // drops its subscriber (r3labs adds 64 more in the subscriber channel).
 func newEventStreams(hub EventsHub, buffer int) *sse.Server {
 	srv := sse.New()
@@ -51,7 +52,9 @@ func newEventStreams(hub EventsHub, buffer int) *sse.Server {
 
 // events handles GET /events: the SSE stream of servers.changed, config.reloaded and
 // tools.indexed (API.md). A client that sends Last-Event-ID (or the lastEventId query
-// some clients use) first gets the logged events after that id, then live ones.
+// some clients use) first gets the logged events after that id, then live ones. The key,
+// Host and Origin checks (middleware) and the Last-Event-ID parse come first; only a
+// request that passed them and that the hub accepted is streamed.
 func (s *Server) events(c *gin.Context) {
 	after, replay, err := lastEventID(c.Request)
 	if err != nil {
@@ -59,10 +62,30 @@ func (s *Server) events(c *gin.Context) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), subscribeTimeout)
-	sub, err := s.opts.Events.Subscribe(ctx, after, replay, s.streams)
+	// An HTTP/1.x connection is taken off net/http (events_conn.go): the subscriber is its
+	// own EventStreams. Anything else (HTTP/2, a writer that cannot be hijacked) is served
+	// by r3labs, one stream per subscriber.
+	var out actors.EventStreams = s.streams
+	var conn *eventConn
+	if hijackable(c.Writer) && c.Request.ProtoMajor == 1 {
+		conn = s.writers.newConn(c.Request)
+		out = conn
+	}
+	sub, err := s.opts.Events.Subscribe(ctx, after, replay, out)
 	cancel()
 	if err != nil {
 		s.writeError(c, err)
+		return
+	}
+	if conn != nil {
+		// gin's own Hijack marks the response written, so gin writes nothing after it.
+		if conn.serve(c.Writer, c.Writer.Header(), sub, streamLife(c.Request)) {
+			return
+		}
+		// Not hijacked after all: the hub holds conn as the stream; end this subscription
+		// and answer the client plainly.
+		sub.End()
+		s.writeError(c, errorf(actors.CodeInternal, "the event stream could not take the connection"))
 		return
 	}
 	serveEvents(s.streams, sub, c.Writer, c.Request)
@@ -135,6 +158,17 @@ func serveEvents(streams *sse.Server, sub *actors.Subscription, w http.ResponseW
 	streams.RemoveStream(id)
 }
 
+// hijackable reports whether the connection under gin's writer can be taken over (gin's
+// Hijack asserts it without checking).
+func hijackable(w http.ResponseWriter) bool {
+	u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+	if !ok {
+		return false
+	}
+	_, ok = u.Unwrap().(http.Hijacker)
+	return ok
+}
+
 // headEvents handles HEAD /events: the stream's headers, no body.
 func headEvents(c *gin.Context) {
 	setEventStreamHeaders(c.Writer.Header())
@@ -160,19 +194,32 @@ func replayEvents(w http.ResponseWriter, missed []*sse.Event) {
 	}
 }
 
-// appendWireEvent appends one event as r3labs writes it with SplitData.
+// appendWireEvent appends one event as r3labs writes it with SplitData: id, data lines,
+// event and retry when it has data; a comment line when it has one; the blank line.
 func appendWireEvent(b []byte, ev *sse.Event) []byte {
-	b = append(b, "id: "...)
-	b = append(b, ev.ID...)
-	b = append(b, '\n')
-	for line := range bytes.SplitSeq(ev.Data, []byte("\n")) {
-		b = append(b, "data: "...)
-		b = append(b, line...)
+	if len(ev.Data) > 0 {
+		b = append(b, "id: "...)
+		b = append(b, ev.ID...)
 		b = append(b, '\n')
+		for line := range bytes.SplitSeq(ev.Data, []byte("\n")) {
+			b = append(b, "data: "...)
+			b = append(b, line...)
+			b = append(b, '\n')
+		}
+		if len(ev.Event) > 0 {
+			b = append(b, "event: "...)
+			b = append(b, ev.Event...)
+			b = append(b, '\n')
+		}
+		if len(ev.Retry) > 0 {
+			b = append(b, "retry: "...)
+			b = append(b, ev.Retry...)
+			b = append(b, '\n')
+		}
 	}
-	if len(ev.Event) > 0 {
-		b = append(b, "event: "...)
-		b = append(b, ev.Event...)
+	if len(ev.Comment) > 0 {
+		b = append(b, ": "...)
+		b = append(b, ev.Comment...)
 		b = append(b, '\n')
 	}
 	return append(b, '\n')

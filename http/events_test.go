@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -152,6 +154,12 @@ type hubHarness struct {
 // startHub starts a hub with opts; buffer is Options.EventsBuffer (0: the default).
 func startHub(t *testing.T, opts actors.HubOptions, buffer int) *hubHarness {
 	t.Helper()
+	return startHubOn(t, opts, buffer, false)
+}
+
+// startHubOn is startHub, with the test server on TLS with HTTP/2 when h2 is set.
+func startHubOn(t *testing.T, opts actors.HubOptions, buffer int, h2 bool) *hubHarness {
+	t.Helper()
 	quiet := slog.New(slog.DiscardHandler)
 	h := &hubHarness{sys: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))}
 	h.pid = h.sys.Root.Spawn(actors.NewHubProps(opts))
@@ -162,7 +170,13 @@ func startHub(t *testing.T, opts actors.HubOptions, buffer int) *hubHarness {
 	h.srv = httptest.NewUnstartedServer(s.Handler())
 	// As in the daemon: cancelling the base context ends every stream (shutdown).
 	h.srv.Config.BaseContext = func(net.Listener) context.Context { return base }
-	h.srv.Start()
+	h.srv.Config.ConnContext = ConnContext
+	if h2 {
+		h.srv.EnableHTTP2 = true
+		h.srv.StartTLS()
+	} else {
+		h.srv.Start()
+	}
 	t.Cleanup(h.stop)
 	return h
 }
@@ -413,5 +427,177 @@ func TestHubShutdownUnblocksStalledWriter(t *testing.T) {
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("the blocked stream took %s to end", took)
 	}
+	h.stop()
+}
+
+// rawSubscriber is an /events client on a plain connection, read by the test itself so
+// that it adds no goroutine to the process.
+type rawSubscriber struct {
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+// openRaw sends GET /events with proto (HTTP/1.1 or HTTP/1.0) and reads the status and
+// headers.
+func (h *hubHarness) openRaw(t *testing.T, proto string) (*rawSubscriber, *http.Response) {
+	t.Helper()
+	conn, err := net.Dial("tcp", h.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET /events?apikey=%s %s\r\nHost: x\r\n\r\n", hubKey, proto)
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	// The body is read below from r directly: chunk sizes and all, as they are on the wire.
+	return &rawSubscriber{conn: conn, r: r}, resp
+}
+
+// event reads the next chunk that is not a keepalive and returns its lines, the first
+// being the chunk's size (the raw body is chunked: HTTP/1.1).
+func (s *rawSubscriber) event(t *testing.T) []string {
+	t.Helper()
+	for {
+		size := s.line(t)
+		n, err := strconv.ParseUint(size, 16, 32)
+		if err != nil || n == 0 {
+			t.Fatalf("%q is not the size of a chunk with data", size)
+		}
+		body := make([]byte, n+2)
+		if _, err := io.ReadFull(s.r, body); err != nil || string(body[n:]) != "\r\n" {
+			t.Fatalf("chunk of %d: %q, %v", n, body, err)
+		}
+		if !strings.HasPrefix(string(body), ": keepalive") {
+			return append([]string{size}, strings.Split(string(body[:n]), "\n")...)
+		}
+	}
+}
+
+// line reads one line of the raw body (bounded by the connection's read deadline).
+func (s *rawSubscriber) line(t *testing.T) string {
+	t.Helper()
+	_ = s.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	l, err := s.r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the stream: %v (got %q)", err, l)
+	}
+	return strings.TrimRight(l, "\r\n")
+}
+
+// TestEventsConnectionHoldsNoGoroutine: an HTTP/1.1 subscriber is taken off net/http once
+// it is live, so 50 of them, each with an event received, leave the process with no
+// goroutine for them (net/http and r3labs held four each); the stream is chunked and
+// closes after its end. A client that goes away is noticed at the next keepalive.
+func TestEventsConnectionHoldsNoGoroutine(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), ignoreDeadLetterThrottle)
+	h := startHub(t, actors.HubOptions{KeepAlive: 50 * time.Millisecond}, 0)
+	h.waitStats(t, "the hub", func(actors.HubStats) bool { return true })
+	before := runtime.NumGoroutine()
+	const n = 50
+	subs := make([]*rawSubscriber, n)
+	for i := range subs {
+		var resp *http.Response
+		subs[i], resp = h.openRaw(t, "HTTP/1.1")
+		hdr := resp.Header
+		if hdr.Get("Content-Type") != "text/event-stream" || hdr.Get("Cache-Control") != "no-cache" ||
+			hdr.Get("X-Accel-Buffering") != "no" || !resp.Close || fmt.Sprint(resp.TransferEncoding) != "[chunked]" {
+			t.Fatalf("headers %v (close %v, %v)", hdr, resp.Close, resp.TransferEncoding)
+		}
+	}
+	h.waitStats(t, "50 subscribers", func(s actors.HubStats) bool { return s.Subscribers == n })
+	h.publish("servers.changed", map[string]string{"reason": "state"})
+	for i, s := range subs {
+		got := s.event(t)
+		if want := []string{got[0], "id: 1", `data: {"reason":"state"}`, "event: servers.changed", "", ""}; !slices.Equal(got, want) {
+			t.Fatalf("subscriber %d read %q, want %q", i, got, want)
+		}
+	}
+	// Writers end when they have nothing to write; the count settles at what it was.
+	deadline := time.Now().Add(10 * time.Second)
+	for extra := runtime.NumGoroutine() - before; extra > n/10; extra = runtime.NumGoroutine() - before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines more than before %d live subscribers", extra, n)
+		}
+		runtime.Gosched()
+	}
+	for _, s := range subs {
+		s.conn.Close()
+	}
+	h.waitStats(t, "the closed subscribers to go", func(s actors.HubStats) bool { return s.Subscribers == 0 })
+	if st := h.stats(t); st.Dropped != 0 {
+		t.Fatalf("stats %+v: a client that went away is not a drop", st)
+	}
+	h.stop()
+}
+
+// TestEventsHTTP10: an HTTP/1.0 client gets the events unchunked, and at shutdown the
+// connection closes after them.
+func TestEventsHTTP10(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), ignoreDeadLetterThrottle)
+	h := startHub(t, actors.HubOptions{}, 0)
+	s, resp := h.openRaw(t, "HTTP/1.0")
+	if len(resp.TransferEncoding) != 0 || !resp.Close {
+		t.Fatalf("headers %v (close %v, %v)", resp.Header, resp.Close, resp.TransferEncoding)
+	}
+	h.waitStats(t, "the subscriber", func(s actors.HubStats) bool { return s.Subscribers == 1 })
+	h.publish("n", map[string]int{"i": 1})
+	for _, want := range []string{"id: 1", `data: {"i":1}`, "event: n", ""} {
+		if l := s.line(t); l != want {
+			t.Fatalf("line %q, want %q", l, want)
+		}
+	}
+	h.cancelBase()
+	if rest, err := io.ReadAll(s.r); err != nil || len(rest) != 0 {
+		t.Fatalf("after shutdown: %q, %v; want EOF", rest, err)
+	}
+	h.waitStats(t, "the stream to end", func(s actors.HubStats) bool { return s.Subscribers == 0 })
+	h.stop()
+}
+
+// TestEventsOverHTTP2: a connection that cannot be taken over (HTTP/2) is still served, by
+// r3labs: replay, live events, and the subscriber gone when the client closes.
+func TestEventsOverHTTP2(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), ignoreDeadLetterThrottle)
+	h := startHubOn(t, actors.HubOptions{}, 0, true)
+	h.publish("n", map[string]int{"i": 1})
+	h.waitStats(t, "the event", func(s actors.HubStats) bool { return s.LastID == 1 })
+	req, _ := http.NewRequest("GET", h.srv.URL+"/events", nil)
+	req.Header.Set("X-API-Key", hubKey)
+	req.Header.Set("Last-Event-ID", "0")
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("%s %d %v", resp.Proto, resp.StatusCode, resp.Header)
+	}
+	lines := make(chan string, 64)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	if l := expectLine(t, lines, "id: "); l != "id: 1" {
+		t.Fatalf("replayed %q", l)
+	}
+	h.waitStats(t, "the subscriber", func(s actors.HubStats) bool { return s.Subscribers == 1 })
+	h.publish("n", map[string]int{"i": 2})
+	if l := expectLine(t, lines, "id: "); l != "id: 2" {
+		t.Fatalf("live %q", l)
+	}
+	resp.Body.Close()
+	for range lines {
+	}
+	h.waitStats(t, "the subscriber to go", func(s actors.HubStats) bool { return s.Subscribers == 0 })
+	h.srv.Client().CloseIdleConnections()
 	h.stop()
 }

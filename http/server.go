@@ -122,7 +122,8 @@ type Options struct {
 	// response (see bodies.go). Default DefaultReadTimeout (30 s).
 	ReadTimeout time.Duration
 	// EventsBuffer is how many events may wait in one /events subscriber's stream before
-	// the hub drops the subscriber. Default DefaultEventsBuffer (256).
+	// the hub drops the subscriber (64 more, as r3labs' subscriber channel holds, besides
+	// the socket's buffers). Default DefaultEventsBuffer (256).
 	EventsBuffer int
 
 	// The surfaces beside the core REST API, each behind the small interface its handlers
@@ -150,8 +151,10 @@ type Server struct {
 	log      *slog.Logger
 	// servers caches the JSON of GET /api/v1/servers for one registry version.
 	servers atomic.Pointer[cachedJSON]
-	// streams holds the /events subscribers' streams (events.go); nil without Events.
+	// streams holds the /events subscribers' streams served by r3labs (events.go), and
+	// writers the connections taken off net/http (events_conn.go); nil without Events.
 	streams *sse.Server
+	writers *eventWriters
 	// dashboard holds the dashboard's files (dashboard.go).
 	dashboard dashboardFiles
 }
@@ -185,6 +188,7 @@ func New(opts Options) *Server {
 	s := &Server{opts: opts, log: opts.Logger, dashboard: loadDashboard()}
 	if opts.Events != nil {
 		s.streams = newEventStreams(opts.Events, opts.EventsBuffer)
+		s.writers = newEventWriters(opts.Events, opts.EventsBuffer)
 	}
 	s.SetSettings(opts.Settings)
 	gin.SetMode(gin.ReleaseMode)
@@ -249,9 +253,11 @@ func (s *Server) WriteError(c *gin.Context, err error) { s.writeError(c, err) }
 // unixConnKey marks requests that came over the Unix socket.
 type unixConnKey struct{}
 
-// ConnContext marks connections from the Unix socket so they need no API key; pass it as
-// http.Server.ConnContext.
+// ConnContext marks connections from the Unix socket so they need no API key, and keeps
+// the server's base context for the /events streams that outlive their handler (ended
+// when it is cancelled, events_conn.go); pass it as http.Server.ConnContext.
 func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	ctx = context.WithValue(ctx, baseCtxKey{}, ctx)
 	if _, ok := c.(*net.UnixConn); ok {
 		return context.WithValue(ctx, unixConnKey{}, true)
 	}

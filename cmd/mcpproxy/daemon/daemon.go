@@ -380,8 +380,9 @@ func (d *Daemon) startHTTP() {
 		Backend: d.Client, Settings: mhttp.SettingsFrom(d.Config), Version: d.opts.Version,
 		ConfigPath: d.ConfigPath, Logger: d.Logger, Ready: d.ready.Load,
 		Loopback: ip != nil && ip.IsLoopback() || host == "localhost", Started: d.Started,
-		// /events: cancelling the base context ends every stream before Shutdown, and the
-		// hub drops stalled subscribers itself, so the events need no stopper.
+		// /events: cancelling the base context ends every stream before Shutdown (the
+		// streams taken off net/http see it through ConnContext), and the hub drops
+		// stalled subscribers itself; the stopper below waits for the ended streams.
 		Events:        actors.NewHubClient(d.System, d.Hub),
 		Ops:           d.ops,
 		Secrets:       actors.NewSecrets(d.Store, d.Client, d.Logger),
@@ -393,6 +394,7 @@ func (d *Daemon) startHTTP() {
 		Tokens:        d.Tokens,
 		HeaderTimeout: d.opts.HeaderTimeout, ReadTimeout: d.opts.ReadTimeout,
 	})
+	d.stoppers = append(d.stoppers, d.HTTP.WaitEvents)
 	base, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	header, read := d.HTTP.Bounds()
