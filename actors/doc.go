@@ -66,8 +66,10 @@
 //     expiry; each state is accepted once) and the step-up counts. Discovery, registration,
 //     the code exchange and revocation run in its goroutines (actors/oauth). Tokens are
 //     owned by the store (sealed like secrets under "oa/tok/<server>", bound to the URL);
-//     a connection's oauth.Transport reads them on every request and refreshes them, so a
-//     login or logout needs no hand-over: the registry restarts the server's connection.
+//     a connection's oauth.Transport reads them on every request (from the store's
+//     in-memory copy of the oa/ records, which its writes keep true: no disk read per
+//     request) and refreshes them, so a login or logout needs no hand-over: the registry
+//     restarts the server's connection.
 //     An http/sse server that answers 401 (or 403 insufficient_scope) with no usable token
 //     goes to needs_auth: no backoff timer, until a login, logout, restart or config change.
 //     A server whose oauth grant needs no user (client_credentials, or id_jag: the ID token

@@ -47,3 +47,36 @@ func BenchmarkEventsAfter(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOAuthMissing measures what an HTTP upstream's oauth.Transport pays per request
+// for a server without tokens (most of them): a read of a missing OAuth record from a
+// store that holds a full event log in several sstables, as a running daemon's does.
+func BenchmarkOAuthMissing(b *testing.B) {
+	s, _ := openStore(b, Options{})
+	if err := s.OpenSecrets(b.TempDir() + "/secrets.key"); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	// Flushed in parts, so the lookup has several sstables to search, as in a daemon whose
+	// activity log and event log have been written for a while.
+	for id := uint64(1); id <= DefaultEventLogSize; id++ {
+		if err := s.appendEvent(Event{ID: id, Name: "servers.changed", Data: benchEventData, Time: now}); err != nil {
+			b.Fatal(err)
+		}
+		if id%(DefaultEventLogSize/10) == 0 {
+			if err := s.db.Flush(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := s.SetOAuth("tok/other", []byte(`{"access_token":"x"}`)); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := s.OAuth("tok/srv"); err == nil {
+			b.Fatal("a record that was never written")
+		}
+	}
+}

@@ -142,6 +142,9 @@ type Store struct {
 	// secretsGen counts the changes of secret values, so that a reader that keeps something
 	// derived from them (the activity log's scrubber) knows when to build it again.
 	secretsGen atomic.Uint64
+
+	// oauth is the read cache of the OAuth records (oauth.go).
+	oauth oauthCache
 }
 
 // Open opens (or creates) the store in dir. dir is created with mode 0700 if
