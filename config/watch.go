@@ -35,15 +35,16 @@ type Watcher struct {
 	onChange func([]byte)
 	logger   *slog.Logger
 	debounce time.Duration
-	// checked, when set (tests only), is called after each debounced look at the file with
-	// whether onChange was called.
-	checked func(changed bool)
+	hooks    watchHooks
 
 	mu   sync.Mutex
 	last []byte // the content the owner knows about: its own writes and what it was told
 	// prev is what the file held before the owner's write of last, while that write may not
 	// have landed yet (between Expect and Wrote): the file showing it is no edit either.
 	prev []byte
+	// writes counts Expect and Wrote calls: a look whose read of the file was overtaken by
+	// one of them cannot tell an edit from content older than the owner's write.
+	writes uint64
 
 	done      chan struct{}
 	stopped   chan struct{}
@@ -60,10 +61,19 @@ type Watcher struct {
 // Create the watcher before loading the file (or Expect what was loaded) so that no edit falls
 // between the two unseen.
 func NewWatcher(path string, onChange func(data []byte), logger *slog.Logger) (*Watcher, error) {
-	return newWatcher(path, onChange, logger, DefaultDebounce, nil)
+	return newWatcher(path, onChange, logger, DefaultDebounce, watchHooks{})
 }
 
-func newWatcher(path string, onChange func([]byte), logger *slog.Logger, debounce time.Duration, checked func(bool)) (*Watcher, error) {
+// watchHooks let tests see and steer a Watcher's looks at the file; both may be nil.
+type watchHooks struct {
+	// checked is called after each debounced look with whether onChange was called.
+	checked func(changed bool)
+	// afterRead runs between a look's read of the file and its comparison: where the
+	// owner's write can slip in.
+	afterRead func()
+}
+
+func newWatcher(path string, onChange func([]byte), logger *slog.Logger, debounce time.Duration, hooks watchHooks) (*Watcher, error) {
 	if onChange == nil {
 		return nil, errors.New("watch config: nil onChange")
 	}
@@ -89,7 +99,7 @@ func newWatcher(path string, onChange func([]byte), logger *slog.Logger, debounc
 		onChange: onChange,
 		logger:   logger,
 		debounce: debounce,
-		checked:  checked,
+		hooks:    hooks,
 		done:     make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
@@ -114,6 +124,7 @@ func (w *Watcher) Expect(data []byte) {
 		w.prev = w.last
 	}
 	w.last = bytes.Clone(data)
+	w.writes++
 	w.mu.Unlock()
 }
 
@@ -124,6 +135,7 @@ func (w *Watcher) Wrote(data []byte) {
 	if bytes.Equal(data, w.last) {
 		w.prev = nil
 	}
+	w.writes++
 	w.mu.Unlock()
 }
 
@@ -167,26 +179,44 @@ func (w *Watcher) run() {
 				return
 			default:
 			}
-			w.check()
+			if w.check() {
+				timer.Reset(w.debounce)
+			}
 		}
 	}
 }
 
-// check reads the file and reports it if its content is new to the owner.
-func (w *Watcher) check() {
+// check reads the file and reports it if its content is new to the owner. It answers true
+// when the owner wrote while the file was being read: what was read may then be the content
+// from before that write (read before Expect, compared after Wrote, it would look like an
+// edit and undo the owner's change), so nothing is reported and the caller looks again.
+func (w *Watcher) check() (again bool) {
+	w.mu.Lock()
+	writes := w.writes
+	w.mu.Unlock()
 	data, err := os.ReadFile(w.path)
+	if w.hooks.afterRead != nil {
+		w.hooks.afterRead()
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			w.logger.Warn("config file removed; keeping the running config", "path", w.path)
 		} else {
 			w.logger.Warn("read config file", "path", w.path, "err", err)
 		}
-		if w.checked != nil {
-			w.checked(false)
+		if w.hooks.checked != nil {
+			w.hooks.checked(false)
 		}
-		return
+		return false
 	}
 	w.mu.Lock()
+	if w.writes != writes {
+		w.mu.Unlock()
+		if w.hooks.checked != nil {
+			w.hooks.checked(false)
+		}
+		return true
+	}
 	changed := !bytes.Equal(data, w.last) && (w.prev == nil || !bytes.Equal(data, w.prev))
 	if changed || bytes.Equal(data, w.last) {
 		w.last, w.prev = data, nil // an edit, or the owner's write has landed
@@ -196,7 +226,8 @@ func (w *Watcher) check() {
 		w.logger.Debug("config file changed", "path", w.path)
 		w.onChange(data)
 	}
-	if w.checked != nil {
-		w.checked(changed)
+	if w.hooks.checked != nil {
+		w.hooks.checked(changed)
 	}
+	return false
 }

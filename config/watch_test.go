@@ -33,7 +33,7 @@ func newWatchHarness(t *testing.T, initial []byte) *watchHarness {
 			t.Fatal(err)
 		}
 	}
-	w, err := newWatcher(h.path, func(b []byte) { h.changes <- b }, nil, 100*time.Millisecond, func(changed bool) { h.checks <- changed })
+	w, err := newWatcher(h.path, func(b []byte) { h.changes <- b }, nil, 100*time.Millisecond, watchHooks{checked: func(changed bool) { h.checks <- changed }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,6 +158,59 @@ func TestWatcherOldContentDuringOwnWrite(t *testing.T) {
 	}
 	if got := h.nextChange(t); string(got) != string(first) {
 		t.Errorf("reported %q, want %q", got, first)
+	}
+}
+
+// TestWatcherReadOvertakenByOwnWrite: a look that read the file before the proxy's whole
+// write (Expect, the write, Wrote) and compares after it must not report what it read: that
+// is the content the proxy just replaced, and applying it would undo the proxy's change.
+func TestWatcherReadOvertakenByOwnWrite(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	first := []byte(`{"mcpServers": [{"name": "a", "command": "c", "enabled": false}]}`)
+	next := []byte(`{"mcpServers": [{"name": "a", "command": "c", "enabled": true}]}`)
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	if err := os.WriteFile(path, first, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	changes, checks := make(chan []byte, 16), make(chan bool, 16)
+	// The watcher reaches its hook only after the test has handed it over (the channel),
+	// so the hook's use of w is ordered after its assignment.
+	self := make(chan *Watcher, 1)
+	overtaken := false
+	// The first look reads first; before it compares, the proxy writes next in full.
+	afterRead := func() {
+		if overtaken {
+			return
+		}
+		overtaken = true
+		w := <-self
+		w.Expect(next)
+		if err := os.WriteFile(path, next, 0o600); err != nil {
+			t.Error(err)
+		}
+		w.Wrote(next)
+	}
+	w, err := newWatcher(path, func(b []byte) { changes <- b }, nil, 100*time.Millisecond,
+		watchHooks{checked: func(changed bool) { checks <- changed }, afterRead: afterRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	self <- w
+	// Someone touches the file with the same bytes, which starts a look.
+	if err := os.WriteFile(path, first, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the overtaken look, then the one the proxy's write causes
+		select {
+		case changed := <-checks:
+			if changed {
+				t.Fatalf("reported %s, the content the proxy's write replaced", <-changes)
+			}
+		case <-time.After(waitTimeout):
+			t.Fatal("the watcher never looked at the file")
+		}
 	}
 }
 
