@@ -67,7 +67,9 @@ type (
 	jobDone struct{}
 	// ageTick is the actor's own timer: apply max_age.
 	ageTick struct{}
-	reply   struct {
+	// lingerOver: the write job that waited for company may go to the writer.
+	lingerOver struct{}
+	reply      struct {
 		v   any
 		err error
 	}
@@ -95,7 +97,17 @@ type activityActor struct {
 	done     chan struct{}
 	ticker   *time.Ticker
 	stopTick chan struct{}
+	// lingering: a lingerOver is on its way; the head write job waits for it.
+	lingering bool
 }
+
+// linger is how long a write job that is alone in the queue waits for more records before
+// the writer takes it. Calls in a row (an agent's loop) then share one batch, one fsync and
+// one wake-up of the writer and the hub instead of paying them each, which on a 2-core
+// machine slowed the next call (0.3-0.4 ms of a 1 ms call). A read, a full batch or a
+// stop sends it at once; a crash can lose at most the records of this window, as it could
+// lose those queued behind a sync before.
+const linger = 3 * time.Millisecond
 
 // maxBatch is the most records one write takes.
 const maxBatch = 4096
@@ -144,6 +156,9 @@ func (a *activityActor) Receive(ctx actor.Context) {
 	case jobDone:
 		a.busy = false
 		a.kick()
+	case lingerOver:
+		a.lingering = false
+		a.send()
 	case ageTick:
 		if !a.ageQueued() {
 			a.enqueue(job{age: true})
@@ -205,8 +220,25 @@ func (a *activityActor) enqueue(j job) {
 	a.kick()
 }
 
-// kick hands the writer its next job when it is idle.
+// kick hands the writer its next job when it is idle, unless that job is a write alone in
+// the queue that may still gather records (linger).
 func (a *activityActor) kick() {
+	if a.busy || len(a.queue) == 0 {
+		return
+	}
+	if len(a.queue) == 1 && a.queue[0].writes != nil && len(a.queue[0].writes) < maxBatch {
+		if !a.lingering {
+			a.lingering = true
+			sys, self := a.sys, a.self
+			time.AfterFunc(linger, func() { sys.Root.Send(self, lingerOver{}) })
+		}
+		return
+	}
+	a.send()
+}
+
+// send hands the writer the head job when it is idle.
+func (a *activityActor) send() {
 	if a.busy || len(a.queue) == 0 {
 		return
 	}

@@ -20,6 +20,9 @@ func (jobDone) IgnoreDeadLetterLogging() {}
 // IgnoreDeadLetterLogging: a tick may come after the actor stopped.
 func (ageTick) IgnoreDeadLetterLogging() {}
 
+// IgnoreDeadLetterLogging: a linger's timer may fire after the actor stopped.
+func (lingerOver) IgnoreDeadLetterLogging() {}
+
 // IgnoreDeadLetterLogging: a reader that gave up no longer waits.
 func (reply) IgnoreDeadLetterLogging() {}
 
