@@ -97,8 +97,8 @@ type activityActor struct {
 	done     chan struct{}
 	ticker   *time.Ticker
 	stopTick chan struct{}
-	// lingering: a lingerOver is on its way; the head write job waits for it.
-	lingering bool
+	// lingerTimer, while set, will send lingerOver; the head write job waits for it.
+	lingerTimer *time.Timer
 }
 
 // linger is how long a write job that is alone in the queue waits for more records before
@@ -157,7 +157,7 @@ func (a *activityActor) Receive(ctx actor.Context) {
 		a.busy = false
 		a.kick()
 	case lingerOver:
-		a.lingering = false
+		a.lingerTimer = nil
 		a.send()
 	case ageTick:
 		if !a.ageQueued() {
@@ -227,10 +227,9 @@ func (a *activityActor) kick() {
 		return
 	}
 	if len(a.queue) == 1 && a.queue[0].writes != nil && len(a.queue[0].writes) < maxBatch {
-		if !a.lingering {
-			a.lingering = true
+		if a.lingerTimer == nil {
 			sys, self := a.sys, a.self
-			time.AfterFunc(linger, func() { sys.Root.Send(self, lingerOver{}) })
+			a.lingerTimer = time.AfterFunc(linger, func() { sys.Root.Send(self, lingerOver{}) })
 		}
 		return
 	}
@@ -258,6 +257,10 @@ func (a *activityActor) stop() {
 	}
 	a.ticker.Stop()
 	close(a.stopTick)
+	if a.lingerTimer != nil {
+		a.lingerTimer.Stop() // the queue is written below
+		a.lingerTimer = nil
+	}
 	for _, j := range a.queue {
 		if j.read != nil {
 			a.sys.Root.Send(j.to, reply{err: errors.New("the activity log is stopping")})
