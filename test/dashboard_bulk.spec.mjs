@@ -18,6 +18,16 @@ function expect(cond, what) {
 const context = await launch();
 try {
   const page = context.pages()[0] ?? await context.newPage();
+  // bulk.js is held back until the server list has been answered (or 2 s have passed, when
+  // the page asks for the list only once every script is in): rows built before bulk.js
+  // runs must still get their checkboxes. CI once lost that race by chance.
+  let listed;
+  const listAnswered = new Promise((resolve) => { listed = resolve; });
+  page.on('response', (r) => { if (new URL(r.url()).pathname === '/api/v1/servers') listed(); });
+  await context.route('**/dashboard/bulk.js', async (route) => {
+    await Promise.race([listAnswered, new Promise((r) => setTimeout(r, 2000))]);
+    await route.continue();
+  });
   await page.goto(`${base}/?apikey=${encodeURIComponent(env('DASH_KEY'))}`);
   for (const n of ['alpha', 'beta', 'broken']) {
     await page.waitForSelector(`#servers tbody tr[data-server="${n}"] input.bulk-select`, { timeout: T });

@@ -564,5 +564,9 @@
   // The API helper and the notice line, for the panels in their own files.
   window.mcpproxy = Object.freeze({ api, notice, el });
 
-  init();
+  // init waits for DOMContentLoaded: the panels' scripts (bulk.js and the rest, deferred
+  // after this one) must have registered their listeners before the first rows are built.
+  // Between two deferred scripts the browser may already deliver the server list's answer,
+  // and a row built then would miss its mcpproxy:rowcreated listener for good.
+  document.addEventListener('DOMContentLoaded', init);
 })();

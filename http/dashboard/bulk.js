@@ -39,8 +39,10 @@
     for (const b of document.querySelectorAll('button[data-sel-op]')) b.disabled = n === 0;
   }
 
-  document.addEventListener('mcpproxy:rowcreated', (e) => {
-    const { row, name } = e.detail;
+  // addBox gives a row its checkbox once; rows built before this script ran get theirs
+  // when the page has loaded (see the sweep in the DOMContentLoaded handler).
+  function addBox(row, name) {
+    if (row.querySelector('input.bulk-select')) return;
     const td = document.createElement('td');
     td.className = 'select';
     const box = document.createElement('input');
@@ -51,7 +53,9 @@
     box.addEventListener('change', refresh);
     td.appendChild(box);
     row.insertBefore(td, row.firstChild);
-  });
+  }
+
+  document.addEventListener('mcpproxy:rowcreated', (e) => addBox(e.detail.row, e.detail.name));
 
   function counts(op) {
     return op.ready + '/' + op.total + ' ready, ' + op.failed + ' failed, ' + op.skipped + ' skipped';
@@ -97,6 +101,7 @@
       th.appendChild(all);
       head.insertBefore(th, head.firstChild);
     }
+    for (const row of document.querySelectorAll('#servers tbody tr[data-server]')) addBox(row, row.dataset.server);
     $('bulk-select-failed').addEventListener('click', () => {
       for (const b of boxes()) b.checked = FAILED.includes(b.closest('tr').dataset.state);
       refresh();
