@@ -33,6 +33,11 @@ func newServeCommand() *cobra.Command {
 			// Some of mcp-go's transports log through slog.Default whatever logger they are
 			// given; route those through the same level.
 			slog.SetDefault(logger)
+			stopProfile, err := startCPUProfile()
+			if err != nil {
+				return &exitError{code: 1, err: err}
+			}
+			defer stopProfile()
 			d, err := daemon.Start(cmd.Context(), daemon.Options{
 				ConfigPath: configPath, DataDir: dataDir, Listen: listen, Logger: logger,
 				Out: cmd.OutOrStdout(), Version: version,
