@@ -12,10 +12,15 @@
 //     upstream's latest tool list), the search index (actors/search), the restart queue of bulk
 //     restarts and the window that paces them (registry_restart.go), and the config saver
 //     goroutine that writes the file in order and answers the request that caused each write
-//     once it is on disk (writes that queue up meanwhile are folded into one of the newest
+//     once it is durable (writes that queue up meanwhile are folded into one of the newest
 //     config); the events of a message that wrote the config,
-//     and all events after them, go to the hub only once that write is on disk (flushTurn),
-//     after its answer. It is the only place that changes server
+//     and all events after them, go to the hub only once that write is durable (flushTurn),
+//     after its answer. Durable means on disk in the file, except for a change of flags alone
+//     (enable, disable, quarantine, a tool's switch, bulk enable/disable): that is durable
+//     once the whole new file is a synced record in the store (config.Pending, one WAL sync
+//     instead of the file's two journal commits), and the file is written right after; the
+//     next start replays a record a crash left onto the file it was made against
+//     (cmd/mcpproxy/daemon replayPendingConfig). It is the only place that changes server
 //     flags. It owns the tool pins of tool-level trust too (trust.go): the approved
 //     definition and hash of each tool, loaded from the store at start and written by the
 //     saver goroutine (pins first, then the config, in one ordered queue), so an approval is

@@ -70,8 +70,19 @@ type RegistryOptions struct {
 	// Pins keeps the tool pins of tool-level trust (the store). Nil: pins live in memory
 	// only, lost with the daemon.
 	Pins PinStore
+	// Pending keeps a config write durable before the file is written (the store; see
+	// config.Pending), so that a flag change is answered after one synced record rather
+	// than the file's two journal commits. Nil: every request waits for the file.
+	Pending PendingStore
 
 	systemSend func(to *actor.PID, msg any)
+}
+
+// PendingStore keeps the one pending config write (config.Pending, encoded): set, synced,
+// before the file is written; cleared once it is.
+type PendingStore interface {
+	SetConfigPending(value []byte) error
+	ClearConfigPending() error
 }
 
 // DefaultStartConcurrency is RegistryOptions.StartConcurrency's default: enough that a
@@ -313,6 +324,10 @@ type saveJob struct {
 	pins  []store.PinChange
 	to    *actor.PID
 	reply any
+	// flags says the write only changes flags (enable, quarantine, a tool's switch): its
+	// answer may go once the write is durable as a pending record, before the file holds
+	// it (runSaver). An apply or an edit waits for the file, which its caller may read next.
+	flags bool
 }
 
 // heldEvent is an event waiting for save number after to be on disk.
@@ -441,7 +456,7 @@ func (r *registry) Receive(ctx actor.Context) {
 	if len(r.pinWrites) > 0 {
 		// Pins changed by a message that saves nothing else (a first listing, an apply
 		// from the file): written now, in order with the config saves.
-		r.save(nil, nil, false)
+		r.save(nil, nil, false, false)
 	}
 }
 
@@ -516,12 +531,18 @@ func (r *registry) recountRow(rw *row) {
 }
 
 // runSaver writes config snapshots in order, one at a time, outside the registry's mailbox,
-// and answers the request that caused each write once it is on disk.
+// and answers the request that caused each write once it is durable.
 //
 // Each snapshot holds every change before it, so the snapshots that queued up while one was
 // being written are folded into one write of the newest, and all their requests are
 // answered after it: a burst of n single-server changes costs as many writes of the whole
 // file as the disk has time for, not n.
+//
+// Durable means in the store as a config.Pending (opts.Pending), one synced record: the
+// requests are answered and the registry told (configSaved) right then, and the file is
+// written after, before the next batch is taken. A crash in between leaves the Pending,
+// which the next start replays onto the file (config.Replay). Without opts.Pending, or if
+// the record cannot be written, the requests wait for the file itself.
 //
 // The registry hears of each write (configSaved) after its requests have been answered, and
 // only then publishes the events of those changes, so the answer is not queued behind the
@@ -543,7 +564,7 @@ func runSaver(opts RegistryOptions, sys *actor.ActorSystem, registry *actor.PID,
 			}
 		}
 		// The pins first, all of the batch's changes in order: an approval answered after
-		// the config write is on disk with its pins.
+		// the config write is durable with its pins.
 		var pins []store.PinChange
 		var cfg *config.Config
 		for _, j := range batch {
@@ -553,48 +574,106 @@ func runSaver(opts RegistryOptions, sys *actor.ActorSystem, registry *actor.PID,
 			}
 		}
 		var err error
-		var written []byte
+		var data []byte
 		what := "saving tool pins failed"
 		if len(pins) > 0 && opts.Pins != nil {
 			if err = opts.Pins.WritePins(pins); err != nil {
 				opts.Logger.Error("saving tool pins failed", "err", err)
 			}
 		}
+		pending := false
 		if cfg != nil && err == nil {
-			_, err = config.SaveNotify(opts.ConfigPath, cfg, func(data []byte) {
-				written = data
-				if opts.BeforeSave != nil {
-					opts.BeforeSave(data)
-				}
-			})
-			if err != nil {
+			if data, err = config.Prepare(cfg); err != nil {
 				what = "saving config failed"
 				opts.Logger.Error("saving config failed", "path", opts.ConfigPath, "err", err)
+			} else if onlyFlags(batch) {
+				pending = recordPending(opts, data)
 			}
 		}
-		if written != nil && opts.AfterSave != nil {
-			opts.AfterSave(written)
+		answer := func() {
+			for _, j := range batch {
+				switch {
+				case j.to == nil:
+				case err != nil:
+					sys.Root.Send(j.to, reply{err: Errorf(CodeInternal, "%s", what)})
+				default:
+					sys.Root.Send(j.to, j.reply)
+				}
+			}
+			sys.Root.Send(registry, configSaved{seq: batch[len(batch)-1].seq})
 		}
-		for _, j := range batch {
-			switch {
-			case j.to == nil:
-			case err != nil:
-				sys.Root.Send(j.to, reply{err: Errorf(CodeInternal, "%s", what)})
-			default:
-				sys.Root.Send(j.to, j.reply)
+		if pending {
+			answer()
+		}
+		if data != nil && err == nil {
+			if opts.BeforeSave != nil {
+				opts.BeforeSave(data)
+			}
+			werr := config.WriteFileAtomic(opts.ConfigPath, data)
+			if werr != nil {
+				// Answered already, the change is kept by the Pending, which the next
+				// write (of a newer snapshot) replaces and a restart replays.
+				opts.Logger.Error("saving config failed", "path", opts.ConfigPath, "err", werr)
+			} else if pending {
+				if cerr := opts.Pending.ClearConfigPending(); cerr != nil {
+					opts.Logger.Warn("clearing the pending config write failed", "err", cerr)
+				}
+			}
+			if !pending {
+				err, what = werr, "saving config failed"
+			}
+			if opts.AfterSave != nil {
+				opts.AfterSave(data)
 			}
 		}
-		sys.Root.Send(registry, configSaved{seq: batch[len(batch)-1].seq})
+		if !pending {
+			answer()
+		}
 		clear(batch) // let the snapshots be collected
 	}
 }
 
+// onlyFlags reports whether every job of the batch changes flags alone (saveJob.flags).
+func onlyFlags(batch []saveJob) bool {
+	for _, j := range batch {
+		if !j.flags {
+			return false
+		}
+	}
+	return true
+}
+
+// recordPending makes the config write of data durable in opts.Pending before the file is
+// written; false when there is no store for it or the record could not be written (then
+// the file itself must be on disk before anyone is answered).
+func recordPending(opts RegistryOptions, data []byte) bool {
+	if opts.Pending == nil {
+		return false
+	}
+	p, err := config.NewPending(opts.ConfigPath, data)
+	if err == nil {
+		var raw []byte
+		if raw, err = p.Encode(); err == nil {
+			err = opts.Pending.SetConfigPending(raw)
+		}
+	}
+	if err != nil {
+		opts.Logger.Warn("pending config write not recorded; answering after the file", "err", err)
+		return false
+	}
+	return true
+}
+
 // persist queues a write of the current config (and of the pin changes not yet written);
 // the reply goes to `to` after the write.
-func (r *registry) persist(to *actor.PID, rep any) { r.save(to, rep, true) }
+func (r *registry) persist(to *actor.PID, rep any) { r.save(to, rep, true, false) }
+
+// persistFlags is persist for a change of flags alone, answered once it is durable
+// (saveJob.flags).
+func (r *registry) persistFlags(to *actor.PID, rep any) { r.save(to, rep, true, true) }
 
 // save queues a write of the pin changes not yet written and, with cfg, of the config.
-func (r *registry) save(to *actor.PID, rep any, cfg bool) {
+func (r *registry) save(to *actor.PID, rep any, cfg, flags bool) {
 	if r.saves == nil {
 		r.pinWrites = nil // shutting down: Stopping has closed the saver
 		if to != nil {
@@ -603,7 +682,7 @@ func (r *registry) save(to *actor.PID, rep any, cfg bool) {
 		return
 	}
 	r.saveSeq++
-	job := saveJob{seq: r.saveSeq, pins: r.pinWrites, to: to, reply: rep}
+	job := saveJob{seq: r.saveSeq, pins: r.pinWrites, to: to, reply: rep, flags: flags}
 	r.pinWrites = nil
 	if cfg {
 		job.cfg = r.snapshot()
@@ -1151,7 +1230,7 @@ func (r *registry) setEnabled(ctx actor.Context, m setEnabled) {
 		ctx.Respond(reply{v: r.view(m.Name, rw)})
 		return
 	}
-	r.persist(ctx.Sender(), reply{v: r.view(m.Name, rw)})
+	r.persistFlags(ctx.Sender(), reply{v: r.view(m.Name, rw)})
 }
 
 func (r *registry) setQuarantined(ctx actor.Context, m setQuarantined) {
@@ -1181,7 +1260,7 @@ func (r *registry) setQuarantined(ctx actor.Context, m setQuarantined) {
 		}
 	}
 	r.changed(ctx, m.Name, reason)
-	r.persist(ctx.Sender(), reply{v: r.view(m.Name, rw)})
+	r.persistFlags(ctx.Sender(), reply{v: r.view(m.Name, rw)})
 }
 
 func (r *registry) restart(ctx actor.Context, m restartServer) {
@@ -1273,7 +1352,7 @@ func (r *registry) bulk(ctx actor.Context, m bulkOp) {
 		}
 	}
 	if dirty {
-		r.persist(ctx.Sender(), reply{v: res})
+		r.persistFlags(ctx.Sender(), reply{v: res})
 		return
 	}
 	// Answered before any restart begins: the answer never waits on them (registry_restart.go).

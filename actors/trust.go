@@ -375,7 +375,7 @@ func (r *registry) approve(ctx actor.Context, m approveTools) {
 	r.pinTools(m.Name, pick, m.All)
 	r.reindex(ctx, m.Name)
 	r.retrust(ctx, m.Name, true)
-	r.save(ctx.Sender(), reply{v: r.serverToolList(m.Name, rw)}, false)
+	r.save(ctx.Sender(), reply{v: r.serverToolList(m.Name, rw)}, false, false)
 }
 
 // disableTool answers setToolDisabled; the config is saved before the answer. A tool must
@@ -407,7 +407,7 @@ func (r *registry) disableTool(ctx actor.Context, m setToolDisabled) {
 	r.setFlags(m.Name, func(sc *config.ServerConfig) { sc.DisabledTools = next })
 	r.reindex(ctx, m.Name)
 	r.retrust(ctx, m.Name, true)
-	r.persist(ctx.Sender(), reply{v: r.serverToolList(m.Name, rw)})
+	r.persistFlags(ctx.Sender(), reply{v: r.serverToolList(m.Name, rw)})
 }
 
 // ApproveTools pins the current definitions of a server's tools (all of them with all):

@@ -102,13 +102,7 @@ func Save(path string, c *Config) ([]byte, error) {
 // are written, so that a watcher can recognise the write as its own; it saves marshalling
 // the config a second time for that.
 func SaveNotify(path string, c *Config, before func(data []byte)) ([]byte, error) {
-	if c == nil {
-		return nil, errors.New("save config: nil config")
-	}
-	if errs := c.Validate(); len(errs) > 0 {
-		return nil, &ValidationError{Errors: errs}
-	}
-	data, err := Marshal(c)
+	data, err := Prepare(c)
 	if err != nil {
 		return nil, err
 	}

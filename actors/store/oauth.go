@@ -1,12 +1,9 @@
 package store
 
 import (
-	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -68,20 +65,11 @@ func (c *oauthCache) forget(key string) {
 // SetOAuth stores value (an OAuth record: a server's tokens, a registered client) under
 // key, sealed like a secret with the secrets key. The write is synced.
 func (s *Store) SetOAuth(key string, value []byte) error {
-	s.secretsMu.Lock()
-	k := s.key
-	s.secretsMu.Unlock()
-	if k == nil {
-		return fmt.Errorf("set oauth record: %w", ErrSecretsNotOpen)
-	}
-	rec := secretRecord{CreatedAt: time.Now().UTC(), KeyID: k.id}
-	rec.UpdatedAt = rec.CreatedAt
-	rec.Nonce = make([]byte, k.aead.NonceSize())
-	if _, err := rand.Read(rec.Nonce); err != nil {
+	k, err := s.secretsKey()
+	if err != nil {
 		return fmt.Errorf("set oauth record: %w", err)
 	}
-	rec.Ciphertext = k.aead.Seal(nil, rec.Nonce, value, []byte(oauthADPrefix+key))
-	v, err := json.Marshal(rec)
+	v, err := sealRecord(k, value, []byte(oauthADPrefix+key))
 	if err != nil {
 		return fmt.Errorf("set oauth record: %w", err)
 	}
@@ -96,14 +84,12 @@ func (s *Store) SetOAuth(key string, value []byte) error {
 
 // OAuth returns the record under key, or an error wrapping ErrNotFound.
 func (s *Store) OAuth(key string) ([]byte, error) {
-	s.secretsMu.Lock()
-	k := s.key
-	s.secretsMu.Unlock()
-	if k == nil {
-		return nil, fmt.Errorf("oauth record: %w", ErrSecretsNotOpen)
+	k, err := s.secretsKey()
+	if err != nil {
+		return nil, fmt.Errorf("oauth record: %w", err)
 	}
 	var out []byte
-	err := s.read(func(db *pebble.DB) error {
+	err = s.read(func(db *pebble.DB) error {
 		e, ok, gen := s.oauth.lookup(key)
 		if ok {
 			if e.absent {
@@ -121,19 +107,9 @@ func (s *Store) OAuth(key string) ([]byte, error) {
 		if err != nil {
 			return fmt.Errorf("read oauth record: %w", err)
 		}
-		var rec secretRecord
-		if err := json.Unmarshal(v, &rec); err != nil {
-			return fmt.Errorf("decode oauth record: %w", err)
-		}
-		if rec.KeyID != k.id {
-			return fmt.Errorf("oauth record: %w", ErrWrongKey)
-		}
-		if len(rec.Nonce) != k.aead.NonceSize() {
-			return fmt.Errorf("oauth record: %w", ErrSecretCorrupt)
-		}
-		out, err = k.aead.Open(nil, rec.Nonce, rec.Ciphertext, []byte(oauthADPrefix+key))
+		out, err = openRecord(k, v, []byte(oauthADPrefix+key))
 		if err != nil {
-			return fmt.Errorf("oauth record: %w", ErrSecretCorrupt)
+			return fmt.Errorf("oauth record: %w", err)
 		}
 		s.oauth.fill(key, gen, oauthEntry{value: append([]byte(nil), out...)})
 		return nil

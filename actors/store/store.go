@@ -2,7 +2,8 @@
 // not configuration: the recent event log (for SSE Last-Event-ID replay), MCP
 // client sessions, the activity log (activity.go), secrets (encrypted at rest with
 // AES-256-GCM) and the tool pins of tool-level trust. Server definitions and their flags live in the config
-// file, not here.
+// file, not here; the store only holds, sealed, the one config write that has been answered
+// but may not be in the file yet (pending.go), until the file has it.
 //
 // # Key layout
 //
@@ -20,6 +21,8 @@
 //	meta/lastActivityID                highest activity id ever written (8-byte big-endian)
 //	tk/<token name>                    agent token as JSON (tokens.go): scope, times and the
 //	                                   token's SHA-256, never the token
+//	cf/pending                         sealed pending config write (pending.go): the whole new
+//	                                   file and the SHA-256 of the one it replaces
 //
 // Big-endian event ids make byte order equal numeric order, so an iterator
 // walks events oldest first. meta/lastEventID is written in the same batch as

@@ -164,6 +164,10 @@ func Start(ctx context.Context, opts Options) (*Daemon, error) {
 		st.Close()
 		return nil, fmt.Errorf("open secrets: %w", err)
 	}
+	if err := d.replayPendingConfig(); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if err := d.listen(); err != nil {
 		st.Close()
 		return nil, err
@@ -178,6 +182,44 @@ func Start(ctx context.Context, opts Options) (*Daemon, error) {
 	}
 	d.ready.Store(true)
 	return d, nil
+}
+
+// replayPendingConfig finishes the config write a crash cut short: one that was answered
+// (durable in the store as a config.Pending) before the file was written. It runs once the
+// store is open, which is after the config was first loaded (the config may name the data
+// dir), so a replayed file is loaded again; the data dir stays the one already chosen. A
+// file edited while the daemon was down wins: the pending write is dropped and logged.
+func (d *Daemon) replayPendingConfig() error {
+	raw, err := d.Store.ConfigPending()
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		// A record that does not open (another secrets key) cannot be replayed; the file
+		// stands as it is.
+		d.Logger.Warn("pending config write unreadable, dropped", "err", err)
+		return d.Store.ClearConfigPending()
+	}
+	p, err := config.DecodePending(raw)
+	if err != nil {
+		d.Logger.Warn("pending config write undecodable, dropped", "err", err)
+		return d.Store.ClearConfigPending()
+	}
+	outcome, err := config.Replay(d.ConfigPath, p)
+	if err != nil {
+		return err
+	}
+	switch outcome {
+	case config.ReplayWritten:
+		d.Logger.Warn("config: finished a write that the last run answered but did not write to the file", "path", d.ConfigPath)
+		d.opts.DataDir = d.DataDir // chosen already: the store is open there
+		if err := d.loadConfig(); err != nil {
+			return err
+		}
+	case config.ReplaySuperseded:
+		d.Logger.Warn("config: the file was edited while the daemon was down; the last run's unwritten change is dropped", "path", d.ConfigPath)
+	}
+	return d.Store.ClearConfigPending()
 }
 
 func defaultDataDir() string {
@@ -359,7 +401,7 @@ func (d *Daemon) startActors() {
 		Dial: upstream.Options{Logger: d.Logger, ClientName: "mcpproxy", ClientVersion: d.opts.Version,
 			CommandWrapper: d.ops.docker.Wrap, AfterClose: d.ops.docker.AfterStop},
 		BackoffBase: d.opts.BackoffBase, HealthEvery: d.opts.HealthEvery,
-		OAuth: d.Store, Pins: d.Store, OAuthRedirectURI: "http://" + displayAddr(d.Addr()) + "/oauth/callback",
+		OAuth: d.Store, Pins: d.Store, Pending: d.Store, OAuthRedirectURI: "http://" + displayAddr(d.Addr()) + "/oauth/callback",
 	}), "registry")
 	if err != nil {
 		panic(err) // a fresh actor system has no registry yet
