@@ -24,8 +24,8 @@
 // counting less; a negated word also asks for its "un-" form ("not committed" for
 // "uncommitted"); a quoted passage is what the tool acts on and stands for "text" ("commit
 // with the message 'fix the cart'"); a word the index lacks finds the word it derives from ("linter" finds
-// "lint", "validity" "valid"); a number in the query leans a little towards the tools whose
-// schema takes a number (an integer or number property); what the query names by example stands for its kind (a file name for "file"
+// "lint", "validity" "valid"); a number written on its own in the query is a value, not a word, and
+// leans a little towards the tools whose schema takes a number (an integer or number property); what the query names by example stands for its kind (a file name for "file"
 // and the kind of file, a list of them for "multiple", a URL for "url", a path, an e-mail or
 // IP address, an arithmetic expression, a hexadecimal literal, a date or time, a cell range,
 // code); a word that neither the index nor WordNet knows is taken for a misspelling and
@@ -590,6 +590,7 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 			break
 		}
 	}
+	values := standaloneNumbers(q)
 	for i, tok := range toks {
 		// "tell me", "help me": how a request is put, not what it asks for.
 		if framingVerbs[tok] && i+1 < len(toks) && (toks[i+1] == "me" || toks[i+1] == "us") {
@@ -615,6 +616,12 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		if _, ok := stopwords[tok]; ok {
 			continue
 		}
+		// A number written on its own ("scale to 5", "PR 58") is a value the tool will be
+		// given, not a word of what it does: that a description also says "2" or "10" is
+		// chance. It still asks for a tool that takes a number (numberTerm, below).
+		if contains(values, tok) {
+			continue
+		}
 		prefixOf := ""
 		if i == len(toks)-1 && lastIsPrefix && len(tok) >= minPrefixLen {
 			prefixOf = tok
@@ -635,6 +642,22 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 				out = append(out, []queryAlt{{te: te, w: numberWeight}})
 				break
 			}
+		}
+	}
+	return out
+}
+
+// standaloneNumbers returns the tokens of the numbers that stand as words of their own in q
+// ("5" in "scale web to 5 replicas", "26" and "2" in "26.2 miles"), not the digits of a word
+// ("base64", "s3", "v2").
+func standaloneNumbers(q string) []string {
+	if !strings.ContainsAny(q, "0123456789") {
+		return nil
+	}
+	var out []string
+	for _, f := range strings.Fields(q) {
+		if f = strings.Trim(f, ",;:!?()"); isNumber(f) {
+			out = append(out, Tokenize(f)...)
 		}
 	}
 	return out

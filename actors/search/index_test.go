@@ -515,6 +515,26 @@ func wantFirst(t *testing.T, ix *Index, cases []struct{ query, first string }) {
 	}
 }
 
+// A number written on its own in the query is a value, not a word: a description that
+// happens to say it does not draw the query, while the digits of a word ("base64") still
+// match.
+func TestSearchStandaloneNumberIsAValue(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("c", []Doc{
+		{Tool: "add", Description: "Adds two numbers"},
+		{Tool: "convert_base", Description: "Convert numbers between bases 2 to 36"},
+		{Tool: "base64", Description: "Encode or decode strings"},
+		{Tool: "base", Description: "Convert between bases"},
+	})
+	wantFirst(t, ix, []struct{ query, first string }{
+		{"add 2 and 36", "c:add"},
+		{"decode this base64", "c:base64"},
+	})
+	if got := standaloneNumbers("scale to 5 replicas, 26.2 miles, base64 v2 (10)"); !slices.Equal(got, []string{"5", "26", "2", "10"}) {
+		t.Errorf("standaloneNumbers = %v", got)
+	}
+}
+
 // A number in the query leans towards the tool whose schema takes a number.
 func TestSearchNumberMeetsNumericProperty(t *testing.T) {
 	ix := NewIndex()
