@@ -535,6 +535,17 @@ func TestSearchStandaloneNumberIsAValue(t *testing.T) {
 	}
 }
 
+// An indefinite pronoun ("everything", "someone") is a function word: it does not draw a
+// query to a server or tool that is named with it.
+func TestSearchIndefinitePronounsAreStopwords(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("everything", []Doc{{Tool: "echo", Description: "Echoes back the input"}})
+	ix.SetServer("memory", []Doc{{Tool: "delete_entities", Description: "Delete entities and their relations from the knowledge graph"}})
+	if got := keys(ix.Search("forget everything you know about Bob", 5)); !slices.Equal(got, []string{"memory:delete_entities"}) {
+		t.Errorf("Search = %v, want only memory:delete_entities", got)
+	}
+}
+
 // A number in the query leans towards the tool whose schema takes a number.
 func TestSearchNumberMeetsNumericProperty(t *testing.T) {
 	ix := NewIndex()
