@@ -24,7 +24,8 @@
 // counting less; a negated word also asks for its "un-" form ("not committed" for
 // "uncommitted"); a quoted passage is what the tool acts on and stands for "text" ("commit
 // with the message 'fix the cart'"); a word the index lacks finds the word it derives from ("linter" finds
-// "lint", "validity" "valid"); a number written on its own in the query is a value, not a word, and
+// "lint", "validity" "valid"); a word also matches an indexed short form that begins it and
+// is no English word ("difference" finds "diff", "parameters" "param"); a number written on its own in the query is a value, not a word, and
 // leans a little towards the tools whose schema takes a number (an integer or number property); what the query names by example stands for its kind (a file name for "file"
 // and the kind of file, a list of them for "multiple", a URL for "url", a path, an e-mail or
 // IP address, an arithmetic expression, a hexadecimal literal, a date or time, a cell range,
@@ -107,6 +108,10 @@ const (
 	// typoWeight scales the match of an indexed term one or two edits away from a query
 	// word that neither the index nor the lexicon knows (typo.go).
 	typoWeight = 0.6
+	// truncatedWeight scales the match of an indexed short form that a query word begins
+	// with ("diff" for "difference"), minTruncatedFrom is the shortest word that has one.
+	truncatedWeight  = 0.3
+	minTruncatedFrom = 6
 	// phraseWeight scales the match of a WordNet phrase's synonyms ("remove" for "get rid
 	// of"), phraseWordWeight that of each of the phrase's own words.
 	phraseWeight     = 0.7
@@ -555,6 +560,16 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		if len(alts) == 0 && synonyms[t] == nil && lx.unknown(raw) {
 			for _, c := range ix.typoTerms(t) {
 				add(c, weight*typoWeight)
+			}
+		}
+		// Catalogues shorten words by cutting them ("diff", "calc", "env", "param"): an
+		// indexed term that begins the query word and is no English word itself is taken
+		// for its short form.
+		if len(raw) >= minTruncatedFrom && isASCIILower(raw) {
+			for n := minPrefixLen; n <= len(raw)-2; n++ {
+				if p := raw[:n]; ix.terms[p] != nil && !isStop(p) && !lx.isWord(p) {
+					add(p, weight*truncatedWeight)
+				}
 			}
 		}
 		if len(alts) > 0 {

@@ -546,6 +546,28 @@ func TestSearchIndefinitePronounsAreStopwords(t *testing.T) {
 	}
 }
 
+// A catalogue's short form by truncation ("diff", "calc") is found from the whole word, but
+// an English word that begins another ("pass" in "password") is not taken for one.
+func TestSearchTruncatedShortForm(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("t", []Doc{
+		{Tool: "diff", Description: "Line by line comparison of two texts"},
+		{Tool: "count", Description: "Count the words of two texts"},
+		{Tool: "pass", Description: "Skip two texts"},
+		{Tool: "hash", Description: "Hash two texts"},
+	})
+	wantFirst(t, ix, []struct{ query, first string }{
+		{"the difference between two texts", "t:diff"},
+	})
+	for _, alts := range ix.queryTerms("password") {
+		for _, a := range alts {
+			if a.te.term == "pass" {
+				t.Errorf("password matches pass, an English word")
+			}
+		}
+	}
+}
+
 // A number in the query leans towards the tool whose schema takes a number.
 func TestSearchNumberMeetsNumericProperty(t *testing.T) {
 	ix := NewIndex()
