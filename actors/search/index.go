@@ -25,7 +25,9 @@
 // "uncommitted"); a quoted passage is what the tool acts on and stands for "text" ("commit
 // with the message 'fix the cart'"); a word the index lacks finds the word it derives from ("linter" finds
 // "lint", "validity" "valid"); a word also matches an indexed short form that begins it and
-// is no English word ("difference" finds "diff", "parameters" "param"); a number written on its own in the query is a value, not a word, and
+// is no English word ("difference" finds "diff", "parameters" "param"); a question asks for
+// the kind of answer its interrogative names ("when" a time or date, "how big" a size, "how
+// high" a height); a number written on its own in the query is a value, not a word, and
 // leans a little towards the tools whose schema takes a number (an integer or number property); what the query names by example stands for its kind (a file name for "file"
 // and the kind of file, a list of them for "multiple", a URL for "url", a path, an e-mail or
 // IP address, an arithmetic expression, a hexadecimal literal, a date or time, a cell range,
@@ -108,6 +110,8 @@ const (
 	// typoWeight scales the match of an indexed term one or two edits away from a query
 	// word that neither the index nor the lexicon knows (typo.go).
 	typoWeight = 0.6
+	// questionWeight scales the words for what a question asks for (questionWords).
+	questionWeight = 0.4
 	// truncatedWeight scales the match of an indexed short form that a query word begins
 	// with ("diff" for "difference"), minTruncatedFrom is the shortest word that has one.
 	truncatedWeight  = 0.3
@@ -650,6 +654,10 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		}
 		word(tok, stem(tok), base, prefixOf, w)
 	}
+	// A question says what kind of answer it wants ("when was it changed", "how big is it").
+	for _, a := range questionWords(toks) {
+		word(a, stem(a), "", "", questionWeight)
+	}
 	// A number in the query asks a little for a tool that takes one.
 	if te := ix.terms[numberTerm]; te != nil {
 		for _, f := range strings.Fields(q) {
@@ -716,6 +724,30 @@ func (ix *Index) derivedBase(w string) string {
 var negators = map[string]bool{"not": true, "isnt": true, "arent": true, "wasnt": true, "werent": true,
 	"dont": true, "doesnt": true, "didnt": true, "havent": true, "hasnt": true, "hadnt": true,
 	"never": true, "cant": true, "cannot": true, "wont": true, "without": true}
+
+// questionWords returns the words for what the questions among toks ask for: "when" asks for
+// a time or date, "how" with an adjective or adverb for the quantity it measures ("how big"
+// a size, "how high" a height, "how long" a duration). These interrogatives are stopwords,
+// so without this the kind of answer a question wants would be lost.
+func questionWords(toks []string) []string {
+	var out []string
+	for i, t := range toks {
+		switch {
+		case t == "when":
+			out = append(out, "time", "date")
+		case t == "how" && i+1 < len(toks):
+			out = append(out, howWords[toks[i+1]]...)
+		}
+	}
+	return out
+}
+
+// howWords are what "how" with an adjective or adverb asks for.
+var howWords = map[string][]string{
+	"long": {"duration", "time"}, "big": {"size"}, "large": {"size"}, "old": {"age", "date"},
+	"far": {"distance"}, "high": {"height"}, "tall": {"height"}, "much": {"amount"},
+	"often": {"frequency"},
+}
 
 // framingVerbs are the verbs that, before "me" or "us", frame a request rather than name
 // an operation ("tell me the star count", "help me find").

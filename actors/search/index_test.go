@@ -568,6 +568,26 @@ func TestSearchTruncatedShortForm(t *testing.T) {
 	}
 }
 
+// A question's interrogative says what it asks for: "when" a time, "how big" a size.
+func TestSearchQuestionWords(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("fs", []Doc{
+		{Tool: "get_file_info", Description: "Retrieve metadata about a file: its size and its last modified time"},
+		{Tool: "edit_file", Description: "Edit a file: make changes to its lines"},
+		{Tool: "read_file", Description: "Read a file, the whole of it"},
+	})
+	wantFirst(t, ix, []struct{ query, first string }{
+		{"when was this file last changed", "fs:get_file_info"},
+	})
+	ix.SetServer("maps", []Doc{
+		{Tool: "plan_route", Description: "A route between two places"},
+		{Tool: "trip_length", Description: "The distance between two places"},
+	})
+	wantFirst(t, ix, []struct{ query, first string }{
+		{"how far apart are these two places", "maps:trip_length"},
+	})
+}
+
 // A number in the query leans towards the tool whose schema takes a number.
 func TestSearchNumberMeetsNumericProperty(t *testing.T) {
 	ix := NewIndex()
