@@ -24,8 +24,11 @@
 // counting less; a negated word also asks for its "un-" form ("not committed" for
 // "uncommitted"); a quoted passage is what the tool acts on and stands for "text" ("commit
 // with the message 'fix the cart'"); a word the index lacks finds the word it derives from ("linter" finds
-// "lint", "validity" "valid"); a number in the query leans a little towards the tools whose
-// schema takes a number (an integer or number property); what the query names by example stands for its kind (a file name for "file"
+// "lint", "validity" "valid"); a word also matches an indexed short form that begins it and
+// is no English word ("difference" finds "diff", "parameters" "param"); a question asks for
+// the kind of answer its interrogative names ("when" a time or date, "how big" a size, "how
+// high" a height); a number written on its own in the query is a value, not a word, and
+// leans a little towards the tools whose schema takes a number (an integer or number property); what the query names by example stands for its kind (a file name for "file"
 // and the kind of file, a list of them for "multiple", a URL for "url", a path, an e-mail or
 // IP address, an arithmetic expression, a hexadecimal literal, a date or time, a cell range,
 // code); a word that neither the index nor WordNet knows is taken for a misspelling and
@@ -107,6 +110,12 @@ const (
 	// typoWeight scales the match of an indexed term one or two edits away from a query
 	// word that neither the index nor the lexicon knows (typo.go).
 	typoWeight = 0.6
+	// questionWeight scales the words for what a question asks for (questionWords).
+	questionWeight = 0.4
+	// truncatedWeight scales the match of an indexed short form that a query word begins
+	// with ("diff" for "difference"), minTruncatedFrom is the shortest word that has one.
+	truncatedWeight  = 0.3
+	minTruncatedFrom = 6
 	// phraseWeight scales the match of a WordNet phrase's synonyms ("remove" for "get rid
 	// of"), phraseWordWeight that of each of the phrase's own words.
 	phraseWeight     = 0.7
@@ -557,6 +566,16 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 				add(c, weight*typoWeight)
 			}
 		}
+		// Catalogues shorten words by cutting them ("diff", "calc", "env", "param"): an
+		// indexed term that begins the query word and is no English word itself is taken
+		// for its short form.
+		if len(raw) >= minTruncatedFrom && isASCIILower(raw) {
+			for n := minPrefixLen; n <= len(raw)-2; n++ {
+				if p := raw[:n]; ix.terms[p] != nil && !isStop(p) && !lx.isWord(p) {
+					add(p, weight*truncatedWeight)
+				}
+			}
+		}
 		if len(alts) > 0 {
 			out = append(out, alts)
 		}
@@ -590,6 +609,7 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 			break
 		}
 	}
+	values := standaloneNumbers(q)
 	for i, tok := range toks {
 		// "tell me", "help me": how a request is put, not what it asks for.
 		if framingVerbs[tok] && i+1 < len(toks) && (toks[i+1] == "me" || toks[i+1] == "us") {
@@ -615,6 +635,12 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		if _, ok := stopwords[tok]; ok {
 			continue
 		}
+		// A number written on its own ("scale to 5", "PR 58") is a value the tool will be
+		// given, not a word of what it does: that a description also says "2" or "10" is
+		// chance. It still asks for a tool that takes a number (numberTerm, below).
+		if contains(values, tok) {
+			continue
+		}
 		prefixOf := ""
 		if i == len(toks)-1 && lastIsPrefix && len(tok) >= minPrefixLen {
 			prefixOf = tok
@@ -628,6 +654,10 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		}
 		word(tok, stem(tok), base, prefixOf, w)
 	}
+	// A question says what kind of answer it wants ("when was it changed", "how big is it").
+	for _, a := range questionWords(toks) {
+		word(a, stem(a), "", "", questionWeight)
+	}
 	// A number in the query asks a little for a tool that takes one.
 	if te := ix.terms[numberTerm]; te != nil {
 		for _, f := range strings.Fields(q) {
@@ -635,6 +665,22 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 				out = append(out, []queryAlt{{te: te, w: numberWeight}})
 				break
 			}
+		}
+	}
+	return out
+}
+
+// standaloneNumbers returns the tokens of the numbers that stand as words of their own in q
+// ("5" in "scale web to 5 replicas", "26" and "2" in "26.2 miles"), not the digits of a word
+// ("base64", "s3", "v2").
+func standaloneNumbers(q string) []string {
+	if !strings.ContainsAny(q, "0123456789") {
+		return nil
+	}
+	var out []string
+	for _, f := range strings.Fields(q) {
+		if f = strings.Trim(f, ",;:!?()"); isNumber(f) {
+			out = append(out, Tokenize(f)...)
 		}
 	}
 	return out
@@ -678,6 +724,30 @@ func (ix *Index) derivedBase(w string) string {
 var negators = map[string]bool{"not": true, "isnt": true, "arent": true, "wasnt": true, "werent": true,
 	"dont": true, "doesnt": true, "didnt": true, "havent": true, "hasnt": true, "hadnt": true,
 	"never": true, "cant": true, "cannot": true, "wont": true, "without": true}
+
+// questionWords returns the words for what the questions among toks ask for: "when" asks for
+// a time or date, "how" with an adjective or adverb for the quantity it measures ("how big"
+// a size, "how high" a height, "how long" a duration). These interrogatives are stopwords,
+// so without this the kind of answer a question wants would be lost.
+func questionWords(toks []string) []string {
+	var out []string
+	for i, t := range toks {
+		switch {
+		case t == "when":
+			out = append(out, "time", "date")
+		case t == "how" && i+1 < len(toks):
+			out = append(out, howWords[toks[i+1]]...)
+		}
+	}
+	return out
+}
+
+// howWords are what "how" with an adjective or adverb asks for.
+var howWords = map[string][]string{
+	"long": {"duration", "time"}, "big": {"size"}, "large": {"size"}, "old": {"age", "date"},
+	"far": {"distance"}, "high": {"height"}, "tall": {"height"}, "much": {"amount"},
+	"often": {"frequency"},
+}
 
 // framingVerbs are the verbs that, before "me" or "us", frame a request rather than name
 // an operation ("tell me the star count", "help me find").

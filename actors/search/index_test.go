@@ -515,6 +515,79 @@ func wantFirst(t *testing.T, ix *Index, cases []struct{ query, first string }) {
 	}
 }
 
+// A number written on its own in the query is a value, not a word: a description that
+// happens to say it does not draw the query, while the digits of a word ("base64") still
+// match.
+func TestSearchStandaloneNumberIsAValue(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("c", []Doc{
+		{Tool: "add", Description: "Adds two numbers"},
+		{Tool: "convert_base", Description: "Convert numbers between bases 2 to 36"},
+		{Tool: "base64", Description: "Encode or decode strings"},
+		{Tool: "base", Description: "Convert between bases"},
+	})
+	wantFirst(t, ix, []struct{ query, first string }{
+		{"add 2 and 36", "c:add"},
+		{"decode this base64", "c:base64"},
+	})
+	if got := standaloneNumbers("scale to 5 replicas, 26.2 miles, base64 v2 (10)"); !slices.Equal(got, []string{"5", "26", "2", "10"}) {
+		t.Errorf("standaloneNumbers = %v", got)
+	}
+}
+
+// An indefinite pronoun ("everything", "someone") is a function word: it does not draw a
+// query to a server or tool that is named with it.
+func TestSearchIndefinitePronounsAreStopwords(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("everything", []Doc{{Tool: "echo", Description: "Echoes back the input"}})
+	ix.SetServer("memory", []Doc{{Tool: "delete_entities", Description: "Delete entities and their relations from the knowledge graph"}})
+	if got := keys(ix.Search("forget everything you know about Bob", 5)); !slices.Equal(got, []string{"memory:delete_entities"}) {
+		t.Errorf("Search = %v, want only memory:delete_entities", got)
+	}
+}
+
+// A catalogue's short form by truncation ("diff", "calc") is found from the whole word, but
+// an English word that begins another ("pass" in "password") is not taken for one.
+func TestSearchTruncatedShortForm(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("t", []Doc{
+		{Tool: "diff", Description: "Line by line comparison of two texts"},
+		{Tool: "count", Description: "Count the words of two texts"},
+		{Tool: "pass", Description: "Skip two texts"},
+		{Tool: "hash", Description: "Hash two texts"},
+	})
+	wantFirst(t, ix, []struct{ query, first string }{
+		{"the difference between two texts", "t:diff"},
+	})
+	for _, alts := range ix.queryTerms("password") {
+		for _, a := range alts {
+			if a.te.term == "pass" {
+				t.Errorf("password matches pass, an English word")
+			}
+		}
+	}
+}
+
+// A question's interrogative says what it asks for: "when" a time, "how big" a size.
+func TestSearchQuestionWords(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("fs", []Doc{
+		{Tool: "get_file_info", Description: "Retrieve metadata about a file: its size and its last modified time"},
+		{Tool: "edit_file", Description: "Edit a file: make changes to its lines"},
+		{Tool: "read_file", Description: "Read a file, the whole of it"},
+	})
+	wantFirst(t, ix, []struct{ query, first string }{
+		{"when was this file last changed", "fs:get_file_info"},
+	})
+	ix.SetServer("maps", []Doc{
+		{Tool: "plan_route", Description: "A route between two places"},
+		{Tool: "trip_length", Description: "The distance between two places"},
+	})
+	wantFirst(t, ix, []struct{ query, first string }{
+		{"how far apart are these two places", "maps:trip_length"},
+	})
+}
+
 // A number in the query leans towards the tool whose schema takes a number.
 func TestSearchNumberMeetsNumericProperty(t *testing.T) {
 	ix := NewIndex()

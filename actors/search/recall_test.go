@@ -20,7 +20,7 @@ var recallFloors = map[string]struct{ at1, at5 float64 }{
 	"queries_holdout.json": {0.5, 0.9},
 	// Written independently of the ranker, over real.json; the target is
 	// recall@5 >= 0.85 and recall@1 >= 0.6.
-	"queries_people.tsv": {0.45, 0.77},
+	"queries_people.tsv": {0.46, 0.79},
 }
 
 // TestRecall is benchmark B9: recall@1, recall@5 and MRR@5 over each labelled query set.

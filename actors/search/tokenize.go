@@ -207,6 +207,10 @@ var stopwords = setOf(
 	// negation itself (see negators).
 	"isnt", "arent", "wasnt", "werent", "dont", "doesnt", "didnt", "havent", "hasnt", "hadnt",
 	"cant", "cannot", "wont", "wouldnt", "shouldnt", "couldnt", "never",
+	// Indefinite pronouns: "forget everything about Bob" asks for no server or tool that
+	// says "everything".
+	"everything", "everyone", "everybody", "someone", "somebody", "anyone", "anybody",
+	"nothing", "nobody", "everywhere", "somewhere", "anywhere", "nowhere",
 )
 
 // serverStopwords are dropped from server names only, where they are packaging noise
