@@ -171,9 +171,19 @@ func appendWord(out []string, s string, word []span, apos bool) []string {
 }
 
 // token lower-cases t and drops its apostrophes; without either to do it returns t itself,
-// so tokenising lower-case ASCII allocates only the result slice.
+// so tokenising lower-case ASCII allocates only the result slice. A clitic after the last
+// apostrophe ('d, 'll, 're, 've, 'm) goes with it: it is a word of its own ("would", "will",
+// "are", "have", "am"), and joined it made another word ("I'd" read as "id", an identifier;
+// "we'll" as "well"). "n't" stays joined, for the negators ("isnt"), and so does "'s".
 func token(t string, apos bool) string {
 	if apos {
+		if i := strings.LastIndexFunc(t, isApostrophe); i > 0 {
+			_, size := utf8.DecodeRuneInString(t[i:])
+			switch strings.ToLower(t[i+size:]) {
+			case "d", "ll", "re", "ve", "m":
+				t = t[:i]
+			}
+		}
 		t = strings.Map(func(r rune) rune {
 			if isApostrophe(r) {
 				return -1
