@@ -194,8 +194,17 @@ func (c *Client) CallTool(ctx context.Context, name string, args any, meta *mcp.
 	if err != nil {
 		return nil, err
 	}
-	rep, ok := res.(callToolReply)
-	if !ok {
+	var rep callToolReply
+	switch r := res.(type) {
+	case callToolReply:
+		rep = r
+	case callLease:
+		// The upstream actor handed over its ready connection: the call is made here,
+		// bounded by the caller's context as the ask was (wait) and by the call's timeout.
+		cctx, cancel := context.WithTimeout(ctx, wait)
+		rep = r.call.run(cctx)
+		cancel()
+	default:
 		return nil, Errorf(CodeInternal, "internal error: unexpected reply %T", res)
 	}
 	if t, ok := ctx.Value(callTimingKey{}).(*CallTiming); ok {

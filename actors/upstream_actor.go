@@ -604,36 +604,66 @@ func (u *upstreamActor) call(ctx actor.Context, m callUpstreamTool) {
 		ctx.Respond(callToolReply{Err: Errorf(CodeUnavailable, "server %q is not ready (state %s)", u.p.name, u.state).refused(activity.ReasonNotReady)})
 		return
 	}
-	conn, sys, self := u.conn, u.sys, u.self
 	meta, progressKey := u.routeProgress(m.Meta, m.Progress)
+	c := upstreamCall{conn: u.conn, server: u.p.name, tool: m.Tool, args: m.Args, meta: meta, timeout: m.Timeout}
+	if progressKey == "" {
+		// The caller makes the call on its own goroutine (Client.CallTool): no goroutine
+		// of ours to start and no reply to hand back, two hand-offs fewer per call.
+		ctx.Respond(callLease{call: c})
+		return
+	}
+	sys, self := u.sys, u.self
 	go func() {
-		cctx, cancel := context.WithTimeout(context.Background(), m.Timeout)
-		defer cancel()
-		req := mcp.CallToolRequest{}
-		req.Params.Name = m.Tool
-		req.Params.Arguments = m.Args
-		req.Params.Meta = meta
-		began := time.Now()
-		res, err := conn.Client.CallTool(cctx, req)
-		took := time.Since(began)
-		if err != nil {
-			if lost := conn.Err(); errors.Is(lost, upstream.ErrMessageTooLarge) {
-				// The answer was cut at the limit; mcp-go's own error may quote it.
-				err = lost
-			}
-			switch {
-			case errors.Is(err, context.DeadlineExceeded):
-				err = Errorf(CodeTimeout, "call to %s:%s timed out after %s", u.p.name, m.Tool, m.Timeout)
-			default:
-				err = &Error{Code: CodeUpstream, Message: fmt.Sprintf("call to %s:%s failed: %s", u.p.name, m.Tool, conn.Scrubber().Scrub(err.Error()))}
-			}
-		}
-		if progressKey != "" {
-			sys.Root.Send(self, progressCallDone{key: progressKey, caller: sender, reply: callToolReply{Result: res, Err: err, Took: took}})
-			return
-		}
-		sys.Root.Send(sender, callToolReply{Result: res, Err: err, Took: took})
+		// Its progress is routed through this actor, which forgets the route when told
+		// the call is done.
+		sys.Root.Send(self, progressCallDone{key: progressKey, caller: sender, reply: c.run(context.Background())})
 	}()
+}
+
+// callLease answers a tool call that needs nothing more of the upstream actor (no progress
+// to route): the ready connection, for the caller to make the call with (upstreamCall.run).
+// The actor still owns the connection; a call on one it has just closed fails as any call
+// cut off by a close does.
+type callLease struct{ call upstreamCall }
+
+// upstreamCall is one tool call on a connection.
+type upstreamCall struct {
+	conn         *upstream.Conn
+	server, tool string
+	args         any
+	meta         *mcp.Meta
+	timeout      time.Duration
+}
+
+// run makes the call, bounded by the call's timeout and by ctx, and gives its reply: the
+// errors as CallTool's callers know them (timeouts, the message limit, scrubbed upstream
+// errors).
+func (c upstreamCall) run(ctx context.Context) callToolReply {
+	cctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req := mcp.CallToolRequest{}
+	req.Params.Name = c.tool
+	req.Params.Arguments = c.args
+	req.Params.Meta = c.meta
+	began := time.Now()
+	res, err := c.conn.Client.CallTool(cctx, req)
+	took := time.Since(began)
+	if err != nil {
+		if lost := c.conn.Err(); errors.Is(lost, upstream.ErrMessageTooLarge) {
+			// The answer was cut at the limit; mcp-go's own error may quote it.
+			err = lost
+		}
+		switch {
+		case ctx.Err() != nil:
+			// The caller gave up (its deadline, or it went away), as an ask would report.
+			err = Errorf(CodeTimeout, "the proxy did not answer in time")
+		case errors.Is(err, context.DeadlineExceeded):
+			err = Errorf(CodeTimeout, "call to %s:%s timed out after %s", c.server, c.tool, c.timeout)
+		default:
+			err = &Error{Code: CodeUpstream, Message: fmt.Sprintf("call to %s:%s failed: %s", c.server, c.tool, c.conn.Scrubber().Scrub(err.Error()))}
+		}
+	}
+	return callToolReply{Result: res, Err: err, Took: took}
 }
 
 func (u *upstreamActor) stopRetry() {
