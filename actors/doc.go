@@ -43,8 +43,11 @@
 //   - upstream actor (upstream_actor.go), a child of the registry named "up-<server>-<gen>": the
 //     live connection (actors/upstream.Conn: the mcp-go client and, for stdio, the process
 //     group), the state machine (connecting, ready, error, backoff) and the backoff timer.
-//     Dialing, listing tools and calling tools run in goroutines that report back with
-//     generation-tagged messages; stale results are dropped and their connections closed.
+//     Dialing, listing tools and calling tools with progress run in goroutines that report
+//     back with generation-tagged messages; stale results are dropped and their connections
+//     closed. A call without progress is answered with a lease of the ready connection
+//     (callLease) and made on the caller's goroutine (Client.CallTool); the actor still owns
+//     the connection and closes it.
 //     Stopping closes the connection synchronously (bounded, about 1.5 s) so that when the
 //     registry sees the actor terminated, its processes are gone. It also learns the
 //     server's catalog (prompts, resources, templates; only what its capabilities advertise)
