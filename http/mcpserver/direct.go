@@ -110,6 +110,8 @@ func (e *Endpoint) syncDirect() {
 				return
 			case <-signal:
 				e.refreshDirect()
+			case <-e.directWake:
+				e.refreshDirect()
 			case <-dropped:
 				sub.End()
 				resubscribe = true
@@ -118,9 +120,41 @@ func (e *Endpoint) syncDirect() {
 	}
 }
 
+// useDirect turns the direct tools on at the first request that serves them (/mcp/all, and
+// /mcp in mcp_mode direct) and waits, at most until ctx ends, for their first listing, so
+// that the first session already finds every tool.
+func (e *Endpoint) useDirect(ctx context.Context) {
+	if !e.syncing.Load() {
+		return // not attached: nothing would list them
+	}
+	if e.directOn.CompareAndSwap(false, true) {
+		select {
+		case e.directWake <- struct{}{}:
+		default:
+		}
+	}
+	select {
+	case <-e.directReady:
+	case <-ctx.Done():
+	case <-e.done:
+	}
+}
+
 // refreshDirect lists the registry's tools and, when they differ from the listed ones,
 // replaces the mcp-go server's tools (which tells the sessions).
+//
+// Until someone asks for the direct tools (useDirect) it refreshes the catalog alone: the
+// direct set is every reachable tool again as an mcp-go tool (about 8 MB with 10,000
+// tools), and listing it on every change of every server costs the daemon CPU in
+// proportion to the number of tools each time a server becomes ready; a proxy used
+// through /mcp in search mode needs none of it.
 func (e *Endpoint) refreshDirect() {
+	sep := e.separator()
+	e.refreshCatalog(sep)
+	if !e.directOn.Load() {
+		return
+	}
+	defer e.readyOnce.Do(func() { close(e.directReady) })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	hits, _, err := e.opts.Backend.SearchTools(ctx, "", maxDirectTools)
@@ -128,8 +162,6 @@ func (e *Endpoint) refreshDirect() {
 		e.log.Warn("direct tools: listing the registry's tools", "err", err)
 		return
 	}
-	sep := e.separator()
-	e.refreshCatalog(sep)
 	sort.Slice(hits, func(i, j int) bool { return hits[i].Name < hits[j].Name })
 	sum := sha256.New()
 	sum.Write([]byte(sep))

@@ -182,6 +182,13 @@ type Endpoint struct {
 	// directListed: refreshDirect has given all a full set once (only syncDirect's
 	// goroutine refreshes, so only it reads and writes this).
 	directListed bool
+	// The direct tools are listed only once someone asks for them (useDirect): directOn
+	// says so, directWake tells syncDirect, and directReady is closed after the first
+	// listing that followed.
+	directOn    atomic.Bool
+	directWake  chan struct{}
+	directReady chan struct{}
+	readyOnce   sync.Once
 	catalog      atomic.Pointer[catalogSet] // catalog.go
 	done         chan struct{}
 	syncDone     chan struct{}
@@ -194,7 +201,8 @@ type Endpoint struct {
 // New builds the endpoints. Mount them with Routes; stop them with Close.
 func New(opts Options) *Endpoint {
 	opts.defaults()
-	e := &Endpoint{opts: opts, log: opts.Logger, sessions: opts.Sessions, done: make(chan struct{}), syncDone: make(chan struct{})}
+	e := &Endpoint{opts: opts, log: opts.Logger, sessions: opts.Sessions, done: make(chan struct{}), syncDone: make(chan struct{}),
+		directWake: make(chan struct{}, 1), directReady: make(chan struct{})}
 	e.main = server.NewMCPServer("mcpproxy", opts.Version, append([]server.ServerOption{
 		server.WithToolCapabilities(false),
 		server.WithRecovery(),
@@ -283,12 +291,16 @@ func (e *Endpoint) ServeMain(c *gin.Context) {
 	h := e.mainHTTP
 	if e.httpSrv != nil && e.httpSrv.Settings().MCPMode == config.MCPModeDirect {
 		h = e.directHTTP
+		e.useDirect(c.Request.Context())
 	}
 	e.serveMCP(c, "/mcp", h)
 }
 
 // ServeAll handles /mcp/all: every tool agents may reach, each as itself (direct.go).
-func (e *Endpoint) ServeAll(c *gin.Context) { e.serveMCP(c, "/mcp/all", e.allHTTP) }
+func (e *Endpoint) ServeAll(c *gin.Context) {
+	e.useDirect(c.Request.Context())
+	e.serveMCP(c, "/mcp/all", e.allHTTP)
+}
 
 // ServePassthrough handles /mcp/server/{name}: one upstream as if connected directly.
 func (e *Endpoint) ServePassthrough(c *gin.Context) { e.servePassthrough(c) }

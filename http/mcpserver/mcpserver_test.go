@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,13 +34,23 @@ type fakeBackend struct {
 	// target and check answer the passthrough's questions; nil fields know no server.
 	target func(name string) (actors.PassthroughTarget, error)
 	check  func(name string) error
+	// direct, when set, answers the endpoint's listing of the direct tools; listings and
+	// catalogs count the calls.
+	direct   func() []actors.ToolHit
+	listings atomic.Int32
+	catalogs atomic.Int32
 }
 
 var _ Backend = (*fakeBackend)(nil)
 
 func (f *fakeBackend) SearchTools(_ context.Context, q string, limit int) ([]actors.ToolHit, int, error) {
 	if q == "" && limit == maxDirectTools {
-		// The endpoint lists the direct tools (direct.go) whatever the test is about.
+		// The endpoint lists the direct tools (direct.go) once /mcp/all is asked for.
+		f.listings.Add(1)
+		if f.direct != nil {
+			hits := f.direct()
+			return hits, len(hits), nil
+		}
 		return nil, 0, nil
 	}
 	return f.search(q, limit)
@@ -61,6 +72,7 @@ func (f *fakeBackend) PassthroughTarget(_ context.Context, name string) (actors.
 // The catalog is empty: the endpoint lists it whatever the test is about; the e2e tests
 // (test/mcp_catalog_test.go) drive it against real servers.
 func (f *fakeBackend) Catalog(context.Context) (actors.CatalogView, error) {
+	f.catalogs.Add(1)
 	return actors.CatalogView{}, nil
 }
 
@@ -507,5 +519,38 @@ func TestHTTPRefusals(t *testing.T) {
 				t.Fatalf("%d %q, want %d %q", resp.StatusCode, body.Code, tc.status, tc.code)
 			}
 		})
+	}
+}
+
+// TestDirectToolsListedOnFirstUse: the endpoint keeps its catalog in step from the start,
+// but lists the registry's tools for the direct server only once /mcp/all is asked for;
+// the first session there already finds them.
+func TestDirectToolsListedOnFirstUse(t *testing.T) {
+	b := &fakeBackend{direct: func() []actors.ToolHit {
+		return []actors.ToolHit{{Tool: actors.Tool{Name: "fx:echo", Server: "fx", Raw: "echo", Description: "echoes",
+			InputSchema: json.RawMessage(`{"type":"object"}`), Hash: "h1"}}}
+	}}
+	_, url := serve(t, b, nil, Options{})
+	deadline := time.Now().Add(10 * time.Second)
+	for b.catalogs.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the endpoint never listed the catalog")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := b.listings.Load(); n != 0 {
+		t.Fatalf("the direct tools were listed %d times before anyone asked for them", n)
+	}
+	c := connect(t, url+"/mcp/all", "direct")
+	res, err := c.ListTools(context.Background(), mcp.ListToolsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, tool := range res.Tools {
+		found = found || tool.Name == "fx__echo"
+	}
+	if !found || b.listings.Load() == 0 {
+		t.Fatalf("the first /mcp/all session lists %d tools without fx__echo (%d listings)", len(res.Tools), b.listings.Load())
 	}
 }
