@@ -189,10 +189,10 @@ type Endpoint struct {
 	directWake  chan struct{}
 	directReady chan struct{}
 	readyOnce   sync.Once
-	catalog      atomic.Pointer[catalogSet] // catalog.go
-	done         chan struct{}
-	syncDone     chan struct{}
-	syncing      atomic.Bool
+	catalog     atomic.Pointer[catalogSet] // catalog.go
+	done        chan struct{}
+	syncDone    chan struct{}
+	syncing     atomic.Bool
 
 	httpSrv   *mhttp.Server // set by Routes
 	closeOnce sync.Once
