@@ -142,12 +142,14 @@ const (
 	boostNameWords = 1000 // the same words as the tool's name ("create issue" for create_issue)
 )
 
-// posting is one document's occurrence of a term, with the count in each field.
+// posting is one document's occurrence of a term, with the count in each field. A count
+// stops at 255: BM25F has long saturated by then (k1), and a byte a field keeps a posting
+// at 20 bytes rather than 28, most of the index's memory (a posting per term of each tool).
 type posting struct {
 	doc int32
 	// ref is the index of this posting's postingRef in its document's refs.
 	ref int32
-	tf  [numFields]uint16
+	tf  [numFields]uint8
 }
 
 type termEntry struct {
@@ -269,7 +271,7 @@ func (ix *Index) SetServer(server string, docs []Doc) {
 	se := &serverEntry{docs: make([]int32, 0, len(last))}
 	serverTerms := terms(server, serverStopwords)
 	instrTerms := terms(firstDoc(docs).Instructions, nil)
-	counts := make(map[string][numFields]uint16)
+	counts := make(map[string][numFields]uint8)
 	for i, d := range docs {
 		if last[d.Tool] != i {
 			continue
@@ -294,7 +296,7 @@ func (ix *Index) SetServer(server string, docs []Doc) {
 		for f, ts := range fts {
 			for _, t := range ts {
 				c := counts[t]
-				if c[f] < math.MaxUint16 {
+				if c[f] < math.MaxUint8 {
 					c[f]++
 				}
 				counts[t] = c

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"unsafe"
 )
 
 // testCatalogue is a small, realistic set of servers for ranking tests.
@@ -689,5 +690,13 @@ func TestTitleRepeatingTheNameCountsOnce(t *testing.T) {
 	hits = ix.Search("read spreadsheet ", 3)
 	if len(hits) == 0 || keys(hits)[0] != "c:read_sheet" {
 		t.Errorf("read spreadsheet: %v, want c:read_sheet first (its title says spreadsheet)", hits)
+	}
+}
+
+// TestPostingIsCompact: a posting keeps a byte per field's count, so the index, whose
+// memory is mostly postings (one per term of each tool), stays at 20 bytes a posting.
+func TestPostingIsCompact(t *testing.T) {
+	if got := unsafe.Sizeof(posting{}); got > 20 {
+		t.Fatalf("a posting takes %d bytes", got)
 	}
 }
