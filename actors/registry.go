@@ -538,9 +538,10 @@ func (r *registry) recountRow(rw *row) {
 // answered after it: a burst of n single-server changes costs as many writes of the whole
 // file as the disk has time for, not n.
 //
-// Durable means in the store as a config.Pending (opts.Pending), one synced record: the
-// requests are answered and the registry told (configSaved) right then, and the file is
-// written after, before the next batch is taken. A crash in between leaves the Pending,
+// For a batch of flag changes alone (saveJob.flags), durable means in the store as a
+// config.Pending (opts.Pending), one synced record: the requests are answered and the
+// registry told (configSaved) right then, and the file is written after, before the next
+// batch is taken; any other batch is durable once the file holds it. A crash in between leaves the Pending,
 // which the next start replays onto the file (config.Replay). Without opts.Pending, or if
 // the record cannot be written, the requests wait for the file itself.
 //
