@@ -120,11 +120,7 @@ func SaveNotify(path string, c *Config, before func(data []byte)) ([]byte, error
 // that a crash leaves the old file or the new one. mcpproxy connect writes other clients'
 // configs, which hold the API key, with it too.
 func WriteFileAtomic(path string, data []byte) (err error) {
-	// Write through a symlink (a config kept in a dotfiles repo) instead of replacing the link
-	// with a regular file.
-	if target, err := filepath.EvalSymlinks(path); err == nil {
-		path = target
-	}
+	path = linkTarget(path)
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -182,13 +178,21 @@ func syncDir(dir string) error {
 	return d.Close()
 }
 
+// linkTarget is the file a config path stands for: the file a symlink points to (a config
+// kept in a dotfiles repo is written through its link, not replaced by a regular file), or
+// path itself when it is no link or its target cannot be resolved.
+func linkTarget(path string) string {
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		return target
+	}
+	return path
+}
+
 // RemoveStaleTemps deletes the temp files a Save interrupted by a crash left next to the
 // config file. Call it at start, before anything saves: a running Save's temp file would be
 // removed too.
 func RemoveStaleTemps(path string) {
-	if target, err := filepath.EvalSymlinks(path); err == nil {
-		path = target
-	}
+	path = linkTarget(path)
 	matches, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
 	for _, m := range matches {
 		_ = os.Remove(m)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 )
 
 // Pending is a config write that the daemon has made durable in its store before writing
@@ -94,13 +93,8 @@ func Replay(path string, p Pending) (ReplayOutcome, error) {
 	return ReplayWritten, nil
 }
 
-// readTarget reads path, following a symlink to the file WriteFileAtomic would replace.
-func readTarget(path string) ([]byte, error) {
-	if target, err := filepath.EvalSymlinks(path); err == nil {
-		path = target
-	}
-	return os.ReadFile(path)
-}
+// readTarget reads the file WriteFileAtomic would replace at path (linkTarget).
+func readTarget(path string) ([]byte, error) { return os.ReadFile(linkTarget(path)) }
 
 // Prepare is what Save does before it writes: c validated and marshalled into the file's
 // bytes, a config that does not validate refused with a *ValidationError.
