@@ -26,7 +26,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -39,6 +38,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcpproxy/mcpproxy/actors/oauth"
+	"github.com/mcpproxy/mcpproxy/actors/upstream/guard"
 	"github.com/mcpproxy/mcpproxy/config"
 )
 
@@ -136,7 +136,8 @@ type Conn struct {
 	doneOnce  sync.Once
 	err       error
 	closeOnce sync.Once
-	exited    chan struct{} // closed when the stdio child has been reaped
+	proc      *guard.Process // the stdio child, run by the guard
+	exited    chan struct{}  // closed when the stdio child has been reaped
 	stderr    *ring
 	scrub     *config.Scrubber // applied to err and Stderr as they are made
 	after     func()
@@ -175,9 +176,9 @@ func (c *Conn) lost(err error) {
 }
 
 // Close ends the connection and, for stdio, makes sure the server's processes are gone before
-// it returns: stdin is closed first (well-behaved servers exit at once), then SIGTERM to the
-// guard, which ends every descendant (guard.go), then SIGKILL to the group. It takes at most
-// about 1.5 s.
+// it returns: stdin is closed first (well-behaved servers exit at once), then the guard is
+// asked to end every process of the server (package guard), then SIGKILL to the group. It
+// takes at most about 1.5 s.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		c.lost(errors.New("connection closed"))
@@ -187,8 +188,8 @@ func (c *Conn) Close() error {
 		if c.cancel != nil {
 			c.cancel()
 		}
-		if c.PID > 0 {
-			killGroup(c.PID, c.exited)
+		if c.proc != nil {
+			killGroup(c.proc, c.exited)
 		}
 		if c.after != nil {
 			c.after()
@@ -200,9 +201,10 @@ func (c *Conn) Close() error {
 	return nil
 }
 
-// killGroup stops the guard pid and the process group it leads. exited is closed once the
-// guard is reaped.
-func killGroup(pid int, exited <-chan struct{}) {
+// killGroup stops the server's process p and the process group it leads. exited is closed
+// once the guard has reported p's end.
+func killGroup(p *guard.Process, exited <-chan struct{}) {
+	pid := p.PID
 	wait := func(d time.Duration) bool {
 		t := time.NewTimer(d)
 		defer t.Stop()
@@ -214,9 +216,9 @@ func killGroup(pid int, exited <-chan struct{}) {
 		}
 	}
 	if !wait(300 * time.Millisecond) {
-		// The guard alone: it passes SIGTERM on to every descendant, in the group or not,
-		// and exits once they are gone. The group's SIGKILL is the fallback for a stuck guard.
-		_ = syscall.Kill(pid, syscall.SIGTERM)
+		// The guard ends every process of the server, in the group or not, and reports
+		// once they are gone. The group's SIGKILL is the fallback for a stuck guard.
+		p.Stop()
 		if !wait(700 * time.Millisecond) {
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 			wait(500 * time.Millisecond)
@@ -355,36 +357,38 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 	if err != nil {
 		return nil, nil, err
 	}
-	gpath, gargs, genv := guardCommand(path, append([]string{command}, args...), env)
-	cmd := exec.Command(gpath, gargs[1:]...)
-	cmd.Args[0] = gargs[0]
-	cmd.Env = genv
-	cmd.Dir = cfg.WorkingDir
-	// The guard (guard.go) leads its own process group and ends every descendant when it
-	// stops; Pdeathsig tells it when the daemon dies, even by kill -9.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, nil, err
+	// Three pipes: the child's ends go to the guard, which starts the server with them.
+	// stderr is drained with a small buffer: os/exec would copy through 32 KiB per child,
+	// which adds up over a hundred upstreams.
+	var pipes [3][2]*os.File // stdin, stdout, stderr: [child's end, ours]
+	for i := range pipes {
+		r, w, err := os.Pipe()
+		if err != nil {
+			for _, p := range pipes[:i] {
+				p[0].Close()
+				p[1].Close()
+			}
+			return nil, nil, err
+		}
+		if i == 0 {
+			pipes[i] = [2]*os.File{r, w}
+		} else {
+			pipes[i] = [2]*os.File{w, r}
+		}
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, nil, err
+	proc, err := warden().Start(path, append([]string{command}, args...), env, cfg.WorkingDir,
+		pipes[0][0], pipes[1][0], pipes[2][0])
+	for _, p := range pipes {
+		p[0].Close()
 	}
-	// Our own pipe for stderr, drained with a small buffer: with a plain io.Writer, os/exec
-	// copies through a 32 KiB buffer per child, which adds up over a hundred upstreams.
-	c.stderr = newRing(4 << 10)
-	errR, errW, err := os.Pipe()
 	if err != nil {
-		return nil, nil, err
-	}
-	cmd.Stderr = errW
-	if err := cmd.Start(); err != nil {
-		errR.Close()
-		errW.Close()
+		for _, p := range pipes {
+			p[1].Close()
+		}
 		return nil, nil, fmt.Errorf("start %s: %w", command, err)
 	}
-	errW.Close()
+	stdin, stdout, errR := pipes[0][1], pipes[1][1], pipes[2][1]
+	c.stderr = newRing(4 << 10)
 	drained := make(chan struct{})
 	var sink io.Writer = c.stderr
 	if opts.OnStderr != nil {
@@ -392,17 +396,21 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 	}
 	go func() {
 		drain(errR, sink)
+		errR.Close()
 		close(drained)
 	}()
-	c.PID = cmd.Process.Pid
+	c.proc, c.PID = proc, proc.PID
 	c.exited = make(chan struct{})
 	go func() {
-		err := cmd.Wait()
+		err := proc.Err()
 		if err == nil {
 			err = errors.New("process exited")
 		} else {
 			err = fmt.Errorf("process exited: %w", err)
 		}
+		// As exec.Cmd.Wait does: once the process has exited, our ends of its pipes are
+		// closed, so that a descendant holding them open cannot keep the reader waiting.
+		stdout.Close()
 		// What the process wrote to stderr last explains its exit, so the loss waits for
 		// the drain to reach the end of the pipe; briefly, because a descendant may still
 		// hold the pipe open.
@@ -410,6 +418,7 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 		select {
 		case <-drained:
 		case <-t.C:
+			errR.Close()
 		}
 		t.Stop()
 		c.lost(err)
@@ -429,13 +438,9 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 			t.Stop()
 		}
 		c.lost(err)
-		// SIGTERM to the guard, not SIGKILL to the group: killed, the guard could not end
-		// descendants that left the group. Once it is reaped its pid may be another's.
-		select {
-		case <-exited:
-		default:
-			_ = syscall.Kill(c.PID, syscall.SIGTERM)
-		}
+		// The guard ends the server's processes, not SIGKILL to the group, which could not
+		// reach descendants that left it.
+		proc.Stop()
 	})
 	return out, stdin, nil
 }

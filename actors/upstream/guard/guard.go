@@ -1,14 +1,13 @@
-// Package guard is the process that runs one stdio upstream for the daemon (see Run). It
-// imports almost nothing, so that it can be built as its own small program
-// (cmd/mcpproxy-guard), which starts in a fraction of the time the daemon's binary takes to
-// load and initialise its packages; the daemon's binary runs it too (actors/upstream's init)
-// where the small one is not installed.
+// Package guard is the process that runs the daemon's stdio upstreams (the warden, warden.go)
+// and the daemon's side of it (client.go). One guard serves every stdio upstream of a daemon:
+// the daemon hands it each server's command and pipes, and it starts, watches and ends them.
+// It imports almost nothing, so that it can be built as its own small program
+// (cmd/mcpproxy-guard); the daemon's binary runs it too (actors/upstream's init) where the
+// small one is not installed.
 package guard
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"strconv"
@@ -19,13 +18,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Env carries the command a guard process runs (a Spec in JSON). Its presence turns a
-// binary that runs guards (mcpproxy-guard, the daemon, or a test binary) into the guard.
+// Env turns a binary that can run the guard (mcpproxy-guard, the daemon, or a test binary)
+// into the guard: Become checks it first thing. Its value is the protocol the guard speaks
+// on file descriptor 3 (wardenMode); it is not passed on to the servers.
 const Env = "MCPPROXY_CHILD_GUARD"
 
-// Bounds of a guard's stop (endDescendants). Together they stay under the 700 ms the daemon
-// waits after its SIGTERM before it kills the guard's group (killGroup), so the guard is not
-// killed in the middle of ending descendants that the group kill cannot reach.
+// MarkEnv is set in every stdio server's environment to the number the guard gave it, so
+// that a process which has left its server's process tree (its parent exited, and it may
+// have called setsid) is still known as that server's when it is reparented to the guard.
+const MarkEnv = "MCPPROXY_UPSTREAM_ID"
+
+// Bounds of ending a server's processes (ending.step, endDescendants). Together they stay
+// under the 700 ms the daemon waits after asking for a stop before it kills the server's
+// group itself (actors/upstream killGroup), so that the group kill, which cannot reach
+// descendants that left the group, is only a fallback.
 const (
 	// guardGrace is how long descendants have between SIGTERM and SIGKILL.
 	guardGrace = 300 * time.Millisecond
@@ -33,91 +39,6 @@ const (
 	// (processes forking while being killed) before it gives up and exits.
 	guardKillBound = 300 * time.Millisecond
 )
-
-// Spec is what the daemon tells a guard to run. It travels in the environment, not in
-// argv, so the guard's command line stays free of the upstream's arguments.
-type Spec struct {
-	Path string   `json:"path"`
-	Args []string `json:"args"` // Args[0] is the name the child sees
-	// Parent is the daemon's pid: a guard whose parent is already another process was
-	// orphaned before it could hear of it.
-	Parent int `json:"parent"`
-}
-
-// A stdio upstream does not run as the daemon's direct child: a small guard process runs
-// it. Pdeathsig reaches only a direct child, so after kill -9 of the
-// daemon the grandchildren of wrappers such as npx, uvx or a shell script would live on; the
-// guard gets SIGTERM from Pdeathsig instead and ends them.
-//
-// Process groups are not enough to find them: a descendant may call setsid (a new session and
-// group) and its parent may exit, orphaning it. So the guard is a child subreaper
-// (PR_SET_CHILD_SUBREAPER): every orphan below it is reparented to it rather than to init,
-// and its descendants are exactly the processes whose parent chain in /proc leads to it,
-// whatever their group or session. It reaps those orphans while it runs, and it never exits
-// before it has ended every descendant (endDescendants): when the server's process exits,
-// and when it is told to stop, by the daemon's Close (SIGTERM to the guard) or by Pdeathsig.
-//
-// Run is the guard's main, with raw the Spec from Env: it starts the child with the guard's
-// stdin, stdout and stderr, reaps it and every orphan reparented to the guard, and passes the
-// child's exit status on once no descendant is left. On SIGTERM, SIGINT or SIGHUP (the daemon
-// died or is stopping the server) it ends every descendant and dies of the same signal.
-func Run(raw string) int {
-	var spec Spec
-	if err := json.Unmarshal([]byte(raw), &spec); err != nil || spec.Path == "" || len(spec.Args) == 0 {
-		fmt.Fprintln(os.Stderr, "mcpproxy guard: bad spec")
-		return 127
-	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	chld := make(chan os.Signal, 1)
-	signal.Notify(chld, syscall.SIGCHLD)
-	// The daemon may have died before the signal handler was installed.
-	if ppid := os.Getppid(); ppid == 1 || (spec.Parent != 0 && ppid != spec.Parent) {
-		return 1
-	}
-	// Before the child starts, so that nothing it starts can be orphaned past the guard.
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		fmt.Fprintln(os.Stderr, "mcpproxy guard: cannot become a child subreaper:", err)
-		return 127
-	}
-	env := make([]string, 0, len(os.Environ()))
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, Env+"=") {
-			env = append(env, kv)
-		}
-	}
-	// syscall.ForkExec rather than os/exec: the guard reaps with wait4(-1), which would race
-	// with exec.Cmd.Wait for the child's status. The working dir is the guard's own.
-	child, err := syscall.ForkExec(spec.Path, spec.Args, &syscall.ProcAttr{
-		Env:   env,
-		Files: []uintptr{0, 1, 2},
-		// If the guard itself is killed with SIGKILL, its child goes too.
-		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
-	})
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "fork/exec %s: %v\n", spec.Path, err)
-		return 127
-	}
-	for {
-		select {
-		case <-chld:
-			ws, exited, _ := reapChildren(child)
-			if !exited {
-				continue
-			}
-			endDescendants(chld)
-			if ws.Signaled() {
-				// A child killed by a signal: die of the same signal, so the daemon's error
-				// says "signal: killed" rather than a made-up exit status.
-				return dieOf(ws.Signal())
-			}
-			return ws.ExitStatus()
-		case sig := <-sigs:
-			endDescendants(chld)
-			return dieOf(sig.(syscall.Signal))
-		}
-	}
-}
 
 // dieOf ends the guard by sig, as its child ended or as it was told to; the status is what
 // is left should the signal not kill it.
@@ -311,19 +232,4 @@ func (p procID) signal(self int, sig syscall.Signal) {
 	if now, ok := procStat(p.pid); ok && now.start == p.start {
 		_ = unix.PidfdSendSignal(fd, sig, nil, 0)
 	}
-}
-
-// Become makes the process the guard when Env is set: it runs Run and exits with its status.
-// Without Env it returns, and the process goes on as itself.
-func Become() {
-	if spec, ok := os.LookupEnv(Env); ok {
-		os.Exit(Run(spec))
-	}
-}
-
-// Command wraps path and args (args[0] the child's name) in a guard run by the binary self:
-// the returned command is self, with the spec in env.
-func Command(self, path string, args []string, env []string) (string, []string, []string) {
-	spec, _ := json.Marshal(Spec{Path: path, Args: args, Parent: os.Getpid()})
-	return self, []string{"mcpproxy-guard"}, append(env, Env+"="+string(spec))
 }

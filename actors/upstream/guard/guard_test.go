@@ -3,7 +3,6 @@ package guard
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,26 +14,49 @@ import (
 // The test binary is the guard when Env is set, as the daemon's binary is (actors/upstream).
 func init() { Become() }
 
-// startGuard runs script under a guard (this test binary again, as the daemon runs itself),
-// started the way the daemon starts it (actors/upstream spawn).
-func startGuard(t *testing.T, script string) *exec.Cmd {
+// testWarden is a warden run by this test binary, as the daemon runs itself.
+func testWarden(t *testing.T) *Warden {
+	w := NewWarden("/proc/self/exe")
+	t.Cleanup(func() {
+		w.mu.Lock()
+		s := w.cur
+		w.mu.Unlock()
+		if s != nil {
+			_ = syscall.Kill(-s.pid, syscall.SIGKILL)
+		}
+	})
+	return w
+}
+
+// startServer has w run script as a server, with stdin, stdout and stderr on /dev/null but
+// for stderr, which goes to the test's.
+func startServer(t *testing.T, w *Warden, script string) *Process {
 	t.Helper()
-	path, args, env := Command("/proc/self/exe", "/bin/sh", []string{"sh", "-c", script}, []string{"PATH=" + os.Getenv("PATH")})
-	cmd := exec.Command(path, args[1:]...)
-	cmd.Args[0] = args[0]
-	cmd.Env = env
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	p, err := w.Start("/bin/sh", []string{"sh", "-c", script}, []string{"PATH=" + os.Getenv("PATH")}, "", null, null, os.Stderr)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			_ = cmd.Wait()
-		}
+		p.Stop()
+		waitDone(t, p)
 	})
-	return cmd
+	return p
+}
+
+// wardenPID is the pid of w's running warden process.
+func wardenPID(t *testing.T, w *Warden) int {
+	t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cur == nil {
+		t.Fatal("no warden is running")
+	}
+	return w.cur.pid
 }
 
 // pidFrom waits (bounded) for a pid written to file and makes sure it is killed at cleanup.
@@ -73,46 +95,44 @@ func exists(pid int) bool {
 	return err == nil
 }
 
-// waitExit waits (bounded) for the guard to exit and returns its status.
-func waitExit(t *testing.T, cmd *exec.Cmd) syscall.WaitStatus {
+// waitDone waits (bounded) for p's end and returns its error.
+func waitDone(t *testing.T, p *Process) error {
 	t.Helper()
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-p.Done():
 	case <-time.After(10 * time.Second):
-		t.Fatal("guard did not exit")
+		t.Fatal("the server's end was not reported")
 	}
-	return cmd.ProcessState.Sys().(syscall.WaitStatus)
+	return p.Err()
 }
 
 // An orphan below the guard (its parent, a subshell, exits at once) is reparented to the
 // guard, not to init, and reaped by it when it exits rather than left a zombie.
 func TestGuardAdoptsAndReapsOrphans(t *testing.T) {
+	w := testWarden(t)
 	f := filepath.Join(t.TempDir(), "pid")
-	cmd := startGuard(t, `(sh -c 'echo $$ > `+f+`; exec sleep 0.5' &); exec sleep 1000`)
+	p := startServer(t, w, `(sh -c 'echo $$ > `+f+`; exec sleep 0.5' &); exec sleep 1000`)
 	pid := pidFrom(t, f)
-	guard := cmd.Process.Pid
+	guard := wardenPID(t, w)
 	poll(t, "the orphan to be reparented to the guard", func() bool {
-		p, ok := procStat(pid)
-		return ok && p.ppid == guard
+		o, ok := procStat(pid)
+		return ok && o.ppid == guard
 	})
 	poll(t, "the orphan to be reaped after it exits", func() bool { return !exists(pid) })
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if ws := waitExit(t, cmd); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
-		t.Errorf("guard status %v, want killed by SIGTERM", ws)
+	p.Stop()
+	if err := waitDone(t, p); err == nil || err.Error() != "signal: terminated" {
+		t.Errorf("server's end %v, want signal: terminated", err)
 	}
 }
 
-// The guard's stop ends descendants in another session and group, even one that ignores
-// SIGTERM (it gets SIGKILL after the grace), before the guard itself exits.
+// A stop ends the server's descendants in another session and group, even one that ignores
+// SIGTERM (it gets SIGKILL after the grace), before the end is reported.
 func TestGuardStopEndsEscapedDescendants(t *testing.T) {
+	w := testWarden(t)
 	dir := t.TempDir()
 	term := filepath.Join(dir, "term")
 	stubborn := filepath.Join(dir, "stubborn")
-	cmd := startGuard(t, `(setsid sh -c 'echo $$ > `+term+`; exec sleep 1000' &);`+
+	p := startServer(t, w, `(setsid sh -c 'echo $$ > `+term+`; exec sleep 1000' &);`+
 		`(setsid sh -c 'trap "" TERM; echo $$ > `+stubborn+`; while :; do sleep 1; done' &); exec sleep 1000`)
 	pids := []int{pidFrom(t, term), pidFrom(t, stubborn)}
 	for _, pid := range pids {
@@ -120,45 +140,142 @@ func TestGuardStopEndsEscapedDescendants(t *testing.T) {
 			t.Fatalf("descendant %d is in group %d, not its own", pid, pgid)
 		}
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if ws := waitExit(t, cmd); !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
-		t.Errorf("guard status %v, want killed by SIGTERM (it ended by itself, not killed)", ws)
-	}
-	// No poll: the guard exits only once it has no child left, and these were its children.
+	p.Stop()
+	waitDone(t, p)
+	// No poll: the end is reported only once nothing of the server is left.
 	for _, pid := range pids {
 		if exists(pid) {
-			t.Errorf("descendant %d outlived the guard", pid)
+			t.Errorf("descendant %d outlived its server's stop", pid)
 		}
 	}
 }
 
-// When the server's process exits by itself, the guard ends what it left behind and passes
-// its exit status on.
+// When the server's process exits by itself, the guard ends what it left behind and reports
+// its exit status.
 func TestGuardChildExitEndsDescendants(t *testing.T) {
+	w := testWarden(t)
 	f := filepath.Join(t.TempDir(), "pid")
-	cmd := startGuard(t, `(setsid sh -c 'echo $$ > `+f+`; exec sleep 1000' &); while [ ! -s `+f+` ]; do sleep 0.01; done; exit 3`)
+	p := startServer(t, w, `(setsid sh -c 'echo $$ > `+f+`; exec sleep 1000' &); while [ ! -s `+f+` ]; do sleep 0.01; done; exit 3`)
 	pid := pidFrom(t, f)
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
-		t.Errorf("guard ended with %v, want exit status 3", err)
+	if err := waitDone(t, p); err == nil || err.Error() != "exit status 3" {
+		t.Errorf("server ended with %v, want exit status 3", err)
 	}
 	if exists(pid) {
 		t.Errorf("descendant %d outlived the server's exit", pid)
 	}
 }
 
+// One guard runs many servers: an orphan that left its server's tree and session still ends
+// with its own server (it carries the server's mark), not with another's; the guard exits
+// once it runs no server.
+func TestGuardTellsServersApart(t *testing.T) {
+	w := testWarden(t)
+	dir := t.TempDir()
+	script := func(f string) string {
+		return `(setsid sh -c 'echo $$ > ` + f + `; exec sleep 1000' &); exec sleep 1000`
+	}
+	a := startServer(t, w, script(filepath.Join(dir, "a")))
+	b := startServer(t, w, script(filepath.Join(dir, "b")))
+	pa, pb := pidFrom(t, filepath.Join(dir, "a")), pidFrom(t, filepath.Join(dir, "b"))
+	guard := wardenPID(t, w)
+	poll(t, "both orphans to be the guard's", func() bool {
+		oa, okA := procStat(pa)
+		ob, okB := procStat(pb)
+		return okA && okB && oa.ppid == guard && ob.ppid == guard
+	})
+	if markOf(pa) == markOf(pb) || markOf(pa) == 0 {
+		t.Fatalf("marks %d and %d: want two different servers'", markOf(pa), markOf(pb))
+	}
+	a.Stop()
+	waitDone(t, a)
+	if exists(pa) {
+		t.Errorf("a's orphan %d outlived a's stop", pa)
+	}
+	if !exists(pb) {
+		t.Fatalf("b's orphan %d ended with a's stop", pb)
+	}
+	b.Stop()
+	waitDone(t, b)
+	if exists(pb) {
+		t.Errorf("b's orphan %d outlived b's stop", pb)
+	}
+	poll(t, "the idle guard to exit", func() bool { return !exists(guard) })
+}
+
+// An orphan that dropped its server's mark (a new, empty environment) cannot be told apart:
+// it is ended with the next server to stop, so never after its own.
+func TestGuardEndsUnmarkedOrphans(t *testing.T) {
+	w := testWarden(t)
+	dir := t.TempDir()
+	f := filepath.Join(dir, "bare")
+	keep := startServer(t, w, `exec sleep 1000`)
+	p := startServer(t, w, `(setsid env -i /bin/sh -c 'echo $$ > `+f+`; exec sleep 1000' &); exec sleep 1000`)
+	pid := pidFrom(t, f)
+	poll(t, "the orphan to be the guard's", func() bool {
+		o, ok := procStat(pid)
+		return ok && o.ppid == wardenPID(t, w)
+	})
+	if m := markOf(pid); m != 0 {
+		t.Fatalf("the orphan carries mark %d", m)
+	}
+	p.Stop()
+	waitDone(t, p)
+	if exists(pid) {
+		t.Errorf("the unmarked orphan %d outlived the stop", pid)
+	}
+	select {
+	case <-keep.Done():
+		t.Error("another server's process ended with the stop")
+	default:
+	}
+}
+
+// When the guard is killed, every server it ran ends with ErrGuardLost (their processes
+// die with it, by Pdeathsig), and the next start runs a new guard.
+func TestGuardLost(t *testing.T) {
+	w := testWarden(t)
+	p := startServer(t, w, `exec sleep 1000`)
+	guard := wardenPID(t, w)
+	if err := syscall.Kill(guard, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitDone(t, p); !errors.Is(err, ErrGuardLost) {
+		t.Fatalf("server's end %v, want ErrGuardLost", err)
+	}
+	poll(t, "the server's process to die with the guard", func() bool { return !exists(p.PID) })
+	q := startServer(t, w, `exec sleep 1000`)
+	if next := wardenPID(t, w); next == guard {
+		t.Errorf("the next start used the killed guard %d", guard)
+	}
+	q.Stop()
+	waitDone(t, q)
+}
+
+// A start that cannot be carried out says why and leaves no server behind.
+func TestGuardStartFails(t *testing.T) {
+	w := testWarden(t)
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	_, err = w.Start("/nonexistent/server", []string{"server"}, nil, "", null, null, null)
+	if err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("start of a missing program: %v", err)
+	}
+}
+
 // descendants, both ways, finds a process by its parent chain alone, whatever its session.
 func TestDescendants(t *testing.T) {
+	w := testWarden(t)
 	f := filepath.Join(t.TempDir(), "pid")
-	cmd := startGuard(t, `sh -c 'setsid sh -c "echo \$\$ > `+f+`; exec sleep 1000" & wait'`)
+	startServer(t, w, `sh -c 'setsid sh -c "echo \$\$ > `+f+`; exec sleep 1000" & wait'`)
 	pid := pidFrom(t, f)
+	guard := wardenPID(t, w)
 	for name, walk := range map[string]func(int) []procID{"children files": descendants, "scan": scanDescendants} {
 		t.Run(name, func(t *testing.T) {
 			poll(t, "the grandchild among the guard's descendants", func() bool {
-				for _, p := range walk(cmd.Process.Pid) {
+				for _, p := range walk(guard) {
 					if p.pid == pid {
 						return true
 					}
