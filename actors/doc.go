@@ -61,14 +61,18 @@
 //     transport log lines, and the upstream actor scrubs last_error, its log fields and call
 //     errors again with it; the passthrough target carries it too. A resolved value is never
 //     stored, published, logged or answered.
-//   - stdio processes: each stdio upstream runs under a guard process (actors/upstream/guard:
-//     mcpproxy-guard next to the daemon's binary, else this binary again) that leads its own process group and is a child
-//     subreaper, so every orphan below it is reparented to it, whatever its group or session
-//     (setsid). It reaps them while it runs and, before it exits, ends every descendant it
-//     has (SIGTERM, SIGKILL 300 ms later, until it has no child left). It stops when the
-//     server's process exits, when Close sends it SIGTERM (the group's SIGKILL is only the
-//     fallback), and when the daemon dies, even by kill -9 (Pdeathsig gives it SIGTERM): no
-//     descendant of a stdio server outlives its stop, a restart or the daemon.
+//   - stdio processes: one guard process per daemon (actors/upstream/guard: mcpproxy-guard
+//     next to the daemon's binary, else this binary again) starts every stdio upstream, each
+//     in its own process group, and is a child subreaper, so every orphan below it is
+//     reparented to it, whatever its group or session (setsid); it reaps them, and tells
+//     whose they are by MCPPROXY_UPSTREAM_ID, which it sets in each server's environment.
+//     A server's processes are ended (SIGTERM, SIGKILL 300 ms later, until none is left)
+//     when Close asks the guard to stop it (the group's SIGKILL is only the fallback), when
+//     the server's process exits, and when the daemon dies, even by kill -9 (Pdeathsig gives
+//     the guard SIGTERM and it ends everything below it); only then is the end reported. The
+//     guard's side in the daemon (guard.Warden) starts it with the first stdio server and
+//     closes it when none is left: no descendant of a stdio server outlives its stop, a
+//     restart or the daemon, and an idle daemon runs no guard.
 //   - OAuth logins (oauth_actor.go): the oauth actor, a child of the registry spawned on the
 //     first login, owns the logins in progress (state -> PKCE verifier, client, 10-minute
 //     expiry; each state is accepted once) and the step-up counts. Discovery, registration,

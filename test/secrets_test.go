@@ -14,11 +14,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mcpproxy/mcpproxy/actors"
+	"github.com/mcpproxy/mcpproxy/actors/upstream/guard"
 )
 
 // secretMeta is a secret as the API shows it.
@@ -203,8 +205,11 @@ func TestSecretReachesOnlyItsUpstream(t *testing.T) {
 	if env["MY_SECRET"] != "everything-secret-4d4d" {
 		t.Fatalf("MY_SECRET = %q in %v", env["MY_SECRET"], env)
 	}
+	if _, err := strconv.ParseUint(env[guard.MarkEnv], 10, 64); err != nil {
+		t.Errorf("%s = %q: want the number the guard tells its servers apart by", guard.MarkEnv, env[guard.MarkEnv])
+	}
 	for k, v := range env {
-		if k != "PATH" && k != "HOME" && k != "MY_SECRET" {
+		if k != "PATH" && k != "HOME" && k != "MY_SECRET" && k != guard.MarkEnv {
 			t.Errorf("the upstream got %s=%q, which its config does not pass", k, v)
 		}
 		if strings.Contains(v, canary) || strings.Contains(v, "other-secret-value-9f9f") {

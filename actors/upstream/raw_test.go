@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -355,5 +356,42 @@ func TestRawConnHTTP(t *testing.T) {
 	got := rec.all()
 	if len(got) == 0 || !strings.HasPrefix(got[0], "notifications/message ") || !strings.Contains(got[0], `"data":"asking"`) {
 		t.Fatalf("notifications = %q", got)
+	}
+}
+
+// TestOneGuardRunsEveryServer: two stdio servers run under the same guard process, a child
+// of this process, which exits once both are closed (an idle daemon runs no guard).
+func TestOneGuardRunsEveryServer(t *testing.T) {
+	noLeaks(t)
+	a := dialHelper(t, Options{}, RawHandlers{})
+	b := dialHelper(t, Options{}, RawHandlers{})
+	parent := func(pid int) int {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(data)
+		n, err := strconv.Atoi(strings.Fields(s[strings.LastIndexByte(s, ')')+2:])[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	guard := parent(a.PID())
+	if guard == os.Getpid() || parent(b.PID()) != guard || parent(guard) != os.Getpid() {
+		t.Fatalf("servers %d and %d have parents %d and %d; want one guard, a child of %d",
+			a.PID(), b.PID(), guard, parent(b.PID()), os.Getpid())
+	}
+	a.Close()
+	if err := syscall.Kill(guard, 0); err != nil {
+		t.Fatalf("the guard %d ended while it still ran a server: %v", guard, err)
+	}
+	b.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for syscall.Kill(guard, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the guard %d still runs after its last server closed", guard)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -506,7 +506,7 @@ func (t *limitTransport) CloseIdleConnections() {
 
 // ChildEnv is the whole environment a stdio child gets: PATH and HOME from the daemon, and the
 // variables its config names. Nothing else of the daemon's environment (API keys, tokens)
-// reaches an upstream.
+// reaches an upstream; the guard adds only guard.MarkEnv, a number.
 func ChildEnv(configured map[string]string) []string {
 	base := map[string]string{}
 	for _, k := range []string{"PATH", "HOME"} {

@@ -1,8 +1,8 @@
-// Command mcpproxy-guard runs one stdio upstream for the mcpproxy daemon: the daemon starts
-// it with the command in the environment (package actors/upstream/guard) and uses it when it
-// is installed next to the daemon's binary (`make build` puts both in bin/). It links almost
-// nothing, so a hundred of them start in about the time of the servers themselves; without
-// it the daemon runs its own, much larger, binary as the guard.
+// Command mcpproxy-guard runs the stdio upstreams of an mcpproxy daemon: the daemon starts
+// one when it starts its first stdio server and speaks to it on a socket (package
+// actors/upstream/guard), using it when it is installed next to the daemon's binary (`make
+// build` puts both in bin/). It links almost nothing, so it starts quickly and stays small;
+// without it the daemon runs its own, much larger, binary as the guard.
 package main
 
 import (
@@ -14,6 +14,6 @@ import (
 
 func main() {
 	guard.Become()
-	fmt.Fprintln(os.Stderr, "mcpproxy-guard is started by the mcpproxy daemon, one per stdio upstream; it takes no arguments")
+	fmt.Fprintln(os.Stderr, "mcpproxy-guard is started by the mcpproxy daemon, which speaks to it on a socket; it takes no arguments")
 	os.Exit(2)
 }

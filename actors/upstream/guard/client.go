@@ -7,13 +7,19 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // ErrGuardLost is a Process's error when the warden itself ended before the server did (it
 // was killed); the server's process went with it (Pdeathsig).
 var ErrGuardLost = errors.New("the guard process exited")
+
+// startBound bounds the wait for the guard's answer to a start: a fork and exec, unless the
+// guard is stuck.
+const startBound = 10 * time.Second
 
 // Warden is the daemon's side of the warden: it starts the warden process on the first
 // Start, sends it each server to start or stop, and closes it once no server is left, so
@@ -110,7 +116,18 @@ func (w *Warden) Start(path string, args, env []string, dir string, stdin, stdou
 		return nil, fmt.Errorf("start %s: the guard: %w", path, err)
 	}
 	w.mu.Unlock()
-	r, ok := <-p.started
+	var r report
+	var ok bool
+	t := time.NewTimer(startBound)
+	defer t.Stop()
+	select {
+	case r, ok = <-p.started:
+	case <-t.C:
+		// Should the guard start it after all, the stop that follows the start ends it,
+		// and its end is reported as any other's.
+		p.Stop()
+		return nil, fmt.Errorf("start %s: the guard did not answer in %v", path, startBound)
+	}
 	if !ok {
 		return nil, fmt.Errorf("start %s: %w", path, ErrGuardLost)
 	}
@@ -146,12 +163,27 @@ func (w *Warden) launch() (*session, error) {
 	// Its own process group, away from the terminal's signals; Pdeathsig tells it when the
 	// daemon dies, even by kill -9.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
+	// Pdeathsig fires when the thread that started the child ends, not the process, and
+	// the Go runtime ends a thread whose goroutine exits while locked to it. So the guard is
+	// started from a goroutine locked to its thread for as long as the guard runs: it
+	// serves the guard's reports, and unlocks before it exits.
+	started := make(chan error, 1)
+	s := &session{conn: c.(*net.UnixConn), live: map[uint64]*Process{}}
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		s.pid = cmd.Process.Pid
+		started <- nil
+		w.serve(s, cmd)
+	}()
+	if err := <-started; err != nil {
 		c.Close()
 		return nil, fmt.Errorf("start the guard %s: %w", w.binary, err)
 	}
-	s := &session{pid: cmd.Process.Pid, conn: c.(*net.UnixConn), live: map[uint64]*Process{}}
-	go w.serve(s, cmd)
 	return s, nil
 }
 

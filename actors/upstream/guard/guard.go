@@ -36,22 +36,21 @@ const (
 	// guardGrace is how long descendants have between SIGTERM and SIGKILL.
 	guardGrace = 300 * time.Millisecond
 	// guardKillBound is how long, after the grace, the guard keeps killing what it finds
-	// (processes forking while being killed) before it gives up and exits.
+	// (processes forking while being killed) before it gives up and reports the end.
 	guardKillBound = 300 * time.Millisecond
 )
 
-// dieOf ends the guard by sig, as its child ended or as it was told to; the status is what
-// is left should the signal not kill it.
+// dieOf ends the guard by sig, as it was told to; the status is what is left should the
+// signal not kill it.
 func dieOf(sig syscall.Signal) int {
 	signal.Reset(sig)
 	_ = syscall.Kill(os.Getpid(), sig)
 	return 128 + int(sig)
 }
 
-// reapChildren reaps every child that has ended (the server's process and any orphan
-// reparented to the guard) without blocking. It returns child's status when child was among
-// them, and none=true when the guard has no children left at all.
-func reapChildren(child int) (ws syscall.WaitStatus, exited, none bool) {
+// reapAll reaps every child that has ended without blocking, telling reaped of each (nil:
+// nobody); none is true when the guard has no children left at all.
+func reapAll(reaped func(pid int, st syscall.WaitStatus)) (none bool) {
 	for {
 		var st syscall.WaitStatus
 		pid, err := syscall.Wait4(-1, &st, syscall.WNOHANG, nil)
@@ -59,11 +58,11 @@ func reapChildren(child int) (ws syscall.WaitStatus, exited, none bool) {
 		case errors.Is(err, syscall.EINTR):
 			continue
 		case err != nil: // ECHILD
-			return ws, exited, true
+			return true
 		case pid <= 0:
-			return ws, exited, false
-		case pid == child:
-			ws, exited = st, true
+			return false
+		case reaped != nil:
+			reaped(pid, st)
 		}
 	}
 }
@@ -80,7 +79,7 @@ func endDescendants(chld <-chan os.Signal) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if _, _, none := reapChildren(0); none {
+		if reapAll(nil) {
 			return
 		}
 		kill := time.Since(start) >= guardGrace

@@ -245,23 +245,17 @@ func (w *warden) start(req request, files []int) {
 // reap reaps every child that has ended: a server's process, whose processes are then ended,
 // or an orphan.
 func (w *warden) reap() {
-	for {
-		var st syscall.WaitStatus
-		pid, err := syscall.Wait4(-1, &st, syscall.WNOHANG, nil)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil || pid <= 0 {
+	reapAll(func(pid int, st syscall.WaitStatus) {
+		s := w.byPID[pid]
+		if s == nil {
 			return
 		}
-		if s := w.byPID[pid]; s != nil {
-			delete(w.byPID, pid)
-			s.reaped, s.status = true, st
-			if s.ending == nil {
-				s.ending = &ending{start: time.Now(), termed: map[[2]uint64]bool{}}
-			}
+		delete(w.byPID, pid)
+		s.reaped, s.status = true, st
+		if s.ending == nil {
+			s.ending = &ending{start: time.Now(), termed: map[[2]uint64]bool{}}
 		}
-	}
+	})
 }
 
 // busy reports whether some server's processes are being ended.
