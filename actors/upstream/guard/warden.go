@@ -1,12 +1,15 @@
 package guard
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -221,7 +224,14 @@ func (w *warden) start(req request, files []int) {
 		w.send(report{Op: "failed", ID: req.ID, Err: "mcpproxy guard: bad start request"})
 		return
 	}
-	env := append(req.Env[:len(req.Env):len(req.Env)], MarkEnv+"="+strconv.FormatUint(req.ID, 10))
+	// The mark is the guard's to set: one from the server's config would hide it.
+	env := make([]string, 0, len(req.Env)+1)
+	for _, kv := range req.Env {
+		if !strings.HasPrefix(kv, MarkEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, MarkEnv+"="+strconv.FormatUint(req.ID, 10))
 	// syscall.ForkExec rather than os/exec: the warden reaps with wait4(-1), which would
 	// race with exec.Cmd.Wait for the child's status.
 	pid, err := syscall.ForkExec(req.Path, req.Args, &syscall.ProcAttr{
@@ -350,27 +360,28 @@ func (w *warden) processesOf(s *server, orphans []procID, marks []uint64) []proc
 	return out
 }
 
+// maxEnviron bounds the read of an orphan's environment: a process may make its own as large
+// as its stack allows. A mark past the bound is not seen, and the orphan is taken for
+// unmarked.
+const maxEnviron = 256 << 10
+
 // markOf reads MarkEnv from pid's environment; 0 when it is not there or not readable.
 func markOf(pid int) uint64 {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/environ")
 	if err != nil {
 		return 0
 	}
-	prefix := MarkEnv + "="
-	for len(data) > 0 {
-		i := 0
-		for i < len(data) && data[i] != 0 {
-			i++
-		}
-		if kv := string(data[:i]); len(kv) > len(prefix) && kv[:len(prefix)] == prefix {
-			if n, err := strconv.ParseUint(kv[len(prefix):], 10, 64); err == nil {
+	data, err := io.ReadAll(io.LimitReader(f, maxEnviron))
+	f.Close()
+	if err != nil {
+		return 0
+	}
+	for _, kv := range bytes.Split(data, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte(MarkEnv+"=")); ok {
+			if n, err := strconv.ParseUint(string(v), 10, 64); err == nil {
 				return n
 			}
 		}
-		if i == len(data) {
-			break
-		}
-		data = data[i+1:]
 	}
 	return 0
 }
