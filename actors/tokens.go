@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -29,7 +28,7 @@ const tokenBytes = 32
 // and logs.
 const TokenNamePattern = `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`
 
-var tokenNameRE = regexp.MustCompile(TokenNamePattern)
+var tokenNameRE = config.MustNameMatcher(TokenNamePattern)
 
 // IsAgentToken reports whether a presented credential has the form of an agent token (not
 // whether it is valid).

@@ -22,7 +22,7 @@ const MaxToolNameSeparator = 8
 // name breaks the rule, or is too long once prefixed) is left out of /mcp/all.
 const ToolNamePattern = `^[A-Za-z0-9_.-]{1,128}$`
 
-var toolNameRE = regexp.MustCompile(ToolNamePattern)
+var toolNameRE = MustNameMatcher(ToolNamePattern)
 
 // ValidToolName reports whether name is a tool name MCP allows.
 func ValidToolName(name string) bool { return toolNameRE.MatchString(name) }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -13,7 +12,7 @@ import (
 // ${env:NAME} must match.
 const RefNamePattern = `^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`
 
-var refNameRE = regexp.MustCompile(RefNamePattern)
+var refNameRE = MustNameMatcher(RefNamePattern)
 
 // Reference kinds, as written in ${kind:NAME}.
 const (

@@ -5,7 +5,6 @@ import (
 	"maps"
 	"net"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,7 +22,7 @@ const (
 // paths (/mcp/server/{name}) and log lines, so it is kept to a safe, short alphabet.
 const NamePattern = `^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`
 
-var nameRE = regexp.MustCompile(NamePattern)
+var nameRE = MustNameMatcher(NamePattern)
 
 // ValidName reports whether name is acceptable as a server name (see NamePattern).
 func ValidName(name string) bool { return nameRE.MatchString(name) }

@@ -3,7 +3,6 @@ package http
 import (
 	"context"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -27,7 +26,7 @@ type SecretsBackend interface {
 
 var _ SecretsBackend = (*actors.Secrets)(nil)
 
-var secretNameRE = regexp.MustCompile(config.RefNamePattern)
+var secretNameRE = config.MustNameMatcher(config.RefNamePattern)
 
 // secretResponse is the answer of GET and PUT /api/v1/secrets/{name}. Restarted lists the
 // servers a PUT restarted.

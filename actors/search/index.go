@@ -539,7 +539,7 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 			alts[i].word = true
 		}
 		for _, r := range roots {
-			for _, s := range synonyms[r] {
+			for _, s := range synonymTable()[r] {
 				add(s, weight*synonymWeight)
 			}
 		}
@@ -563,7 +563,7 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 				add(p, pw)
 			}
 		}
-		if len(alts) == 0 && synonyms[t] == nil && lx.unknown(raw) {
+		if len(alts) == 0 && synonymTable()[t] == nil && lx.unknown(raw) {
 			for _, c := range ix.typoTerms(t) {
 				add(c, weight*typoWeight)
 			}
@@ -620,7 +620,7 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		if i > 0 {
 			// A compound only counts when the index or the synonym table knows it, so
 			// that "to do" does not invent a word.
-			if c := stem(toks[i-1] + tok); ix.terms[c] != nil || synonyms[c] != nil {
+			if c := stem(toks[i-1] + tok); ix.terms[c] != nil || synonymTable()[c] != nil {
 				word(toks[i-1]+tok, c, "", "", compoundWeight)
 			}
 		}

@@ -1,5 +1,7 @@
 package search
 
+import "sync"
+
 // synonymGroups are small sets of words that people use for the same operation or object.
 // A query word also matches the other words of its groups, at a lower weight than itself, so
 // "fetch the page" finds a tool that "gets" a page while a tool that says "fetch" still ranks
@@ -123,8 +125,10 @@ var abbreviations = map[string]string{
 	"txn": "transaction", "txns": "transactions", "acct": "account", "pct": "percent",
 }
 
-// synonyms maps a stemmed term to the stemmed terms it may stand for.
-var synonyms = buildSynonyms(synonymGroups)
+// synonymTable maps a stemmed term to the stemmed terms it may stand for. It is built on
+// first use, not at init: stemming the groups is most of this package's init, which every
+// start of the binary (a CLI command too) would pay.
+var synonymTable = sync.OnceValue(func() map[string][]string { return buildSynonyms(synonymGroups) })
 
 func buildSynonyms(groups [][]string) map[string][]string {
 	m := make(map[string][]string)

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,7 +23,7 @@ import (
 // maxSecretBytes bounds a secret value read from stdin (the API's body limit is 1 MiB).
 const maxSecretBytes = 512 << 10
 
-var secretNameRE = regexp.MustCompile(config.RefNamePattern)
+var secretNameRE = config.MustNameMatcher(config.RefNamePattern)
 
 // The secrets commands go through the daemon, which restarts the servers that use a changed
 // secret. When no daemon runs they open the store in the data dir directly (the store's lock
