@@ -93,7 +93,7 @@ func (e *env) startDaemonEnv(dir string, servers []map[string]any, extra map[str
 		return nil, err
 	}
 	cmd := exec.Command(filepath.Join(e.tmp, "mcpproxy"), "serve", "--data-dir", dir, "--listen", addr, "--log-level", "warn")
-	cmd.Env = append(os.Environ(), environ...)
+	cmd.Env = append(append(os.Environ(), e.opts.daemonEnv...), environ...)
 	d := &daemon{cmd: cmd, url: "http://" + addr, addr: addr, dir: dir, log: &lockedBuffer{}, exited: make(chan struct{}),
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	cmd.Stdout, cmd.Stderr = d.log, d.log

@@ -41,6 +41,9 @@ type options struct {
 	keep   bool
 	quiet  bool
 	strict bool
+	// daemonEnv is added to the environment of every daemon the benchmarks start (and of
+	// nothing else), to measure a runtime setting such as GOMAXPROCS=1 on the daemon alone.
+	daemonEnv []string
 }
 
 func main() {
@@ -51,7 +54,17 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, data dirs, daemon logs)")
 	flag.BoolVar(&o.quiet, "q", false, "no progress lines on stderr")
 	flag.BoolVar(&o.strict, "strict", false, "exit with status 1 when a target is missed or a figure could not be measured")
+	daemonEnv := flag.String("daemon-env", "", "comma-separated KEY=VALUE added to the daemons' environment only (e.g. GOMAXPROCS=1)")
 	flag.Parse()
+	if *daemonEnv != "" {
+		for _, kv := range strings.Split(*daemonEnv, ",") {
+			if !strings.Contains(kv, "=") {
+				fmt.Fprintf(os.Stderr, "bench: -daemon-env %q: want KEY=VALUE\n", kv)
+				os.Exit(2)
+			}
+			o.daemonEnv = append(o.daemonEnv, kv)
+		}
+	}
 	if o.runs < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -runs must be at least 1")
 		os.Exit(2)
