@@ -87,8 +87,29 @@ func (p *Process) Stop() {
 
 // Start has the warden start path with args (args[0] the name the child sees), env and the
 // working directory dir (empty: the daemon's), with stdin, stdout and stderr as its own. The
-// caller keeps its copies of the three files and closes them.
+// caller keeps its copies of the three files and closes them. A start the guard cannot carry
+// out fails with its reason (a fork/exec error); ErrGuardLost when guards die under it twice.
 func (w *Warden) Start(path string, args, env []string, dir string, stdin, stdout, stderr *os.File) (*Process, error) {
+	rights := syscall.UnixRights(int(stdin.Fd()), int(stdout.Fd()), int(stderr.Fd()))
+	// Twice at most: a guard that was killed since its last report fails the write, or
+	// takes the request and dies before it answers (its socket outlives its main thread
+	// for a moment). Its servers died with it, this one never started, so the start goes
+	// to a new guard rather than failing too.
+	p, err := w.start(path, args, env, dir, rights)
+	if errors.Is(err, errGuardGone) {
+		p, err = w.start(path, args, env, dir, rights)
+	}
+	if errors.Is(err, errGuardGone) {
+		err = ErrGuardLost
+	}
+	return p, err
+}
+
+// errGuardGone is a start that the guard did not take because it died.
+var errGuardGone = errors.New("the guard died before it answered")
+
+// start is one attempt of Start, with the three descriptors as rights.
+func (w *Warden) start(path string, args, env []string, dir string, rights []byte) (*Process, error) {
 	w.mu.Lock()
 	id := w.next
 	w.next++
@@ -107,29 +128,34 @@ func (w *Warden) Start(path string, args, env []string, dir string, stdin, stdou
 	}
 	p := &Process{id: id, w: w, s: s, started: make(chan report, 1), done: make(chan struct{})}
 	s.live[p.id] = p
-	rights := syscall.UnixRights(int(stdin.Fd()), int(stdout.Fd()), int(stderr.Fd()))
-	_, _, err = s.conn.WriteMsgUnix(data, rights, nil)
-	if err != nil {
+	if _, _, err = s.conn.WriteMsgUnix(data, rights, nil); err != nil {
 		delete(s.live, p.id)
+		if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			if w.cur == s {
+				w.cur = nil
+			}
+			w.mu.Unlock()
+			return nil, errGuardGone
+		}
 		w.idle(s)
 		w.mu.Unlock()
-		return nil, fmt.Errorf("start %s: the guard: %w", path, err)
+		return nil, fmt.Errorf("the guard: %w", err)
 	}
 	w.mu.Unlock()
-	var r report
-	var ok bool
 	t := time.NewTimer(startBound)
 	defer t.Stop()
+	var r report
+	var ok bool
 	select {
 	case r, ok = <-p.started:
 	case <-t.C:
 		// Should the guard start it after all, the stop that follows the start ends it,
 		// and its end is reported as any other's.
 		p.Stop()
-		return nil, fmt.Errorf("start %s: the guard did not answer in %v", path, startBound)
+		return nil, fmt.Errorf("the guard did not answer in %v", startBound)
 	}
 	if !ok {
-		return nil, fmt.Errorf("start %s: %w", path, ErrGuardLost)
+		return nil, errGuardGone
 	}
 	if r.Op != "started" {
 		w.mu.Lock()

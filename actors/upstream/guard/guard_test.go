@@ -239,11 +239,14 @@ func TestGuardLost(t *testing.T) {
 	if err := syscall.Kill(guard, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	// Started as soon as the guard is dead, before or after the daemon's side has read the
+	// end of its socket: either way the start goes to a new guard.
+	poll(t, "the guard to die", func() bool { _, ok := procStat(guard); return !ok })
+	q := startServer(t, w, `exec sleep 1000`)
 	if err := waitDone(t, p); !errors.Is(err, ErrGuardLost) {
 		t.Fatalf("server's end %v, want ErrGuardLost", err)
 	}
 	poll(t, "the server's process to die with the guard", func() bool { return !exists(p.PID) })
-	q := startServer(t, w, `exec sleep 1000`)
 	if next := wardenPID(t, w); next == guard {
 		t.Errorf("the next start used the killed guard %d", guard)
 	}
