@@ -378,10 +378,15 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 	}
 	proc, err := warden().Start(path, append([]string{command}, args...), env, cfg.WorkingDir,
 		pipes[0][0], pipes[1][0], pipes[2][0])
-	for _, p := range pipes {
-		p[0].Close()
-	}
+	// The read end of the child's stdin stays open here until the process has exited, as
+	// the guard's own did when there was one per server: a server that dies at once then
+	// fails the dial with its exit status and stderr, not with a broken pipe on the
+	// initialize write that raced its exit.
+	stdinR := pipes[0][0]
+	pipes[1][0].Close()
+	pipes[2][0].Close()
 	if err != nil {
+		stdinR.Close()
 		for _, p := range pipes {
 			p[1].Close()
 		}
@@ -411,6 +416,7 @@ func (c *Conn) spawn(cfg config.ServerConfig, opts Options) (io.Reader, io.Write
 		// As exec.Cmd.Wait does: once the process has exited, our ends of its pipes are
 		// closed, so that a descendant holding them open cannot keep the reader waiting.
 		stdout.Close()
+		stdinR.Close()
 		// What the process wrote to stderr last explains its exit, so the loss waits for
 		// the drain to reach the end of the pipe; briefly, because a descendant may still
 		// hold the pipe open.
