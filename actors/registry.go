@@ -634,10 +634,13 @@ func runSaver(opts RegistryOptions, sys *actor.ActorSystem, registry *actor.PID,
 	}
 }
 
-// onlyFlags reports whether every job of the batch changes flags alone (saveJob.flags).
+// onlyFlags reports whether every job of the batch that writes the config changes flags
+// alone (saveJob.flags). A job of pins alone does not count: its pins are written before
+// anyone is answered, so it must not hold a disable batched with it back until the file is
+// written (the tool pins of a server's first connection often are).
 func onlyFlags(batch []saveJob) bool {
 	for _, j := range batch {
-		if !j.flags {
+		if j.cfg != nil && !j.flags {
 			return false
 		}
 	}

@@ -105,3 +105,19 @@ func TestRegistryAnswersOnceTheChangeIsPending(t *testing.T) {
 		return errors.Is(err, store.ErrNotFound)
 	})
 }
+
+// TestOnlyFlagsIgnoresPinWrites: a batch of the saver that holds a write of pins alone (the
+// pins of a server's first connection) and a disable is still answered once the disable is
+// pending; an apply in the batch makes it wait for the file.
+func TestOnlyFlagsIgnoresPinWrites(t *testing.T) {
+	cfg := &config.Config{}
+	pins := saveJob{pins: []store.PinChange{{}}}
+	disable := saveJob{cfg: cfg, flags: true}
+	apply := saveJob{cfg: cfg}
+	if !onlyFlags([]saveJob{pins, disable}) {
+		t.Error("pins and a disable: not answered once pending")
+	}
+	if onlyFlags([]saveJob{pins, disable, apply}) {
+		t.Error("pins, a disable and an apply: answered before the apply's file")
+	}
+}
