@@ -8,7 +8,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/mcpproxy/mcpproxy/actors/search"
 	"github.com/mcpproxy/mcpproxy/config"
 )
 
@@ -155,12 +154,6 @@ func (c *Client) ServerTools(ctx context.Context, name string) (ServerTools, err
 // the tools its scope allows, and their number.
 func (c *Client) SearchTools(ctx context.Context, query string, limit int) ([]ToolHit, int, error) {
 	r, err := askValue[searchResult](c, ctx, searchTools{Query: query, Limit: limit, Scope: callerScope(ctx)})
-	if query != "" {
-		// Explained here, in the caller's goroutine, not in the registry's turn.
-		for i := range r.Hits {
-			r.Hits[i].Matched = search.Explain(query, r.Hits[i].SearchDoc())
-		}
-	}
 	return r.Hits, r.Total, err
 }
 

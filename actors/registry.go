@@ -1467,7 +1467,7 @@ func (r *registry) search(ctx actor.Context, m searchTools) {
 			break
 		}
 		if t, ok := r.tool(h.Server, h.Tool); ok && (m.Scope == nil || m.Scope.AllowsTool(t.Server, t.Raw, t.ReadOnly())) {
-			out = append(out, ToolHit{Tool: t, Score: h.Score})
+			out = append(out, ToolHit{Tool: t, Score: h.Score, Matched: h.Fields.Names()})
 		}
 	}
 	total := r.index.Len()

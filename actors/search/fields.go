@@ -26,6 +26,20 @@ var FieldNames = [numFields]string{
 	"parameters", "parameter_descriptions", "enum_values", "annotations",
 }
 
+// FieldSet is a set of fields, bit f for the field FieldNames[f].
+type FieldSet uint16
+
+// Names returns the names of the fields in s, in field order; nil for the empty set.
+func (s FieldSet) Names() []string {
+	var out []string
+	for f, name := range FieldNames {
+		if s&(1<<f) != 0 {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // Ranking parameters. The name says most about what a tool does and is short, so it weighs
 // most and is barely length-normalised; a title is a name written for people, and its words
 // that the name also has count once, in the name (scoreTerm), so that a title repeating the

@@ -93,6 +93,8 @@ type Doc struct {
 type Hit struct {
 	Server, Tool string
 	Score        float64
+	// Fields are the fields of the tool that the query matched, as Search scored them.
+	Fields FieldSet
 }
 
 const (
@@ -150,6 +152,9 @@ type posting struct {
 	// ref is the index of this posting's postingRef in its document's refs.
 	ref int32
 	tf  [numFields]uint8
+	// in is the set of fields whose count is not zero, kept for Hit.Fields so that scoring
+	// does not look at each field again; it fits in the posting's padding.
+	in FieldSet
 }
 
 type termEntry struct {
@@ -223,6 +228,9 @@ type Index struct {
 	// extra is how much each doc's second-stage score is above its first-stage one, acc (see
 	// rerankDepth).
 	extra []float64
+	// fields is the set of fields each doc matched the query in, for Hit.Fields: gathered
+	// while scoring, so that saying why a hit was found costs nothing more.
+	fields []FieldSet
 }
 
 // NewIndex returns an empty index. The first call in a process also parses the WordNet
@@ -324,7 +332,7 @@ func (ix *Index) SetServer(server string, docs []Doc) {
 				ix.vocabDirty = true
 			}
 			e.refs = append(e.refs, postingRef{te: te, at: int32(len(te.postings))})
-			te.postings = append(te.postings, posting{doc: id, ref: int32(len(e.refs) - 1), tf: c})
+			te.postings = append(te.postings, posting{doc: id, ref: int32(len(e.refs) - 1), tf: c, in: fieldsOf(c)})
 		}
 		for t, k := range e.tableKeys() {
 			if k == "" {
@@ -495,6 +503,7 @@ func (ix *Index) Search(query string, limit int) []Hit {
 	for _, id := range ix.accDocs {
 		ix.acc[id] = 0
 		ix.extra[id] = 0
+		ix.fields[id] = 0
 	}
 	ix.accDocs = ix.accDocs[:0]
 	return hits
@@ -828,6 +837,7 @@ func (ix *Index) ensureScratch() {
 		ix.bestWord = make([]float64, n)
 		ix.extra = make([]float64, n)
 		ix.matched = make([]uint16, n)
+		ix.fields = make([]FieldSet, n)
 	}
 }
 
@@ -870,6 +880,11 @@ func (ix *Index) scoreTerm(alts []queryAlt) {
 				tf += fieldWeight[f] * float64(p.tf[f]) / (base[f] + perLen[f]*float64(d.lens[f]))
 			}
 			s := a.w * tf / (k1 + tf)
+			if s > 0 {
+				// Every field the term occurs in, the title too where scoring counts its
+				// words in the name: each is a place the query was found.
+				ix.fields[p.doc] |= p.in
+			}
 			if ix.best[p.doc] == 0 {
 				ix.bestDocs = append(ix.bestDocs, p.doc)
 			}
@@ -905,6 +920,17 @@ func (ix *Index) scoreTerm(alts []queryAlt) {
 	ix.bestDocs = ix.bestDocs[:0]
 }
 
+// fieldsOf is the set of fields a posting's counts are not zero in.
+func fieldsOf(tf [numFields]uint8) FieldSet {
+	var in FieldSet
+	for f, n := range tf {
+		if n > 0 {
+			in |= 1 << f
+		}
+	}
+	return in
+}
+
 func (ix *Index) addScore(id int32, s float64) {
 	if ix.acc[id] == 0 {
 		ix.accDocs = append(ix.accDocs, id)
@@ -917,9 +943,11 @@ func (ix *Index) boostExact(q string) {
 	lower := strings.ToLower(q)
 	for _, id := range ix.tables[tableKey][lower] {
 		ix.addScore(id, boostKey)
+		ix.fields[id] |= 1 << fieldName
 	}
 	for _, id := range ix.tables[tableName][lower] {
 		ix.addScore(id, boostName)
+		ix.fields[id] |= 1 << fieldName
 	}
 	for _, id := range ix.tables[tableNameWords][strings.Join(Tokenize(q), " ")] {
 		ix.addScore(id, boostNameWords)
@@ -1014,7 +1042,7 @@ func (ix *Index) topK(limit int) []Hit {
 		if i < r {
 			score += ix.extra[id]
 		}
-		out[i] = Hit{Server: d.server, Tool: d.tool, Score: score}
+		out[i] = Hit{Server: d.server, Tool: d.tool, Score: score, Fields: ix.fields[id]}
 	}
 	return out
 }

@@ -444,6 +444,45 @@ func TestExplain(t *testing.T) {
 	}
 }
 
+// TestSearchReportsFields: each hit of Search carries the fields it matched in the index
+// searched, among other tools, the same as Explain finds for the tool alone; a listing
+// (All) carries none.
+func TestSearchReportsFields(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("acme", []Doc{{
+		Server: "acme", Tool: "scale_deployment", Title: "Scale a deployment",
+		Description: "Change how many pods a deployment runs",
+		InputSchema: []byte(`{"type":"object","properties":{"replicas":{"type":"integer","description":"Desired pod count"}}}`),
+	}})
+	ix.SetServer("other", []Doc{
+		{Server: "other", Tool: "list_pods", Description: "List the pods of a namespace"},
+		{Server: "other", Tool: "scale", Description: "Scale an image"},
+	})
+	for _, c := range []struct {
+		query, want string
+		fields      []string
+	}{
+		{"5 replicas", "acme:scale_deployment", []string{"parameters"}},
+		{"scale deployment", "acme:scale_deployment", []string{"name", "title", "description"}},
+		{"pods of a namespace", "other:list_pods", []string{"name", "description"}},
+		{"other:scale", "other:scale", []string{"name", "server", "description"}},
+	} {
+		hits := ix.Search(c.query, 5)
+		if len(hits) == 0 || hits[0].Server+":"+hits[0].Tool != c.want {
+			t.Errorf("Search(%q) = %v, want %s first", c.query, hits, c.want)
+			continue
+		}
+		if got := hits[0].Fields.Names(); !slices.Equal(got, c.fields) {
+			t.Errorf("Search(%q) fields %v, want %v", c.query, got, c.fields)
+		}
+	}
+	for _, h := range ix.All(0) {
+		if h.Fields != 0 {
+			t.Errorf("All: %s:%s carries fields %v", h.Server, h.Tool, h.Fields.Names())
+		}
+	}
+}
+
 func TestSchemaFieldsRank(t *testing.T) {
 	ix := NewIndex()
 	ix.SetServer("k", []Doc{
