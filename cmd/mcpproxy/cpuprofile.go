@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 )
 
 // cpuProfileEnv names the file a daemon writes a CPU profile of its whole run to, from
@@ -13,10 +14,50 @@ import (
 // explained: `go tool pprof -top bin/mcpproxy <file>`.
 const cpuProfileEnv = "MCPPROXY_CPU_PROFILE"
 
-// startCPUProfile starts the profile named by MCPPROXY_CPU_PROFILE and returns the function
-// that ends it and closes the file; without the variable it does nothing. A file that cannot
+// traceEnv names the file a daemon writes an execution trace of its whole run to, opt-in
+// like the CPU profile. A call's added latency is mostly waiting (a goroutine handing the
+// call to the next one, a process woken), which a CPU profile does not show and the trace
+// does: `go tool trace <file>`.
+const traceEnv = "MCPPROXY_TRACE"
+
+// startCPUProfile starts the profile named by MCPPROXY_CPU_PROFILE and the trace named by
+// MCPPROXY_TRACE and returns the function that ends them and closes the files; without the
+// variables it does nothing. A file that cannot
 // be created is an error: a profile asked for and silently not written would waste the run.
 func startCPUProfile() (stop func(), err error) {
+	stopTrace, err := startTrace()
+	if err != nil {
+		return nil, err
+	}
+	stopCPU, err := startCPU()
+	if err != nil {
+		stopTrace()
+		return nil, err
+	}
+	return func() { stopCPU(); stopTrace() }, nil
+}
+
+// startTrace starts the execution trace named by MCPPROXY_TRACE; see startCPUProfile.
+func startTrace() (stop func(), err error) {
+	path := os.Getenv(traceEnv)
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", traceEnv, err)
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", traceEnv, err)
+	}
+	return func() {
+		trace.Stop()
+		f.Close()
+	}, nil
+}
+
+func startCPU() (stop func(), err error) {
 	path := os.Getenv(cpuProfileEnv)
 	if path == "" {
 		return func() {}, nil

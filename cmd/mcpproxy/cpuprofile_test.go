@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -36,4 +37,27 @@ func TestCPUProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
+}
+
+// TestTrace: with MCPPROXY_TRACE the run's execution trace is written when it stops, and a
+// path that cannot be created is refused at once.
+func TestTrace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run.trace")
+	t.Setenv(traceEnv, path)
+	stop, err := startCPUProfile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(data), "go 1.") {
+		t.Fatalf("not an execution trace: %q", data[:min(len(data), 16)])
+	}
+	t.Setenv(traceEnv, filepath.Join(t.TempDir(), "no-such-dir", "run.trace"))
+	if _, err := startCPUProfile(); err == nil {
+		t.Fatal("a trace path that cannot be created was accepted")
+	}
 }
