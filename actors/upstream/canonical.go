@@ -24,7 +24,7 @@ func canonicalize(out, v []byte) (_ []byte, rest []byte, ok bool) {
 	}
 	switch c := v[0]; {
 	case c == '{':
-		return canonicalObject(out, v[1:], nil)
+		return canonicalObject(out, v[1:], nil, nil)
 	case c == '[':
 		return canonicalArray(out, v[1:])
 	case c == '"':
@@ -51,8 +51,10 @@ type member struct {
 }
 
 // canonicalObject writes the object whose '{' was just read. With keep, it is a tool's top
-// level: only the keys keep takes, and none whose value is null.
-func canonicalObject(out, v []byte, keep func(string) bool) ([]byte, []byte, bool) {
+// level: only the keys keep takes, and none whose value is null. seen, when not nil, is
+// given every member of this object (not of nested ones) with its value as written, so
+// that a caller can read fields in the same pass.
+func canonicalObject(out, v []byte, keep func(string) bool, seen func(key string, value []byte)) ([]byte, []byte, bool) {
 	var members []member
 	var scratch []byte
 	v = skipSpace(v)
@@ -77,9 +79,13 @@ func canonicalObject(out, v []byte, keep func(string) bool) ([]byte, []byte, boo
 			return out, nil, false
 		}
 		from := len(scratch)
-		scratch, v, ok = canonicalize(scratch, v[1:])
+		value := skipSpace(v[1:])
+		scratch, v, ok = canonicalize(scratch, value)
 		if !ok {
 			return out, nil, false
+		}
+		if seen != nil {
+			seen(key, value[:len(value)-len(v)])
 		}
 		if keep != nil && (!keep(key) || string(scratch[from:]) == "null") {
 			// A null after a value of the same key still removes it, as the map did.
@@ -150,6 +156,45 @@ func canonicalArray(out, v []byte) ([]byte, []byte, bool) {
 			return out, nil, false
 		}
 		v = v[1:]
+	}
+}
+
+// skipValue returns what follows the JSON value at the start of v, which must be valid
+// (checked by the caller): it finds the value's end without decoding or copying it.
+func skipValue(v []byte) ([]byte, bool) {
+	v = skipSpace(v)
+	if len(v) == 0 {
+		return nil, false
+	}
+	switch v[0] {
+	case '"':
+		_, rest, ok := scanString(v)
+		return rest, ok
+	case '{', '[':
+		depth := 0
+		for i := 0; i < len(v); i++ {
+			switch v[i] {
+			case '"':
+				_, rest, ok := scanString(v[i:])
+				if !ok {
+					return nil, false
+				}
+				i = len(v) - len(rest) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return v[i+1:], true
+				}
+			}
+		}
+		return nil, false
+	default:
+		n := literalEnd(v)
+		if n == 0 {
+			return nil, false
+		}
+		return v[n:], true
 	}
 }
 

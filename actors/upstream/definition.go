@@ -34,16 +34,27 @@ type Definition struct {
 // definitionJSON itself, for its error or its answer.
 func ToolDefinition(tool json.RawMessage) (Definition, error) {
 	if v := skipSpace(tool); len(v) > 0 && v[0] == '{' && json.Valid(v) {
-		buf := definitionBuffers.Get().(*[]byte)
-		defer definitionBuffers.Put(buf)
-		if out, _, ok := canonicalObject((*buf)[:0], v[1:], isDefinitionField); ok {
-			*buf = out
-			sum := sha256.Sum256(out)
-			// Its own allocation of its own size: it is kept as long as the tool is listed.
-			return Definition{JSON: bytes.Clone(out), Hash: hex.EncodeToString(sum[:])}, nil
+		if def, ok := canonicalDefinition(v, nil); ok {
+			return def, nil
 		}
 	}
 	return definitionJSON(tool)
+}
+
+// canonicalDefinition is ToolDefinition of v, a valid JSON object (checked by the caller);
+// seen is given each of its members (canonicalObject). false if canonicalize does not take
+// it.
+func canonicalDefinition(v []byte, seen func(key string, value []byte)) (Definition, bool) {
+	buf := definitionBuffers.Get().(*[]byte)
+	defer definitionBuffers.Put(buf)
+	out, _, ok := canonicalObject((*buf)[:0], v[1:], isDefinitionField, seen)
+	if !ok {
+		return Definition{}, false
+	}
+	*buf = out
+	sum := sha256.Sum256(out)
+	// Its own allocation of its own size: it is kept as long as the tool is listed.
+	return Definition{JSON: bytes.Clone(out), Hash: hex.EncodeToString(sum[:])}, true
 }
 
 // definitionBuffers are canonicalize's output buffers, reused from tool to tool.
