@@ -10,7 +10,9 @@
 //   - registry (registry.go, apply.go): the config as it is in the file (cfg) and as it runs
 //     (eff, normalised), one row per configured server (flags, last reported status, the
 //     upstream's latest tool list), the search index (actors/search), the restart queue of bulk
-//     restarts and the window that paces them (registry_restart.go), and the config saver
+//     restarts and the window that paces them (registry_restart.go), the count of connects in the
+//     current burst, whose end hands the burst's garbage back to the system (registry_settle.go),
+//     and the config saver
 //     goroutine that writes the file in order and answers the request that caused each write
 //     once it is durable (writes that queue up meanwhile are folded into one of the newest
 //     config); the events of a message that wrote the config,

@@ -74,6 +74,10 @@ type RegistryOptions struct {
 	// config.Pending), so that a flag change is answered after one synced record rather
 	// than the file's two journal commits. Nil: every request waits for the file.
 	Pending PendingStore
+	// ReleaseMemory is called (on the registry's goroutine; it must not block) when a burst
+	// of connects has settled (registry_settle.go). Default: debug.FreeOSMemory on a
+	// goroutine of its own.
+	ReleaseMemory func()
 
 	systemSend func(to *actor.PID, msg any)
 }
@@ -264,6 +268,8 @@ type registry struct {
 	// actor's childGen; startQueue holds the rows waiting for a slot (see spawn).
 	starting   map[string]int
 	startQueue []string
+	// burst counts the connects begun since nothing was last connecting (registry_settle.go).
+	burst int
 
 	// restartPace is how many bulk restarts may connect at once (registry_restart.go).
 	restartPace restartPacer
@@ -300,6 +306,9 @@ func NewRegistryProps(opts RegistryOptions) *actor.Props {
 	}
 	if opts.StartConcurrency <= 0 {
 		opts.StartConcurrency = DefaultStartConcurrency
+	}
+	if opts.ReleaseMemory == nil {
+		opts.ReleaseMemory = releaseMemory
 	}
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &registry{opts: opts, log: opts.Logger}
@@ -753,6 +762,7 @@ func (r *registry) startDone(ctx actor.Context, name string, childGen int) {
 	if gen, ok := r.starting[name]; ok && gen == childGen {
 		delete(r.starting, name)
 		r.pumpStarts(ctx)
+		r.maybeSettle()
 	}
 }
 
@@ -777,6 +787,7 @@ func (r *registry) startNow(ctx actor.Context, name string, rw *row) {
 	r.byChild[pid.Id] = name
 	r.running++
 	r.starting[name] = rw.childGen
+	r.connectBegun()
 	rw.st.State = StateConnecting
 	rw.since = time.Time{}
 }

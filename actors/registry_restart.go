@@ -66,6 +66,7 @@ func (r *registry) restartDone(ctx actor.Context, name string, st State) {
 	delete(r.restarting, name)
 	r.restartPace.done(st)
 	r.pumpRestarts(ctx)
+	r.maybeSettle()
 }
 
 // pumpRestarts starts queued restarts while fewer than the window are connecting; once none
@@ -82,6 +83,9 @@ func (r *registry) pumpRestarts(ctx actor.Context) {
 			continue
 		}
 		r.restarting[name] = true
+		if rw.pid != nil {
+			r.connectBegun() // one without an actor is spawned, and counted there
+		}
 		r.restartNow(ctx, name, rw)
 	}
 	if len(r.restartQueue) == 0 {
