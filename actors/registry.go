@@ -268,8 +268,10 @@ type registry struct {
 	// actor's childGen; startQueue holds the rows waiting for a slot (see spawn).
 	starting   map[string]int
 	startQueue []string
-	// burst counts the connects begun since nothing was last connecting (registry_settle.go).
-	burst int
+	// burst counts the connects begun since nothing was last connecting, burstSeq every
+	// connect begun, which dates a due release (registry_settle.go).
+	burst    int
+	burstSeq uint64
 
 	// restartPace is how many bulk restarts may connect at once (registry_restart.go).
 	restartPace restartPacer
@@ -375,6 +377,8 @@ func (r *registry) Receive(ctx actor.Context) {
 		r.savedSeq = r.saveSeq // every save has been written: nothing is held any more
 	case configSaved:
 		r.savedSeq = max(r.savedSeq, m.seq)
+	case releaseDue:
+		r.onReleaseDue(m)
 	case *actor.Terminated:
 		r.stopped(ctx, m.Who)
 	case finishStops:
@@ -762,7 +766,7 @@ func (r *registry) startDone(ctx actor.Context, name string, childGen int) {
 	if gen, ok := r.starting[name]; ok && gen == childGen {
 		delete(r.starting, name)
 		r.pumpStarts(ctx)
-		r.maybeSettle()
+		r.maybeSettle(ctx)
 	}
 }
 

@@ -66,7 +66,7 @@ func (r *registry) restartDone(ctx actor.Context, name string, st State) {
 	delete(r.restarting, name)
 	r.restartPace.done(st)
 	r.pumpRestarts(ctx)
-	r.maybeSettle()
+	r.maybeSettle(ctx)
 }
 
 // pumpRestarts starts queued restarts while fewer than the window are connecting; once none
