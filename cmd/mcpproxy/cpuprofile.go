@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime/pprof"
 	"runtime/trace"
@@ -25,11 +26,11 @@ const traceEnv = "MCPPROXY_TRACE"
 // variables it does nothing. A file that cannot
 // be created is an error: a profile asked for and silently not written would waste the run.
 func startCPUProfile() (stop func(), err error) {
-	stopTrace, err := startTrace()
+	stopTrace, err := startRecording(traceEnv, trace.Start, trace.Stop)
 	if err != nil {
 		return nil, err
 	}
-	stopCPU, err := startCPU()
+	stopCPU, err := startRecording(cpuProfileEnv, pprof.StartCPUProfile, pprof.StopCPUProfile)
 	if err != nil {
 		stopTrace()
 		return nil, err
@@ -37,41 +38,23 @@ func startCPUProfile() (stop func(), err error) {
 	return func() { stopCPU(); stopTrace() }, nil
 }
 
-// startTrace starts the execution trace named by MCPPROXY_TRACE; see startCPUProfile.
-func startTrace() (stop func(), err error) {
-	path := os.Getenv(traceEnv)
+// startRecording starts a recording of the run (start, ended by end) into the file named by
+// the variable env, if set, and returns the function that ends it and closes the file.
+func startRecording(env string, start func(io.Writer) error, end func()) (stop func(), err error) {
+	path := os.Getenv(env)
 	if path == "" {
 		return func() {}, nil
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", traceEnv, err)
+		return nil, fmt.Errorf("%s: %w", env, err)
 	}
-	if err := trace.Start(f); err != nil {
+	if err := start(f); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: %w", traceEnv, err)
+		return nil, fmt.Errorf("%s: %w", env, err)
 	}
 	return func() {
-		trace.Stop()
-		f.Close()
-	}, nil
-}
-
-func startCPU() (stop func(), err error) {
-	path := os.Getenv(cpuProfileEnv)
-	if path == "" {
-		return func() {}, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cpuProfileEnv, err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", cpuProfileEnv, err)
-	}
-	return func() {
-		pprof.StopCPUProfile()
+		end()
 		f.Close()
 	}, nil
 }
