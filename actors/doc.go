@@ -11,7 +11,8 @@
 //     (eff, normalised), one row per configured server (flags, last reported status, the
 //     upstream's latest tool list), the search index (actors/search), the restart queue of bulk
 //     restarts and the window that paces them (registry_restart.go), the count of connects in the
-//     current burst, whose end hands the burst's garbage back to the system (registry_settle.go),
+//     current burst, whose end compacts the search index and hands the burst's garbage back to
+//     the system (registry_settle.go),
 //     and the config saver
 //     goroutine that writes the file in order and answers the request that caused each write
 //     once it is durable (writes that queue up meanwhile are folded into one of the newest

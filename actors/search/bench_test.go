@@ -3,6 +3,7 @@ package search
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -195,4 +196,34 @@ func BenchmarkTearDown10k(b *testing.B) {
 			ix.RemoveServer(s)
 		}
 	}
+}
+
+// BenchmarkIndexHeap10k reports the live heap an index of 10,000 tools on 100 servers
+// holds, per tool, after a collection: as built (heap-B/tool) and after Compact
+// (compact-heap-B/tool). Most of the daemon's memory with many upstreams (B8) is this index.
+func BenchmarkIndexHeap10k(b *testing.B) {
+	cat := syntheticCatalogue(100, 100)
+	loadLexicon()
+	var per, compacted []float64
+	for b.Loop() {
+		var before, after, compact runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		ix := NewIndex()
+		for s, docs := range cat {
+			ix.SetServer(s, docs)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		ix.Compact()
+		runtime.GC()
+		runtime.ReadMemStats(&compact)
+		per = append(per, float64(after.HeapAlloc-before.HeapAlloc)/float64(ix.Len()))
+		compacted = append(compacted, float64(compact.HeapAlloc-before.HeapAlloc)/float64(ix.Len()))
+		runtime.KeepAlive(ix)
+	}
+	slices.Sort(per)
+	slices.Sort(compacted)
+	b.ReportMetric(per[len(per)/2], "heap-B/tool")
+	b.ReportMetric(compacted[len(compacted)/2], "compact-heap-B/tool")
 }

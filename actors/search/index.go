@@ -160,15 +160,19 @@ type posting struct {
 type termEntry struct {
 	term     string
 	postings []posting
+	// id is the entry's index in Index.termList, which postingRef names it by.
+	id int32
 }
 
-// postingRef is where one of a document's postings is: term te, index at. Removal swaps the
+// postingRef is where one of a document's postings is: term termList[term], index at. Removal swaps the
 // last posting of a term into the hole and updates that posting's ref, so removing a
 // document costs its own postings, however many other servers share its terms: a
 // tear-down of n servers that all say "fetch" must not walk the "fetch" list n times.
+// It names the term by number rather than by pointer: half the size, and a document's refs
+// (a few tens per tool) hold nothing the collector has to scan.
 type postingRef struct {
-	te *termEntry
-	at int32
+	term int32
+	at   int32
 }
 
 // The exact-name tables, in the order of docEntry.at.
@@ -202,8 +206,12 @@ type Index struct {
 	free    []int32 // dead slots of docs, reused by the next SetServer
 	servers map[string]*serverEntry
 	terms   map[string]*termEntry
-	live    int
-	sumLen  [numFields]int
+	// termList holds every term entry by its id (nil for a removed one); freeTerms are the
+	// ids of removed entries, reused by the next new term.
+	termList  []*termEntry
+	freeTerms []int32
+	live      int
+	sumLen    [numFields]int
 
 	// Exact-name tables, indexed by tableKey...: lower-cased "server:tool", lower-cased
 	// tool, tool name words.
@@ -327,11 +335,9 @@ func (ix *Index) SetServer(server string, docs []Doc) {
 		for t, c := range counts {
 			te := ix.terms[t]
 			if te == nil {
-				te = &termEntry{term: t}
-				ix.terms[t] = te
-				ix.vocabDirty = true
+				te = ix.newTerm(t)
 			}
-			e.refs = append(e.refs, postingRef{te: te, at: int32(len(te.postings))})
+			e.refs = append(e.refs, postingRef{term: te.id, at: int32(len(te.postings))})
 			te.postings = append(te.postings, posting{doc: id, ref: int32(len(e.refs) - 1), tf: c, in: fieldsOf(c)})
 		}
 		for t, k := range e.tableKeys() {
@@ -398,9 +404,44 @@ func (ix *Index) RemoveServer(server string) {
 	ix.sortedAllDirty = true
 }
 
+// Compact gives back the spare capacity the index's lists grew while it was built: a
+// term's postings and the documents grow by appending, so after many servers were added
+// up to half of each list's memory is room for more. The owner calls it once a burst of
+// changes is over (the registry, before it returns a settled burst's garbage to the
+// system); searching and changing the index afterwards work as before.
+func (ix *Index) Compact() {
+	for _, te := range ix.termList {
+		if te != nil && cap(te.postings) > len(te.postings) {
+			te.postings = slices.Clone(te.postings)
+		}
+	}
+	if cap(ix.docs) > len(ix.docs) {
+		ix.docs = slices.Clone(ix.docs)
+	}
+	if cap(ix.termList) > len(ix.termList) {
+		ix.termList = slices.Clone(ix.termList)
+	}
+}
+
+// newTerm adds an entry for term t, which the index does not have.
+func (ix *Index) newTerm(t string) *termEntry {
+	te := &termEntry{term: t}
+	if n := len(ix.freeTerms); n > 0 {
+		te.id = ix.freeTerms[n-1]
+		ix.freeTerms = ix.freeTerms[:n-1]
+		ix.termList[te.id] = te
+	} else {
+		te.id = int32(len(ix.termList))
+		ix.termList = append(ix.termList, te)
+	}
+	ix.terms[t] = te
+	ix.vocabDirty = true
+	return te
+}
+
 // unpost removes the posting at r by moving the term's last posting into its place.
 func (ix *Index) unpost(r postingRef) {
-	te := r.te
+	te := ix.termList[r.term]
 	last := int32(len(te.postings) - 1)
 	if r.at != last {
 		moved := te.postings[last]
@@ -411,6 +452,8 @@ func (ix *Index) unpost(r postingRef) {
 	te.postings = te.postings[:last]
 	if last == 0 {
 		delete(ix.terms, te.term)
+		ix.termList[te.id] = nil
+		ix.freeTerms = append(ix.freeTerms, te.id)
 		ix.vocabDirty = true
 	}
 }

@@ -739,3 +739,78 @@ func TestPostingIsCompact(t *testing.T) {
 		t.Fatalf("a posting takes %d bytes", got)
 	}
 }
+
+func TestPostingRefIsCompact(t *testing.T) {
+	if got := unsafe.Sizeof(postingRef{}); got > 8 {
+		t.Fatalf("a posting ref takes %d bytes", got)
+	}
+}
+
+// TestCompact: Compact leaves no more spare capacity in the postings than the allocator's
+// size classes round up to (under an eighth), changes no answer, and
+// the index goes on working after it, its removed terms' numbers reused.
+func TestCompact(t *testing.T) {
+	docs := func(i int) []Doc {
+		return []Doc{
+			{Tool: "echo", Description: "Echo text back"},
+			{Tool: fmt.Sprintf("tool_%d", i), Description: fmt.Sprintf("A tool of server %d only, word%d", i, i)},
+		}
+	}
+	name := func(i int) string { return fmt.Sprintf("srv-%03d", i) }
+	ix, fresh := NewIndex(), NewIndex()
+	for i := range 200 {
+		ix.SetServer(name(i), docs(i))
+	}
+	for i := 0; i < 200; i += 2 {
+		ix.RemoveServer(name(i))
+	}
+	queries := []string{"echo", "tool_7", "word9", "server 51", "ech"}
+	before := map[string][]Hit{}
+	for _, q := range queries {
+		before[q] = ix.Search(q, 0)
+	}
+	ix.Compact()
+	for _, te := range ix.termList {
+		if te != nil && cap(te.postings) > len(te.postings)+len(te.postings)/8+1 {
+			t.Fatalf("term %q keeps %d postings in a capacity of %d", te.term, len(te.postings), cap(te.postings))
+		}
+	}
+	for _, q := range queries {
+		if got := ix.Search(q, 0); !slices.Equal(got, before[q]) {
+			t.Errorf("Search(%q) after Compact: %v, want %v", q, head(got), head(before[q]))
+		}
+	}
+	// Changes after Compact: new servers reuse removed terms' numbers.
+	freed := len(ix.freeTerms)
+	if freed == 0 {
+		t.Fatal("removing servers freed no term numbers")
+	}
+	for i := 200; i < 260; i++ {
+		ix.SetServer(name(i), docs(i))
+	}
+	if len(ix.freeTerms) >= freed {
+		t.Errorf("new terms did not reuse freed numbers: %d free before, %d after", freed, len(ix.freeTerms))
+	}
+	for i := range 260 {
+		if i >= 200 || i%2 == 1 {
+			fresh.SetServer(name(i), docs(i))
+		}
+	}
+	for _, q := range append(queries, "tool_230", "word255") {
+		if got, want := ix.Search(q, 0), fresh.Search(q, 0); !slices.Equal(got, want) {
+			t.Errorf("Search(%q) after Compact and changes: %v, want %v", q, head(got), head(want))
+		}
+	}
+	for i := range 260 {
+		ix.RemoveServer(name(i))
+	}
+	live := 0
+	for _, te := range ix.termList {
+		if te != nil {
+			live++
+		}
+	}
+	if live != 0 || len(ix.terms) != 0 || len(ix.freeTerms) != len(ix.termList) {
+		t.Errorf("empty index keeps terms: %d live, %d in the map, %d free of %d", live, len(ix.terms), len(ix.freeTerms), len(ix.termList))
+	}
+}
