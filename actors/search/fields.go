@@ -85,26 +85,35 @@ func fieldTexts(server string, d Doc) docText {
 	t.text[fieldServer] = server
 	t.text[fieldInstructions] = d.Instructions
 	t.text[fieldDesc] = d.Description
-	if len(d.InputSchema) > 0 {
-		var s any
-		if json.Unmarshal(d.InputSchema, &s) == nil {
-			var w schemaWalker
-			w.walk(s, 0)
-			t.text[fieldParams] = strings.Join(w.names, " ")
-			t.numeric = w.numeric
-			t.text[fieldParamDesc] = strings.Join(w.descs, " ")
-			t.text[fieldEnum] = strings.Join(w.enums, " ")
-		}
+	if len(d.InputSchema) > 0 && json.Valid(d.InputSchema) {
+		var w schemaWalker
+		w.walk(d.InputSchema, 0)
+		t.text[fieldParams] = strings.Join(w.names, " ")
+		t.numeric = w.numeric
+		t.text[fieldParamDesc] = strings.Join(w.descs, " ")
+		t.text[fieldEnum] = strings.Join(w.enums, " ")
 	}
-	if len(d.Annotations) > 0 {
-		var a map[string]any
-		if json.Unmarshal(d.Annotations, &a) == nil {
-			t.text[fieldAnnotations] = annotationText(a)
-			if t.text[fieldTitle] == "" {
-				if s, ok := a["title"].(string); ok {
-					t.text[fieldTitle] = s
+	if a := skipWS(d.Annotations); len(a) > 0 && a[0] == '{' && json.Valid(a) {
+		var hints []string
+		var title string
+		eachMember(a, func(key string, val []byte) {
+			for _, h := range annotationHints {
+				if key == h.key {
+					// The last of a repeated key wins, as in a decoded map.
+					hints = slices.DeleteFunc(hints, func(w string) bool { return w == h.words })
+					if string(val) == "true" {
+						hints = append(hints, h.words)
+					}
 				}
 			}
+			if key == "title" {
+				title, _ = jsonString(val)
+				title = strings.Clone(title)
+			}
+		})
+		t.text[fieldAnnotations] = annotationText(hints)
+		if t.text[fieldTitle] == "" {
+			t.text[fieldTitle] = title
 		}
 	}
 	return t
@@ -119,10 +128,11 @@ var annotationHints = []struct{ key, words string }{
 	{"openWorldHint", "external"},
 }
 
-func annotationText(a map[string]any) string {
+// annotationText is the words of the hints that are true, in annotationHints' order.
+func annotationText(set []string) string {
 	var out []string
 	for _, h := range annotationHints {
-		if v, ok := a[h.key].(bool); ok && v {
+		if slices.Contains(set, h.words) {
 			out = append(out, h.words)
 		}
 	}
@@ -130,65 +140,12 @@ func annotationText(a map[string]any) string {
 }
 
 // schemaWalker collects a JSON Schema's property names, descriptions and enum values,
-// through nested objects, array items and the anyOf/oneOf/allOf alternatives.
+// through nested objects, array items and the anyOf/oneOf/allOf alternatives (walk, in
+// schema.go).
 type schemaWalker struct {
 	names, descs, enums []string
 	props, textLen      int
 	numeric             bool
-}
-
-func (w *schemaWalker) walk(v any, depth int) {
-	s, ok := v.(map[string]any)
-	if !ok || depth > maxSchemaDepth {
-		return
-	}
-	if depth > 0 {
-		if d, ok := s["description"].(string); ok {
-			w.addText(&w.descs, d)
-		}
-		if d, ok := s["title"].(string); ok {
-			w.addText(&w.descs, d)
-		}
-	}
-	if depth > 0 && (s["type"] == "integer" || s["type"] == "number") {
-		w.numeric = true
-	}
-	if e, ok := s["enum"].([]any); ok {
-		for i, x := range e {
-			if i == maxEnumValues {
-				break
-			}
-			if str, ok := x.(string); ok && len(str) <= maxEnumValueBytes {
-				w.addText(&w.enums, str)
-			}
-		}
-	}
-	if props, ok := s["properties"].(map[string]any); ok {
-		// In sorted order, so that the bounds cut the same properties every time.
-		names := make([]string, 0, len(props))
-		for name := range props {
-			names = append(names, name)
-		}
-		slices.Sort(names)
-		for _, name := range names {
-			if w.props == maxSchemaProps {
-				return
-			}
-			w.props++
-			w.addText(&w.names, name)
-			w.walk(props[name], depth+1)
-		}
-	}
-	if items, ok := s["items"]; ok {
-		w.walk(items, depth+1)
-	}
-	for _, k := range []string{"anyOf", "oneOf", "allOf"} {
-		if alts, ok := s[k].([]any); ok {
-			for _, a := range alts {
-				w.walk(a, depth+1)
-			}
-		}
-	}
 }
 
 func (w *schemaWalker) addText(dst *[]string, s string) {
