@@ -241,10 +241,9 @@ type Index struct {
 	fields []FieldSet
 }
 
-// NewIndex returns an empty index. The first call in a process also parses the WordNet
-// table (some tens of milliseconds), so that no search pays for it.
+// NewIndex returns an empty index. The first SetServer with tools in a process parses the
+// WordNet table (some tens of milliseconds), so that no search pays for it.
 func NewIndex() *Index {
-	loadLexicon()
 	ix := &Index{
 		servers: make(map[string]*serverEntry),
 		terms:   make(map[string]*termEntry),
@@ -279,6 +278,9 @@ func (ix *Index) SetServer(server string, docs []Doc) {
 	if len(docs) == 0 {
 		return
 	}
+	// The first tools indexed parse the WordNet table, which only searches use, so that no
+	// search waits for it and a daemon with no servers does not hold it (2 MB of heap).
+	loadLexicon()
 	// Keep the last of duplicate tool names, in the order given.
 	last := make(map[string]int, len(docs))
 	for i, d := range docs {

@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 //go:generate go run ./internal/wordnetgen -out wordnet.txt
@@ -128,7 +129,13 @@ func wordIn(block, word string) bool {
 	return false
 }
 
-var loadLexicon = sync.OnceValue(func() *lexicon { return parseLexicon(wordnetTable) })
+var loadLexicon = sync.OnceValue(func() *lexicon {
+	lexiconParsed.Store(true)
+	return parseLexicon(wordnetTable)
+})
+
+// lexiconParsed reports whether this process has parsed the table (TestLexiconWaitsForTools).
+var lexiconParsed atomic.Bool
 
 func parseLexicon(table string) *lexicon {
 	lx := &lexicon{syn: make(map[string][]string, 14000), byStem: make(map[string]string, 14000),

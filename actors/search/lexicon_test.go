@@ -1,7 +1,10 @@
 package search
 
 import (
+	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -30,5 +33,28 @@ func TestLexicon(t *testing.T) {
 func BenchmarkLexiconLoad(b *testing.B) {
 	for b.Loop() {
 		parseLexicon(wordnetTable)
+	}
+}
+
+// TestLexiconWaitsForTools: an index with no tools, searched or not, leaves the WordNet table
+// unparsed; the first tools indexed parse it. It runs in a process of its own, since any
+// other test may have parsed the table already.
+func TestLexiconWaitsForTools(t *testing.T) {
+	if os.Getenv("SEARCH_FRESH_PROCESS") != "1" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestLexiconWaitsForTools$", "-test.v")
+		cmd.Env = append(os.Environ(), "SEARCH_FRESH_PROCESS=1")
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "--- PASS: TestLexiconWaitsForTools") {
+			t.Fatalf("fresh process: %v\n%s", err, out)
+		}
+		return
+	}
+	ix := NewIndex()
+	ix.SetServer("empty", nil)
+	if hits := ix.Search("create an issue", 5); hits != nil || lexiconParsed.Load() {
+		t.Fatalf("an empty index parsed the lexicon (hits %v)", hits)
+	}
+	ix.SetServer("github", []Doc{{Tool: "create_issue", Description: "Open a new issue"}})
+	if !lexiconParsed.Load() {
+		t.Fatal("indexing tools did not parse the lexicon")
 	}
 }
