@@ -88,10 +88,10 @@ func fieldTexts(server string, d Doc) docText {
 	if len(d.InputSchema) > 0 && json.Valid(d.InputSchema) {
 		var w schemaWalker
 		w.walk(d.InputSchema, 0)
-		t.text[fieldParams] = strings.Join(w.names, " ")
+		t.text[fieldParams] = joinCopy(w.names)
 		t.numeric = w.numeric
-		t.text[fieldParamDesc] = strings.Join(w.descs, " ")
-		t.text[fieldEnum] = strings.Join(w.enums, " ")
+		t.text[fieldParamDesc] = joinCopy(w.descs)
+		t.text[fieldEnum] = joinCopy(w.enums)
 	}
 	if a := skipWS(d.Annotations); len(a) > 0 && a[0] == '{' && json.Valid(a) {
 		var hints []string
@@ -117,6 +117,17 @@ func fieldTexts(server string, d Doc) docText {
 		}
 	}
 	return t
+}
+
+// joinCopy joins the walk's texts with spaces into a new string. The texts may share the
+// schema's bytes (jsonString), and the index keeps substrings of what it tokenises as its
+// terms: strings.Join returns a single text as it is, which would leave the index holding
+// the caller's bytes.
+func joinCopy(texts []string) string {
+	if len(texts) == 1 {
+		return strings.Clone(texts[0])
+	}
+	return strings.Join(texts, " ")
 }
 
 // annotationHints are the MCP tool annotations that describe behaviour, and the words a

@@ -206,3 +206,30 @@ func FuzzAnnotations(f *testing.F) {
 		}
 	})
 }
+
+// TestIndexKeepsNoSchemaBytes: the index's terms do not share the bytes of a schema it was
+// given, so a caller that reuses its buffer afterwards changes nothing in the index.
+func TestIndexKeepsNoSchemaBytes(t *testing.T) {
+	for _, c := range []struct{ schema, query string }{
+		{`{"properties":{"replicas":{"type":"integer"}}}`, "replicas"},
+		{`{"properties":{"x":{"description":"deployment"}}}`, "deployment"},
+		{`{"properties":{"x":{"enum":["stash"]}}}`, "stash"},
+	} {
+		buf := []byte(c.schema)
+		ix := NewIndex()
+		ix.SetServer("s", []Doc{{Tool: "t", InputSchema: buf}})
+		for i := range buf {
+			if buf[i] >= 'a' && buf[i] <= 'z' {
+				buf[i] = 'q'
+			}
+		}
+		for term := range ix.terms {
+			if strings.Contains(term, "qqq") {
+				t.Errorf("schema %s: the index's term %q changed with the caller's buffer", c.schema, term)
+			}
+		}
+		if hits := ix.Search(c.query, 1); len(hits) == 0 {
+			t.Errorf("schema %s: %q no longer finds the tool after the buffer was reused", c.schema, c.query)
+		}
+	}
+}
