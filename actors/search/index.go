@@ -411,19 +411,26 @@ func (ix *Index) RemoveServer(server string) {
 // up to half of each list's memory is room for more. The owner calls it once a burst of
 // changes is over (the registry, before it returns a settled burst's garbage to the
 // system); searching and changing the index afterwards work as before.
+//
+// A list is copied only when its spare room is more than the allocator's rounding of its
+// size (an eighth), so compacting an index that is already compact copies nothing.
 func (ix *Index) Compact() {
 	for _, te := range ix.termList {
-		if te != nil && cap(te.postings) > len(te.postings) {
+		if te != nil && roomy(len(te.postings), cap(te.postings)) {
 			te.postings = slices.Clone(te.postings)
 		}
 	}
-	if cap(ix.docs) > len(ix.docs) {
+	if roomy(len(ix.docs), cap(ix.docs)) {
 		ix.docs = slices.Clone(ix.docs)
 	}
-	if cap(ix.termList) > len(ix.termList) {
+	if roomy(len(ix.termList), cap(ix.termList)) {
 		ix.termList = slices.Clone(ix.termList)
 	}
 }
+
+// roomy reports whether a list of length n and capacity c has more spare room than a copy
+// of it would.
+func roomy(n, c int) bool { return c-n > n/8 }
 
 // newTerm adds an entry for term t, which the index does not have.
 func (ix *Index) newTerm(t string) *termEntry {

@@ -780,6 +780,19 @@ func TestCompact(t *testing.T) {
 			t.Errorf("Search(%q) after Compact: %v, want %v", q, head(got), head(before[q]))
 		}
 	}
+	// A second Compact finds nothing to copy.
+	lists := map[*termEntry]*posting{}
+	for _, te := range ix.termList {
+		if te != nil {
+			lists[te] = &te.postings[0]
+		}
+	}
+	ix.Compact()
+	for te, first := range lists {
+		if &te.postings[0] != first {
+			t.Fatalf("a second Compact copied the postings of %q", te.term)
+		}
+	}
 	// Changes after Compact: new servers reuse removed terms' numbers.
 	freed := len(ix.freeTerms)
 	if freed == 0 {
