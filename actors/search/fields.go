@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+
+	"github.com/mcpproxy/mcpproxy/actors/internal/rawjson"
 )
 
 // Fields of a document, in the order of fieldWeight, fieldB and FieldNames.
@@ -93,7 +95,7 @@ func fieldTexts(server string, d Doc) docText {
 		t.text[fieldParamDesc] = joinCopy(w.descs)
 		t.text[fieldEnum] = joinCopy(w.enums)
 	}
-	if a := skipWS(d.Annotations); len(a) > 0 && a[0] == '{' && json.Valid(a) {
+	if a := rawjson.SkipSpace(d.Annotations); len(a) > 0 && a[0] == '{' && json.Valid(a) {
 		var hints []string
 		var title string
 		eachMember(a, func(key string, val []byte) {

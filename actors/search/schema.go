@@ -1,10 +1,11 @@
 package search
 
 import (
-	"encoding/json"
 	"slices"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/mcpproxy/mcpproxy/actors/internal/rawjson"
 )
 
 // A tool's input schema is read straight from its JSON bytes: decoding each schema into
@@ -17,7 +18,7 @@ import (
 // walk collects the texts of the schema v, which must be valid JSON (the caller checks), at
 // nesting depth.
 func (w *schemaWalker) walk(v []byte, depth int) {
-	v = skipWS(v)
+	v = rawjson.SkipSpace(v)
 	if len(v) == 0 || v[0] != '{' || depth > maxSchemaDepth {
 		return
 	}
@@ -59,7 +60,7 @@ func (w *schemaWalker) walk(v []byte, depth int) {
 	}
 	if len(enum) > 0 && enum[0] == '[' {
 		i := 0
-		eachElement(enum, func(x []byte) bool {
+		rawjson.Elements(enum, func(x []byte) bool {
 			if i == maxEnumValues {
 				return false
 			}
@@ -110,7 +111,7 @@ func (w *schemaWalker) walk(v []byte, depth int) {
 	}
 	for _, a := range alts {
 		if len(a) > 0 && a[0] == '[' {
-			eachElement(a, func(x []byte) bool {
+			rawjson.Elements(a, func(x []byte) bool {
 				w.walk(x, depth+1)
 				return true
 			})
@@ -118,103 +119,21 @@ func (w *schemaWalker) walk(v []byte, depth int) {
 	}
 }
 
-// eachMember calls f with each member of the valid JSON object at the start of v, its key
-// decoded and its value as written.
+// eachMember calls f with each member of the valid JSON object v, its key decoded and its
+// value as written.
 func eachMember(v []byte, f func(key string, val []byte)) {
-	v = skipWS(v[1:]) // past '{'
-	for len(v) > 0 && v[0] != '}' {
-		end := stringEnd(v)
-		key, _ := jsonString(v[:end])
-		v = skipWS(v[end:])
-		v = skipWS(v[1:]) // past ':'
-		n := valueEnd(v)
-		f(key, v[:n])
-		v = skipWS(v[n:])
-		if len(v) > 0 && v[0] == ',' {
-			v = skipWS(v[1:])
-		}
-	}
-}
-
-// eachElement calls f with each element of the valid JSON array at the start of v, until f
-// returns false.
-func eachElement(v []byte, f func(x []byte) bool) {
-	v = skipWS(v[1:]) // past '['
-	for len(v) > 0 && v[0] != ']' {
-		n := valueEnd(v)
-		if !f(v[:n]) {
-			return
-		}
-		v = skipWS(v[n:])
-		if len(v) > 0 && v[0] == ',' {
-			v = skipWS(v[1:])
-		}
-	}
-}
-
-// valueEnd is the length of the valid JSON value at the start of v.
-func valueEnd(v []byte) int {
-	switch v[0] {
-	case '"':
-		return stringEnd(v)
-	case '{', '[':
-		depth := 0
-		for i := 0; i < len(v); i++ {
-			switch v[i] {
-			case '"':
-				i += stringEnd(v[i:]) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return len(v)
-	}
-	// A number, true, false or null.
-	i := 0
-	for i < len(v) && !isJSONDelim(v[i]) {
-		i++
-	}
-	return i
-}
-
-func isJSONDelim(c byte) bool {
-	switch c {
-	case ',', '}', ']', ' ', '\t', '\n', '\r':
+	rawjson.Members(v, func(rawKey, val []byte) bool {
+		key, _ := jsonString(rawKey)
+		f(key, val)
 		return true
-	}
-	return false
-}
-
-// stringEnd is the length of the JSON string, quotes included, at the start of v.
-func stringEnd(v []byte) int {
-	for i := 1; i < len(v); i++ {
-		switch v[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(v)
-}
-
-func skipWS(v []byte) []byte {
-	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t' || v[0] == '\n' || v[0] == '\r') {
-		v = v[1:]
-	}
-	return v
+	})
 }
 
 // jsonString is the decoded value of the JSON string v; ok is false when v is not a string.
 // A string with no escape and only ASCII is its own bytes, shared with v and not copied:
-// the walk's texts are joined into new strings before the schema's bytes are let go, and
-// those bytes are never written. Any other goes through encoding/json, which also replaces
-// invalid UTF-8 as decoding the whole schema did.
+// fieldTexts copies the walk's texts into new strings (joinCopy) before anything keeps
+// them. Any other is decoded (rawjson.String), invalid UTF-8 replaced as encoding/json
+// does.
 func jsonString(v []byte) (string, bool) {
 	if len(v) < 2 || v[0] != '"' {
 		return "", false
@@ -227,15 +146,11 @@ func jsonString(v []byte) (string, bool) {
 			break
 		}
 	}
-	if plain {
-		if len(body) == 0 {
-			return "", true
-		}
-		return unsafe.String(&body[0], len(body)), true
+	switch {
+	case !plain:
+		return rawjson.String(v)
+	case len(body) == 0:
+		return "", true
 	}
-	var s string
-	if json.Unmarshal(v, &s) != nil {
-		return "", false
-	}
-	return s, true
+	return unsafe.String(&body[0], len(body)), true
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mcpproxy/mcpproxy/actors/internal/rawjson"
 )
 
 // canonicalize appends the canonical form of one valid JSON value to out: what decoding it
@@ -18,7 +20,7 @@ import (
 // plain string as it was written. ok is false for input it does not take (invalid JSON);
 // the caller then goes the slow way.
 func canonicalize(out, v []byte) (_ []byte, rest []byte, ok bool) {
-	v = skipSpace(v)
+	v = rawjson.SkipSpace(v)
 	if len(v) == 0 {
 		return out, nil, false
 	}
@@ -28,14 +30,14 @@ func canonicalize(out, v []byte) (_ []byte, rest []byte, ok bool) {
 	case c == '[':
 		return canonicalArray(out, v[1:])
 	case c == '"':
-		raw, rest, ok := scanString(v)
+		raw, rest, ok := rawjson.ScanString(v)
 		if !ok {
 			return out, nil, false
 		}
 		out, ok = appendCanonicalString(out, raw)
 		return out, rest, ok
 	default:
-		n := literalEnd(v)
+		n := rawjson.LiteralEnd(v)
 		if n == 0 {
 			return out, nil, false
 		}
@@ -57,29 +59,29 @@ type member struct {
 func canonicalObject(out, v []byte, keep func(string) bool, seen func(key string, value []byte)) ([]byte, []byte, bool) {
 	var members []member
 	var scratch []byte
-	v = skipSpace(v)
+	v = rawjson.SkipSpace(v)
 	if len(v) > 0 && v[0] == '}' {
 		return append(out, "{}"...), v[1:], true
 	}
 	for {
-		v = skipSpace(v)
+		v = rawjson.SkipSpace(v)
 		if len(v) == 0 || v[0] != '"' {
 			return out, nil, false
 		}
-		rawKey, rest, ok := scanString(v)
+		rawKey, rest, ok := rawjson.ScanString(v)
 		if !ok {
 			return out, nil, false
 		}
-		key, ok := decodeString(rawKey)
+		key, ok := rawjson.String(rawKey)
 		if !ok {
 			return out, nil, false
 		}
-		v = skipSpace(rest)
+		v = rawjson.SkipSpace(rest)
 		if len(v) == 0 || v[0] != ':' {
 			return out, nil, false
 		}
 		from := len(scratch)
-		value := skipSpace(v[1:])
+		value := rawjson.SkipSpace(v[1:])
 		scratch, v, ok = canonicalize(scratch, value)
 		if !ok {
 			return out, nil, false
@@ -96,7 +98,7 @@ func canonicalObject(out, v []byte, keep func(string) bool, seen func(key string
 		} else {
 			members = append(members, member{key: key, raw: rawKey, from: from, to: len(scratch)})
 		}
-		v = skipSpace(v)
+		v = rawjson.SkipSpace(v)
 		if len(v) == 0 {
 			return out, nil, false
 		}
@@ -133,7 +135,7 @@ func canonicalObject(out, v []byte, keep func(string) bool, seen func(key string
 
 func canonicalArray(out, v []byte) ([]byte, []byte, bool) {
 	out = append(out, '[')
-	v = skipSpace(v)
+	v = rawjson.SkipSpace(v)
 	if len(v) > 0 && v[0] == ']' {
 		return append(out, ']'), v[1:], true
 	}
@@ -145,7 +147,7 @@ func canonicalArray(out, v []byte) ([]byte, []byte, bool) {
 		if out, v, ok = canonicalize(out, v); !ok {
 			return out, nil, false
 		}
-		v = skipSpace(v)
+		v = rawjson.SkipSpace(v)
 		if len(v) == 0 {
 			return out, nil, false
 		}
@@ -159,80 +161,6 @@ func canonicalArray(out, v []byte) ([]byte, []byte, bool) {
 	}
 }
 
-// skipValue returns what follows the JSON value at the start of v, which must be valid
-// (checked by the caller): it finds the value's end without decoding or copying it.
-func skipValue(v []byte) ([]byte, bool) {
-	v = skipSpace(v)
-	if len(v) == 0 {
-		return nil, false
-	}
-	switch v[0] {
-	case '"':
-		_, rest, ok := scanString(v)
-		return rest, ok
-	case '{', '[':
-		depth := 0
-		for i := 0; i < len(v); i++ {
-			switch v[i] {
-			case '"':
-				_, rest, ok := scanString(v[i:])
-				if !ok {
-					return nil, false
-				}
-				i = len(v) - len(rest) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return v[i+1:], true
-				}
-			}
-		}
-		return nil, false
-	default:
-		n := literalEnd(v)
-		if n == 0 {
-			return nil, false
-		}
-		return v[n:], true
-	}
-}
-
-func skipSpace(v []byte) []byte {
-	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t' || v[0] == '\n' || v[0] == '\r') {
-		v = v[1:]
-	}
-	return v
-}
-
-// literalEnd is the length of the number, true, false or null at the start of v (the
-// caller has checked the whole input with json.Valid), 0 if none is.
-func literalEnd(v []byte) int {
-	n := 0
-	for n < len(v) {
-		switch c := v[n]; {
-		case c >= '0' && c <= '9', c == '-', c == '+', c == '.', c == 'e', c == 'E', c >= 'a' && c <= 'z':
-			n++
-		default:
-			return n
-		}
-	}
-	return n
-}
-
-// scanString splits the string at the start of v (quotes included) from what follows.
-func scanString(v []byte) (raw, rest []byte, ok bool) {
-	for i := 1; i < len(v); i++ {
-		switch v[i] {
-		case '\\':
-			i++
-		case '"':
-			return v[:i+1], v[i+1:], true
-		}
-	}
-	return nil, nil, false
-}
-
 // plainString reports whether a string as written is its own canonical form: no escape,
 // valid UTF-8 and neither U+2028 nor U+2029 (which encoding/json escapes). Control
 // characters cannot occur unescaped in valid JSON.
@@ -244,25 +172,13 @@ func plainString(raw []byte) bool {
 	return !bytes.Contains(body, []byte("\u2028")) && !bytes.Contains(body, []byte("\u2029"))
 }
 
-// decodeString is the string value of raw (quotes included).
-func decodeString(raw []byte) (string, bool) {
-	if plainString(raw) {
-		return string(raw[1 : len(raw)-1]), true
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
-}
-
 // appendCanonicalString appends the canonical form of the string raw (quotes included):
 // raw itself when it is plain, else what encoding/json writes for its decoded value.
 func appendCanonicalString(out, raw []byte) ([]byte, bool) {
 	if plainString(raw) {
 		return append(out, raw...), true
 	}
-	s, ok := decodeString(raw)
+	s, ok := rawjson.String(raw)
 	if !ok {
 		return out, false
 	}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/mcpproxy/mcpproxy/actors/internal/rawjson"
 )
 
 // definitionFields are the parts of a tool that say what it does and what it takes: a
@@ -33,7 +35,7 @@ type Definition struct {
 // definitionJSON writes; anything else (invalid JSON, not an object) goes through
 // definitionJSON itself, for its error or its answer.
 func ToolDefinition(tool json.RawMessage) (Definition, error) {
-	if v := skipSpace(tool); len(v) > 0 && v[0] == '{' && json.Valid(v) {
+	if v := rawjson.SkipSpace(tool); len(v) > 0 && v[0] == '{' && json.Valid(v) {
 		if def, ok := canonicalDefinition(v, nil); ok {
 			return def, nil
 		}

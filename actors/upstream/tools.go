@@ -10,6 +10,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcpproxy/mcpproxy/actors/internal/rawjson"
 )
 
 // Tool is one tool as the upstream listed it, with its schema and annotations kept as the
@@ -60,7 +62,7 @@ func (c *Conn) listTools(ctx context.Context) ([]Tool, error) {
 // over its bytes. The fields and the definition were two decodes and a validation of the
 // same bytes, a third of the daemon's CPU while 100 servers of 100 tools connected.
 func parseTool(raw json.RawMessage) (Tool, bool) {
-	v := skipSpace(raw)
+	v := rawjson.SkipSpace(raw)
 	if len(v) == 0 || v[0] != '{' {
 		return Tool{}, false
 	}
@@ -73,7 +75,7 @@ func parseTool(raw json.RawMessage) (Tool, bool) {
 		case value[0] != '"':
 			bad = true
 		default:
-			s, ok := decodeString(value)
+			s, ok := rawjson.String(value)
 			bad = bad || !ok
 			*dst = s
 		}
@@ -144,46 +146,37 @@ func splitPage(result []byte, key string) (items [][]byte, next string, err erro
 		var res map[string]json.RawMessage
 		return nil, "", json.Unmarshal(result, &res) // the reason, in encoding/json's words
 	}
-	v := skipSpace(result)
+	v := rawjson.SkipSpace(result)
 	if v[0] == 'n' { // null: a page with nothing on it, as a nil map is
 		return nil, "", nil
 	}
 	if v[0] != '{' {
 		return nil, "", errors.New("not an object")
 	}
-	v = skipSpace(v[1:])
-	if len(v) > 0 && v[0] == '}' {
-		return nil, "", nil
-	}
-	for len(v) > 0 {
-		rawKey, rest, _ := scanString(v)
-		name, _ := decodeString(rawKey)
-		value := skipSpace(skipSpace(rest)[1:]) // past the ':'
-		rest, _ = skipValue(value)
-		value = value[:len(value)-len(rest)]
-		switch name {
+	rawjson.Members(v, func(rawKey, value []byte) bool {
+		switch name, _ := rawjson.String(rawKey); name {
 		case key:
 			items = items[:0]
 			switch value[0] {
 			case '[':
 				if items, err = splitArray(value); err != nil {
-					return nil, "", err
+					return false
 				}
 			case 'n':
 			default:
-				return nil, "", fmt.Errorf("%s is not an array", key)
+				err = fmt.Errorf("%s is not an array", key)
+				return false
 			}
 		case "nextCursor":
 			next = ""
 			if value[0] == '"' {
-				next, _ = decodeString(value)
+				next, _ = rawjson.String(value)
 			}
 		}
-		v = skipSpace(rest)
-		if len(v) == 0 || v[0] == '}' {
-			break
-		}
-		v = skipSpace(v[1:]) // past the ','
+		return true
+	})
+	if err != nil {
+		return nil, "", err
 	}
 	return items, next, nil
 }
@@ -191,21 +184,11 @@ func splitPage(result []byte, key string) (items [][]byte, next string, err erro
 // splitArray returns the elements of a valid JSON array as written.
 func splitArray(v []byte) ([][]byte, error) {
 	var items [][]byte
-	v = skipSpace(v[1:])
-	if len(v) > 0 && v[0] == ']' {
-		return nil, nil
-	}
-	for len(v) > 0 {
-		rest, ok := skipValue(v)
-		if !ok {
-			return nil, errors.New("unreadable array")
-		}
-		items = append(items, v[:len(v)-len(rest)])
-		v = skipSpace(rest)
-		if len(v) == 0 || v[0] == ']' {
-			break
-		}
-		v = skipSpace(v[1:])
+	if !rawjson.Elements(v, func(elem []byte) bool {
+		items = append(items, elem)
+		return true
+	}) {
+		return nil, errors.New("unreadable array")
 	}
 	return items, nil
 }
