@@ -164,12 +164,12 @@ type termEntry struct {
 	id int32
 }
 
-// postingRef is where one of a document's postings is: term termList[term], index at. Removal swaps the
-// last posting of a term into the hole and updates that posting's ref, so removing a
-// document costs its own postings, however many other servers share its terms: a
-// tear-down of n servers that all say "fetch" must not walk the "fetch" list n times.
-// It names the term by number rather than by pointer: half the size, and a document's refs
-// (a few tens per tool) hold nothing the collector has to scan.
+// postingRef is where one of a document's postings is: term termList[term], index at.
+// Removal swaps the last posting of a term into the hole and updates that posting's ref, so
+// removing a document costs its own postings, however many other servers share its terms:
+// a tear-down of n servers that all say "fetch" must not walk the "fetch" list n times. It
+// names the term by number rather than by pointer: half the size, and a document's refs (a
+// few tens per tool) hold nothing the collector has to scan.
 type postingRef struct {
 	term int32
 	at   int32

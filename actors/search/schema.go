@@ -2,6 +2,7 @@ package search
 
 import (
 	"slices"
+	"strings"
 	"unicode/utf8"
 	"unsafe"
 
@@ -73,30 +74,25 @@ func (w *schemaWalker) walk(v []byte, depth int) {
 	}
 	if len(props) > 0 && props[0] == '{' {
 		// In sorted order, so that the bounds cut the same properties every time; a
-		// repeated name once, with its last schema.
+		// repeated name once, with its last schema. A stable sort keeps a repeated name's
+		// schemas in the order written, so the last of a run is the one a map keeps; sorting
+		// rather than looking each name up costs n log n, whatever an upstream repeats.
 		type prop struct {
 			name   string
 			schema []byte
 		}
-		var list []prop
+		var all []prop
 		eachMember(props, func(key string, val []byte) {
-			for i := range list {
-				if list[i].name == key {
-					list[i].schema = val
-					return
-				}
-			}
-			list = append(list, prop{key, val})
+			all = append(all, prop{key, val})
 		})
-		slices.SortFunc(list, func(a, b prop) int {
-			switch {
-			case a.name < b.name:
-				return -1
-			case a.name > b.name:
-				return 1
+		slices.SortStableFunc(all, func(a, b prop) int { return strings.Compare(a.name, b.name) })
+		list := all[:0]
+		for i, p := range all {
+			if i+1 < len(all) && all[i+1].name == p.name {
+				continue
 			}
-			return 0
-		})
+			list = append(list, p)
+		}
 		for _, p := range list {
 			if w.props == maxSchemaProps {
 				return

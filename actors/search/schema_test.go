@@ -3,6 +3,7 @@ package search
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -231,5 +232,28 @@ func TestIndexKeepsNoSchemaBytes(t *testing.T) {
 		if hits := ix.Search(c.query, 1); len(hits) == 0 {
 			t.Errorf("schema %s: %q no longer finds the tool after the buffer was reused", c.schema, c.query)
 		}
+	}
+}
+
+// TestSchemaWithManyProperties: a schema of a hundred thousand properties (a hostile or
+// generated one) is read in n log n, keeps the first maxSchemaProps names in sorted order,
+// and the last schema of a repeated name.
+func TestSchemaWithManyProperties(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"properties":{`)
+	const n = 100000
+	for i := n - 1; i >= 0; i-- {
+		fmt.Fprintf(&b, `"p%06d":{"description":"first"},`, i)
+	}
+	b.WriteString(`"p000000":{"description":"last"}}}`)
+	got, ok := rawText([]byte(b.String()))
+	if !ok || len(got.names) != maxSchemaProps {
+		t.Fatalf("read %d names (ok %v), want %d", len(got.names), ok, maxSchemaProps)
+	}
+	if got.names[0] != "p000000" || got.names[maxSchemaProps-1] != fmt.Sprintf("p%06d", maxSchemaProps-1) {
+		t.Errorf("names %s ... %s, want the first %d in sorted order", got.names[0], got.names[len(got.names)-1], maxSchemaProps)
+	}
+	if got.descs[0] != "last" {
+		t.Errorf("repeated p000000 has description %q, want the last one's", got.descs[0])
 	}
 }
