@@ -71,6 +71,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Doc is one tool to index. Its key is Server+":"+Tool. Only Tool is required; the rest is
@@ -136,6 +137,13 @@ const (
 	rerankDepth = 5
 	// maxPrefixTerms bounds how many terms a query's last word may expand to.
 	maxPrefixTerms = 16
+	// maxQueryWords and maxQueryBytes bound what of a query is searched; the rest is
+	// ignored. A request says what it wants in far fewer words (the longest of the labelled
+	// sets has 20), and its owner's mailbox waits while the index reads it: before the
+	// bounds a query of 16,000 words held it for 0.4 s, one of a megabyte would have for
+	// most of a minute.
+	maxQueryWords = 64
+	maxQueryBytes = 4096
 	// minPrefixLen is the shortest last word that is expanded as a prefix.
 	minPrefixLen = 3
 	// Boosts for a query that is exactly a tool's name; they dwarf any BM25F score.
@@ -526,7 +534,7 @@ type queryAlt struct {
 // It returns at most limit hits; a limit of 0 or less means every match. An empty or blank
 // query returns nil.
 func (ix *Index) Search(query string, limit int) []Hit {
-	q := strings.TrimSpace(query)
+	q := strings.TrimSpace(boundQuery(query))
 	if q == "" || ix.live == 0 {
 		return nil
 	}
@@ -561,11 +569,31 @@ func (ix *Index) Search(query string, limit int) []Hit {
 	return hits
 }
 
+// boundQuery cuts q to at most maxQueryBytes bytes, at the last space before the bound, or,
+// in a query without one, before the character the bound falls in.
+func boundQuery(q string) string {
+	if len(q) <= maxQueryBytes {
+		return q
+	}
+	cut := q[:maxQueryBytes]
+	if i := strings.LastIndexAny(cut, " \t\n"); i > 0 {
+		return cut[:i]
+	}
+	i := maxQueryBytes
+	for i > 0 && !utf8.RuneStart(q[i]) {
+		i--
+	}
+	return q[:i]
+}
+
 // queryTerms turns a query into its words, each with the terms it may match: the word
 // itself, its synonyms, for the last word the longer terms it begins, and for two adjacent
 // words their compound ("on call" also matches "oncall").
 func (ix *Index) queryTerms(q string) [][]queryAlt {
 	raw := Tokenize(fileNamesToWords(quotedToText(q)))
+	if len(raw) > maxQueryWords {
+		raw = raw[:maxQueryWords]
+	}
 	toks := expandAbbreviations(raw)
 	lx := loadLexicon()
 	// The last word is a prefix only while being typed: not when followed by a separator,

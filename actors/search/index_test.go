@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -825,5 +827,27 @@ func TestCompact(t *testing.T) {
 	}
 	if live != 0 || len(ix.terms) != 0 || len(ix.freeTerms) != len(ix.termList) {
 		t.Errorf("empty index keeps terms: %d live, %d in the map, %d free of %d", live, len(ix.terms), len(ix.freeTerms), len(ix.termList))
+	}
+}
+
+// TestLongQueryIsBounded: of a query longer than the bounds, the first words are searched
+// and the rest ignored; a cut never splits a character.
+func TestLongQueryIsBounded(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("s", []Doc{{Tool: "create_issue", Description: "Create an issue"}, {Tool: "send_email", Description: "Send an email"}})
+	long := "create an issue " + strings.Repeat("filler ", maxQueryWords) + "send email"
+	if hits := ix.Search(long, 5); len(hits) != 1 || hits[0].Tool != "create_issue" {
+		t.Errorf("a long query found %v, want create_issue alone (its words after the first %d ignored)", hits, maxQueryWords)
+	}
+	huge := "send email " + strings.Repeat("x", 2*maxQueryBytes)
+	if got := boundQuery(huge); got != "send email" {
+		t.Errorf("boundQuery cut a long word's query to %q", got)
+	}
+	accents := strings.Repeat("é", maxQueryBytes) // two bytes each, no space
+	if got := boundQuery(accents); !utf8.ValidString(got) || len(got) > maxQueryBytes || len(got) < maxQueryBytes-1 {
+		t.Errorf("boundQuery cut %d bytes of accents to %d bytes (valid %v)", len(accents), len(got), utf8.ValidString(got))
+	}
+	if got := boundQuery("short query"); got != "short query" {
+		t.Errorf("boundQuery changed a short query: %q", got)
 	}
 }

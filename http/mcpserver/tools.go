@@ -27,7 +27,7 @@ func (e *Endpoint) mainTools() []server.ServerTool {
 				mcp.WithDescription("Search the tools of every connected upstream MCP server and return the best matches, "+
 					"each with its name (\"server:tool\", what call_tool expects), description, input schema, score "+
 					"and matched: the fields of the tool the query matched (name, description, parameters, ...)."),
-				mcp.WithString("query", mcp.Required(), mcp.Description("What you want to do, in plain words, e.g. \"create a github issue\"")),
+				mcp.WithString("query", mcp.Required(), mcp.Description("What you want to do, in plain words, e.g. \"create a github issue\" (its first 64 words are searched)")),
 				mcp.WithInteger("limit", mcp.Min(1), mcp.Max(config.MaxToolsLimit),
 					mcp.Description("How many tools to return at most (default: the proxy's tools_limit, 15)")),
 				mcp.WithTitleAnnotation("Find tools"),
