@@ -1463,6 +1463,39 @@ func (r *registry) tool(server, raw string) (Tool, bool) {
 	return Tool{}, false
 }
 
+// toolFinder returns a lookup of tools by server and own name for the hits of one search:
+// a scoped search looks up every indexed tool, and scanning a server's list for each of its
+// hits would cost the square of its size, which its upstream chooses. A server's names are
+// put in a map the first time it has more hits than a scan is worth.
+func (r *registry) toolFinder() func(server, raw string) (Tool, bool) {
+	const scanned = 16
+	seen := map[string]int{}
+	byName := map[string]map[string]int{}
+	return func(server, raw string) (Tool, bool) {
+		rw, ok := r.rows[server]
+		if !ok {
+			return Tool{}, false
+		}
+		if seen[server]++; seen[server] <= scanned || len(rw.tools) <= scanned {
+			return r.tool(server, raw)
+		}
+		names := byName[server]
+		if names == nil {
+			names = make(map[string]int, len(rw.tools))
+			for i, t := range rw.tools {
+				if _, dup := names[t.Raw]; !dup { // the first, as tool returns
+					names[t.Raw] = i
+				}
+			}
+			byName[server] = names
+		}
+		if i, ok := names[raw]; ok {
+			return rw.tools[i], true
+		}
+		return Tool{}, false
+	}
+}
+
 func (r *registry) search(ctx actor.Context, m searchTools) {
 	limit := m.Limit
 	if m.Scope != nil {
@@ -1477,11 +1510,12 @@ func (r *registry) search(ctx actor.Context, m searchTools) {
 		hits = r.index.Search(m.Query, limit)
 	}
 	out := make([]ToolHit, 0, min(len(hits), m.Limit))
+	find := r.toolFinder()
 	for _, h := range hits {
 		if len(out) == m.Limit {
 			break
 		}
-		if t, ok := r.tool(h.Server, h.Tool); ok && (m.Scope == nil || m.Scope.AllowsTool(t.Server, t.Raw, t.ReadOnly())) {
+		if t, ok := find(h.Server, h.Tool); ok && (m.Scope == nil || m.Scope.AllowsTool(t.Server, t.Raw, t.ReadOnly())) {
 			out = append(out, ToolHit{Tool: t, Score: h.Score, Matched: h.Fields.Names()})
 		}
 	}

@@ -1033,3 +1033,46 @@ func TestRegistryPublishesChangeOnceDurable(t *testing.T) {
 		t.Errorf("the disabled event arrived before the file held the change")
 	}
 }
+
+// oddToolsScope allows every tool but those whose name ends in an odd digit.
+type oddToolsScope struct{}
+
+func (oddToolsScope) AllowsServer(string) bool { return true }
+func (oddToolsScope) AllowsTool(_, tool string, _ bool) bool {
+	last := tool[len(tool)-1]
+	return last < '0' || last > '9' || (last-'0')%2 == 0
+}
+
+// TestScopedSearchOfManyTools: a scoped caller's search looks up each of a server's many
+// hits by name (past toolFinder's scan, through its map) and gets each allowed tool, with
+// its own fields, and none other.
+func TestScopedSearchOfManyTools(t *testing.T) {
+	h := startRegistry(t, &config.Config{Servers: []config.ServerConfig{fixtureServer(t, "big", false, "--tools", "89")}})
+	h.waitState(t, "big", StateReady)
+	st, err := h.c.ServerTools(ctxT(t), "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, tl := range st.Tools {
+		if (oddToolsScope{}).AllowsTool("big", tl.Raw, false) {
+			want[tl.Name] = tl.Description
+		}
+	}
+	if len(want) < 40 {
+		t.Fatalf("the fixture's 100 tools leave %d in scope", len(want))
+	}
+	ctx := WithCaller(ctxT(t), Caller{Scope: oddToolsScope{}})
+	hits, total, err := h.c.SearchTools(ctx, "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != len(want) || total != len(want) {
+		t.Fatalf("scoped listing: %d hits, total %d, want %d", len(hits), total, len(want))
+	}
+	for _, hit := range hits {
+		if d, ok := want[hit.Name]; !ok || d != hit.Description || hit.Server+":"+hit.Raw != hit.Name {
+			t.Errorf("hit %s (%s:%s, %q) is not the allowed tool of that name", hit.Name, hit.Server, hit.Raw, hit.Description)
+		}
+	}
+}
