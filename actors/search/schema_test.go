@@ -126,11 +126,7 @@ func TestSchemaWalkMatchesDecoding(t *testing.T) {
 	}
 	many += `}}`
 	for _, s := range append(schemaSeeds, many) {
-		want, wok := decodedText([]byte(s))
-		got, gok := rawText([]byte(s))
-		if wok != gok || !sameWalk(got, want) {
-			t.Errorf("schema %.80q:\n got %v %+v\nwant %v %+v", s, gok, got, wok, want)
-		}
+		checkWalk(t, []byte(s))
 	}
 }
 
@@ -138,13 +134,17 @@ func FuzzSchemaWalk(f *testing.F) {
 	for _, s := range schemaSeeds {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, schema []byte) {
-		want, wok := decodedText(schema)
-		got, gok := rawText(schema)
-		if wok != gok || !sameWalk(got, want) {
-			t.Fatalf("schema %q:\n got %v %+v\nwant %v %+v", schema, gok, got, wok, want)
-		}
-	})
+	f.Fuzz(func(t *testing.T, schema []byte) { checkWalk(t, schema) })
+}
+
+// checkWalk fails t when walking schema's bytes reads other than walking its decoding.
+func checkWalk(t *testing.T, schema []byte) {
+	t.Helper()
+	want, wok := decodedText(schema)
+	got, gok := rawText(schema)
+	if wok != gok || !sameWalk(got, want) {
+		t.Errorf("schema %.200q:\n got %v %+v\nwant %v %+v", schema, gok, got, wok, want)
+	}
 }
 
 // decodedAnnotations is what fieldTexts read of annotations before they were read from
@@ -187,11 +187,7 @@ func annotationsRead(annotations []byte) (words, title string) {
 // of their decoding, repeated keys and wrong types included.
 func TestAnnotationsMatchDecoding(t *testing.T) {
 	for _, a := range annotationSeeds {
-		gw, gt := annotationsRead([]byte(a))
-		ww, wt := decodedAnnotations([]byte(a))
-		if gw != ww || gt != wt {
-			t.Errorf("annotations %s: got %q %q, want %q %q", a, gw, gt, ww, wt)
-		}
+		checkAnnotations(t, []byte(a))
 	}
 }
 
@@ -199,13 +195,18 @@ func FuzzAnnotations(f *testing.F) {
 	for _, a := range annotationSeeds {
 		f.Add([]byte(a))
 	}
-	f.Fuzz(func(t *testing.T, a []byte) {
-		gw, gt := annotationsRead(a)
-		ww, wt := decodedAnnotations(a)
-		if gw != ww || gt != wt {
-			t.Fatalf("annotations %q: got %q %q, want %q %q", a, gw, gt, ww, wt)
-		}
-	})
+	f.Fuzz(func(t *testing.T, a []byte) { checkAnnotations(t, a) })
+}
+
+// checkAnnotations fails t when the hints and title read from a's bytes are not those of
+// its decoding.
+func checkAnnotations(t *testing.T, a []byte) {
+	t.Helper()
+	gw, gt := annotationsRead(a)
+	ww, wt := decodedAnnotations(a)
+	if gw != ww || gt != wt {
+		t.Errorf("annotations %q: got %q %q, want %q %q", a, gw, gt, ww, wt)
+	}
 }
 
 // TestIndexKeepsNoSchemaBytes: the index's terms do not share the bytes of a schema it was
