@@ -160,7 +160,10 @@ type row struct {
 	restarts int
 	st       upstreamStatus
 	since    time.Time // when the server entered error/backoff
-	tools    []Tool    // the upstream's latest list, kept while quarantined for review
+	tools    []Tool    // the upstream's latest list, kept while quarantined for review (setTools)
+	// toolAt indexes a long tools list by the tools' own names (toolNamed); nil until the
+	// first lookup needs it, and again whenever the list is replaced.
+	toolAt map[string]int
 	// catalog is the upstream's latest prompts, resources and templates (catalog.go).
 	catalog *Catalog
 	// afterStop says what to do once the running actor has terminated: respawn (restart
@@ -1057,7 +1060,7 @@ func (r *registry) onStatus(ctx actor.Context, m upstreamStatus) {
 	toolsChanged, pinned := m.Tools != nil, false
 	// A server that is not ready keeps its last list for review; the index drops it below.
 	if toolsChanged {
-		rw.tools = m.Tools
+		rw.setTools(m.Tools)
 		pinned = r.listed(m.Name, rw)
 	}
 	m.Tools = nil
@@ -1455,45 +1458,43 @@ func (r *registry) tool(server, raw string) (Tool, bool) {
 	if !ok {
 		return Tool{}, false
 	}
-	for _, t := range rw.tools {
-		if t.Raw == raw {
-			return t, true
-		}
-	}
-	return Tool{}, false
+	return rw.toolNamed(raw)
 }
 
-// toolFinder returns a lookup of tools by server and own name for the hits of one search:
-// a scoped search looks up every indexed tool, and scanning a server's list for each of its
-// hits would cost the square of its size, which its upstream chooses. A server's names are
-// put in a map the first time it has more hits than a scan is worth.
-func (r *registry) toolFinder() func(server, raw string) (Tool, bool) {
-	const scanned = 16
-	seen := map[string]int{}
-	byName := map[string]map[string]int{}
-	return func(server, raw string) (Tool, bool) {
-		rw, ok := r.rows[server]
-		if !ok {
-			return Tool{}, false
-		}
-		if seen[server]++; seen[server] <= scanned || len(rw.tools) <= scanned {
-			return r.tool(server, raw)
-		}
-		names := byName[server]
-		if names == nil {
-			names = make(map[string]int, len(rw.tools))
-			for i, t := range rw.tools {
-				if _, dup := names[t.Raw]; !dup { // the first, as tool returns
-					names[t.Raw] = i
-				}
+// scannedTools is the longest tools list toolNamed scans rather than indexes.
+const scannedTools = 16
+
+// setTools replaces the row's tools list (its only writer, so that toolAt stays true).
+func (rw *row) setTools(tools []Tool) {
+	rw.tools = tools
+	rw.toolAt = nil
+}
+
+// toolNamed returns the first of the row's tools with the own name raw. A long list is
+// looked up in a map of its names, built on first use: a scoped search looks up every one
+// of a server's hits, and a session's listing is checked tool by tool against the shared
+// one, so a scan each time would cost the square of a length that the upstream chooses.
+func (rw *row) toolNamed(raw string) (Tool, bool) {
+	if len(rw.tools) <= scannedTools {
+		for _, t := range rw.tools {
+			if t.Raw == raw {
+				return t, true
 			}
-			byName[server] = names
-		}
-		if i, ok := names[raw]; ok {
-			return rw.tools[i], true
 		}
 		return Tool{}, false
 	}
+	if rw.toolAt == nil {
+		rw.toolAt = make(map[string]int, len(rw.tools))
+		for i, t := range rw.tools {
+			if _, dup := rw.toolAt[t.Raw]; !dup { // the first, as a scan finds
+				rw.toolAt[t.Raw] = i
+			}
+		}
+	}
+	if i, ok := rw.toolAt[raw]; ok {
+		return rw.tools[i], true
+	}
+	return Tool{}, false
 }
 
 func (r *registry) search(ctx actor.Context, m searchTools) {
@@ -1510,12 +1511,11 @@ func (r *registry) search(ctx actor.Context, m searchTools) {
 		hits = r.index.Search(m.Query, limit)
 	}
 	out := make([]ToolHit, 0, min(len(hits), m.Limit))
-	find := r.toolFinder()
 	for _, h := range hits {
 		if len(out) == m.Limit {
 			break
 		}
-		if t, ok := find(h.Server, h.Tool); ok && (m.Scope == nil || m.Scope.AllowsTool(t.Server, t.Raw, t.ReadOnly())) {
+		if t, ok := r.tool(h.Server, h.Tool); ok && (m.Scope == nil || m.Scope.AllowsTool(t.Server, t.Raw, t.ReadOnly())) {
 			out = append(out, ToolHit{Tool: t, Score: h.Score, Matched: h.Fields.Names()})
 		}
 	}

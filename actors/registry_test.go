@@ -1044,7 +1044,7 @@ func (oddToolsScope) AllowsTool(_, tool string, _ bool) bool {
 }
 
 // TestScopedSearchOfManyTools: a scoped caller's search looks up each of a server's many
-// hits by name (past toolFinder's scan, through its map) and gets each allowed tool, with
+// hits by name (past toolNamed's scan, through its map) and gets each allowed tool, with
 // its own fields, and none other.
 func TestScopedSearchOfManyTools(t *testing.T) {
 	h := startRegistry(t, &config.Config{Servers: []config.ServerConfig{fixtureServer(t, "big", false, "--tools", "89")}})
@@ -1073,6 +1073,35 @@ func TestScopedSearchOfManyTools(t *testing.T) {
 	for _, hit := range hits {
 		if d, ok := want[hit.Name]; !ok || d != hit.Description || hit.Server+":"+hit.Raw != hit.Name {
 			t.Errorf("hit %s (%s:%s, %q) is not the allowed tool of that name", hit.Name, hit.Server, hit.Raw, hit.Description)
+		}
+	}
+}
+
+// TestToolNamed: a row finds its tools by own name, the first of a repeated one, in a short
+// list by scanning and in a long one through its map, which a new list replaces.
+func TestToolNamed(t *testing.T) {
+	list := func(prefix string, n int) []Tool {
+		var out []Tool
+		for i := range n {
+			out = append(out, Tool{Raw: fmt.Sprintf("%s%d", prefix, i), Description: "first"})
+		}
+		return append(out, Tool{Raw: prefix + "0", Description: "repeated"})
+	}
+	for _, n := range []int{3, scannedTools + 5} {
+		var rw row
+		rw.setTools(list("a", n))
+		if got, ok := rw.toolNamed("a0"); !ok || got.Description != "first" {
+			t.Errorf("%d tools: a0 = %+v %v, want the first a0", n, got, ok)
+		}
+		if got, ok := rw.toolNamed(fmt.Sprintf("a%d", n-1)); !ok || got.Raw != fmt.Sprintf("a%d", n-1) {
+			t.Errorf("%d tools: last = %+v %v", n, got, ok)
+		}
+		rw.setTools(list("b", n))
+		if _, ok := rw.toolNamed("a1"); ok {
+			t.Errorf("%d tools: a1 still found after the list was replaced", n)
+		}
+		if _, ok := rw.toolNamed("b1"); !ok {
+			t.Errorf("%d tools: b1 of the new list not found", n)
 		}
 	}
 }

@@ -87,25 +87,14 @@ func (r *registry) reviewed(rw *row) []Tool {
 		return rw.tools
 	}
 	out := slices.Clone(rw.tools)
-	listed := rawNames(rw.tools)
 	var extra []Tool
 	for name, t := range rw.extra {
-		if _, ok := listed[name]; !ok {
+		if _, listed := rw.toolNamed(name); !listed {
 			extra = append(extra, t)
 		}
 	}
 	slices.SortFunc(extra, func(a, b Tool) int { return strings.Compare(a.Raw, b.Raw) })
 	return append(out, extra...)
-}
-
-// rawNames is the set of tools' own names: looking each of one list up in another by a
-// scan would cost their product, and both lists are as long as an upstream makes them.
-func rawNames(tools []Tool) map[string]struct{} {
-	set := make(map[string]struct{}, len(tools))
-	for _, t := range tools {
-		set[t.Raw] = struct{}{}
-	}
-	return set
 }
 
 // sessionTools takes the tools a passthrough session listed that await review and keeps
@@ -116,9 +105,8 @@ func (r *registry) sessionTools(ctx actor.Context, m passthrough.Unapproved) {
 		return
 	}
 	changed := false
-	listed := rawNames(rw.tools)
 	for name, def := range m.Tools {
-		if _, ok := listed[name]; ok {
+		if _, listed := rw.toolNamed(name); listed {
 			continue // the shared listing governs it
 		}
 		if old, ok := rw.extra[name]; ok && old.Hash == def.Hash {

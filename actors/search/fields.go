@@ -110,7 +110,7 @@ func fieldTexts(server string, d Doc) docText {
 			}
 			if key == "title" {
 				title, _ = jsonString(val)
-				title = strings.Clone(title)
+				title = strings.Clone(title) // the index keeps its words (see joinCopy)
 			}
 		})
 		t.text[fieldAnnotations] = annotationText(hints)
