@@ -5,11 +5,13 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // decodedTool is what listTools made of a tools/list element before parseTool: the
 // fields decoded by encoding/json, then ToolDefinition of the same bytes. parseTool must
-// give the same, in one pass.
+// give the same, in one pass; the input schema and annotations the same JSON (sameJSON),
+// as parseTool may give their canonical form.
 func decodedTool(raw json.RawMessage) (Tool, bool) {
 	var t struct {
 		Name        string          `json:"name"`
@@ -78,8 +80,60 @@ func checkParseTool(t *testing.T, in string) {
 	t.Helper()
 	want, wantOK := decodedTool(json.RawMessage(in))
 	got, gotOK := parseTool(json.RawMessage(in))
+	if !sameJSON(got.InputSchema, want.InputSchema) || !sameJSON(got.Annotations, want.Annotations) {
+		t.Errorf("parseTool(%q) schema %s, annotations %s; decoding gives %s, %s",
+			in, got.InputSchema, got.Annotations, want.InputSchema, want.Annotations)
+	}
+	got.InputSchema, got.Annotations, want.InputSchema, want.Annotations = nil, nil, nil, nil
 	if gotOK != wantOK || !reflect.DeepEqual(got, want) {
 		t.Errorf("parseTool(%q) = %+v, %v; decoding gives %+v, %v", in, got, gotOK, want, wantOK)
+	}
+}
+
+// sameJSON reports whether a and b are both absent or the same JSON value.
+func sameJSON(a, b json.RawMessage) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b)
+	}
+	ca, _, okA := canonicalize(nil, a)
+	cb, _, okB := canonicalize(nil, b)
+	return okA && okB && string(ca) == string(cb)
+}
+
+// TestParseToolSharesDefinition holds the memory saving: a tool's input schema and
+// annotations are the bytes of its definition, not copies of them, and an append to
+// either cannot write into the definition.
+func TestParseToolSharesDefinition(t *testing.T) {
+	tool, ok := parseTool(json.RawMessage(knownTool))
+	if !ok {
+		t.Fatal("knownTool does not parse")
+	}
+	def := tool.Def.JSON
+	inside := func(field json.RawMessage) bool {
+		if len(field) == 0 {
+			return false
+		}
+		start := uintptr(unsafe.Pointer(unsafe.SliceData(def)))
+		p := uintptr(unsafe.Pointer(unsafe.SliceData(field)))
+		return p >= start && p+uintptr(len(field)) <= start+uintptr(len(def))
+	}
+	for name, field := range map[string]json.RawMessage{"inputSchema": tool.InputSchema, "annotations": tool.Annotations} {
+		if !inside(field) {
+			t.Errorf("%s %s is a copy, not a part of the definition", name, field)
+		}
+		if cap(field) != len(field) {
+			t.Errorf("%s has room to grow into the definition (len %d, cap %d)", name, len(field), cap(field))
+		}
+	}
+	before := string(def)
+	_ = append(tool.InputSchema, "!!"...)
+	if string(def) != before {
+		t.Error("an append to the input schema wrote into the definition")
+	}
+	// A key in another case is not in the definition: the field is its own copy.
+	other, ok := parseTool(json.RawMessage(`{"name":"a","INPUTSCHEMA":{"type":"object"}}`))
+	if !ok || string(other.InputSchema) != `{"type":"object"}` {
+		t.Errorf("INPUTSCHEMA gives %s, %v", other.InputSchema, ok)
 	}
 }
 
