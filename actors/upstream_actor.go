@@ -751,7 +751,7 @@ func waitBounded(ch <-chan struct{}, d time.Duration) {
 }
 
 // listTools lists an upstream's tools and converts them to our Tool, keeping each tool's
-// schema and annotations as the raw JSON the upstream sent, and the server's instructions
+// schema and annotations as the JSON the upstream sent (canonical: slices of its definition), and the server's instructions
 // from its initialize answer (bounded: they are indexed, not shown).
 func listTools(ctx context.Context, server string, conn *upstream.Conn) ([]Tool, error) {
 	listed, err := conn.ListTools(ctx)

@@ -21,6 +21,8 @@ type Tool struct {
 	// Title is the tool's human title (MCP 2025-06-18 and later), when the upstream gives one.
 	Title       string
 	Description string
+	// InputSchema and Annotations are the JSON the server sent, in canonical form as
+	// slices of Def.JSON when their keys were spelt exactly (shareDefinition).
 	InputSchema json.RawMessage
 	Annotations json.RawMessage
 	// Def is the tool's canonical definition and its hash (see ToolDefinition).
