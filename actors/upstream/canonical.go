@@ -26,7 +26,7 @@ func canonicalize(out, v []byte) (_ []byte, rest []byte, ok bool) {
 	}
 	switch c := v[0]; {
 	case c == '{':
-		return canonicalObject(out, v[1:], nil, nil)
+		return canonicalObject(out, v[1:], nil, nil, nil)
 	case c == '[':
 		return canonicalArray(out, v[1:])
 	case c == '"':
@@ -55,8 +55,10 @@ type member struct {
 // canonicalObject writes the object whose '{' was just read. With keep, it is a tool's top
 // level: only the keys keep takes, and none whose value is null. seen, when not nil, is
 // given every member of this object (not of nested ones) with its value as written, so
-// that a caller can read fields in the same pass.
-func canonicalObject(out, v []byte, keep func(string) bool, seen func(key string, value []byte)) ([]byte, []byte, bool) {
+// that a caller can read fields in the same pass. placed, when not nil, is told where in out
+// each member written lies (its canonical value, out[from:to]).
+func canonicalObject(out, v []byte, keep func(string) bool, seen func(key string, value []byte),
+	placed func(key string, from, to int)) ([]byte, []byte, bool) {
 	var members []member
 	var scratch []byte
 	v = rawjson.SkipSpace(v)
@@ -128,7 +130,11 @@ func canonicalObject(out, v []byte, keep func(string) bool, seen func(key string
 			return out, nil, false
 		}
 		out = append(out, ':')
+		from := len(out)
 		out = append(out, scratch[m.from:m.to]...)
+		if placed != nil {
+			placed(m.key, from, len(out))
+		}
 	}
 	return append(out, '}'), v, true
 }

@@ -36,7 +36,7 @@ type Definition struct {
 // definitionJSON itself, for its error or its answer.
 func ToolDefinition(tool json.RawMessage) (Definition, error) {
 	if v := rawjson.SkipSpace(tool); len(v) > 0 && v[0] == '{' && json.Valid(v) {
-		if def, ok := canonicalDefinition(v, nil); ok {
+		if def, ok := canonicalDefinition(v, nil, nil); ok {
 			return def, nil
 		}
 	}
@@ -44,12 +44,12 @@ func ToolDefinition(tool json.RawMessage) (Definition, error) {
 }
 
 // canonicalDefinition is ToolDefinition of v, a valid JSON object (checked by the caller);
-// seen is given each of its members (canonicalObject). false if canonicalize does not take
-// it.
-func canonicalDefinition(v []byte, seen func(key string, value []byte)) (Definition, bool) {
+// seen is given each of its members, placed where each field's value lies in the
+// definition's JSON (canonicalObject). false if canonicalize does not take it.
+func canonicalDefinition(v []byte, seen func(key string, value []byte), placed func(key string, from, to int)) (Definition, bool) {
 	buf := definitionBuffers.Get().(*[]byte)
 	defer definitionBuffers.Put(buf)
-	out, _, ok := canonicalObject((*buf)[:0], v[1:], isDefinitionField, seen)
+	out, _, ok := canonicalObject((*buf)[:0], v[1:], isDefinitionField, seen, placed)
 	if !ok {
 		return Definition{}, false
 	}

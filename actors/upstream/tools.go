@@ -71,8 +71,10 @@ func parseTool(raw json.RawMessage) (Tool, bool) {
 	var t Tool
 	var schema, annotations []byte
 	// Whether the member that set schema, annotations was spelt exactly so: only then is
-	// its canonical form in the definition, where the tool can share it.
+	// its canonical form in the definition, where the tool can share it (schemaAt,
+	// annotationsAt: its place there).
 	schemaExact, annotationsExact := false, false
+	var schemaAt, annotationsAt [2]int
 	bad := false
 	text := func(dst *string, value []byte) {
 		switch {
@@ -98,14 +100,22 @@ func parseTool(raw json.RawMessage) (Tool, bool) {
 		case strings.EqualFold(key, "annotations"):
 			annotations, annotationsExact = value, key == "annotations"
 		}
+	}, func(key string, from, to int) {
+		switch key {
+		case "inputSchema":
+			schemaAt = [2]int{from, to}
+		case "annotations":
+			annotationsAt = [2]int{from, to}
+		}
 	})
 	if !ok || bad || t.Name == "" {
 		return Tool{}, false
 	}
+	// The schema was held twice, as sent and in the definition the tool keeps anyway: 5 of
+	// the 31 MB of heap of a daemon with 10,000 tools listed. Where the definition holds
+	// it, the tool shares those bytes, the same JSON in canonical form.
 	t.Def = def
-	if schemaExact || annotationsExact {
-		shareDefinition(&t, schemaExact, annotationsExact)
-	}
+	t.InputSchema, t.Annotations = definitionPart(def, schemaAt), definitionPart(def, annotationsAt)
 	if !schemaExact {
 		t.InputSchema = compact(schema)
 	}
@@ -115,25 +125,14 @@ func parseTool(raw json.RawMessage) (Tool, bool) {
 	return t, true
 }
 
-// shareDefinition points the tool's input schema and annotations (where their keys were
-// spelt exactly, so the definition holds them) at their canonical bytes inside the
-// definition, which the tool keeps anyway: the schema was held twice, 5 of the 31 MB of
-// heap of a daemon with 10,000 tools listed. The canonical form means the same JSON (keys
-// sorted, space removed, numbers as written); a null or absent field stays nil.
-func shareDefinition(t *Tool, schema, annotations bool) {
-	rawjson.Members(t.Def.JSON, func(rawKey, value []byte) bool {
-		key, _ := rawjson.String(rawKey)
-		// A full slice expression: an append to the field can never write into the
-		// definition.
-		shared := json.RawMessage(value[:len(value):len(value)])
-		switch {
-		case schema && key == "inputSchema":
-			t.InputSchema = shared
-		case annotations && key == "annotations":
-			t.Annotations = shared
-		}
-		return true
-	})
+// definitionPart is the bytes of def's JSON at [from, to), nil when empty (a null field is
+// not in the definition). Its capacity ends with it: an append to it can never write into
+// the definition.
+func definitionPart(def Definition, at [2]int) json.RawMessage {
+	if at[0] == at[1] {
+		return nil
+	}
+	return def.JSON[at[0]:at[1]:at[1]]
 }
 
 // listPages sends one raw request of method per page, following cursors (at most
