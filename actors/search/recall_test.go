@@ -21,6 +21,9 @@ var recallFloors = map[string]struct{ at1, at5 float64 }{
 	// Written independently of the ranker, over real.json; the target is
 	// recall@5 >= 0.85 and recall@1 >= 0.6.
 	"queries_people.tsv": {0.46, 0.79},
+	// Written the same way by someone who had seen no other set and not the ranker; the set
+	// to tune on for people's phrasing. Floors at what the ranker reaches.
+	"queries_dev.tsv": {0.53, 0.8},
 }
 
 // TestRecall is benchmark B9: recall@1, recall@5 and MRR@5 over each labelled query set.
@@ -28,7 +31,9 @@ var recallFloors = map[string]struct{ at1, at5 float64 }{
 // its misses; queries_holdout.json was written after that tuning and has not been used to
 // change the ranker; queries_people.tsv was written independently, phrased as people ask,
 // and nothing in the ranker or its vocabulary was fitted to it. Its figures are the honest
-// estimate of quality on new queries.
+// estimate of quality on new queries. queries_dev.tsv was written in the same manner, later,
+// by someone who had seen neither the ranker nor any other set; it is the set the ranker may
+// be improved on for people's phrasing, so that the independent set stays blind.
 func TestRecall(t *testing.T) {
 	for _, set := range searcheval.Sets {
 		t.Run(set.File, func(t *testing.T) {
