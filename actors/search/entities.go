@@ -35,7 +35,8 @@ var months = setOf("january", "february", "march", "april", "june", "july", "aug
 // by "calculate"; a hexadecimal or binary literal ("0x1F4") by "hexadecimal" or "binary"
 // "number"; a version ("^2.3.0") by "version"; a date ("2023-11-02", "March 3") by "date" and a time of day ("09:00") by "time";
 // a spreadsheet range ("B2:B5") by "cell range"; code ("[1,2].map(x => x*2)") by "code"; a
-// quantity's unit ("26.2 miles", "5kg") also by what it measures and "unit"; and three or more
+// quantity's unit ("26.2 miles", "42 km", "5kg") and, in a query with a number, a unit named
+// in full ("in Fahrenheit") also by what it measures and "unit"; and three or more
 // numbers also by "numbers values".
 func fileNamesToWords(q string) string {
 	if !strings.ContainsAny(q, "./@:+*^=-0123456789") {
@@ -94,7 +95,15 @@ func fileNamesToWords(q string) string {
 			}
 			continue
 		}
-		if k, ok := units[t]; ok && len(t) > 2 && i > 0 && isNumber(strings.TrimRight(fields[i-1], ",")) {
+		if k, ok := units[t]; ok && (len(t) > 2 || len(t) == 2 && !ambiguousUnits[t]) && i > 0 && isNumber(strings.TrimRight(fields[i-1], ",")) {
+			fields[i] += " " + k + " unit"
+			changed = true
+			continue
+		}
+		// In a query with a number, a unit named in full on its own also says what is
+		// measured ("38.5 C, what's that in Fahrenheit"). Without one it is more often a
+		// quantity talked about ("hours studied vs score") than a measure to convert.
+		if k, ok := units[t]; ok && len(t) >= minUnitName {
 			fields[i] += " " + k + " unit"
 			changed = true
 			continue
@@ -120,6 +129,15 @@ func fileNamesToWords(q string) string {
 	}
 	return strings.Join(fields, " ")
 }
+
+// minUnitName is the length from which a unit is named in full ("miles", "celsius"): in a
+// query with a number such a word is a unit wherever it stands, shorter ones ("ft", "mile")
+// only right after a number.
+const minUnitName = 5
+
+// ambiguousUnits are the two-letter units that are also common words ("5 in a row"): after a
+// number they are not taken for a unit. Other two-letter symbols ("42 km", "5 kg") are.
+var ambiguousUnits = map[string]bool{"in": true, "ha": true}
 
 // units are the common units of measure, each with what it measures, as a quantity in a
 // query writes them ("26.2 miles" is a length).

@@ -197,7 +197,7 @@ func TestEntityWords(t *testing.T) {
 		{"open notes/todo.md", "open todo file md"},
 		{"list ~/Downloads", "list Downloads path"},
 		{"plain words", "plain words"},
-		{"-5 degrees", "-5 degrees"},
+		{"-5 degrees", "-5 degrees temperature unit"},
 		{"what's 4821 + 3377?", "what's 4821 calculate 3377?"},
 		{"255 in binary and 0x1F4", "255 in binary and hexadecimal number"},
 		{"days from March 3 to November 19, 2024", "days from March date 3 to November date 19, 2024"},
@@ -215,6 +215,11 @@ func TestEntityWords(t *testing.T) {
 		{"a marathon, 26.2 miles?", "a marathon, 26.2 miles? length unit"},
 		{"ship 5kg", "ship 5kg weight unit"},
 		{"255 in binary", "255 in binary"},
+		// Two-letter symbols are units after a number unless they are also words ("in").
+		{"a 42 km run, 5 in a row", "a 42 km length unit run, 5 in a row"},
+		// A unit named in full says what is measured without a number.
+		{"38.5 C, what's that in Fahrenheit?", "38.5 C, what's that in Fahrenheit? temperature unit"},
+		{"two hours studied vs score", "two hours studied vs score"},
 		{"mean of 12, 15, 9", "mean of 12, 15, 9 numbers values"},
 		// Quoted passages first become "text" (quotedToText).
 		{"commit with the message 'handle empty cart'", "commit with the message text"},
