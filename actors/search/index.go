@@ -708,8 +708,9 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		}
 		if i > 0 {
 			// A compound only counts when the index or the synonym table knows it, so
-			// that "to do" does not invent a word.
-			if c := stem(toks[i-1] + tok); ix.terms[c] != nil || synonymTable()[c] != nil {
+			// that "to do" does not invent a word, and not of two function words: "do we"
+			// is no "dow" (day of week).
+			if c := stem(toks[i-1] + tok); (ix.terms[c] != nil || synonymTable()[c] != nil) && !(isStop(toks[i-1]) && isStop(tok)) {
 				word(toks[i-1]+tok, c, "", "", compoundWeight)
 			}
 		}

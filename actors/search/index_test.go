@@ -1,6 +1,7 @@
 package search
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -154,6 +155,13 @@ func TestSearchQueryForms(t *testing.T) {
 				t.Errorf("Search(%q) = %v, want %s first", tt.query, got, tt.first)
 			}
 		})
+	}
+	// Two function words make no compound: "do we" is no "dow" (day of week), which only a
+	// cron tool's schema says.
+	ix.SetServer("cron", []Doc{{Tool: "parse", Description: "Explain a schedule",
+		InputSchema: json.RawMessage(`{"properties":{"expr":{"description":"minute hour dom month dow"}}}`)}})
+	if got := keys(ix.Search("what branches do we have", 3)); slices.Contains(got, "cron:parse") {
+		t.Errorf("Search(what branches do we have) = %v: \"do we\" matched dow", got)
 	}
 }
 
