@@ -29,7 +29,8 @@ var months = setOf("january", "february", "march", "april", "june", "july", "aug
 // fileNamesToWords replaces what a query names by example with the word for its kind: each
 // file name by its base name, "file" and its kind ("q3.xlsx" is "q3 file spreadsheet"), and
 // two or more of them also by "multiple", so that "rename report.txt" asks for a file tool
-// rather than one about text; a URL by "url" and its host's words; a path ("~/notes",
+// rather than one about text; a URL, or a host name without a scheme ("example.com"), by
+// "url" and its host's words but its top-level domain; a path ("~/notes",
 // "/var/log/", "data/") by its last element and "path"; an e-mail address by "email"; an IP
 // address or network by "ip address"; an arithmetic expression ("4821+3377", "2^10", "12 * 7")
 // by "calculate"; a hexadecimal or binary literal ("0x1F4") by "hexadecimal" or "binary"
@@ -182,6 +183,44 @@ func isNumber(f string) bool {
 	return digits > 0
 }
 
+// topLevelDomains are the commonest top-level domains: a word that ends in one after a dot
+// ("example.com", "docs.github.io/x") is a host name, as a URL without its scheme. Not
+// ones that are file extensions too (.md, .py, .sh, .rs).
+var topLevelDomains = setOf("com", "org", "net", "io", "dev", "app", "ai", "co", "edu", "gov",
+	"info", "me", "xyz", "uk", "de", "fr", "nl", "jp", "us", "ca", "eu")
+
+// isHostName reports whether f is a host name: two or more labels of letters, digits and
+// hyphens, the last a common top-level domain.
+func isHostName(f string) bool {
+	dot := strings.LastIndexByte(f, '.')
+	if dot <= 0 {
+		return false
+	}
+	if _, ok := topLevelDomains[f[dot+1:]]; !ok {
+		return false
+	}
+	for _, label := range strings.Split(f[:dot], ".") {
+		if label == "" || strings.Trim(label, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// hostWords are the words of a host name that may say something ("api github" of
+// "www.api.github.com"): not "www" or its top-level domain.
+func hostWords(host string) string {
+	host, _, _ = strings.Cut(host, ":")
+	labels := strings.Split(host, ".")
+	if len(labels) > 1 {
+		labels = labels[:len(labels)-1]
+	}
+	if len(labels) > 1 && labels[0] == "www" {
+		labels = labels[1:]
+	}
+	return strings.Join(labels, " ")
+}
+
 // entityWords returns the words for what one query word names by example, if it does.
 func entityWords(f string) (string, bool) {
 	if f == "" {
@@ -190,7 +229,10 @@ func entityWords(f string) (string, bool) {
 	lower := strings.ToLower(f)
 	if scheme, rest, ok := strings.Cut(lower, "://"); ok && scheme != "" && rest != "" {
 		host, _, _ := strings.Cut(rest, "/")
-		return "url " + strings.ReplaceAll(host, ".", " "), true
+		return "url " + hostWords(host), true
+	}
+	if host, _, _ := strings.Cut(lower, "/"); isHostName(host) {
+		return "url " + hostWords(host), true
 	}
 	if at := strings.IndexByte(f, '@'); at > 0 && strings.Contains(f[at:], ".") && !strings.Contains(f, ":") {
 		return "email", true

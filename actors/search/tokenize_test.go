@@ -190,7 +190,12 @@ func FuzzTokenize(f *testing.F) {
 
 func TestEntityWords(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
-		{"fetch https://example.com/pricing now", "fetch url example com now"},
+		{"fetch https://example.com/pricing now", "fetch url example now"},
+		// A host name is a URL without its scheme; its top-level domain and www say nothing.
+		{"grab the HTML of www.example.com", "grab the HTML of url example"},
+		{"is docs.github.io/x up?", "is url docs github up?"},
+		{"mail bob@example.com", "mail email"},
+		{"open README.md and main.go", "open README file md and main file go code multiple"},
 		{"mail bob@example.org", "mail email"},
 		{"is 10.0.5.23 in 10.0.0.0/22?", "is ip address in ip address"},
 		{"what is 12*7", "what is calculate"},
