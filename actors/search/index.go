@@ -700,7 +700,6 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 			break
 		}
 	}
-	values := standaloneNumbers(q)
 	for i, tok := range toks {
 		// "tell me", "help me": how a request is put, not what it asks for.
 		if framingVerbs[tok] && i+1 < len(toks) && (toks[i+1] == "me" || toks[i+1] == "us") {
@@ -727,10 +726,12 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		if _, ok := stopwords[tok]; ok {
 			continue
 		}
-		// A number written on its own ("scale to 5", "PR 58") is a value the tool will be
-		// given, not a word of what it does: that a description also says "2" or "10" is
-		// chance. It still asks for a tool that takes a number (numberTerm, below).
-		if contains(values, tok) {
+		// A number ("scale to 5", "PR 58", the "06" and "12" of "meeting-2024-06-12.md") is
+		// a value the tool will be given or part of a name, not a word of what it does: that
+		// a description also says "2" or "10" is chance. It still asks for a tool that takes
+		// a number (numberTerm, below). The digits of a word ("base64", "s3") are no token
+		// of their own.
+		if isDigits(tok) {
 			continue
 		}
 		prefixOf := ""
@@ -762,20 +763,9 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 	return out
 }
 
-// standaloneNumbers returns the tokens of the numbers that stand as words of their own in q
-// ("5" in "scale web to 5 replicas", "26" and "2" in "26.2 miles"), not the digits of a word
-// ("base64", "s3", "v2").
-func standaloneNumbers(q string) []string {
-	if !strings.ContainsAny(q, "0123456789") {
-		return nil
-	}
-	var out []string
-	for _, f := range strings.Fields(q) {
-		if f = strings.Trim(f, ",;:!?()"); isNumber(f) {
-			out = append(out, Tokenize(f)...)
-		}
-	}
-	return out
+// isDigits reports whether tok is a number's digits alone.
+func isDigits(tok string) bool {
+	return tok != "" && strings.Trim(tok, "0123456789") == ""
 }
 
 // derivationalSuffixes turn a word into another of its family: an agent ("linter",

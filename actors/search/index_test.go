@@ -565,10 +565,10 @@ func wantFirst(t *testing.T, ix *Index, cases []struct{ query, first string }) {
 	}
 }
 
-// A number written on its own in the query is a value, not a word: a description that
-// happens to say it does not draw the query, while the digits of a word ("base64") still
-// match.
-func TestSearchStandaloneNumberIsAValue(t *testing.T) {
+// A number in the query is a value, not a word, whether on its own or part of a name (a file's
+// date): a description that happens to say it does not draw the query, while the digits of a
+// word ("base64") still match.
+func TestSearchNumberIsAValue(t *testing.T) {
 	ix := NewIndex()
 	ix.SetServer("c", []Doc{
 		{Tool: "add", Description: "Adds two numbers"},
@@ -580,9 +580,11 @@ func TestSearchStandaloneNumberIsAValue(t *testing.T) {
 		{"add 2 and 36", "c:add"},
 		{"decode this base64", "c:base64"},
 	})
-	if got := standaloneNumbers("scale to 5 replicas, 26.2 miles, base64 v2 (10)"); !slices.Equal(got, []string{"5", "26", "2", "10"}) {
-		t.Errorf("standaloneNumbers = %v", got)
-	}
+	ix.SetServer("fs", []Doc{{Tool: "write_file", Description: "Write a file"}})
+	ix.SetServer("cal", []Doc{{Tool: "month", Description: "Show month 06 of year 2024, or 12"}})
+	wantFirst(t, ix, []struct{ query, first string }{
+		{"save notes-2024-06-12.txt", "fs:write_file"},
+	})
 }
 
 // An indefinite pronoun ("everything", "someone") is a function word: it does not draw a
