@@ -598,6 +598,21 @@ func TestSearchIndefinitePronounsAreStopwords(t *testing.T) {
 	}
 }
 
+// Adverbs of degree and a verb's particle on its own are function words too, while the
+// compound the particle makes with its verb still counts.
+func TestSearchDegreeAdverbsAndParticlesAreStopwords(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("memory", []Doc{{Tool: "delete_entities", Description: "Delete entities from the knowledge graph"}})
+	ix.SetServer("chart", []Doc{{Tool: "liquid", Description: "A bubble that fills up completely at 100%"}})
+	ix.SetServer("backups", []Doc{{Tool: "run_backup", Description: "Run a backup"}})
+	if got := keys(ix.Search("forget Project Falcon, delete it completely", 5)); !slices.Equal(got, []string{"memory:delete_entities"}) {
+		t.Errorf("Search = %v, want only memory:delete_entities", got)
+	}
+	if got := keys(ix.Search("back up now", 5)); len(got) == 0 || got[0] != "backups:run_backup" {
+		t.Errorf("Search(back up now) = %v, want backups:run_backup first", got)
+	}
+}
+
 // A catalogue's short form by truncation ("diff", "calc") is found from the whole word, but
 // an English word that begins another ("pass" in "password") is not taken for one.
 func TestSearchTruncatedShortForm(t *testing.T) {

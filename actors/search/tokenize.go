@@ -221,6 +221,13 @@ var stopwords = setOf(
 	// says "everything".
 	"everything", "everyone", "everybody", "someone", "somebody", "anyone", "anybody",
 	"nothing", "nobody", "everywhere", "somewhere", "anywhere", "nowhere",
+	// Adverbs of degree and certainty say how much or how sure, not what is asked for
+	// ("wipe it completely" asked for a chart whose description says "completely").
+	"completely", "totally", "entirely", "fully", "absolutely", "utterly", "literally",
+	"simply", "definitely", "truly", "extremely", "anymore", "perhaps", "probably", "somewhat",
+	// A verb's particle alone ("pull up", "send up"): its phrase (WordNet's "look up") and
+	// its compound ("backup", "setup") are still read from the words as written.
+	"up",
 )
 
 // serverStopwords are dropped from server names only, where they are packaging noise
