@@ -132,6 +132,8 @@ const (
 	// compoundWeight scales the match of two adjacent query words as one compound term
 	// ("on call" as "oncall"): it stands for both words, so it counts as two.
 	compoundWeight = 2.0
+	// maxCompoundGap is how many words may stand between the two halves of a compound.
+	maxCompoundGap = 2
 	// rerankDepth is how many of the best tools of the first stage the second stage
 	// reorders (see scoreTerm).
 	rerankDepth = 5
@@ -711,6 +713,15 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 			// is no "dow" (day of week).
 			if c := stem(toks[i-1] + tok); (ix.terms[c] != nil || synonymTable()[c] != nil) && !(isStop(toks[i-1]) && isStop(tok)) {
 				word(toks[i-1]+tok, c, "", "", compoundWeight)
+			}
+			// A compound split by a word or two ("box and whisker plot" for boxplot) counts
+			// as one word; its ends must be words of their own, not function words.
+			for j := i - 1 - maxCompoundGap; j < i-1; j++ {
+				if j >= 0 && !isStop(toks[j]) && !isStop(tok) {
+					if c := stem(toks[j] + tok); ix.terms[c] != nil {
+						word(toks[j]+tok, c, "", "", 1)
+					}
+				}
 			}
 		}
 		// "not committed" and "isn't tracking" also ask for "uncommitted" and "untracked",

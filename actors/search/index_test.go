@@ -129,6 +129,10 @@ func TestSearchQueryForms(t *testing.T) {
 	})
 	ix.SetServer("twilio", []Doc{{Tool: "make_call", Description: "Place a phone call"}})
 	ix.SetServer("fetch", []Doc{{Tool: "fetch_txt", Description: "Fetch a website as plain text"}})
+	ix.SetServer("chart", []Doc{
+		{Tool: "generate_boxplot_chart", Description: "Generate a boxplot of a distribution"},
+		{Tool: "generate_bar_chart", Description: "Generate a bar chart of scores"},
+	})
 	ix.SetServer("filesystem", []Doc{
 		{Tool: "move_file", Description: "Move or rename files"},
 		{Tool: "create_directory", Description: "Create a new directory"},
@@ -144,6 +148,8 @@ func TestSearchQueryForms(t *testing.T) {
 	}{
 		// Two words also match their compound.
 		{"compound", "who is on call", "pagerduty:list_oncalls"},
+		// And split by a word or two.
+		{"split compound", "box and whisker plot of scores", "chart:generate_boxplot_chart"},
 		// A file name asks for a file, not for its extension.
 		{"file name", "rename report.txt to final.txt", "filesystem:move_file"},
 		// "make" is rare here but stands for the common "create": the folder decides.
