@@ -23,7 +23,7 @@ var recallFloors = map[string]struct{ at1, at5 float64 }{
 	"queries_people.tsv": {0.46, 0.79},
 	// Written the same way by someone who had seen no other set and not the ranker; the set
 	// to tune on for people's phrasing. Floors at what the ranker reaches.
-	"queries_dev.tsv": {0.53, 0.8},
+	"queries_dev.tsv": {0.58, 0.82},
 }
 
 // TestRecall is benchmark B9: recall@1, recall@5 and MRR@5 over each labelled query set.
