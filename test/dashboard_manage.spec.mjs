@@ -88,10 +88,35 @@ try {
   // Open the detail from the table, remove with the confirmation.
   await page.click(`${row('added')} td.name`);
   await waitText(page, '#detail-name', 'added', 'detail from the table');
+  // A list of servers asked for before the removal's event but answered after it (the
+  // daemon lists a removed server as stopping until its process is gone, and the removal's
+  // config.reloaded makes the page ask) must not bring the row back, stopping for ever. The
+  // page's next list is held until the removal has been shown, then answered with one taken
+  // now, plus a server "ghost" whose row says when that list has been applied.
+  const stale = await page.evaluate(async (key) => {
+    const res = await fetch('/api/v1/servers', { headers: { 'X-API-Key': key }, cache: 'no-store' });
+    const d = await res.json();
+    d.servers.push({ ...d.servers.find((s) => s.name === 'added'), name: 'ghost' });
+    return JSON.stringify(d);
+  }, env('DASH_KEY'));
+  let shown;
+  const removalShown = new Promise((resolve) => { shown = resolve; });
+  let held = false;
+  const serversList = /\/api\/v1\/servers$/;
+  await page.route(serversList, async (route) => {
+    if (route.request().method() !== 'GET' || held) return route.fallback();
+    held = true;
+    await removalShown;
+    await route.fulfill({ status: 200, contentType: 'application/json', body: stale });
+  });
   await page.click('#detail-remove');
   await page.waitForSelector('#detail-confirm:not([hidden])', { timeout: T });
   await page.click('#detail-confirm-yes');
   await page.waitForSelector(row('added'), { state: 'detached', timeout: T });
+  shown();
+  await page.waitForSelector(row('ghost'), { timeout: T });
+  if (await page.locator(row('added')).count() !== 0) throw new Error('a list fetched before the removal brought added back');
+  await page.unroute(serversList);
   await waitText(page, '#form-result', 'Removed added.', 'remove');
   if (!(await page.isHidden('#detail'))) throw new Error('the detail of a removed server is still shown');
   await step('check-removed');

@@ -26,6 +26,9 @@
     // name -> {data, row, cells, seq}; seq is the event sequence number of the last
     // event that touched the row, so that a list fetched earlier never undoes it.
     servers: new Map(),
+    // name -> the event sequence number at which an event removed the server: a list
+    // fetched before that event still has it (say, stopping) and must not bring it back.
+    removed: new Map(),
     es: null,
     live: false,
     wasLive: false,
@@ -245,10 +248,15 @@
       seen.add(s.name);
       const entry = st.servers.get(s.name);
       if (entry && entry.seq > since) continue;
+      if ((st.removed.get(s.name) ?? -1) > since) continue;
       upsertServer(s);
     }
     for (const [name, entry] of Array.from(st.servers)) {
       if (!seen.has(name) && entry.seq <= since) removeServer(name);
+    }
+    // A removal this list was fetched after is in the list already.
+    for (const [name, seq] of Array.from(st.removed)) {
+      if (seq <= since) st.removed.delete(name);
     }
     $('servers-empty').hidden = st.servers.size > 0;
   }
@@ -450,7 +458,9 @@
     if (name === 'servers.changed' && d && d.server && typeof d.server.name === 'string') {
       if (d.reason === 'removed') {
         removeServer(d.server.name);
+        st.removed.set(d.server.name, st.eventSeq);
       } else {
+        st.removed.delete(d.server.name);
         const entry = upsertServer(d.server);
         if (entry) entry.seq = st.eventSeq;
       }
