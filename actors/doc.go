@@ -41,7 +41,9 @@
 //     children, config positions, restart-queue members) and the search index removes a
 //     server in the time of its own tools. Its mailbox has priorities: requests overtake the
 //     children's status reports, so a burst of reports from thousands of failing servers
-//     does not hold up GET /api/v1/status. At most RegistryOptions.StartConcurrency (128)
+//     does not hold up GET /api/v1/status. The mailbox runs on a goroutine that lingers a
+//     second for its next run (warmDispatcher, dispatcher.go), whose stack has already grown,
+//     rather than a new goroutine for each run. At most RegistryOptions.StartConcurrency (128)
 //     upstream actors are in their first connect at once; the others wait, connecting.
 //   - upstream actor (upstream_actor.go), a child of the registry named "up-<server>-<gen>": the
 //     live connection (actors/upstream.Conn: the mcp-go client and, for stdio, the process

@@ -232,13 +232,15 @@ func tallyOf(rw *row) tally {
 // all rows are left to the messages about all of them: list, bulk operations, apply and
 // shutdown.
 type registry struct {
-	opts  RegistryOptions
-	cfg   *config.Config // as in the file: what is saved
-	eff   *config.Config // cfg normalised: what runs
-	rows  map[string]*row
-	index *search.Index
-	saves chan saveJob
-	gen   int
+	opts RegistryOptions
+	// dispatcher runs the registry's mailbox (warmDispatcher); stopped when the registry is.
+	dispatcher *warmDispatcher
+	cfg        *config.Config // as in the file: what is saved
+	eff        *config.Config // cfg normalised: what runs
+	rows       map[string]*row
+	index      *search.Index
+	saves      chan saveJob
+	gen        int
 
 	// Events wait until the config change they follow is on disk (see flushTurn): turn
 	// collects the events of the message being handled; heldEvents are those waiting for a save,
@@ -315,12 +317,14 @@ func NewRegistryProps(opts RegistryOptions) *actor.Props {
 	if opts.ReleaseMemory == nil {
 		opts.ReleaseMemory = releaseMemory
 	}
+	dispatcher := newWarmDispatcher(registryThroughput, registryLinger)
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &registry{opts: opts, log: opts.Logger}
+		return &registry{opts: opts, log: opts.Logger, dispatcher: dispatcher}
 	}, actor.WithSupervisor(actor.NewOneForOneStrategy(10, 10*time.Second, actor.DefaultDecider)),
 		// A priority mailbox, so that requests overtake the children's status reports (see
 		// upstreamStatus.GetPriority).
-		actor.WithMailbox(actor.UnboundedPriority()))
+		actor.WithMailbox(actor.UnboundedPriority()),
+		actor.WithDispatcher(dispatcher))
 }
 
 // GetPriority puts the upstream actors' reports below every request in the registry's
@@ -378,6 +382,8 @@ func (r *registry) Receive(ctx actor.Context) {
 			<-r.savesDone
 		}
 		r.savedSeq = r.saveSeq // every save has been written: nothing is held any more
+	case *actor.Stopped:
+		r.dispatcher.Stop()
 	case configSaved:
 		r.savedSeq = max(r.savedSeq, m.seq)
 	case releaseDue:
