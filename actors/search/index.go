@@ -20,14 +20,16 @@
 //
 // A software abbreviation in the query also asks for the words it stands for ("PR" for "pull
 // request", "k8s" for "kubernetes"); two adjacent words match their compound ("on call" finds
-// "oncall"); a WordNet phrase asks for its synonyms ("get rid of" for "remove"), its own words
+// "oncall"), and so do two a word or two apart ("box and whisker plot" boxplot), but never
+// two function words ("do we" is no "dow"); a WordNet phrase asks for its synonyms ("get rid of" for "remove"), its own words
 // counting less; a negated word also asks for its "un-" form ("not committed" for
 // "uncommitted"); a quoted passage is what the tool acts on and stands for "text" ("commit
 // with the message 'fix the cart'"); a word the index lacks finds the word it derives from ("linter" finds
 // "lint", "validity" "valid"); a word also matches an indexed short form that begins it and
 // is no English word ("difference" finds "diff", "parameters" "param"); a question asks for
 // the kind of answer its interrogative names ("when" a time or date, "how big" a size, "how
-// high" a height); a number written on its own in the query is a value, not a word, and
+// high" a height); a number in the query, on its own or in a name ("notes-2024-06-12.md"), is a
+// value, not a word, and
 // leans a little towards the tools whose schema takes a number (an integer or number property); what the query names by example stands for its kind (a file name for "file"
 // and the kind of file, a list of them for "multiple", a URL for "url", a path, an e-mail or
 // IP address, an arithmetic expression, a hexadecimal literal, a date or time, a cell range,
