@@ -74,14 +74,25 @@ func (e *Endpoint) recordFailure(rec activity.Record, err error) {
 // recordResult records the upstream's answer: its size and whether it is a tool error.
 func (e *Endpoint) recordResult(rec activity.Record, res *mcp.CallToolResult) {
 	rec.Outcome = activity.OutcomeOK
-	if data, err := json.Marshal(res); err == nil {
-		rec.ResultBytes = len(data)
+	// Counted as encoded, not kept: a result may be as large as max_message_bytes, and only
+	// its size is recorded.
+	var n byteCounter
+	if err := json.NewEncoder(&n).Encode(res); err == nil {
+		rec.ResultBytes = int(n) - 1 // Encode ends the value with a newline
 	}
 	if res.IsError {
 		rec.Outcome = activity.OutcomeToolError
 		rec.Error = resultText(res.Content)
 	}
 	e.finish(rec)
+}
+
+// byteCounter is an io.Writer that counts what is written to it.
+type byteCounter int
+
+func (c *byteCounter) Write(p []byte) (int, error) {
+	*c += byteCounter(len(p))
+	return len(p), nil
 }
 
 // resultText is the text of a tool error's result, capped.
