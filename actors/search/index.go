@@ -19,35 +19,36 @@
 //     "write") at full weight.
 //
 // A software abbreviation in the query also asks for the words it stands for ("PR" for "pull
-// request", "k8s" for "kubernetes"); two adjacent words match their compound ("on call" finds
-// "oncall"), and so do two a word or two apart ("box and whisker plot" boxplot), but never
-// two function words ("do we" is no "dow"); a WordNet phrase asks for its synonyms ("get rid of" for "remove"), its own words
-// counting less; a negated word also asks for its "un-" form ("not committed" for
-// "uncommitted"); a quoted passage is what the tool acts on and stands for "text" ("commit
-// with the message 'fix the cart'"); a word the index lacks finds the word it derives from ("linter" finds
-// "lint", "validity" "valid"); a word also matches an indexed short form that begins it and
-// is no English word ("difference" finds "diff", "parameters" "param"); a question asks for
-// the kind of answer its interrogative names ("when" a time or date, "how big" a size, "how
-// high" a height); a number in the query, on its own or in a name ("notes-2024-06-12.md"), is a
-// value, not a word, and
-// leans a little towards the tools whose schema takes a number (an integer or number property); what the query names by example stands for its kind (a file name for "file"
-// and the kind of file, a list of them for "multiple", a URL for "url", a path, an e-mail or
-// IP address, an arithmetic expression, a hexadecimal literal, a date or time, a cell range,
-// code); a word that neither the index nor WordNet knows is taken for a misspelling and
-// matches the indexed terms within an edit or two of it (typo.go); and the last word
-// matches the longer terms it begins, for search-as-you-type (at half the weight when
-// it is an English word already, and so more likely finished). A tool's score is scaled
-// by the square root of the share of the query's words it matches (coordination), so that
-// matching most of a request beats matching one of its words very well.
+// request", "k8s" for "kubernetes"); two adjacent words match their compound ("on call"
+// finds "oncall"), and so do two a word or two apart ("box and whisker plot" boxplot), but
+// never two function words ("do we" is no "dow"); a WordNet phrase asks for its synonyms
+// ("get rid of" for "remove"), its own words counting less; a negated word also asks for its
+// "un-" form ("not committed" for "uncommitted"); a quoted passage is what the tool acts on
+// and stands for "text" ("commit with the message 'fix the cart'"); a word the index lacks
+// finds the word it derives from ("linter" finds "lint", "validity" "valid"); a word also
+// matches an indexed short form that begins it and is no English word ("difference" finds
+// "diff", "parameters" "param"); a question asks for the kind of answer its interrogative
+// names ("when" a time or date, "how big" a size, "how high" a height); a number in the
+// query, on its own or in a name ("notes-2024-06-12.md"), is a value, not a word, and leans
+// a little towards the tools whose schema takes a number (an integer or number property);
+// what the query names by example stands for its kind (a file name for "file" and the kind
+// of file, a list of them for "multiple", a URL for "url", a path, an e-mail or IP address,
+// an arithmetic expression, a hexadecimal literal, a date or time, a cell range, code); a
+// word that neither the index nor WordNet knows is taken for a misspelling and matches the
+// indexed terms within an edit or two of it (typo.go); and the last word matches the longer
+// terms it begins, for search-as-you-type (at half the weight when it is an English word
+// already, and so more likely finished). A tool's score is scaled by the square root of the
+// share of the query's words it matches (coordination), so that matching most of a request
+// beats matching one of its words very well.
+//
 // Ranking has two stages. The first scores each query word and its alternatives as one
 // concept, with one IDF from the documents any of them matches, and picks the five best
 // tools; the second reorders those five, scoring a match through the query word itself with
 // that word's own IDF: among tools that answer the request about as well, the one that says
 // the very (rare) word the user chose ranks first. The second stage only reorders, so the
-// first five tools are the first stage's, whatever the limit. No vocabulary entry
-// names a server or a tool, and none was fitted to a labelled query set. A query that is
-// exactly a tool's name ("create_issue", "createIssue" or "github:create_issue") puts that
-// tool first.
+// first five tools are the first stage's, whatever the limit. No vocabulary entry names a
+// server or a tool, and none was fitted to a labelled query set. A query that is exactly a
+// tool's name ("create_issue", "createIssue" or "github:create_issue") puts that tool first.
 //
 // Explain says which fields of a tool a query matches, for retrieve_tools' "matched".
 //
@@ -713,7 +714,8 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 			// A compound only counts when the index or the synonym table knows it, so
 			// that "to do" does not invent a word, and not of two function words: "do we"
 			// is no "dow" (day of week).
-			if c := stem(toks[i-1] + tok); (ix.terms[c] != nil || synonymTable()[c] != nil) && !(isStop(toks[i-1]) && isStop(tok)) {
+			c := stem(toks[i-1] + tok)
+			if (ix.terms[c] != nil || synonymTable()[c] != nil) && !(isStop(toks[i-1]) && isStop(tok)) {
 				word(toks[i-1]+tok, c, "", "", compoundWeight)
 			}
 			// A compound split by a word or two ("box and whisker plot" for boxplot) counts
