@@ -745,8 +745,8 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		// a value the tool will be given or part of a name, not a word of what it does: that
 		// a description also says "2" or "10" is chance. It still asks for a tool that takes
 		// a number (numberTerm, below). The digits of a word ("base64", "s3") are no token
-		// of their own.
-		if isDigits(tok) {
+		// of their own, and a token has no '.' or ',', so isNumber is its digits alone.
+		if isNumber(tok) {
 			continue
 		}
 		prefixOf := ""
@@ -776,11 +776,6 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		}
 	}
 	return out
-}
-
-// isDigits reports whether tok is a number's digits alone.
-func isDigits(tok string) bool {
-	return tok != "" && strings.Trim(tok, "0123456789") == ""
 }
 
 // derivationalSuffixes turn a word into another of its family: an agent ("linter",

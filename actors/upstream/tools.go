@@ -22,7 +22,7 @@ type Tool struct {
 	Title       string
 	Description string
 	// InputSchema and Annotations are the JSON the server sent, in canonical form as
-	// slices of Def.JSON when their keys were spelt exactly (shareDefinition).
+	// slices of Def.JSON when their keys were spelt exactly (parseTool).
 	InputSchema json.RawMessage
 	Annotations json.RawMessage
 	// Def is the tool's canonical definition and its hash (see ToolDefinition).
