@@ -9,7 +9,8 @@
 //
 //   - registry (registry.go, apply.go): the config as it is in the file (cfg) and as it runs
 //     (eff, normalised), one row per configured server (flags, last reported status, the
-//     upstream's latest tool list), the search index (actors/search), the restart queue of bulk
+//     upstream's latest tool list), the search index (actors/search; a server that is not ready but meant to be is hidden
+//     in it, not removed), the restart queue of bulk
 //     restarts and the window that paces them (registry_restart.go), the count of connects in the
 //     current burst, whose end compacts the search index and hands the burst's garbage back to
 //     the system (registry_settle.go),

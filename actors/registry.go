@@ -1016,7 +1016,9 @@ func (t Tool) SearchDoc() search.Doc {
 
 // reindex brings the search index in line with one server: its tools are searchable only
 // while it is enabled, ready and not quarantined, and then only those agents may use (not
-// held back for review, not disabled; see trust.go).
+// held back for review, not disabled; see trust.go). An enabled, unquarantined server that
+// is not ready is hidden rather than removed (search.Index.HideServer), removed once it is
+// disabled, quarantined or gone.
 func (r *registry) reindex(ctx actor.Context, name string) {
 	rw := r.rows[name]
 	reachable := rw != nil && rw.cfg.IsEnabled() && !rw.cfg.IsQuarantined() && rw.st.State == StateReady
@@ -1030,10 +1032,16 @@ func (r *registry) reindex(ctx actor.Context, name string) {
 		}
 		r.index.SetServer(name, docs)
 	} else {
+		if rw != nil && rw.cfg.IsEnabled() && !rw.cfg.IsQuarantined() {
+			// Meant to be reachable (restarting, reconnecting, failing for now): hidden, so
+			// that coming back with the same tools costs no re-analysis of them.
+			r.index.HideServer(name)
+		} else {
+			r.index.RemoveServer(name) // hidden ones too, which ServerLen does not count
+		}
 		if before == 0 {
 			return
 		}
-		r.index.RemoveServer(name)
 	}
 	r.publish(ctx, "tools.indexed", toolsIndexedData{Total: r.index.Len(), Server: name, ServerTools: r.index.ServerLen(name)})
 }

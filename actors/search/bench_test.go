@@ -138,33 +138,48 @@ func BenchmarkSearch10k(b *testing.B) {
 	b.ReportMetric(float64(took[len(took)*99/100].Nanoseconds()), "p99-ns")
 }
 
-// BenchmarkReindexServer100 is B4's re-index figure: replacing one server's 100 tools in an
-// index of 10,000.
-func BenchmarkReindexServer100(b *testing.B) {
+// reindexTargets is an index of 100 servers of 100 tools and two lists for its "github"
+// that differ in one description: set in turn, each SetServer analyses the server's tools
+// again, while the same list twice changes nothing (docsSum).
+func reindexTargets() (*Index, [2][]Doc) {
 	cat := syntheticCatalogue(100, 100)
 	ix := NewIndex()
 	for s, docs := range cat {
 		ix.SetServer(s, docs)
 	}
-	target := cat["github"]
+	target := [2][]Doc{cat["github"], slices.Clone(cat["github"])}
+	target[1][0].Description += " (changed)"
+	return ix, target
+}
+
+// BenchmarkReindexServer100 is B4's re-index figure: replacing one server's 100 tools in an
+// index of 10,000.
+func BenchmarkReindexServer100(b *testing.B) {
+	ix, target := reindexTargets()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		ix.SetServer("github", target[i%2])
+	}
+}
+
+// BenchmarkRestartServer100 is what a restart of an unchanged 100-tool server costs the
+// index of 10,000: hidden while it reconnects, then set to the same list again.
+func BenchmarkRestartServer100(b *testing.B) {
+	ix, target := reindexTargets()
 	b.ReportAllocs()
 	for b.Loop() {
-		ix.SetServer("github", target)
+		ix.HideServer("github")
+		ix.SetServer("github", target[0])
 	}
 }
 
 // BenchmarkReindexThenSearch is one re-index followed by the first search after it, which
 // also rebuilds the sorted vocabulary used for prefix matching.
 func BenchmarkReindexThenSearch(b *testing.B) {
-	cat := syntheticCatalogue(100, 100)
-	ix := NewIndex()
-	for s, docs := range cat {
-		ix.SetServer(s, docs)
-	}
-	target := cat["github"]
+	ix, target := reindexTargets()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		ix.SetServer("github", target)
+		ix.SetServer("github", target[i%2])
 		ix.Search(benchQueries[i%len(benchQueries)], 15)
 	}
 }

@@ -53,7 +53,8 @@
 // Explain says which fields of a tool a query matches, for retrieve_tools' "matched".
 //
 // Quality is measured by TestRecall over the labelled queries in test/testdata/catalogue
-// (benchmark B9, through searcheval: recall@1, recall@5 and MRR@5); speed by BenchmarkSearch10k and BenchmarkReindexServer100 (B4).
+// (benchmark B9, through searcheval: recall@1, recall@5 and MRR@5); speed by BenchmarkSearch10k and BenchmarkReindexServer100 (B4), and a restart's share by
+// BenchmarkRestartServer100.
 //
 // # Usage
 //
@@ -69,7 +70,9 @@
 package search
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"hash/maphash"
 	"math"
 	"slices"
 	"sort"
@@ -199,7 +202,7 @@ const (
 type docEntry struct {
 	server, tool, key string
 	lens              [numFields]uint16
-	live              bool
+	live              bool // false for a free slot and for a hidden server's document
 	refs              []postingRef
 	// Lookup keys of the exact-name tables and the document's index in each key's list,
 	// kept to remove it from them in O(1) (many servers have a tool named "echo").
@@ -209,12 +212,20 @@ type docEntry struct {
 
 type serverEntry struct {
 	docs []int32
+	// sum is the fingerprint of the docs SetServer was given (docsSum): the same list again
+	// changes nothing, and a hidden server's list comes back without being analysed again.
+	sum uint64
+	// hidden is set by HideServer: the server's documents stay analysed and posted but are
+	// not live, so no search, listing or count sees them.
+	hidden bool
 }
 
 // Index is an in-memory ranked index of tools, grouped by server so that one server's tools
 // are replaced or removed without touching the others'. The zero value is not usable; call
 // NewIndex. See the package documentation for concurrency.
 type Index struct {
+	// seed keys docsSum.
+	seed    maphash.Seed
 	docs    []docEntry
 	free    []int32 // dead slots of docs, reused by the next SetServer
 	servers map[string]*serverEntry
@@ -258,6 +269,7 @@ type Index struct {
 // WordNet table (some tens of milliseconds), so that no search pays for it.
 func NewIndex() *Index {
 	ix := &Index{
+		seed:    maphash.MakeSeed(),
 		servers: make(map[string]*serverEntry),
 		terms:   make(map[string]*termEntry),
 	}
@@ -275,9 +287,9 @@ func (e *docEntry) tableKeys() [numTables]string {
 // Len returns the number of indexed tools.
 func (ix *Index) Len() int { return ix.live }
 
-// ServerLen returns the number of indexed tools of server.
+// ServerLen returns the number of indexed tools of server; a hidden server has none.
 func (ix *Index) ServerLen(server string) int {
-	if s := ix.servers[server]; s != nil {
+	if s := ix.servers[server]; s != nil && !s.hidden {
 		return len(s.docs)
 	}
 	return 0
@@ -285,12 +297,19 @@ func (ix *Index) ServerLen(server string) int {
 
 // SetServer replaces all of server's tools with docs. The server argument wins over each
 // Doc's Server field. When docs name the same tool twice, the last one is kept. An empty docs
-// removes the server.
+// removes the server. Docs equal to the server's last ones (by docsSum) change nothing, and
+// bring a hidden server back as it was, without analysing its tools again.
 func (ix *Index) SetServer(server string, docs []Doc) {
-	ix.RemoveServer(server)
 	if len(docs) == 0 {
+		ix.RemoveServer(server)
 		return
 	}
+	sum := ix.docsSum(server, docs)
+	if se := ix.servers[server]; se != nil && se.sum == sum {
+		ix.showServer(se)
+		return
+	}
+	ix.RemoveServer(server)
 	// The first tools indexed parse the WordNet table, which only searches use, so that no
 	// search waits for it and a daemon with no servers does not hold it (2 MB of heap).
 	loadLexicon()
@@ -299,7 +318,7 @@ func (ix *Index) SetServer(server string, docs []Doc) {
 	for i, d := range docs {
 		last[d.Tool] = i
 	}
-	se := &serverEntry{docs: make([]int32, 0, len(last))}
+	se := &serverEntry{docs: make([]int32, 0, len(last)), sum: sum}
 	serverTerms := terms(server, serverStopwords)
 	instrTerms := terms(firstDoc(docs).Instructions, nil)
 	counts := make(map[string][numFields]uint8)
@@ -392,12 +411,90 @@ func (ix *Index) allocDoc() int32 {
 	return int32(len(ix.docs) - 1)
 }
 
-// RemoveServer removes all of server's tools. Removing an unknown server does nothing.
+// docsSum is the fingerprint of server's docs as SetServer is given them: every field of
+// every Doc, in order, each with its length so that no two lists run together into one.
+// It is 64 bits of a seeded hash, not a cryptographic one: two different lists that collide
+// (one chance in 2^64 per change) would keep the old list's search text, which decides
+// nothing but ranking; what a tool is and whether it is trusted are decided elsewhere.
+func (ix *Index) docsSum(server string, docs []Doc) uint64 {
+	var h maphash.Hash
+	h.SetSeed(ix.seed)
+	length := func(n int) {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], uint64(n))
+		h.Write(b[:])
+	}
+	field := func(s string) { length(len(s)); h.WriteString(s) }
+	raw := func(b []byte) { length(len(b)); h.Write(b) }
+	field(server)
+	for _, d := range docs {
+		field(d.Tool)
+		field(d.Description)
+		field(d.Title)
+		raw(d.InputSchema)
+		raw(d.Annotations)
+		field(d.Instructions)
+	}
+	return h.Sum64()
+}
+
+// HideServer takes server's tools out of every search, listing and count, as RemoveServer
+// does, but keeps them analysed, so that a SetServer with the same docs brings them back
+// at the cost of comparing a fingerprint. The owner hides a server that is meant to be
+// reachable and is not, for now (restarting, reconnecting): a restart_all of 100 servers of
+// 100 tools otherwise removed and analysed again 10,000 tools that had not changed. While
+// hidden, its documents still count in the document frequencies of their terms, which only
+// lowers those terms' weight a little; lengths and counts are the visible documents' alone.
+// Hiding an unknown or hidden server does nothing.
+func (ix *Index) HideServer(server string) {
+	se := ix.servers[server]
+	if se == nil || se.hidden {
+		return
+	}
+	ix.setHidden(se, true)
+}
+
+// Hidden reports whether server's tools are held hidden (HideServer): analysed, but in no
+// search, listing or count.
+func (ix *Index) Hidden(server string) bool {
+	se := ix.servers[server]
+	return se != nil && se.hidden
+}
+
+// showServer undoes HideServer.
+func (ix *Index) showServer(se *serverEntry) {
+	if se.hidden {
+		ix.setHidden(se, false)
+	}
+}
+
+// setHidden hides or shows a server's documents: they leave or rejoin the live count and
+// the field lengths that searches average.
+func (ix *Index) setHidden(se *serverEntry, hidden bool) {
+	se.hidden = hidden
+	sign := 1
+	if hidden {
+		sign = -1
+	}
+	for _, id := range se.docs {
+		e := &ix.docs[id]
+		e.live = !hidden
+		for f := range numFields {
+			ix.sumLen[f] += sign * int(e.lens[f])
+		}
+		ix.live += sign
+	}
+	ix.sortedAllDirty = true
+}
+
+// RemoveServer removes all of server's tools, hidden or not. Removing an unknown server
+// does nothing.
 func (ix *Index) RemoveServer(server string) {
 	se := ix.servers[server]
 	if se == nil {
 		return
 	}
+	ix.showServer(se) // so that its documents' lengths and count come off once, below
 	delete(ix.servers, server)
 	for _, id := range se.docs {
 		e := &ix.docs[id]
@@ -950,6 +1047,9 @@ func (ix *Index) scoreTerm(alts []queryAlt) {
 	for _, a := range alts {
 		for _, p := range a.te.postings {
 			d := &ix.docs[p.doc]
+			if !d.live {
+				continue // a hidden server's
+			}
 			var tf float64
 			for f := range numFields {
 				// A title that repeats the name ("Git Stash" for git_stash) says its words
@@ -1023,15 +1123,21 @@ func (ix *Index) addScore(id int32, s float64) {
 func (ix *Index) boostExact(q string) {
 	lower := strings.ToLower(q)
 	for _, id := range ix.tables[tableKey][lower] {
-		ix.addScore(id, boostKey)
-		ix.fields[id] |= 1 << fieldName
+		if ix.docs[id].live {
+			ix.addScore(id, boostKey)
+			ix.fields[id] |= 1 << fieldName
+		}
 	}
 	for _, id := range ix.tables[tableName][lower] {
-		ix.addScore(id, boostName)
-		ix.fields[id] |= 1 << fieldName
+		if ix.docs[id].live {
+			ix.addScore(id, boostName)
+			ix.fields[id] |= 1 << fieldName
+		}
 	}
 	for _, id := range ix.tables[tableNameWords][strings.Join(Tokenize(q), " ")] {
-		ix.addScore(id, boostNameWords)
+		if ix.docs[id].live {
+			ix.addScore(id, boostNameWords)
+		}
 	}
 }
 

@@ -276,6 +276,24 @@ func TestSetServerReplaces(t *testing.T) {
 	}
 }
 
+// notFound checks that no search of queries, and no listing, returns a tool of server,
+// which is gone as why says ("removed", "hidden").
+func notFound(t *testing.T, ix *Index, server, why string, queries ...string) {
+	t.Helper()
+	for _, q := range queries {
+		for _, h := range ix.Search(q, 0) {
+			if h.Server == server {
+				t.Errorf("Search(%q) returns %s %v", q, why, h)
+			}
+		}
+	}
+	for _, h := range ix.All(0) {
+		if h.Server == server {
+			t.Errorf("All returns %s %v", why, h)
+		}
+	}
+}
+
 func TestRemoveServer(t *testing.T) {
 	ix := newTestIndex(t)
 	before := ix.Len()
@@ -284,18 +302,7 @@ func TestRemoveServer(t *testing.T) {
 	if ix.Len() != before-5 || ix.ServerLen("github") != 0 {
 		t.Fatalf("Len %d ServerLen %d", ix.Len(), ix.ServerLen("github"))
 	}
-	for _, q := range []string{"create_issue", "github:create_issue", "github", "pull request", "repositories", "create issue"} {
-		for _, h := range ix.Search(q, 0) {
-			if h.Server == "github" {
-				t.Errorf("Search(%q) returns removed %v", q, h)
-			}
-		}
-	}
-	for _, h := range ix.All(0) {
-		if h.Server == "github" {
-			t.Errorf("All returns removed %v", h)
-		}
-	}
+	notFound(t, ix, "github", "removed", "create_issue", "github:create_issue", "github", "pull request", "repositories", "create issue")
 	// Re-adding reuses the freed slots and works as before.
 	ix.SetServer("github", testCatalogue["github"])
 	if got := keys(ix.Search("create_issue", 1)); !slices.Equal(got, []string{"github:create_issue"}) {
@@ -313,6 +320,86 @@ func TestRemoveServer(t *testing.T) {
 	}
 	if ix.Search("file", 10) != nil || ix.All(10) != nil {
 		t.Errorf("empty index returns hits")
+	}
+}
+
+// TestHideServer: a hidden server's tools are in no search, listing or count, exact names
+// included; the same list set again brings them back scored exactly as before, without
+// being analysed again; a different list replaces them; a hidden server can be removed.
+func TestHideServer(t *testing.T) {
+	ix := newTestIndex(t)
+	queries := []string{"create issue", "github:create_issue", "create_issue", "pull request", "file", "issues in jira"}
+	before := map[string][]Hit{}
+	for _, q := range queries {
+		before[q] = ix.Search(q, 0)
+	}
+	n := ix.Len()
+	ix.HideServer("github")
+	ix.HideServer("github") // twice is once
+	ix.HideServer("never-added")
+	if ix.Len() != n-5 || ix.ServerLen("github") != 0 {
+		t.Fatalf("hidden: Len %d ServerLen %d, want %d and 0", ix.Len(), ix.ServerLen("github"), n-5)
+	}
+	notFound(t, ix, "github", "hidden", queries...)
+	// The visible documents' lengths are what a fresh index of them has.
+	fresh := NewIndex()
+	for server, docs := range testCatalogue {
+		if server != "github" {
+			fresh.SetServer(server, docs)
+		}
+	}
+	if ix.sumLen != fresh.sumLen {
+		t.Errorf("sumLen with github hidden %v, without it %v", ix.sumLen, fresh.sumLen)
+	}
+
+	// The same list again: nothing is analysed (no allocation but the fingerprint's), and
+	// every search is what it was.
+	docs := slices.Clone(testCatalogue["github"])
+	docs[0].InputSchema = json.RawMessage(`{"type":"object","properties":{"title":{"type":"string"}}}`)
+	docs[0].Annotations = json.RawMessage(`{"destructiveHint":false}`)
+	ix.SetServer("github", docs)
+	for _, q := range queries {
+		before[q] = ix.Search(q, 0)
+	}
+	if a := testing.AllocsPerRun(10, func() {
+		ix.HideServer("github")
+		ix.SetServer("github", docs)
+	}); a > 0 {
+		t.Errorf("hiding and setting an unchanged list allocates %.0f times, want 0", a)
+	}
+	if ix.Len() != n || ix.ServerLen("github") != 5 {
+		t.Fatalf("shown again: Len %d ServerLen %d, want %d and 5", ix.Len(), ix.ServerLen("github"), n)
+	}
+	for _, q := range queries {
+		if got := ix.Search(q, 0); !slices.Equal(got, before[q]) {
+			t.Errorf("Search(%q) after hide and show = %v, want %v", q, got, before[q])
+		}
+	}
+
+	// A changed list, hidden or not, is indexed as given.
+	changed := slices.Clone(docs)
+	changed[0].Description = "Open a ticket about a regression"
+	ix.HideServer("github")
+	ix.SetServer("github", changed)
+	if got := keys(ix.Search("regression", 5)); !slices.Equal(got, []string{"github:create_issue"}) {
+		t.Errorf("after a changed list: Search(regression) = %v", got)
+	}
+	ix.SetServer("github", docs)
+	if ix.Search("regression", 5) != nil {
+		t.Errorf("the changed description outlived the list that replaced it")
+	}
+
+	// Removing a hidden server leaves the index as if it had never been added.
+	ix.HideServer("github")
+	ix.RemoveServer("github")
+	if ix.Len() != n-5 || ix.sumLen != fresh.sumLen {
+		t.Errorf("hidden then removed: Len %d sumLen %v, want %d and %v", ix.Len(), ix.sumLen, n-5, fresh.sumLen)
+	}
+	for server := range testCatalogue {
+		ix.RemoveServer(server)
+	}
+	if ix.Len() != 0 || len(ix.terms) != 0 || ix.sumLen != [numFields]int{} {
+		t.Errorf("empty index keeps state: len %d terms %d sumLen %v", ix.Len(), len(ix.terms), ix.sumLen)
 	}
 }
 
