@@ -30,8 +30,9 @@ var months = setOf("january", "february", "march", "april", "june", "july", "aug
 // file name by its base name, "file" and its kind ("q3.xlsx" is "q3 file spreadsheet"), and
 // two or more of them also by "multiple", so that "rename report.txt" asks for a file tool
 // rather than one about text; a URL, or a host name without a scheme ("example.com"), by
-// "url" and its host's words but its top-level domain; a path ("~/notes",
-// "/var/log/", "data/") by its last element and "path"; an e-mail address by "email"; an IP
+// "url" and its host's words but its top-level domain; a path with no file's extension ("~/notes",
+// "/var/log/", "data/") by its last element, "directory" and "path" (what it names is
+// most often a folder); an e-mail address by "email"; an IP
 // address or network by "ip address"; an arithmetic expression ("4821+3377", "2^10", "12 * 7")
 // by "calculate"; a hexadecimal or binary literal ("0x1F4") by "hexadecimal" or "binary"
 // "number"; a version ("^2.3.0") by "version"; a date ("2023-11-02", "March 3") by "date" and a time of day ("09:00") by "time";
@@ -269,7 +270,7 @@ func entityWords(f string) (string, bool) {
 		if sl := strings.LastIndexByte(last, '/'); sl >= 0 {
 			last = last[sl+1:]
 		}
-		return last + " path", true
+		return last + " directory path", true
 	}
 	return "", false
 }
