@@ -35,7 +35,7 @@ var months = setOf("january", "february", "march", "april", "june", "july", "aug
 // most often a folder); an e-mail address by "email"; an IP
 // address or network by "ip address"; an arithmetic expression ("4821+3377", "2^10", "12 * 7")
 // by "calculate"; a hexadecimal or binary literal ("0x1F4") by "hexadecimal" or "binary"
-// "number"; a version ("^2.3.0") by "version"; a date ("2023-11-02", "March 3") by "date" and a time of day ("09:00") by "time";
+// "number"; a content hash ("a1b2c3d") by "hash"; a version ("^2.3.0") by "version"; a date ("2023-11-02", "March 3") by "date" and a time of day ("09:00") by "time";
 // a spreadsheet range ("B2:B5") by "cell range"; code ("[1,2].map(x => x*2)") by "code"; a
 // quantity's unit ("26.2 miles", "42 km", "5kg") and, in a query with a number, a unit named
 // in full ("in Fahrenheit") also by what it measures and "unit"; and three or more
@@ -301,6 +301,8 @@ func literalWords(f string) (string, bool) {
 		return "hexadecimal number", true
 	case len(f) > 2 && strings.HasPrefix(f, "0b") && strings.Trim(f[2:], "01") == "":
 		return "binary number", true
+	case isObjectHash(f):
+		return "hash", true
 	}
 	if isVersion(strings.TrimLeft(f, "^~v=<>")) {
 		return "version", true
@@ -321,6 +323,16 @@ func literalWords(f string) (string, bool) {
 		return "cell range", true
 	}
 	return "", false
+}
+
+// isObjectHash reports whether f is written as a content hash: 7 to 64 hexadecimal digits
+// with both digits and letters ("a1b2c3d", a Git commit's short form, or a SHA-256), so that
+// no word ("effaced") and no plain number is one.
+func isObjectHash(f string) bool {
+	if len(f) < 7 || len(f) > 64 || strings.Trim(f, "0123456789abcdef") != "" {
+		return false
+	}
+	return strings.ContainsAny(f, "0123456789") && strings.ContainsAny(f, "abcdef")
 }
 
 // isVersion reports whether f is a semantic version ("2.4.1", "3.0.0-rc.1").

@@ -205,6 +205,8 @@ func TestEntityWords(t *testing.T) {
 		{"-5 degrees", "-5 degrees temperature unit"},
 		{"what's 4821 + 3377?", "what's 4821 calculate 3377?"},
 		{"255 in binary and 0x1F4", "255 in binary and hexadecimal number"},
+		// A content hash has digits and letters: a word of hex letters ("effaced") or a number is none.
+		{"show commit a1b2c3d, not the effaced 1234567", "show commit hash, not the effaced 1234567"},
 		{"days from March 3 to November 19, 2024", "days from March date 3 to November date 19, 2024"},
 		{"marching on", "marching on"},
 		{"since 2023-11-02 09:00", "since date time"},
