@@ -21,6 +21,11 @@ var fileExtensions = map[string]string{
 	"cfg": "configuration", "conf": "configuration",
 }
 
+// branchKinds are the prefixes of Git's branch naming conventions ("feature/payments",
+// "hotfix/login") and of remote-tracking branches ("origin/main").
+var branchKinds = setOf("feature", "feat", "fix", "bugfix", "hotfix", "release", "chore",
+	"topic", "origin", "upstream")
+
 // months name the months, as a date in a query writes them ("March 3", "3 Nov 2024").
 var months = setOf("january", "february", "march", "april", "june", "july", "august",
 	"september", "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul",
@@ -34,7 +39,8 @@ var months = setOf("january", "february", "march", "april", "june", "july", "aug
 // "/var/log/", "data/") by its last element, "directory" and "path" (what it names is
 // most often a folder); an e-mail address by "email"; an IP
 // address or network by "ip address"; an arithmetic expression ("4821+3377", "2^10", "12 * 7")
-// by "calculate"; a hexadecimal or binary literal ("0x1F4") by "hexadecimal" or "binary"
+// by "calculate"; a branch named by Git's conventions ("feature/payments") by its name and
+// "branch"; a hexadecimal or binary literal ("0x1F4") by "hexadecimal" or "binary"
 // "number"; a content hash ("a1b2c3d") by "hash"; a version ("^2.3.0") by "version"; a date ("2023-11-02", "March 3") by "date" and a time of day ("09:00") by "time";
 // a spreadsheet range ("B2:B5") by "cell range"; code ("[1,2].map(x => x*2)") by "code"; a
 // quantity's unit ("26.2 miles", "42 km", "5kg") and, in a query with a number, a unit named
@@ -262,6 +268,11 @@ func entityWords(f string) (string, bool) {
 	}
 	if strings.Contains(f, "=>") || strings.Contains(f, "()") || strings.Contains(f, "){") || isMethodCall(f) {
 		return "code", true
+	}
+	if kind, name, ok := strings.Cut(lower, "/"); ok && name != "" && !strings.ContainsAny(name, "/.") {
+		if _, ok := branchKinds[kind]; ok {
+			return f[len(kind)+1:] + " branch", true
+		}
 	}
 	if strings.HasPrefix(f, "~/") || strings.HasPrefix(f, "/") || strings.HasPrefix(f, "./") ||
 		(strings.Count(f, "/") >= 2 && !strings.Contains(f, " ")) ||

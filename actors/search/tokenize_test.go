@@ -201,6 +201,7 @@ func TestEntityWords(t *testing.T) {
 		{"what is 12*7", "what is calculate"},
 		{"open notes/todo.md", "open todo file md"},
 		{"list ~/Downloads", "list Downloads directory path"},
+		{"merge feature/payments and origin/main, not and/or", "merge payments branch and main branch, not and/or"},
 		{"plain words", "plain words"},
 		{"-5 degrees", "-5 degrees temperature unit"},
 		{"what's 4821 + 3377?", "what's 4821 calculate 3377?"},
