@@ -159,7 +159,7 @@ var units = func() map[string]string {
 		"speed":       "mph kph kmh km/h knots knot",
 		"area":        "acre acres hectare hectares ha sqft sqm",
 		"data":        "b kb mb gb tb kib mib gib tib bytes byte kilobytes megabytes gigabytes terabytes",
-		"time":        "ms sec secs seconds minutes mins hours hrs",
+		"time":        "ms sec secs seconds minutes mins hours hrs days weeks months years",
 	} {
 		for _, u := range strings.Fields(us) {
 			m[u] = kind

@@ -222,6 +222,7 @@ func TestEntityWords(t *testing.T) {
 		{"is 2.4.1 allowed by ^2.3.0", "is version allowed by version"},
 		{"a marathon, 26.2 miles?", "a marathon, 26.2 miles? length unit"},
 		{"ship 5kg", "ship 5kg weight unit"},
+		{"the last 30 days", "the last 30 days time unit"},
 		{"255 in binary", "255 in binary"},
 		// Two-letter symbols are units after a number unless they are also words ("in").
 		{"a 42 km run, 5 in a row", "a 42 km length unit run, 5 in a row"},
