@@ -51,9 +51,11 @@
 //     group), the state machine (connecting, ready, error, backoff) and the backoff timer.
 //     Dialing, listing tools and calling tools with progress run in goroutines that report
 //     back with generation-tagged messages; stale results are dropped and their connections
-//     closed. A call without progress is answered with a lease of the ready connection
-//     (callLease) and made on the caller's goroutine (Client.CallTool); the actor still owns
-//     the connection and closes it.
+//     closed; each listing reuses the last one's tools whose bytes are unchanged
+//     (upstreamActor.listed, the slice the registry's row holds too). A call without
+//     progress is answered with a lease of the ready connection (callLease) and made on
+//     the caller's goroutine (Client.CallTool); the actor still owns the connection and
+//     closes it.
 //     Stopping closes the connection synchronously (bounded, about 1.5 s) so that when the
 //     registry sees the actor terminated, its processes are gone. It also learns the
 //     server's catalog (prompts, resources, templates; only what its capabilities advertise)

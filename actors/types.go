@@ -105,6 +105,9 @@ type Tool struct {
 	// string (not a copy) on each of its tools, indexed for search and not shown with the
 	// tool.
 	Instructions string `json:"-"`
+	// Sum is the SHA-256 of the tool as the upstream sent it (upstream.Tool.Sum): the next
+	// listing of the same connection's server reuses this Tool for the same bytes.
+	Sum [32]byte `json:"-"`
 }
 
 // ToolHit is a search result: a Tool and its score.

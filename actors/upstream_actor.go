@@ -98,6 +98,10 @@ type upstreamActor struct {
 	listing, listAgain bool
 	// dialing is the connect attempt in flight, if any.
 	dialing *attempt
+	// listed is the last tool list reported, whose tools the next listing reuses for the
+	// same bytes (listTools). Its elements are never changed: the registry holds the
+	// same slice.
+	listed []Tool
 	// closing are the closes running in the background (a connection a restart dropped, a
 	// dial a newer one superseded, a late connection of a stale dial), each closed when its
 	// processes are gone. The next connect waits for them, so that e.g. the old container's
@@ -320,6 +324,9 @@ func (u *upstreamActor) report(tools []Tool) {
 	if u.conn != nil {
 		pid = u.conn.PID
 	}
+	if tools != nil {
+		u.listed = tools
+	}
 	u.sys.Root.Send(u.parent, upstreamStatus{
 		Name: u.p.name, ChildGen: u.p.childGen, State: u.state, LastError: u.lastError,
 		RetryCount: u.retryCount, ConnectedAt: u.connected, PID: pid, Tools: tools,
@@ -349,7 +356,7 @@ func (u *upstreamActor) connect() {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	at := &attempt{cancel: cancel, ended: make(chan struct{})}
 	u.dialing = at
-	prev, parent := slices.Clone(u.closing), u.parent
+	prev, parent, listed := slices.Clone(u.closing), u.parent, u.listed
 	go func() {
 		defer close(at.ended)
 		defer cancel()
@@ -410,7 +417,7 @@ func (u *upstreamActor) connect() {
 			sys.Root.Send(self, connectDone{gen: gen, err: err, scrub: scrub, auth: auth, url: url})
 			return
 		}
-		tools, err := listTools(ctx, p.name, conn)
+		tools, err := listTools(ctx, p.name, conn, listed)
 		if err != nil {
 			if lost := conn.Err(); errors.Is(lost, oauth.ErrAuthRequired) {
 				// initialize was open but listing needs a login (or a wider scope)
@@ -570,11 +577,11 @@ func (u *upstreamActor) onToolsChanged(m toolsChanged) {
 // startList re-lists the tools in a goroutine; its result comes back as toolsListed.
 func (u *upstreamActor) startList() {
 	u.listing = true
-	gen, self, sys, conn, name := u.gen, u.self, u.sys, u.conn, u.p.name
+	gen, self, sys, conn, name, listed := u.gen, u.self, u.sys, u.conn, u.p.name, u.listed
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		tools, err := listTools(ctx, name, conn)
+		tools, err := listTools(ctx, name, conn, listed)
 		sys.Root.Send(self, toolsListed{gen: gen, tools: tools, err: err})
 	}()
 }
@@ -753,8 +760,20 @@ func waitBounded(ch <-chan struct{}, d time.Duration) {
 // listTools lists an upstream's tools and converts them to our Tool, keeping each tool's
 // schema and annotations as the JSON the upstream sent (canonical: slices of its definition), and the server's instructions
 // from its initialize answer (bounded: they are indexed, not shown).
-func listTools(ctx context.Context, server string, conn *upstream.Conn) ([]Tool, error) {
-	listed, err := conn.ListTools(ctx)
+//
+// prev is the server's last listing, whose tools are reused for the same bytes rather than
+// read again (upstream.Conn.ListToolsKnown).
+func listTools(ctx context.Context, server string, conn *upstream.Conn, prev []Tool) ([]Tool, error) {
+	var known func([32]byte) bool
+	var prevAt map[[32]byte]int
+	if len(prev) > 0 {
+		prevAt = make(map[[32]byte]int, len(prev))
+		for i, t := range prev {
+			prevAt[t.Sum] = i
+		}
+		known = func(sum [32]byte) bool { _, ok := prevAt[sum]; return ok }
+	}
+	listed, err := conn.ListToolsKnown(ctx, known)
 	if err != nil {
 		return nil, err
 	}
@@ -767,8 +786,15 @@ func listTools(ctx context.Context, server string, conn *upstream.Conn) ([]Tool,
 	}
 	tools := make([]Tool, 0, len(listed))
 	for _, t := range listed {
+		if t.Known {
+			out := prev[prevAt[t.Sum]]
+			out.Instructions = instructions // the server's, which a new connection may change
+			tools = append(tools, out)
+			continue
+		}
 		out := Tool{Name: server + ":" + t.Name, Server: server, Title: t.Title, Description: t.Description, Raw: t.Name,
-			InputSchema: t.InputSchema, Annotations: t.Annotations, Instructions: instructions, Def: t.Def.JSON, Hash: t.Def.Hash}
+			InputSchema: t.InputSchema, Annotations: t.Annotations, Instructions: instructions, Def: t.Def.JSON, Hash: t.Def.Hash,
+			Sum: t.Sum}
 		if len(out.InputSchema) == 0 {
 			out.InputSchema = json.RawMessage(`{"type":"object"}`)
 		}

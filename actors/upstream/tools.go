@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +28,12 @@ type Tool struct {
 	Annotations json.RawMessage
 	// Def is the tool's canonical definition and its hash (see ToolDefinition).
 	Def Definition
+	// Sum is the SHA-256 of the tool's JSON as the upstream sent it (its element of the
+	// tools/list answer, byte for byte): the same bytes read the same, so a listing can
+	// skip the tools it has read before (ListToolsKnown).
+	Sum [32]byte
+	// Known is set, and nothing but Sum, on a tool ListToolsKnown skipped: the caller has it.
+	Known bool
 }
 
 // listRequestSeq numbers our own raw requests (lists, catalog requests). Their ids are strings with a prefix, so
@@ -43,14 +50,30 @@ const maxListPages = 1000
 // It is meant for session-based protocol revisions (the default, see Options.ProtocolVersion).
 // Its errors are scrubbed.
 func (c *Conn) ListTools(ctx context.Context) ([]Tool, error) {
-	tools, err := c.listTools(ctx)
+	return c.ListToolsKnown(ctx, nil)
+}
+
+// ListToolsKnown is ListTools for a caller that keeps the tools of an earlier listing:
+// a tool whose bytes have a Sum that known reports is not read again but listed as
+// Tool{Sum: sum, Known: true}, in its place, for the caller to put its own copy there.
+// Reading a tool (its fields and its canonical definition) is about ten times the cost of
+// its SHA-256; a restart, a reconnect or a list_changed mostly lists the same tools again.
+// A nil known reads every tool.
+func (c *Conn) ListToolsKnown(ctx context.Context, known func(sum [32]byte) bool) ([]Tool, error) {
+	tools, err := c.listTools(ctx, known)
 	return tools, c.scrub.Err(err)
 }
 
-func (c *Conn) listTools(ctx context.Context) ([]Tool, error) {
+func (c *Conn) listTools(ctx context.Context, known func(sum [32]byte) bool) ([]Tool, error) {
 	var tools []Tool
 	err := c.listPages(ctx, string(mcp.MethodToolsList), "tools", func(raw json.RawMessage) {
+		sum := sha256.Sum256(raw)
+		if known != nil && known(sum) {
+			tools = append(tools, Tool{Sum: sum, Known: true})
+			return
+		}
 		if t, ok := parseTool(raw); ok {
+			t.Sum = sum
 			tools = append(tools, t)
 		}
 	})
