@@ -33,7 +33,8 @@
 // a little towards the tools whose schema takes a number (an integer or number property);
 // what the query names by example stands for its kind (a file name for "file" and the kind
 // of file, a list of them for "multiple", a URL for "url", a path, an e-mail or IP address,
-// an arithmetic expression, a hexadecimal literal, a date or time, a cell range, code); a
+// an arithmetic expression, a hexadecimal literal, a content hash, a Git branch by its
+// conventional prefix, a date or time, a cell range, code; a path also for a directory); a
 // word that neither the index nor WordNet knows is taken for a misspelling and matches the
 // indexed terms within an edit or two of it (typo.go); and the last word matches the longer
 // terms it begins, for search-as-you-type (at half the weight when it is an English word
