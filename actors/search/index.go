@@ -445,7 +445,10 @@ func (ix *Index) docsSum(server string, docs []Doc) uint64 {
 // reachable and is not, for now (restarting, reconnecting): a restart_all of 100 servers of
 // 100 tools otherwise removed and analysed again 10,000 tools that had not changed. While
 // hidden, its documents still count in the document frequencies of their terms, which only
-// lowers those terms' weight a little; lengths and counts are the visible documents' alone.
+// lowers those terms' weight a little, and their terms stay in the vocabulary that prefixes
+// and misspellings are matched against (a term only they hold then matches nothing
+// visible); lengths and counts are the visible documents' alone. A server that stays
+// unreachable keeps what it held when it was ready, until its owner removes it.
 // Hiding an unknown or hidden server does nothing.
 func (ix *Index) HideServer(server string) {
 	se := ix.servers[server]
