@@ -379,6 +379,9 @@ func (u *upstreamActor) connect() {
 		}
 		opts := p.dial
 		opts.Scrub = scrub
+		if cfg.ProtocolVersion != "" {
+			opts.ProtocolVersion = cfg.ProtocolVersion // the server's own pin
+		}
 		if p.tokens != nil && (cfg.Protocol == "http" || cfg.Protocol == "sse") {
 			opts.Tokens = p.tokens
 			opts.OnAuthChange = func() { sys.Root.Send(self, authChanged{gen: gen}) }

@@ -91,7 +91,7 @@ func sameDefinition(a, b ServerConfig) bool {
 	return a.Name == b.Name && a.Protocol == b.Protocol && a.Command == b.Command &&
 		slices.Equal(a.Args, b.Args) && maps.Equal(a.Env, b.Env) && a.WorkingDir == b.WorkingDir &&
 		a.URL == b.URL && maps.Equal(a.Headers, b.Headers) && sameIsolation(a.Isolation, b.Isolation) &&
-		sameOAuth(a.OAuth, b.OAuth)
+		sameOAuth(a.OAuth, b.OAuth) && a.ProtocolVersion == b.ProtocolVersion
 }
 
 // sameToolSet compares two disabled_tools lists as sets: their order means nothing.

@@ -63,6 +63,11 @@ func TestCompare(t *testing.T) {
 			want: Diff{Added: []string{"aa", "d"}, Removed: []string{"a"}, Changed: []string{"b"}, FlagsChanged: empty, Unchanged: []string{"c"}, RestartRequired: empty},
 		},
 		{
+			name: "protocol_version is part of the definition",
+			edit: func(c *Config) { c.Servers[1].ProtocolVersion = "2025-06-18" },
+			want: Diff{Added: empty, Removed: empty, Changed: []string{"b"}, FlagsChanged: empty, Unchanged: []string{"a", "c"}, RestartRequired: empty},
+		},
+		{
 			name: "flags only",
 			edit: func(c *Config) {
 				c.Servers[0].Enabled = ptr(false)

@@ -192,16 +192,17 @@ func (p *parser) server(path string, raw json.RawMessage) (s ServerConfig, named
 			named = kindOf(raw) != "null"
 			p.str(path, raw, &s.Name)
 		},
-		"protocol":       func(path string, raw json.RawMessage) { p.str(path, raw, &s.Protocol) },
-		"command":        func(path string, raw json.RawMessage) { p.str(path, raw, &s.Command) },
-		"args":           func(path string, raw json.RawMessage) { p.strList(path, raw, &s.Args) },
-		"env":            func(path string, raw json.RawMessage) { p.strMap(path, raw, &s.Env) },
-		"working_dir":    func(path string, raw json.RawMessage) { p.str(path, raw, &s.WorkingDir) },
-		"url":            func(path string, raw json.RawMessage) { p.str(path, raw, &s.URL) },
-		"headers":        func(path string, raw json.RawMessage) { p.strMap(path, raw, &s.Headers) },
-		"enabled":        func(path string, raw json.RawMessage) { p.boolPtr(path, raw, &s.Enabled) },
-		"quarantined":    func(path string, raw json.RawMessage) { p.boolPtr(path, raw, &s.Quarantined) },
-		"disabled_tools": func(path string, raw json.RawMessage) { p.strList(path, raw, &s.DisabledTools) },
+		"protocol":         func(path string, raw json.RawMessage) { p.str(path, raw, &s.Protocol) },
+		"command":          func(path string, raw json.RawMessage) { p.str(path, raw, &s.Command) },
+		"args":             func(path string, raw json.RawMessage) { p.strList(path, raw, &s.Args) },
+		"env":              func(path string, raw json.RawMessage) { p.strMap(path, raw, &s.Env) },
+		"working_dir":      func(path string, raw json.RawMessage) { p.str(path, raw, &s.WorkingDir) },
+		"url":              func(path string, raw json.RawMessage) { p.str(path, raw, &s.URL) },
+		"headers":          func(path string, raw json.RawMessage) { p.strMap(path, raw, &s.Headers) },
+		"enabled":          func(path string, raw json.RawMessage) { p.boolPtr(path, raw, &s.Enabled) },
+		"quarantined":      func(path string, raw json.RawMessage) { p.boolPtr(path, raw, &s.Quarantined) },
+		"disabled_tools":   func(path string, raw json.RawMessage) { p.strList(path, raw, &s.DisabledTools) },
+		"protocol_version": func(path string, raw json.RawMessage) { p.str(path, raw, &s.ProtocolVersion) },
 		"isolation": func(path string, raw json.RawMessage) {
 			if kindOf(raw) == "null" {
 				return

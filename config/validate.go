@@ -228,6 +228,10 @@ func (v *validator) server(path string, s ServerConfig) {
 			v.fail(path+".url", "%s", err)
 		}
 	}
+	if pv := s.ProtocolVersion; pv != "" && pv != ProtocolLatest && !slices.Contains(ProtocolVersions, pv) {
+		v.fail(path+".protocol_version", "unknown MCP revision %q: use one of %s, or %q", pv,
+			strings.Join(ProtocolVersions, ", "), ProtocolLatest)
+	}
 	for _, f := range []struct{ name, value string }{{"command", s.Command}, {"working_dir", s.WorkingDir}} {
 		if strings.ContainsRune(f.value, 0) {
 			v.fail(path+"."+f.name, "must not contain NUL")

@@ -50,6 +50,11 @@ func TestValidate(t *testing.T) {
 		{name: "default image as option", cfg: Config{DockerIsolation: DockerIsolation{DefaultImage: "--privileged"}},
 			want: []string{"docker_isolation.default_image"}, msg: "docker"},
 
+		{name: "protocol_version pinned", cfg: withServers(ServerConfig{Name: "a", URL: "https://x.example/mcp", ProtocolVersion: "2025-06-18"},
+			ServerConfig{Name: "b", Command: "npx", ProtocolVersion: ProtocolLatest})},
+		{name: "protocol_version unknown", cfg: withServers(ServerConfig{Name: "a", Command: "npx", ProtocolVersion: "2025-06"}),
+			want: []string{"mcpServers[0].protocol_version"}, msg: "2025-11-25"},
+
 		{name: "missing name", cfg: withServers(stdio("")), want: []string{"mcpServers[0].name"}, msg: "required"},
 		{name: "name with colon", cfg: withServers(stdio("a:b")), want: []string{"mcpServers[0].name"}, msg: "not a valid name"},
 		{name: "name starting with dot", cfg: withServers(stdio(".a")), want: []string{"mcpServers[0].name"}},
