@@ -858,6 +858,9 @@ func (r *registry) view(name string, rw *row) Server {
 		t := rw.st.ConnectedAt
 		s.ConnectedAt = &t
 	}
+	if s.Connected {
+		s.ProtocolVersion = rw.st.ProtocolVersion
+	}
 	if s.State == StateError || s.State == StateBackoff {
 		t := rw.since
 		s.ErrorSince = &t

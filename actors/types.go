@@ -67,6 +67,9 @@ type Server struct {
 	Command     string     `json:"command,omitempty"`
 	Args        []string   `json:"args,omitempty"`
 	Isolated    bool       `json:"isolated"`
+	// ProtocolVersion is the MCP revision the server and the daemon agreed on, while it is
+	// connected (a server entry's protocol_version pins it).
+	ProtocolVersion string `json:"protocol_version,omitempty"`
 	// ToolsAwaitingReview counts the server's tools held back because they changed since
 	// their approval or are new (0 while quarantined).
 	ToolsAwaitingReview int `json:"tools_awaiting_review"`

@@ -253,6 +253,8 @@ type upstreamStatus struct {
 	Challenge *oauth.AuthRequiredError
 	// Restarts is the Seq of the last restartUpstream the actor took (see row.restarts).
 	Restarts int
+	// ProtocolVersion is the MCP revision the ready connection speaks ("" in any other state).
+	ProtocolVersion string
 }
 
 func (u *upstreamActor) Receive(ctx actor.Context) {
@@ -320,9 +322,12 @@ func (u *upstreamActor) logf(format string, args ...any) {
 
 // report sends the current status to the registry.
 func (u *upstreamActor) report(tools []Tool) {
-	pid := 0
+	pid, revision := 0, ""
 	if u.conn != nil {
 		pid = u.conn.PID
+		if u.state == StateReady {
+			revision = u.conn.Client.ProtocolVersion()
+		}
 	}
 	if tools != nil {
 		u.listed = tools
@@ -331,6 +336,7 @@ func (u *upstreamActor) report(tools []Tool) {
 		Name: u.p.name, ChildGen: u.p.childGen, State: u.state, LastError: u.lastError,
 		RetryCount: u.retryCount, ConnectedAt: u.connected, PID: pid, Tools: tools,
 		Catalog: u.pendingCatalog, Auth: u.auth, Challenge: u.challenge, Restarts: u.restarts,
+		ProtocolVersion: revision,
 	})
 	u.pendingCatalog = nil
 }

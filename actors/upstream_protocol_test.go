@@ -13,7 +13,8 @@ import (
 )
 
 // TestServerProtocolVersion: a server's protocol_version is the revision the daemon
-// proposes in its initialize; without one it proposes the default, 2025-11-25.
+// proposes in its initialize; without one it proposes the default, 2025-11-25; and the
+// server's view shows the revision agreed on.
 func TestServerProtocolVersion(t *testing.T) {
 	proposed := func() (string, *atomic.Value) {
 		var got atomic.Value
@@ -33,8 +34,13 @@ func TestServerProtocolVersion(t *testing.T) {
 		{Name: "pinned", Protocol: "http", URL: pinnedURL, ProtocolVersion: "2025-06-18", Quarantined: boolPtr(false)},
 		{Name: "default", Protocol: "http", URL: defaultURL, Quarantined: boolPtr(false)},
 	}})
-	h.waitState(t, "pinned", StateReady)
-	h.waitState(t, "default", StateReady)
+	// The servers' views say what they speak.
+	if v := h.waitState(t, "pinned", StateReady); v.ProtocolVersion != "2025-06-18" {
+		t.Errorf("pinned server's view says it speaks %q", v.ProtocolVersion)
+	}
+	if v := h.waitState(t, "default", StateReady); v.ProtocolVersion != mcp.ProtocolVersion20251125 {
+		t.Errorf("default server's view says it speaks %q", v.ProtocolVersion)
+	}
 	if got, _ := pinned.Load().(string); got != "2025-06-18" {
 		t.Errorf("pinned server was offered %q, want 2025-06-18", got)
 	}
