@@ -730,6 +730,10 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 			add(stem(base), weight)
 			roots = append(roots, stem(base))
 		}
+		for _, f := range ix.actionForms(raw, t) {
+			add(f, weight)
+			roots = append(roots, f)
+		}
 		for i := range alts {
 			alts[i].word = true
 		}
@@ -874,6 +878,41 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 				out = append(out, []queryAlt{{te: te, w: numberWeight}})
 				break
 			}
+		}
+	}
+	return out
+}
+
+// actionForms returns the indexed terms of the other half of a verb and its -ation noun
+// that stem does not conflate: it strips "-ion", which joins "create" and "creation"
+// ("creat") but leaves "configuration" ("configurat") apart from "configure" ("configur"),
+// "transformation" from "transform", "notification" from "notify" ("notifi"). raw is the
+// query word, t its stem.
+func (ix *Index) actionForms(raw, t string) []string {
+	if !isASCIILower(raw) || len(t) < 4 {
+		return nil
+	}
+	var buf [2]string
+	cands := buf[:0]
+	noun := strings.TrimSuffix(raw, "s")
+	switch {
+	case strings.HasSuffix(noun, "ication") && len(noun) >= 10:
+		cands = append(cands, stem(noun[:len(noun)-7]+"y")) // "notification" -> "notify"
+	case strings.HasSuffix(noun, "ation") && len(noun) >= 9:
+		b := noun[:len(noun)-5]
+		cands = append(cands, stem(b), stem(b+"e")) // "transformation", "configuration"
+	default:
+		if strings.HasSuffix(t, "i") {
+			cands = append(cands, t[:len(t)-1]+"icat") // "notify" -> "notification"
+		}
+		if len(t) >= 5 { // not "form" for "format"
+			cands = append(cands, t+"at") // "configure" -> "configuration"
+		}
+	}
+	var out []string
+	for _, c := range cands {
+		if c != t && ix.terms[c] != nil && !contains(out, c) {
+			out = append(out, c)
 		}
 	}
 	return out

@@ -648,6 +648,37 @@ func TestSearchDerivedWords(t *testing.T) {
 	}
 }
 
+// A verb and its -ation noun meet although stem keeps them apart ("configur", "configurat"),
+// either way round, while a short word does not take a longer one for its noun ("form" is
+// no "format"; WordNet's synonym still may).
+func TestSearchActionNouns(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("dev", []Doc{
+		{Tool: "setup", Description: "Configure the proxy"},
+		{Tool: "proxy_status", Description: "Show the status of the proxy"},
+		{Tool: "image_info", Description: "Describe an image"},
+		{Tool: "users", Description: "List the users"},
+		{Tool: "reshape", Description: "Transform an image"},
+		{Tool: "alert", Description: "Notify a user"},
+		{Tool: "settings", Description: "Show the installation of a package"},
+		{Tool: "dates", Description: "Format a date"},
+		{Tool: "submit", Description: "Submit a web form"},
+	})
+	wantFirst(t, ix, []struct{ query, first string }{
+		{"proxy configuration", "dev:setup"},
+		{"image transformations", "dev:reshape"},
+		{"send a user a notification", "dev:alert"},
+		{"how did I install this package", "dev:settings"},
+		{"the form on the web", "dev:submit"},
+	})
+	if got := ix.actionForms("form", stem("form")); got != nil {
+		t.Errorf("actionForms(form) = %v: form is no noun of format", got)
+	}
+	if got := ix.actionForms("configuration", stem("configuration")); !slices.Equal(got, []string{stem("configure")}) {
+		t.Errorf("actionForms(configuration) = %v", got)
+	}
+}
+
 // wantFirst checks that each query ranks its tool first.
 func wantFirst(t *testing.T, ix *Index, cases []struct{ query, first string }) {
 	t.Helper()

@@ -10,8 +10,8 @@ import (
 //go:generate go run ./internal/wordnetgen -out wordnet.txt
 
 // wordnetTable is the lexical table generated from WordNet 3.0 (see internal/wordnetgen and
-// WORDNET-LICENSE): "s word synonyms...", "m irregular-form base" and "w word" (another
-// English word) lines.
+// WORDNET-LICENSE): "s word synonyms...", "k word" (a noun that looks like a plural and is
+// none), "m irregular-form base" and "w word" (another English word) lines.
 //
 //go:embed wordnet.txt
 var wordnetTable string
@@ -101,9 +101,33 @@ func baseForms(word string) []string {
 	return out
 }
 
+// falsePluralLines is the table's block of "k word" lines: the nouns that look like a
+// plural and are none ("news", "series"). The stemmer asks it of every word it would strip
+// an -s from, at indexing too, so it is found in the embedded text once and searched in
+// place rather than parsed with the rest of the lexicon.
+var falsePluralLines = sync.OnceValue(func() string {
+	start := strings.Index(wordnetTable, "\nk ")
+	if start < 0 {
+		return ""
+	}
+	end := strings.Index(wordnetTable[start+1:], "\nm ")
+	if end < 0 {
+		return wordnetTable[start+1:]
+	}
+	return wordnetTable[start+1 : start+1+end]
+})
+
+// falsePlural reports whether word is a noun that only looks like a plural ("news" is not
+// "new"s).
+func falsePlural(word string) bool { return lineIn(falsePluralLines(), "k ", word) }
+
 // wordIn reports whether block, sorted "w word" lines, holds word, by binary search over
 // its lines.
-func wordIn(block, word string) bool {
+func wordIn(block, word string) bool { return lineIn(block, "w ", word) }
+
+// lineIn reports whether block, sorted lines of prefix and a word, holds word, by binary
+// search over its lines.
+func lineIn(block, prefix, word string) bool {
 	lo, hi := 0, len(block)
 	for lo < hi {
 		mid := (lo + hi) / 2
@@ -116,7 +140,7 @@ func wordIn(block, word string) bool {
 			end += mid
 		}
 		line := block[start:end]
-		w := strings.TrimPrefix(line, "w ")
+		w := strings.TrimPrefix(line, prefix)
 		switch {
 		case w == word:
 			return true

@@ -20,6 +20,14 @@ func TestLexicon(t *testing.T) {
 	if !slices.Contains(lx.synonyms("remember"), stem("remembrance")) {
 		t.Errorf("remember: %v lacks remembrance", lx.synonyms("remember"))
 	}
+	// The nouns that only look like plurals, and not the plurals of nouns or the words in
+	// -us, -is that read as singulars anyway.
+	for w, want := range map[string]bool{"news": true, "series": true, "lens": true,
+		"tickets": false, "messages": false, "status": false, "analysis": false, "new": false} {
+		if got := falsePlural(w); got != want {
+			t.Errorf("falsePlural(%q) = %v, want %v", w, got, want)
+		}
+	}
 	if lx.base["wrote"] != "write" {
 		t.Errorf("wrote: base %q", lx.base["wrote"])
 	}

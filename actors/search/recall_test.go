@@ -20,10 +20,10 @@ var recallFloors = map[string]struct{ at1, at5 float64 }{
 	"queries_holdout.json": {0.5, 0.9},
 	// Written independently of the ranker, over real.json; the target is
 	// recall@5 >= 0.85 and recall@1 >= 0.6.
-	"queries_people.tsv": {0.46, 0.79},
+	"queries_people.tsv": {0.48, 0.79},
 	// Written the same way by someone who had seen no other set and not the ranker; the set
 	// to tune on for people's phrasing. Floors at what the ranker reaches.
-	"queries_dev.tsv": {0.58, 0.82},
+	"queries_dev.tsv": {0.59, 0.83},
 }
 
 // TestRecall is benchmark B9: recall@1, recall@5 and MRR@5 over each labelled query set.

@@ -266,7 +266,7 @@ func terms(s string, extraStop map[string]struct{}) []string {
 // "creat"), "query" and "queries" ("queri"), "run" and "running", "deploy" and "deployment".
 // It is deliberately cruder and shyer than Porter's stemmer, so unrelated words rarely meet.
 // Words of three letters or fewer, words with digits and non-ASCII words are returned
-// unchanged.
+// unchanged, and so are the words WordNet lists as nouns that are no plural (falsePlural).
 func stem(w string) string {
 	if len(w) <= 3 || !isASCIILower(w) {
 		return w
@@ -278,8 +278,9 @@ func stem(w string) string {
 			break
 		}
 	}
-	// Plurals.
+	// Plurals, but not the nouns that only look like one ("news", "series").
 	switch {
+	case strings.HasSuffix(w, "s") && falsePlural(w):
 	case strings.HasSuffix(w, "sses"):
 		w = w[:len(w)-2]
 	case strings.HasSuffix(w, "ies") && len(w) > 4:
