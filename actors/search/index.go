@@ -817,10 +817,10 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 		}
 		if i > 0 {
 			// A compound only counts when the index or the synonym table knows it, so
-			// that "to do" does not invent a word, and not of two function words: "do we"
-			// is no "dow" (day of week).
+			// that "to do" does not invent a word, and not of two function words ("do we"
+			// is no "dow", day of week) nor ending in an object pronoun (pronouns).
 			c := stem(toks[i-1] + tok)
-			if (ix.terms[c] != nil || synonymTable()[c] != nil) && !(isStop(toks[i-1]) && isStop(tok)) {
+			if (ix.terms[c] != nil || synonymTable()[c] != nil) && !(isStop(toks[i-1]) && isStop(tok)) && !pronouns[tok] {
 				word(toks[i-1]+tok, c, "", "", compoundWeight)
 			}
 			// A compound split by a word or two ("box and whisker plot" for boxplot) counts
@@ -883,11 +883,12 @@ func (ix *Index) queryTerms(q string) [][]queryAlt {
 	return out
 }
 
-// actionForms returns the indexed terms of the other half of a verb and its -ation noun
-// that stem does not conflate: it strips "-ion", which joins "create" and "creation"
-// ("creat") but leaves "configuration" ("configurat") apart from "configure" ("configur"),
-// "transformation" from "transform", "notification" from "notify" ("notifi"). raw is the
-// query word, t its stem.
+// actionForms returns the indexed terms of the other half of a word pair that stem does
+// not conflate: a verb and its -ation noun (stem strips "-ion", which joins "create" and
+// "creation", "creat", but leaves "configuration", "configurat", apart from "configure",
+// "configur", "transformation" from "transform", "notification" from "notify"), and an
+// adjective in -ent or -ant and its noun in -ence or -ance ("different" and "difference",
+// "compliant" and "compliance"). raw is the query word, t its stem.
 func (ix *Index) actionForms(raw, t string) []string {
 	if !isASCIILower(raw) || len(t) < 4 {
 		return nil
@@ -901,6 +902,10 @@ func (ix *Index) actionForms(raw, t string) []string {
 	case strings.HasSuffix(noun, "ation") && len(noun) >= 9:
 		b := noun[:len(noun)-5]
 		cands = append(cands, stem(b), stem(b+"e")) // "transformation", "configuration"
+	case (strings.HasSuffix(noun, "ence") || strings.HasSuffix(noun, "ance")) && len(noun) >= 8:
+		cands = append(cands, stem(noun[:len(noun)-2]+"t")) // "difference" -> "different"
+	case (strings.HasSuffix(raw, "ent") || strings.HasSuffix(raw, "ant")) && len(raw) >= 7:
+		cands = append(cands, stem(raw[:len(raw)-1]+"ce")) // "different" -> "difference"
 	default:
 		if strings.HasSuffix(t, "i") {
 			cands = append(cands, t[:len(t)-1]+"icat") // "notify" -> "notification"
@@ -984,6 +989,11 @@ var howWords = map[string][]string{
 // framingVerbs are the verbs that, before "me" or "us", frame a request rather than name
 // an operation ("tell me the star count", "help me find").
 var framingVerbs = map[string]bool{"tell": true, "help": true, "let": true}
+
+// pronouns end no compound: a particle joins the verb before it ("log in" is "login", "back
+// up" "backup"), an object pronoun never does ("dig it" is no "digit", "fix it" no "fixit").
+var pronouns = map[string]bool{"it": true, "me": true, "us": true, "you": true, "him": true,
+	"her": true, "them": true, "this": true, "that": true, "these": true, "those": true}
 
 func isStop(t string) bool {
 	_, ok := stopwords[t]

@@ -649,6 +649,7 @@ func TestSearchDerivedWords(t *testing.T) {
 }
 
 // A verb and its -ation noun meet although stem keeps them apart ("configur", "configurat"),
+// and an adjective in -ent or -ant its noun in -ence or -ance ("different", "difference"),
 // either way round, while a short word does not take a longer one for its noun ("form" is
 // no "format"; WordNet's synonym still may).
 func TestSearchActionNouns(t *testing.T) {
@@ -663,6 +664,8 @@ func TestSearchActionNouns(t *testing.T) {
 		{Tool: "settings", Description: "Show the installation of a package"},
 		{Tool: "dates", Description: "Format a date"},
 		{Tool: "submit", Description: "Submit a web form"},
+		{Tool: "compare", Description: "Show the differences between two files"},
+		{Tool: "rename", Description: "Give a file a different name"},
 	})
 	wantFirst(t, ix, []struct{ query, first string }{
 		{"proxy configuration", "dev:setup"},
@@ -670,12 +673,32 @@ func TestSearchActionNouns(t *testing.T) {
 		{"send a user a notification", "dev:alert"},
 		{"how did I install this package", "dev:settings"},
 		{"the form on the web", "dev:submit"},
+		{"how are these two files different", "dev:compare"},
 	})
 	if got := ix.actionForms("form", stem("form")); got != nil {
 		t.Errorf("actionForms(form) = %v: form is no noun of format", got)
 	}
 	if got := ix.actionForms("configuration", stem("configuration")); !slices.Equal(got, []string{stem("configure")}) {
 		t.Errorf("actionForms(configuration) = %v", got)
+	}
+}
+
+// Two adjacent words make a compound only when the second may join the first: a particle
+// does ("log in" is "login"), an object pronoun does not ("dig it" is no "digit").
+func TestSearchCompoundsWithoutPronouns(t *testing.T) {
+	ix := NewIndex()
+	ix.SetServer("dev", []Doc{
+		{Tool: "digit_sum", Description: "Sum the digits of a number"},
+		{Tool: "recover", Description: "Recover a lost commit"},
+		{Tool: "login", Description: "Start a session"},
+		{Tool: "logs", Description: "Read the logs"},
+	})
+	wantFirst(t, ix, []struct{ query, first string }{
+		{"I lost a commit, can we dig it out", "dev:recover"},
+		{"log in", "dev:login"},
+	})
+	if got := keys(ix.Search("I lost a commit, can we dig it out", 5)); slices.Contains(got, "dev:digit_sum") {
+		t.Errorf("Search(... dig it out) = %v: dig it made digit", got)
 	}
 }
 
